@@ -1,0 +1,41 @@
+# talklab's two commands: `make lab` (set up and open the course) and `make test` (set up and run
+# every test). Both work on a fresh machine: they create .venv, install talklab into it, and
+# install the system packages the tests need (Node.js for the seed's own client).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: lab test bench clean node-deps
+
+# -- Python ------------------------------------------------------------------------------------
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+# -- Node.js, for the seed's own client (tests/node) -------------------------------------------
+node-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json | node-deps
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# -- the two commands --------------------------------------------------------------------------
+lab: $(VENV)/.installed
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: $(VENV)/.installed tests/node/node_modules/.installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/signaling_storm.py
+
+clean:
+	rm -rf $(VENV) tests/node/node_modules .pytest_cache

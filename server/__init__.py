@@ -1,0 +1,18 @@
+"""The signaling server ("the postman"): the seed's Socket.IO backend, as talklab.server.
+
+* :mod:`.rooms` — room and voice-seat state, no I/O (the seed's ``userSocketMap``);
+* :mod:`.payloads` — what each event must carry;
+* :mod:`.trace` — the log of every event in and out;
+* :mod:`.app` — the Socket.IO handlers and the listening server.
+
+This folder is installed as the subpackage ``talklab.server`` (see pyproject.toml).
+"""
+
+from .app import SignalingApp, SignalingServer, main
+from .rooms import DEFAULT_VOICE_CAP, VOICE_FULL_MESSAGE, Member, RoomError, Rooms, VoiceFull
+from .trace import Trace, TraceEntry
+
+__all__ = [
+    "DEFAULT_VOICE_CAP", "Member", "RoomError", "Rooms", "SignalingApp", "SignalingServer",
+    "Trace", "TraceEntry", "VOICE_FULL_MESSAGE", "VoiceFull", "main",
+]

@@ -1,0 +1,316 @@
+"""The signaling server: the seed's "postman" (sockets/index.js), ported and hardened.
+
+It passes offers, answers and ICE candidates between people and never touches audio. Each
+handler below reads like the seed's ``socket.on(...)`` it ports. What it adds to the seed:
+
+* every payload is checked (:mod:`.payloads`) before anything happens;
+* room and voice-seat state lives in :class:`.rooms.Rooms`, where the seat check-and-mark is
+  one synchronous step, so 7 people joining at once can never make 7 seats;
+* offers, answers and candidates are relayed only between two people of one room who are both
+  in voice (the seed relays to any socket id it is given);
+* anything refused answers ``signalingError {event, message}`` and changes nothing;
+* every event in and out is written to a :class:`.trace.Trace` (``GET /trace``).
+
+Run it alone with ``talklab-server --port 5000``, or in-process with
+:class:`talklab.SignalingServer` (what the notebooks and tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import logging
+import socket
+import sys
+from typing import Any, Awaitable, Callable
+
+import socketio
+from aiohttp import web
+
+from . import payloads
+from .payloads import InvalidPayload
+from .rooms import DEFAULT_VOICE_CAP, RoomError, Rooms, VoiceFull
+from .trace import SERVER, Trace
+
+log = logging.getLogger("talklab.server")
+
+Handler = Callable[..., Awaitable[None]]
+
+
+def _guarded(event: str) -> Callable[[Handler], Handler]:
+    """Wrap a handler: trace the incoming event; turn refusals into ``signalingError``."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(self: "SignalingApp", sid: str, data: Any = None, *extra: Any) -> None:
+            member = self.rooms.members.get(sid)
+            self._trace_in(event, sid, member.room if member else None, data)
+            try:
+                await handler(self, sid, data)
+            except (InvalidPayload, RoomError) as exc:
+                await self.refuse(sid, event, str(exc))
+            except Exception:  # a bug must cost one event, never the server
+                log.exception("handler for %s failed", event)
+                await self.refuse(sid, event, "internal error")
+
+        return run
+
+    return wrap
+
+
+class SignalingApp:
+    """The Socket.IO application: handlers, rooms and trace. No listening socket of its own."""
+
+    def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, trace_size: int = 10_000,
+                 ice_servers: list[dict] | None = None) -> None:
+        self.rooms = Rooms(voice_cap=voice_cap)
+        self.trace = Trace(trace_size)
+        self.ice_servers = list(ice_servers or [])  # what the browser page is told to use
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins="*",
+            # Handle each client's events in order, inline: an ICE candidate can never overtake
+            # the offer it belongs to, and no task is spawned per message.
+            async_handlers=False,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.web = web.Application()
+        self.sio.attach(self.web)
+        self.web.router.add_get("/health", self._health)
+        self.web.router.add_get("/trace", self._trace_json)
+        self.web.router.add_get("/config", self._config)
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        for event, handler in {
+            "joinRoom": self.on_join_room,
+            "joinVoice": self.on_join_voice,
+            "leaveVoice": self.on_leave_voice,
+            "webrtc-offer": self.on_webrtc_offer,
+            "webrtc-answer": self.on_webrtc_answer,
+            "webrtc-ice-candidate": self.on_webrtc_ice_candidate,
+        }.items():
+            self.sio.on(event, handler)
+        self.sio.on("*", self.on_unknown)
+
+    # -- sending, always through the trace ----------------------------------------------------
+    def _name(self, sid: str) -> str | None:
+        member = self.rooms.members.get(sid)
+        return member.username if member else None
+
+    def _trace_in(self, event: str, sid: str, room: str | None, data: Any) -> None:
+        self.trace.record(event, sid, SERVER, room, data, self._name)
+
+    async def send(self, event: str, data: dict, to: str, room: str | None = None) -> None:
+        self.trace.record(event, SERVER, to, room, data, self._name)
+        await self.sio.emit(event, data, to=to)
+
+    async def send_to_room(self, event: str, data: dict, room: str, skip: str) -> None:
+        """The seed's ``socket.to(room).emit(...)``: everyone in the room but the sender."""
+        for member in self.rooms.in_room(room):
+            if member.sid != skip:
+                await self.send(event, data, member.sid, room)
+
+    async def refuse(self, sid: str, event: str, message: str) -> None:
+        await self.send("signalingError", {"event": event, "message": message}, sid)
+
+    # -- connection lifecycle -----------------------------------------------------------------
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        self._trace_in("connect", sid, None, {})
+
+    async def on_disconnect(self, sid: str, *reason: Any) -> None:
+        member = self.rooms.members.get(sid)
+        self._trace_in("disconnect", sid, member.room if member else None, {})
+        await self._leave_room(sid)
+
+    async def _leave_room(self, sid: str) -> None:
+        """Free the seat and the membership; tell the room (voice first, then the room)."""
+        member = self.rooms.members.get(sid)
+        if member is None:
+            return
+        if member.in_voice:
+            self.rooms.leave_voice(sid)
+            await self.send_to_room("userLeftVoice", {"socketId": sid}, member.room, skip=sid)
+        await self.send_to_room("userLeftRoom", {"socketId": sid}, member.room, skip=sid)
+        self.rooms.leave_room(sid)
+
+    # -- rooms --------------------------------------------------------------------------------
+    @_guarded("joinRoom")
+    async def on_join_room(self, sid: str, data: Any) -> None:
+        p = payloads.join_room(data)
+        current = self.rooms.members.get(sid)
+        if current is not None and current.room == p["room"]:
+            raise RoomError(f"already in room {p['room']}")
+        if current is not None:  # moving to another room: leave the old one properly
+            await self._leave_room(sid)
+        member = self.rooms.join_room(sid, p["room"], p["username"], p["userId"])
+        await self.send("roomJoined", {
+            "room": member.room,
+            "socketId": sid,
+            "members": [m.public() for m in self.rooms.in_room(member.room)],
+        }, sid, member.room)
+        await self.send_to_room("userJoinedRoom", member.identity(), member.room, skip=sid)
+
+    # -- voice: the seed's Step 2 -------------------------------------------------------------
+    @_guarded("joinVoice")
+    async def on_join_voice(self, sid: str, data: Any) -> None:
+        room = payloads.room_only(data)["room"]
+        try:
+            member, peers = self.rooms.join_voice(sid, room)
+        except VoiceFull as full:
+            await self.send("voiceError", {"message": str(full)}, sid, room)
+            return
+        # Tell Alice, Bob, Charlie: "Dave joined voice!" (they will each send him an offer)
+        await self.send_to_room("userJoinedVoice", member.identity(), room, skip=sid)
+        await self.send("voiceJoined", {"room": room, "peers": [p.public() for p in peers]},
+                        sid, room)
+
+    @_guarded("leaveVoice")
+    async def on_leave_voice(self, sid: str, data: Any) -> None:
+        room = payloads.room_only(data)["room"]
+        self.rooms.leave_voice(sid, room)
+        await self.send_to_room("userLeftVoice", {"socketId": sid}, room, skip=sid)
+        await self.send("voiceLeft", {"room": room}, sid, room)
+
+    # -- the relays: the seed's Steps 4, 6 and 8 ----------------------------------------------
+    async def _relay(self, sid: str, event: str, key: str, p: dict) -> None:
+        sender, target = self.rooms.check_relay(sid, p["to"])
+        await self.send(event, {key: p[key], "from": sid}, target.sid, sender.room)
+
+    @_guarded("webrtc-offer")
+    async def on_webrtc_offer(self, sid: str, data: Any) -> None:
+        await self._relay(sid, "webrtc-offer", "offer", payloads.description(data, "offer"))
+
+    @_guarded("webrtc-answer")
+    async def on_webrtc_answer(self, sid: str, data: Any) -> None:
+        await self._relay(sid, "webrtc-answer", "answer", payloads.description(data, "answer"))
+
+    @_guarded("webrtc-ice-candidate")
+    async def on_webrtc_ice_candidate(self, sid: str, data: Any) -> None:
+        await self._relay(sid, "webrtc-ice-candidate", "candidate", payloads.ice_candidate(data))
+
+    async def on_unknown(self, event: str, sid: str, *data: Any) -> None:
+        member = self.rooms.members.get(sid)
+        self._trace_in(event, sid, member.room if member else None, data[0] if data else None)
+        await self.refuse(sid, event, f"unknown event {event!r}")
+
+    # -- HTTP -----------------------------------------------------------------------------------
+    async def _health(self, request: web.Request) -> web.Response:
+        rooms = self.rooms.rooms()
+        return web.json_response({
+            "status": "ok",
+            "rooms": len(rooms),
+            "members": len(self.rooms.members),
+            "inVoice": sum(m.in_voice for m in self.rooms.members.values()),
+            "voiceCap": self.rooms.voice_cap,
+        })
+
+    async def _trace_json(self, request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since", "0"))
+        except ValueError:
+            raise web.HTTPBadRequest(text="since must be an integer")
+        return web.json_response({"entries": [e.as_dict() for e in self.trace.since(since)]})
+
+    async def _config(self, request: web.Request) -> web.Response:
+        return web.json_response({"iceServers": self.ice_servers,
+                                  "voiceCap": self.rooms.voice_cap})
+
+
+class SignalingServer:
+    """A :class:`SignalingApp` listening on a loopback address (or any address you give it).
+
+    ``port=0`` picks a free port. Use it as ``async with SignalingServer() as server: ...`` or
+    ``await server.start()`` / ``await server.close()``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.host, self.port = host, port
+        self.app = SignalingApp(**options)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def rooms(self) -> Rooms:
+        return self.app.rooms
+
+    @property
+    def trace(self) -> Trace:
+        return self.app.trace
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> "SignalingServer":
+        if self._runner is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        runner = web.AppRunner(self.app.web, handle_signals=False, access_log=None,
+                               shutdown_timeout=0.5)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        self._runner = runner
+        return self
+
+    async def close(self) -> None:
+        """Disconnect every client, stop listening, free the port. Safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        sio = self.app.sio
+        for eio_socket in list(sio.eio.sockets.values()):
+            # wait=False: a client that already hung up never drains its queue, and engineio's
+            # default close would wait for that forever.
+            await eio_socket.close(wait=False)
+        sio.eio.sockets.clear()
+        await sio.shutdown()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> "SignalingServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``talklab-server``: run the signaling server alone until interrupted."""
+    parser = argparse.ArgumentParser(prog="talklab-server", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port; 0 picks a free one (5000)")
+    parser.add_argument("--voice-cap", type=int, default=DEFAULT_VOICE_CAP,
+                        help="most people in one room's voice channel (6, as the seed)")
+    args = parser.parse_args(argv)
+    if args.voice_cap < 1:
+        parser.error("--voice-cap must be at least 1")
+
+    async def serve() -> None:
+        server = SignalingServer(args.host, args.port, voice_cap=args.voice_cap)
+        try:
+            await server.start()
+        except OSError as exc:
+            print(f"talklab-server: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+                  file=sys.stderr)
+            raise SystemExit(1)
+        print(f"talklab signaling server on {server.url}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

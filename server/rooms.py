@@ -1,0 +1,151 @@
+"""Rooms and voice seats: the seed's ``userSocketMap``, made safe.
+
+The seed keeps one dict, ``socket.id -> {userId, username, roomCode, inVoice}``, and walks it
+to count voice seats. This module keeps the same facts, without any I/O: it takes plain
+values (socket ids, room codes, names) and returns plain values, so the Socket.IO handlers
+in :mod:`talklab.server.app` stay thin and a notebook or a test can drive a room one step at
+a time with no network at all (the "sans-I/O" shape of h11 and aioquic).
+
+Rules
+-----
+* A socket is in at most one room at a time. Joining another room first leaves the old one.
+* A member may take a voice seat only in the room they are in, and only once.
+* A room has at most ``voice_cap`` members in voice (the seed: 6). Checking the count and
+  taking the seat happen in one synchronous call, so two joins can never both see "5 taken".
+* Relaying signaling (offer/answer/candidate) is allowed only between two different members
+  of the same room who are both in voice. The seed relays blindly; we do not.
+
+Every method that refuses something raises :class:`RoomError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+DEFAULT_VOICE_CAP = 6
+VOICE_FULL_MESSAGE = "Voice channel is full!"  # the seed's exact words
+
+
+class RoomError(Exception):
+    """A request the room state refuses; the message is shown to the client as is."""
+
+
+class VoiceFull(RoomError):
+    """The voice channel already holds ``voice_cap`` members."""
+
+    def __init__(self) -> None:
+        super().__init__(VOICE_FULL_MESSAGE)
+
+
+@dataclass
+class Member:
+    """One connected socket that has joined a room (one row of the seed's userSocketMap)."""
+
+    sid: str
+    user_id: str
+    username: str
+    room: str
+    in_voice: bool = False
+
+    def public(self) -> dict:
+        """The member as the seed's clients see it."""
+        return {
+            "socketId": self.sid,
+            "userId": self.user_id,
+            "username": self.username,
+            "inVoice": self.in_voice,
+        }
+
+    def identity(self) -> dict:
+        """``{socketId, userId, username}``: the payload of userJoinedRoom/userJoinedVoice."""
+        return {"socketId": self.sid, "userId": self.user_id, "username": self.username}
+
+
+@dataclass
+class Rooms:
+    """All rooms of one signaling server. No sockets, no awaits: every call is atomic."""
+
+    voice_cap: int = DEFAULT_VOICE_CAP
+    members: dict[str, Member] = field(default_factory=dict)  # sid -> Member
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    # -- reading -------------------------------------------------------------------------
+    def in_room(self, room: str) -> list[Member]:
+        """Members of ``room`` in the order they joined."""
+        return [m for m in self.members.values() if m.room == room]
+
+    def in_voice(self, room: str) -> list[Member]:
+        """Members of ``room`` holding a voice seat, in the order they joined the room."""
+        return [m for m in self.in_room(room) if m.in_voice]
+
+    def rooms(self) -> dict[str, list[Member]]:
+        """Every non-empty room and its members."""
+        out: dict[str, list[Member]] = {}
+        for m in self.members.values():
+            out.setdefault(m.room, []).append(m)
+        return out
+
+    # -- changing ------------------------------------------------------------------------
+    def join_room(self, sid: str, room: str, username: str, user_id: str | None = None) -> Member:
+        """Put ``sid`` into ``room``. The caller leaves any previous room first (see leave_room)."""
+        if sid in self.members:
+            current = self.members[sid]
+            if current.room == room:
+                raise RoomError(f"already in room {room}")
+            raise RoomError(f"already in room {current.room}; leave it first")
+        member = Member(sid=sid, user_id=user_id or f"u{next(self._ids)}", username=username,
+                        room=room)
+        self.members[sid] = member
+        return member
+
+    def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member]]:
+        """Take a voice seat: the seed's count-then-mark, in one step.
+
+        Returns the member and the peers already in voice (the ones who will send offers).
+        """
+        member = self._member(sid)
+        if member.room != room:
+            raise RoomError(f"not in room {room}; join it first")
+        if member.in_voice:
+            raise RoomError(f"already in voice in room {room}")
+        peers = self.in_voice(room)
+        if len(peers) >= self.voice_cap:
+            raise VoiceFull()
+        member.in_voice = True
+        return member, peers
+
+    def leave_voice(self, sid: str, room: str | None = None) -> Member:
+        """Give up the voice seat. ``room``, when given, must be the member's room."""
+        member = self._member(sid)
+        if room is not None and member.room != room:
+            raise RoomError(f"not in room {room}")
+        if not member.in_voice:
+            raise RoomError(f"not in voice in room {member.room}")
+        member.in_voice = False
+        return member
+
+    def leave_room(self, sid: str) -> Member | None:
+        """Forget ``sid`` entirely (leaving or disconnecting). Returns who left, if anyone."""
+        return self.members.pop(sid, None)
+
+    # -- the relay rule ------------------------------------------------------------------
+    def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
+        """Allow a signaling relay from ``sid`` to ``to`` only inside one room's voice channel."""
+        sender = self._member(sid)
+        if not sender.in_voice:
+            raise RoomError("you are not in voice")
+        if to == sid:
+            raise RoomError("cannot signal yourself")
+        target = self.members.get(to)
+        if target is None or target.room != sender.room:
+            raise RoomError(f"no member {to} in room {sender.room}")
+        if not target.in_voice:
+            raise RoomError(f"{to} is not in voice")
+        return sender, target
+
+    def _member(self, sid: str) -> Member:
+        try:
+            return self.members[sid]
+        except KeyError:
+            raise RoomError("join a room first") from None

@@ -1,0 +1,83 @@
+"""A bare Socket.IO client that speaks the seed's events and remembers what it received.
+
+:class:`talklab.person.Person` is the full "browser"; this is the protocol with nothing on top,
+for notebook 02 (send ``joinVoice`` by hand and see what comes back) and for tests. Every event
+the server sends is kept in order in :attr:`SignalingClient.received`, and :meth:`next` waits
+for the next one of a kind, with a timeout, instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+import socketio
+
+SEED_EVENTS = (
+    "roomJoined", "userJoinedRoom", "userLeftRoom", "voiceJoined", "voiceLeft", "voiceError",
+    "userJoinedVoice", "userLeftVoice", "webrtc-offer", "webrtc-answer", "webrtc-ice-candidate",
+    "signalingError",
+)
+
+
+class SignalingClient:
+    """One Socket.IO connection to a talklab (or seed) signaling server."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: list[tuple[str, Any]] = []
+        self._cursor: dict[str, int] = {}
+        self._arrived = asyncio.Event()
+        self.sio.on("*", self._on_any)
+
+    async def _on_any(self, event: str, data: Any = None) -> None:
+        self.received.append((event, data))
+        self._arrived.set()
+
+    async def connect(self, url: str, timeout: float = 5) -> "SignalingClient":
+        await self.sio.connect(url, transports=["websocket"], wait_timeout=timeout)
+        self.sid: str | None = self.sio.get_sid()  # kept after a disconnect, for the record
+        return self
+
+    async def emit(self, event: str, data: Any = None) -> None:
+        await self.sio.emit(event, data)
+
+    async def next(self, event: str, timeout: float = 5,
+                   where: Callable[[Any], bool] | None = None) -> Any:
+        """The next ``event`` not yet taken by an earlier ``next``; waits up to ``timeout`` s.
+
+        With ``where``, events of that kind that do not satisfy it are passed over.
+        """
+        async def find() -> Any:
+            while True:
+                start = self._cursor.get(event, 0)
+                for i in range(start, len(self.received)):
+                    if self.received[i][0] == event:
+                        self._cursor[event] = i + 1
+                        if where is None or where(self.received[i][1]):
+                            return self.received[i][1]
+                self._cursor[event] = len(self.received)
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        try:
+            return await asyncio.wait_for(find(), timeout)
+        except asyncio.TimeoutError:
+            seen = [e for e, _ in self.received[-8:]]
+            raise TimeoutError(f"{self.name or 'client'}: no {event!r} within {timeout}s "
+                               f"(last received: {seen})") from None
+
+    def all(self, event: str) -> list[Any]:
+        """Every ``event`` received so far."""
+        return [d for e, d in self.received if e == event]
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+    async def __aenter__(self) -> "SignalingClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
