@@ -2,7 +2,7 @@
 
 The seed's five systems, each a module you can open:
 
-* Step 1, getUserMedia: :mod:`talklab.media`
+* Step 1, getUserMedia: :mod:`talklab.media` (and :mod:`talklab.encoding`)
 * Steps 2-7, the signaling server: :mod:`talklab.server` (the ``server/`` folder)
 * the seed's browser, one per person: :mod:`talklab.person`
 * Step 8, ICE: :mod:`talklab.ice`
@@ -11,7 +11,22 @@ The seed's five systems, each a module you can open:
 :class:`talklab.Lab` puts them together.
 """
 
+from . import _aiortc  # noqa: F401  (applies the loopback adjustments; see its docstring)
+from .events import Event, EventBus
+from .hearing import Ear, dominant_frequency, level_dbfs
+from .lab import DEFAULT_ROOM, Lab
+from .media import (
+    MediaError, MediaStream, NotAllowedError, NotFoundError, OverconstrainedError,
+    SyntheticVoice, FileVoice, enumerate_devices, get_user_media,
+)
+from .person import Link, Person, SignalingError, VoiceError
 from .server import SignalingServer
+from .signaling import SignalingClient
 
-__all__ = ["SignalingServer"]
+__all__ = [
+    "DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "Lab", "Link", "MediaError",
+    "MediaStream", "NotAllowedError", "NotFoundError", "OverconstrainedError", "Person",
+    "SignalingClient", "SignalingError", "SignalingServer", "SyntheticVoice", "VoiceError",
+    "dominant_frequency", "enumerate_devices", "get_user_media", "level_dbfs",
+]
 __version__ = "0.1.0"

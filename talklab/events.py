@@ -1,0 +1,44 @@
+"""Who did what, when: the lab's event bus.
+
+People, links and servers *publish* what happens (a join, a state change, the first audio
+frame); views and notebooks *subscribe*. Nobody polls private fields, and views never drive the
+protocol. Every event is also kept, bounded, in :attr:`EventBus.history`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # e.g. "voice-joined", "link-state", "first-audio"
+    t: float  # time.monotonic()
+    data: dict = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+
+class EventBus:
+    def __init__(self, history: int = 5000) -> None:
+        self.history: deque[Event] = deque(maxlen=history)
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    def publish(self, kind: str, **data: Any) -> Event:
+        event = Event(kind, time.monotonic(), data)
+        self.history.append(event)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken view must not break the room
+                pass
+        return event
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None

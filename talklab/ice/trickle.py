@@ -1,0 +1,110 @@
+"""Trickle ICE over the seed's ``webrtc-ice-candidate`` messages.
+
+A browser fires ``onicecandidate`` for each route it finds, and the seed sends each one on its
+own. aiortc has no such event: it gathers everything inside ``setLocalDescription`` and writes
+the candidates into the SDP. To behave like the seed's browser, talklab takes them back out
+(:func:`split_candidates`), sends the description without them, then sends each candidate as a
+browser ``RTCIceCandidate`` in JSON form (:func:`candidate_to_json`), and finally an empty
+candidate: the standard end-of-candidates marker (RFC 8838, section 4; W3C webrtc, 4.8.1).
+
+On the receiving side, a candidate can arrive before the description it belongs to has been
+applied (a browser may fire ``onicecandidate`` before its ``emit("webrtc-answer")``). aiortc
+silently drops candidates added too early, so :class:`RemoteCandidates` holds them until the
+remote description is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from aiortc import RTCIceCandidate
+from aiortc.sdp import candidate_from_sdp
+
+
+@dataclass(frozen=True)
+class SdpCandidate:
+    """One ``a=candidate`` line and the media section it belongs to."""
+
+    text: str  # "candidate:..." (the attribute value, as a browser reports it)
+    sdp_mid: str | None
+    sdp_mline_index: int
+
+
+def split_candidates(sdp: str) -> tuple[str, list[SdpCandidate]]:
+    """The SDP without its candidates and end-of-candidates lines, and the candidates."""
+    kept: list[str] = []
+    found: list[SdpCandidate] = []
+    index, mid = -1, None
+    pending: list[str] = []  # candidates seen before this section's a=mid line
+
+    def flush() -> None:
+        found.extend(SdpCandidate(t, mid, index) for t in pending)
+        pending.clear()
+
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            flush()
+            index, mid = index + 1, None
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:"):]
+        if line.startswith("a=candidate:"):
+            pending.append(line[2:])
+            continue
+        if line == "a=end-of-candidates":
+            continue
+        kept.append(line)
+    flush()
+    return "\r\n".join(kept) + "\r\n", found
+
+
+def candidate_to_json(c: SdpCandidate) -> dict:
+    """A candidate as the browser's ``RTCIceCandidate.toJSON()`` writes it."""
+    return {"candidate": c.text, "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_mline_index}
+
+
+def end_of_candidates(sdp_mid: str | None = "0", sdp_mline_index: int = 0) -> dict:
+    return {"candidate": "", "sdpMid": sdp_mid, "sdpMLineIndex": sdp_mline_index}
+
+
+def candidate_from_json(data: dict) -> RTCIceCandidate | None:
+    """A browser-JSON candidate as aiortc's ``RTCIceCandidate``; ``None`` for end-of-candidates."""
+    text = data.get("candidate") or ""
+    if not text:
+        return None
+    candidate = candidate_from_sdp(text.removeprefix("candidate:"))
+    candidate.sdpMid = data.get("sdpMid")
+    candidate.sdpMLineIndex = data.get("sdpMLineIndex")
+    return candidate
+
+
+class RemoteCandidates:
+    """Holds received candidates until the remote description is set, then applies in order."""
+
+    def __init__(self, apply: Callable[[RTCIceCandidate | None], Awaitable[None]]) -> None:
+        self._apply = apply
+        self._held: list[RTCIceCandidate | None] = []
+        self.ready = False
+        self.received = 0
+        self.ended = False
+
+    async def add(self, data: dict) -> None:
+        candidate = candidate_from_json(data)
+        if self.ended:
+            return  # nothing may follow end-of-candidates
+        self.received += candidate is not None
+        self.ended = candidate is None
+        if self.ready:
+            await self._apply(candidate)
+        else:
+            self._held.append(candidate)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    async def remote_description_set(self) -> None:
+        self.ready = True
+        held, self._held = self._held, []
+        for candidate in held:
+            await self._apply(candidate)

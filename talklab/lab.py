@@ -1,0 +1,169 @@
+"""The lab: one object that starts the servers, adds people, and tells what is happening.
+
+    async with talklab.Lab() as lab:
+        alice = await lab.join("Alice", room="ABCD12", voice=True)
+        bob = await lab.join("Bob", room="ABCD12", voice=True)
+        await bob.wait_connected()
+        bob.hears()          # {"Alice": 440.0}
+        lab.graph()          # the mesh, as a networkx graph
+
+In a notebook, re-running the cell that makes a lab closes the previous one first (a new lab
+replaces the old), so no server, port or peer is ever left behind; ``await lab.close()`` at the
+end of a notebook closes the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any, ClassVar
+
+import networkx as nx
+
+from .events import EventBus
+from .media import MediaStream, get_user_media
+from .person import Person
+from .server import DEFAULT_VOICE_CAP, SignalingServer
+
+DEFAULT_ROOM = "ABCD12"  # the seed's room
+# One tone per person, 110 Hz apart: easy to tell apart by ear and by FFT.
+TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
+_addresses = itertools.count(1)
+
+
+def next_address() -> str:
+    """A fresh loopback address for a new person: 127.10.x.y (all of 127/8 is loopback)."""
+    n = next(_addresses)
+    return f"127.10.{(n >> 8) & 0xFF}.{n & 0xFF or 1}"
+
+
+class Lab:
+    """A signaling server on a free loopback port, and the people you add to it."""
+
+    current: ClassVar["Lab | None"] = None
+
+    def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1") -> None:
+        self.events = EventBus()
+        self.server = SignalingServer(host, 0, voice_cap=voice_cap)
+        self.people: dict[str, Person] = {}
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> "Lab":
+        if self._started:
+            return self
+        previous = Lab.current
+        if previous is not None and previous is not self:
+            await previous.close()  # re-running a notebook cell: the old lab goes first
+        await self.server.start()
+        self._started = True
+        Lab.current = self
+        self.events.publish("lab-started", url=self.url)
+        return self
+
+    async def close(self) -> None:
+        """Close every person, then the server. Safe to call twice."""
+        people, self.people = list(self.people.values()), {}
+        await asyncio.gather(*(p.close() for p in people), return_exceptions=True)
+        await self.server.close()
+        if self._started:
+            self.events.publish("lab-closed")
+        self._started = False
+        if Lab.current is self:
+            Lab.current = None
+
+    async def __aenter__(self) -> "Lab":
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __await__(self):
+        """``lab = await Lab()`` starts it (handy in a notebook cell)."""
+        return self.start().__await__()
+
+    # -- what the lab offers ---------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def trace(self):
+        return self.server.trace
+
+    async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
+                   tone_hz: float | None = None, stream: MediaStream | None = None) -> Person:
+        """Add a person: getUserMedia, connect to the signaling server, join ``room``, and with
+        ``voice=True`` join voice too (which raises :class:`talklab.VoiceError` when full)."""
+        if not self._started:
+            await self.start()
+        if name in self.people:
+            raise ValueError(f"{name} is already in this lab")
+        if stream is None:
+            tone = tone_hz if tone_hz is not None else self._free_tone()
+            stream = await get_user_media(audio=True, tone_hz=tone)
+        person = Person(name, stream, address=next_address(), events=self.events)
+        self.people[name] = person
+        try:
+            await person.connect(self.url)
+            await person.join_room(room)
+            if voice:
+                await person.join_voice()
+        except BaseException:
+            self.people.pop(name, None)
+            await person.close()
+            raise
+        return person
+
+    def _free_tone(self) -> float:
+        used = {p.tone_hz for p in self.people.values()}
+        return next((t for t in TONES if t not in used), TONES[len(self.people) % len(TONES)])
+
+    async def wait_connected(self, timeout: float = 10) -> None:
+        """Wait until every person in voice has a working, audio-carrying link to every other."""
+        await asyncio.gather(*(p.wait_connected(timeout) for p in self.people.values()
+                               if p.in_voice))
+
+    # -- the mesh -------------------------------------------------------------------------------
+    def graph(self) -> nx.Graph:
+        """The room as a graph: nodes are people (``in_room``, ``in_voice``, ``room``, ``kind``),
+        edges are connections (``state``, ``route``).
+
+        Membership comes from the signaling server, so people who joined from elsewhere (a
+        browser) appear too. An edge between two lab people is ``connected`` only when both
+        sides are (each has heard the other).
+        """
+        g = nx.Graph()
+        by_sid = {p.sid: p for p in self.people.values()}
+        names: dict[str, str] = {}
+        for sid, member in self.server.rooms.members.items():
+            name = member.username if member.username not in names.values() else \
+                f"{member.username} ({sid[:4]})"
+            names[sid] = name
+            g.add_node(name, sid=sid, room=member.room, in_room=True, in_voice=member.in_voice,
+                       kind="python" if sid in by_sid else "browser",
+                       tone_hz=by_sid[sid].tone_hz if sid in by_sid else None)
+        for person in self.people.values():
+            if person.sid not in names and person.sid is not None:
+                names[person.sid] = person.name
+                g.add_node(person.name, sid=person.sid, room=None, in_room=False,
+                           in_voice=False, kind="python", tone_hz=person.tone_hz)
+        rank = {s: i for i, s in enumerate(("closed", "failed", "new", "disconnected",
+                                             "connecting", "connected"))}
+        for person in self.people.values():
+            for sid, link in list(person.links.items()):
+                if sid not in names or person.sid not in names:
+                    continue
+                a, b = names[person.sid], names[sid]
+                state, route = link.state, link.route
+                if g.has_edge(a, b):  # the other side's view: keep the less advanced state
+                    other = g.edges[a, b]
+                    if rank.get(other["state"], 0) < rank.get(state, 0):
+                        state = other["state"]
+                    route = other["route"] or route
+                g.add_edge(a, b, state=state, route=route)
+        return g
+
+    def __repr__(self) -> str:
+        state = self.url if self._started else "not started"
+        return f"<Lab {state}, {len(self.people)} people>"
