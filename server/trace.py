@@ -30,6 +30,8 @@ class TraceEntry:
     summary: str
     from_name: str | None = None  # usernames, when known: what a sequence diagram shows
     to_name: str | None = None
+    peer: str | None = None  # for relays: the payload's `to` (coming in) or `from` (going out)
+    peer_name: str | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -70,11 +72,15 @@ class Trace:
 
     def record(self, event: str, from_: str, to: str, room: str | None, payload: Any,
                names: Callable[[str], str | None] = lambda sid: None) -> TraceEntry:
+        key = "from" if from_ == SERVER else "to"
+        peer = payload.get(key) if isinstance(payload, dict) else None
+        peer = peer if isinstance(peer, str) else None
         entry = TraceEntry(
             seq=next(self._seq), t=round(time.monotonic() - self._t0, 6), event=event,
             from_=from_, to=to, room=room, summary=summarize(event, payload),
             from_name=SERVER if from_ == SERVER else names(from_),
             to_name=SERVER if to == SERVER else names(to),
+            peer=peer, peer_name=names(peer) if peer else None,
         )
         self.entries.append(entry)
         for callback in list(self._subscribers):

@@ -59,6 +59,7 @@ class Ear:
         self.last_frame_at: float | None = None
         self._task: asyncio.Task | None = None
         self._heard = asyncio.Event()
+        self._waiters: list[tuple[int, asyncio.Future]] = []
         self.on_first_frame = lambda: None
 
     # -- feeding ----------------------------------------------------------------------------
@@ -83,6 +84,11 @@ class Ear:
             self.first_frame_at = self.last_frame_at
             self._heard.set()
             self.on_first_frame()
+        if self._waiters:
+            for waiter in [w for w in self._waiters if w[0] <= self.frames]:
+                self._waiters.remove(waiter)
+                if not waiter[1].done():
+                    waiter[1].set_result(None)
 
     def listen(self, track: MediaStreamTrack) -> asyncio.Task:
         """Start reading ``track`` until it ends."""
@@ -105,8 +111,18 @@ class Ear:
                 pass
             self._task = None
 
-    async def wait_heard(self, timeout: float) -> None:
-        await asyncio.wait_for(self._heard.wait(), timeout)
+    async def wait_frames(self, count: int, timeout: float) -> None:
+        """Wait until ``count`` frames in all have arrived (50 frames = 1 s of audio)."""
+        if self.frames >= count:
+            return
+        future = asyncio.get_running_loop().create_future()
+        waiter = (count, future)
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(future, timeout)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
 
     # -- questions ---------------------------------------------------------------------------
     def recording(self, seconds: float | None = None) -> np.ndarray:

@@ -47,6 +47,12 @@ class Lab:
         self.server = SignalingServer(host, 0, voice_cap=voice_cap)
         self.people: dict[str, Person] = {}
         self._started = False
+        self.events.subscribe(self._forget_closed)
+
+    def _forget_closed(self, event) -> None:
+        """A person who hung up is no longer part of the lab."""
+        if event.kind == "closed":
+            self.people.pop(event["person"], None)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> "Lab":

@@ -334,6 +334,16 @@ class Person:
                     and all(link.state == "connected" for link in self.links.values()))
         await self.wait_until(all_up, timeout, "every voice link connected with audio")
 
+    async def wait_heard(self, seconds: float = 1.0, timeout: float = 10) -> None:
+        """Wait until ``seconds`` of audio have arrived from every current link."""
+        frames = int(seconds * 50)
+        try:
+            await asyncio.gather(*(link.ear.wait_frames(frames, timeout)
+                                   for link in list(self.links.values())))
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{self.name}: {seconds}s of audio from everyone did not arrive "
+                               f"within {timeout} s") from None
+
     # -- what a person can tell --------------------------------------------------------------
     def hears(self, seconds: float = 1.0) -> dict[str, float]:
         """``{name: Hz}``: the pitch arriving from each person currently heard."""

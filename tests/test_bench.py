@@ -15,3 +15,12 @@ def test_signaling_storm_runs_and_loses_nothing():
     figures = dict(zip([h.strip() for h in header.split("|")], [v.strip() for v in row.split("|")]))
     assert figures["expected"] == "240"
     assert (figures["lost"], figures["duplicated"], figures["misrouted"]) == ("0", "0", "0")
+
+
+def test_mesh_bench_runs():
+    run = subprocess.run([sys.executable, str(BENCH / "mesh.py"), "--sizes", "2", "--window", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    header, row = run.stdout.strip().splitlines()[-2:]
+    figures = dict(zip([h.strip() for h in header.split("|")], [v.strip() for v in row.split("|")]))
+    assert figures["n"] == "2" and figures["streams"] == "2"

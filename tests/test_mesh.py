@@ -1,0 +1,161 @@
+"""The seed's full mesh, live: real aiortc peers signaled through the real server, heard."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+import talklab
+from talklab import Lab, VoiceError
+
+
+def relayed(lab: Lab, event: str, *, to=None, by=None) -> list:
+    """What the server relayed: ``event`` entries going out to ``to`` or coming in from ``by``."""
+    entries = [e for e in lab.trace if e.event == event]
+    if to is not None:
+        return [e for e in entries if e.from_ == "server" and e.to == to.sid]
+    return [e for e in entries if e.to == "server" and e.from_ == by.sid]
+
+
+def assert_hears(listener, speakers, tolerance=2.0):
+    heard = listener.hears()
+    for s in speakers:
+        assert heard.get(s.name) == pytest.approx(s.tone_hz, abs=tolerance), (listener.name, heard)
+
+
+async def wait_heard(people, seconds=1.0, timeout=10):
+    await asyncio.gather(*(p.wait_heard(seconds, timeout) for p in people))
+
+
+async def test_dave_joins_a_room_of_three():
+    async with Lab() as lab:
+        alice, bob, charlie = [await lab.join(n, voice=True) for n in ("Alice", "Bob", "Charlie")]
+        await lab.wait_connected(10)
+        assert lab.graph().number_of_edges() == 3
+
+        dave = await lab.join("Dave")  # in the room, not yet in voice
+        assert not dave.links and not dave.in_voice
+        assert await dave.join_voice() == ["Alice", "Bob", "Charlie"]
+        await lab.wait_connected(10)
+
+        # Exactly three offers reached Dave, from the three; three answers went back.
+        offers = relayed(lab, "webrtc-offer", to=dave)
+        assert sorted(e.peer_name for e in offers) == ["Alice", "Bob", "Charlie"]
+        answers = relayed(lab, "webrtc-answer", by=dave)
+        assert sorted(e.peer_name for e in answers) == ["Alice", "Bob", "Charlie"]
+        assert len(relayed(lab, "webrtc-offer", by=dave)) == 0
+        assert {link.role for link in dave.links.values()} == {"answerer"}
+        assert sorted(link.remote_name for link in dave.links.values()) == [
+            "Alice", "Bob", "Charlie"]
+        for old in (alice, bob, charlie):
+            assert old.link_to("Dave").role == "offerer"
+            # candidates trickled both ways through the server
+            assert relayed(lab, "webrtc-ice-candidate", to=old)
+
+        # The mesh: 4 people, 6 links, every one connected (and so has carried audio).
+        g = lab.graph()
+        assert g.number_of_nodes() == 4 and g.number_of_edges() == 6
+        assert {d["state"] for _, _, d in g.edges(data=True)} == {"connected"}
+        assert {d["route"] for _, _, d in g.edges(data=True)} == {"host"}
+
+        # Dave hears all three tones; each of them hears Dave.
+        await wait_heard([alice, bob, charlie, dave])
+        assert_hears(dave, [alice, bob, charlie])
+        for old in (alice, bob, charlie):
+            assert_hears(old, [dave])
+        assert len({p.tone_hz for p in lab.people.values()}) == 4
+
+        stats = await dave.stats()
+        assert set(stats) == {"Alice", "Bob", "Charlie"}
+        for s in stats.values():
+            assert s["packets_received"] > 0 and s["state"] == "connected"
+            assert {"packets_lost", "jitter"} <= set(s)
+
+        # Each link tells the seed's story in order.
+        steps = dave.link_to("Alice").steps()
+        for earlier, later in [("offer received", "answer sent"),
+                               ("answer sent", "connection connected"),
+                               ("connection connected", "first audio frame")]:
+            assert steps.index(earlier) < steps.index(later), steps
+        assert "answer received" in alice.link_to("Dave").steps()
+
+
+async def test_the_seventh_is_refused_and_opens_nothing():
+    async with Lab() as lab:
+        people = [await lab.join(f"P{i}", voice=True) for i in range(6)]
+        await lab.wait_connected(15)
+        seventh = await lab.join("Seventh")
+        with pytest.raises(VoiceError, match="Voice channel is full!"):
+            await seventh.join_voice()
+        assert not seventh.in_voice and seventh.links == {}
+        assert all(len(p.links) == 5 for p in people)
+        assert not relayed(lab, "webrtc-offer", to=seventh)
+        with pytest.raises(VoiceError):
+            await lab.join("Eighth", voice=True)
+        assert "Eighth" not in lab.people
+        assert lab.graph().number_of_edges() == 15
+
+
+async def test_leaving_and_hanging_up_remove_links_and_free_the_seat():
+    async with Lab(voice_cap=3) as lab:
+        alice, bob, charlie = [await lab.join(n, voice=True) for n in ("Alice", "Bob", "Charlie")]
+        await lab.wait_connected(10)
+        dave = await lab.join("Dave")
+        with pytest.raises(VoiceError):
+            await dave.join_voice()
+
+        # Bob leaves voice politely: every other person drops its link to him.
+        await bob.leave_voice()
+        assert bob.links == {} and not bob.in_voice
+        for p in (alice, charlie):
+            await p.wait_until(lambda p=p: "Bob" not in [l.remote_name for l in p.links.values()],
+                               5, "link to Bob closed")
+        # The freed seat can be taken.
+        await dave.join_voice()
+        await lab.wait_connected(10)
+        g = lab.graph()
+        assert sorted(map(sorted, g.edges())) == [["Alice", "Charlie"], ["Alice", "Dave"],
+                                                  ["Charlie", "Dave"]]
+        assert not g.nodes["Bob"]["in_voice"] and g.nodes["Bob"]["in_room"]
+
+        # Charlie hangs up abruptly (closes the tab): the server tells the others.
+        await charlie.close()
+        for p in (alice, dave):
+            await p.wait_until(lambda p=p: len(p.links) == 1, 5, "link to Charlie closed")
+        assert "Charlie" not in lab.graph()
+        await bob.join_voice()  # and that seat is free again
+        await lab.wait_connected(10)
+        await wait_heard([alice, bob, dave])
+        assert_hears(bob, [alice, dave])
+
+
+async def test_a_new_lab_replaces_the_previous_one():
+    first = await Lab()
+    alice = await first.join("Alice", voice=True)
+    port = first.server.port
+    second = await Lab()  # what re-running a notebook cell does
+    try:
+        assert Lab.current is second and first.people == {}
+        assert not alice.sio.connected and alice.stream.audio.readyState == "ended"
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0  # the old port is closed
+        bob = await second.join("Bob", voice=True)
+        assert bob.in_voice
+    finally:
+        await second.close()
+    assert Lab.current is None
+    await second.close()  # closing twice is harmless
+
+
+async def test_gathering_uses_the_persons_own_loopback_address():
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        bob = await lab.join("Bob", voice=True)
+        await lab.wait_connected(10)
+        pair = talklab.ice.selected_pair(alice.link_to("Bob").pc)
+        assert pair.local_candidate.host == alice.address
+        assert pair.remote_candidate.host == bob.address
+        assert alice.address != bob.address and alice.address.startswith("127.")
+        assert alice.link_to("Bob").route == "host"
