@@ -36,6 +36,7 @@ class Person:
         self.room, self.name, self.ledger = room, name, ledger
         self.sio = socketio.AsyncClient(reconnection=False)
         self.voice = asyncio.Event()
+        self.before_me: set[str] = set()
         for event in ("userJoinedVoice", "webrtc-offer", "webrtc-answer", "webrtc-ice-candidate",
                       "voiceJoined"):
             self.sio.on(event, getattr(self, "on_" + event.replace("-", "_")))
@@ -59,10 +60,13 @@ class Person:
         self.ledger.received(mid, to == self.sid, time.perf_counter() - float(sent_at))
 
     async def on_voiceJoined(self, data):
+        self.before_me = {p["socketId"] for p in data["peers"]}
         self.voice.set()
 
-    async def on_userJoinedVoice(self, data):  # Step 3: existing members offer
-        await self.send("webrtc-offer", "offer", data["socketId"])
+    async def on_userJoinedVoice(self, data):  # Step 3: those already in voice offer
+        # ... to newcomers only: one listed in our voiceJoined was there first and offers us.
+        if self.voice.is_set() and data["socketId"] not in self.before_me:
+            await self.send("webrtc-offer", "offer", data["socketId"])
 
     async def on_webrtc_offer(self, data):  # Step 5: the newcomer answers, then trickles
         self.receive(data["offer"]["sdp"].split("s=")[1])

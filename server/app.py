@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import functools
 import logging
+import pathlib
 import socket
 import sys
 from typing import Any, Awaitable, Callable
@@ -34,6 +35,7 @@ from .rooms import DEFAULT_VOICE_CAP, RoomError, Rooms, VoiceFull
 from .trace import SERVER, Trace
 
 log = logging.getLogger("talklab.server")
+STATIC = pathlib.Path(__file__).parent / "static"
 
 Handler = Callable[..., Awaitable[None]]
 
@@ -81,6 +83,10 @@ class SignalingApp:
         self.web.router.add_get("/health", self._health)
         self.web.router.add_get("/trace", self._trace_json)
         self.web.router.add_get("/config", self._config)
+        # The seed's browser client (static/): join the same rooms as the notebook's people.
+        self.web.router.add_get("/", self._page)
+        self.web.router.add_get("/client.js", self._page)
+        self.web.router.add_static("/vendor", STATIC / "vendor")
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         for event, handler in {
@@ -161,10 +167,12 @@ class SignalingApp:
         except VoiceFull as full:
             await self.send("voiceError", {"message": str(full)}, sid, room)
             return
-        # Tell Alice, Bob, Charlie: "Dave joined voice!" (they will each send him an offer)
-        await self.send_to_room("userJoinedVoice", member.identity(), room, skip=sid)
+        # Dave hears he is in first: the offers the others are about to send him must find him
+        # already in voice (his socket delivers in order).
         await self.send("voiceJoined", {"room": room, "peers": [p.public() for p in peers]},
                         sid, room)
+        # Tell Alice, Bob, Charlie: "Dave joined voice!" (they will each send him an offer)
+        await self.send_to_room("userJoinedVoice", member.identity(), room, skip=sid)
 
     @_guarded("leaveVoice")
     async def on_leave_voice(self, sid: str, data: Any) -> None:
@@ -212,6 +220,10 @@ class SignalingApp:
         except ValueError:
             raise web.HTTPBadRequest(text="since must be an integer")
         return web.json_response({"entries": [e.as_dict() for e in self.trace.since(since)]})
+
+    async def _page(self, request: web.Request) -> web.FileResponse:
+        name = "client.js" if request.path.endswith("client.js") else "index.html"
+        return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
     async def _config(self, request: web.Request) -> web.Response:
         return web.json_response({"iceServers": self.ice_servers,

@@ -127,8 +127,14 @@ class Lab:
 
     async def wait_connected(self, timeout: float = 10) -> None:
         """Wait until every person in voice has a working, audio-carrying link to every other."""
-        await asyncio.gather(*(p.wait_connected(timeout) for p in self.people.values()
-                               if p.in_voice))
+        rooms = self.server.rooms
+        waits = []
+        for person in self.people.values():
+            member = rooms.members.get(person.sid)
+            if member is not None and member.in_voice:
+                others = {m.sid for m in rooms.in_voice(member.room)} - {person.sid}
+                waits.append(person.wait_connected(timeout, peers=others))
+        await asyncio.gather(*waits)
 
     # -- the mesh -------------------------------------------------------------------------------
     def graph(self) -> nx.Graph:

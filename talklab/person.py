@@ -37,7 +37,7 @@ from .encoding import OpusFanout
 from .events import EventBus
 from .hearing import Ear
 from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
-from .ice.trickle import end_of_candidates
+from .ice.trickle import end_of_candidates, loopback_only
 from .media import SAMPLE_RATE, MediaStream
 
 
@@ -164,7 +164,8 @@ class Link:
     async def on_offer(self, offer: dict) -> None:
         """Step 5: apply the offer, answer it (the newcomer)."""
         self._step("offer received")
-        await self.pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        await self.pc.setRemoteDescription(RTCSessionDescription(loopback_only(offer["sdp"]),
+                                                                 "offer"))
         await self.remote_candidates.remote_description_set()
         self._attach_voice()
         await self._set_local(await self.pc.createAnswer())
@@ -173,7 +174,8 @@ class Link:
     async def on_answer(self, answer: dict) -> None:
         """Step 7: apply the answer."""
         self._step("answer received")
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await self.pc.setRemoteDescription(RTCSessionDescription(loopback_only(answer["sdp"]),
+                                                                 "answer"))
         await self.remote_candidates.remote_description_set()
 
     async def on_candidate(self, candidate: dict) -> None:
@@ -219,6 +221,8 @@ class Person:
         self.sid: str | None = None
         self.room: str | None = None
         self.in_voice = False
+        self._joining = False
+        self._before_me: set[str] = set()  # who was in voice when we joined: they offer to us
         self.members: dict[str, str] = {}  # sid -> username, everyone in the room
         self.voice_members: dict[str, str] = {}  # sid -> username, the others in voice
         self.links: dict[str, Link] = {}  # sid -> Link
@@ -300,8 +304,12 @@ class Person:
         if self.room is None:
             raise SignalingError("join a room first")
         self._publish("join-voice-sent", room=self.room)
-        kind, data = await self._request("joinVoice", {"room": self.room},
-                                         ("voiceJoined", "voiceError"), timeout)
+        self._joining = True  # like the seed's browser: ready for offers once it has asked
+        try:
+            kind, data = await self._request("joinVoice", {"room": self.room},
+                                             ("voiceJoined", "voiceError"), timeout)
+        finally:
+            self._joining = False
         if kind == "voiceError":
             raise VoiceError(data["message"])
         if kind.startswith("signalingError"):
@@ -327,10 +335,16 @@ class Person:
         self.stream.stop()
         self._publish("closed")
 
-    async def wait_connected(self, timeout: float = 10) -> None:
-        """Wait until there is a link to every other voice member and each has carried audio."""
+    async def wait_connected(self, timeout: float = 10,
+                             peers: set[str] | None = None) -> None:
+        """Wait until there is a link to every other voice member and each has carried audio.
+
+        ``peers`` (socket ids) says who the others are; by default, those this person has heard
+        of. (The lab passes the server's list: a join may not have reached everyone yet.)
+        """
         def all_up() -> bool:
-            return (self.in_voice and set(self.links) == set(self.voice_members)
+            expected = set(self.voice_members) if peers is None else peers
+            return (self.in_voice and set(self.links) == expected
                     and all(link.state == "connected" for link in self.links.values()))
         await self.wait_until(all_up, timeout, "every voice link connected with audio")
 
@@ -404,6 +418,7 @@ class Person:
     async def _on_voiceJoined(self, data: dict) -> None:
         self.in_voice = True
         self.voice_members = {p["socketId"]: p["username"] for p in data["peers"]}
+        self._before_me = set(self.voice_members)
         self._publish("voice-joined", room=data["room"],
                       peers=[p["username"] for p in data["peers"]])
         self._reply("voiceJoined", data)
@@ -422,7 +437,10 @@ class Person:
         """Step 3: someone joined voice; as one already in voice, send them an offer."""
         sid, name = data["socketId"], data["username"]
         self.members[sid] = name
-        if not self.in_voice or sid in self.links:
+        # Only for a newcomer. Someone listed in our own voiceJoined was in voice before us and
+        # offers to us; their userJoinedVoice can still arrive after our voiceJoined when two
+        # people join at nearly the same moment, and offering back would be glare.
+        if not self.in_voice or sid in self.links or sid in self._before_me:
             return
         self.voice_members[sid] = name
         link = self._new_link(sid, name, "offerer")
@@ -440,7 +458,7 @@ class Person:
     # -- the relays -----------------------------------------------------------------------------
     async def _on_webrtc_offer(self, data: dict) -> None:
         sid = data["from"]
-        if not self.in_voice:
+        if not (self.in_voice or self._joining):
             return
         link = self.links.get(sid)
         if link is None:

@@ -159,3 +159,18 @@ async def test_gathering_uses_the_persons_own_loopback_address():
         assert pair.remote_candidate.host == bob.address
         assert alice.address != bob.address and alice.address.startswith("127.")
         assert alice.link_to("Bob").route == "host"
+
+
+async def test_people_joining_voice_at_the_same_moment_still_make_one_mesh():
+    """Near-simultaneous joins: each pair must get exactly one offer (no glare)."""
+    async with Lab() as lab:
+        people = [await lab.join(n) for n in ("Alice", "Bob", "Charlie", "Dave", "Eve")]
+        await asyncio.gather(*(p.join_voice() for p in people))
+        await lab.wait_connected(15)
+        g = lab.graph()
+        assert g.number_of_edges() == 10
+        assert {d["state"] for _, _, d in g.edges(data=True)} == {"connected"}
+        offers = [e for e in lab.trace if e.event == "webrtc-offer" and e.to == "server"]
+        pairs = [frozenset((e.from_, e.peer)) for e in offers]
+        assert len(pairs) == len(set(pairs)) == 10
+        assert all(link.error is None for p in people for link in p.links.values())

@@ -46,3 +46,21 @@ async def test_candidates_wait_for_the_remote_description():
     await queue.add({"candidate": "", "sdpMid": "0"})
     await queue.add(candidate_to_json(candidates[0]))  # after the end: ignored
     assert applied == [5000, 6000, None] and queue.received == 2 and queue.ended
+
+
+async def test_candidates_beyond_loopback_are_never_used():
+    from talklab.ice.trickle import loopback_only
+    outside = "candidate:x 1 udp 2122260223 192.0.2.2 40000 typ host"
+    mdns = "candidate:y 1 udp 2122260223 abc.local 40001 typ host"
+    sdp = SDP.replace("a=end-of-candidates", f"a={outside}\r\na={mdns}")
+    kept = loopback_only(sdp)
+    assert "192.0.2.2" not in kept and ".local" not in kept and "127.10.0.1 5000" in kept
+    applied = []
+
+    async def apply(c):
+        applied.append(c)
+
+    queue = RemoteCandidates(apply)
+    await queue.remote_description_set()
+    await queue.add({"candidate": outside, "sdpMid": "0", "sdpMLineIndex": 0})
+    assert applied == [] and queue.ignored == 1

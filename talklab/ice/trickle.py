@@ -15,6 +15,7 @@ remote description is set.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -78,6 +79,27 @@ def candidate_from_json(data: dict) -> RTCIceCandidate | None:
     return candidate
 
 
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a hostname (mDNS ".local" names included) is never loopback here
+        return False
+
+
+def loopback_only(sdp: str) -> str:
+    """``sdp`` without candidates outside 127.0.0.0/8 and ::1.
+
+    talklab never sends a packet beyond loopback. A browser on the same machine also offers
+    its network interfaces' addresses; checking them would mean sending to the outside.
+    """
+    def keep(line: str) -> bool:
+        if not line.startswith("a=candidate:"):
+            return True
+        fields = line.split()
+        return len(fields) > 4 and is_loopback(fields[4])
+    return "\r\n".join(line for line in sdp.splitlines() if keep(line)) + "\r\n"
+
+
 class RemoteCandidates:
     """Holds received candidates until the remote description is set, then applies in order."""
 
@@ -86,12 +108,18 @@ class RemoteCandidates:
         self._held: list[RTCIceCandidate | None] = []
         self.ready = False
         self.received = 0
+        self.ignored = 0
         self.ended = False
 
     async def add(self, data: dict) -> None:
+        """Take one received candidate (browser JSON). Returns nothing; candidates outside
+        loopback are counted in :attr:`ignored` and never used (see :func:`loopback_only`)."""
         candidate = candidate_from_json(data)
         if self.ended:
             return  # nothing may follow end-of-candidates
+        if candidate is not None and not is_loopback(candidate.ip):
+            self.ignored += 1
+            return
         self.received += candidate is not None
         self.ended = candidate is None
         if self.ready:
