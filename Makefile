@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: lab test bench clean node-deps
+.PHONY: lab test bench clean node-deps browser-deps
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -27,11 +27,16 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# -- Debian's Chromium, the real browser of tests/test_browser.py (Playwright drives it; it never
+#    downloads a browser of its own) --------------------------------------------------------------
+browser-deps:
+	@command -v chromium >/dev/null || { $(APT) update && $(APT) install -y chromium; }
+
 # -- the two commands --------------------------------------------------------------------------
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: $(VENV)/.installed tests/node/node_modules/.installed
+test: $(VENV)/.installed tests/node/node_modules/.installed browser-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

@@ -6,13 +6,21 @@
    (127.10.x.y), given through a context variable around ``setLocalDescription``: that is where
    aiortc gathers, and ``Connection.gather_candidates`` looks the function up at call time. A
    gathering without a talklab address falls back to aioice's own function.
+
+2. **Loopback only, inbound too.** A browser on the same machine sends connectivity checks from
+   its other interfaces as well (Chromium binds every interface). aioice would learn such a
+   source as a peer-reflexive candidate (RFC 8445, 7.3.1.3) and answer it: a packet to a
+   non-loopback address. ``StunProtocol.datagram_received`` of an agent that gathers on
+   loopback drops datagrams from outside 127.0.0.0/8 and ::1. (Received candidates are
+   filtered the same way in :mod:`talklab.ice.trickle`.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+import ipaddress
+from typing import Any, Iterator
 
 import aioice.ice
 
@@ -29,9 +37,28 @@ def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return [address]
 
 
+_stock_datagram_received = aioice.ice.StunProtocol.datagram_received
+
+
+def _is_loopback(host: Any) -> bool:
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _datagram_received(self: aioice.ice.StunProtocol, data: bytes, addr: tuple) -> None:
+    local = getattr(self, "local_candidate", None)
+    if local is not None and _is_loopback(local.host) and not _is_loopback(addr[0]):
+        self.dropped_outside = getattr(self, "dropped_outside", 0) + 1
+        return
+    _stock_datagram_received(self, data, addr)
+
+
 def install() -> None:
     """Apply the adjustments (idempotent; done when talklab is imported)."""
     aioice.ice.get_host_addresses = _get_host_addresses
+    aioice.ice.StunProtocol.datagram_received = _datagram_received
 
 
 @contextlib.contextmanager

@@ -97,6 +97,21 @@ class Lab:
     def trace(self):
         return self.server.trace
 
+    def page_url(self, room: str = DEFAULT_ROOM, name: str | None = None,
+                 voice: bool = False) -> str:
+        """A link to the seed's browser page, straight into ``room`` (and voice) as ``name``."""
+        from urllib.parse import urlencode
+        query = {"room": room, **({"name": name} if name else {}),
+                 **({"join": "voice"} if voice else {})}
+        return f"{self.url}/?{urlencode(query)}"
+
+    def page(self, room: str = DEFAULT_ROOM, name: str | None = None, voice: bool = False,
+             height: int = 420):
+        """The browser page for this lab, in a notebook (an IFrame). Works where your browser
+        can reach the kernel's loopback (a local Jupyter); see the README for Binder."""
+        from IPython.display import IFrame
+        return IFrame(self.page_url(room, name, voice), width="100%", height=height)
+
     async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
                    tone_hz: float | None = None, stream: MediaStream | None = None) -> Person:
         """Add a person: getUserMedia, connect to the signaling server, join ``room``, and with

@@ -26,3 +26,21 @@ async def test_a_peer_connection_gathers_on_its_loopback_address_only():
         assert " 127.10.9.8 " in candidates[0].text and "typ host" in candidates[0].text
     finally:
         await pc.close()
+
+
+async def test_an_agent_on_loopback_ignores_datagrams_from_outside():
+    seen = []
+
+    class Receiver:
+        def data_received(self, data, component):
+            seen.append(data)
+
+    protocol = aioice.ice.StunProtocol(Receiver())
+    assert aioice.ice.StunProtocol.datagram_received is _aiortc._datagram_received
+    protocol.local_candidate = aioice.Candidate(
+        foundation="1", component=1, transport="udp", priority=1, host="127.10.0.1", port=1,
+        type="host")
+    protocol.datagram_received(b"\x80media", ("192.0.2.2", 4000))
+    assert seen == [] and protocol.dropped_outside == 1
+    protocol.datagram_received(b"\x80media", ("127.10.0.2", 4000))
+    assert seen == [b"\x80media"]

@@ -103,7 +103,7 @@ async def test_browser_joins_as_dave_hears_and_is_heard(browser):
         for person in (alice, bob, charlie):
             await person.link_to("Dave").ear.wait_frames(60, 10)
             assert person.hears()["Dave"] == pytest.approx(BROWSER_TONE, abs=2)
-            assert person.link_to("Dave").route == "host"
+            assert person.link_to("Dave").route in ("host", "prflx")  # prflx: a check came first
         # ... and the page reports hearing each of them, at their tones.
         tones = {p.sid: p.tone_hz for p in (alice, bob, charlie)}
         state = await wait_page(
@@ -111,6 +111,7 @@ async def test_browser_joins_as_dave_hears_and_is_heard(browser):
                   "s.peers[sid] && s.peers[sid].hz && Math.abs(s.peers[sid].hz - hz) < 3)",
             "hearing all three Python people", arg=tones)
         assert {p["state"] for p in state["peers"].values()} == {"connected"}
+        await page.screenshot(path=str(pytest_artifacts() / "browser-dave-in-voice.png"))
 
         # The browser person is one of the mesh like any other.
         g = lab.graph()

@@ -190,13 +190,14 @@ function render() {
     ? `room ${state.room} · ${state.inVoice ? "in voice" : "not in voice"}`
     : (socket && socket.connected ? "connected" : "not connected");
   $("joinVoice").disabled = !state.room || state.inVoice;
+  $("joinRoom").disabled = !!state.room;
   $("leaveVoice").disabled = !state.inVoice;
   const rows = Object.entries(state.members).map(([id, m]) => {
     const me = id === state.socketId;
     const peer = state.peers[id];
     const level = peer && peer.level != null && isFinite(peer.level) ? Math.max(0, Math.min(100, (peer.level + 60) * 100 / 60)) : 0;
     return `<tr data-sid="${id}"><td>${escapeHtml(m.username)}${me ? " (you)" : ""}</td>
-      <td>${m.inVoice ? "🎙️" : ""}</td>
+      <td>${m.inVoice ? "in voice" : ""}</td>
       <td class="${peer ? peer.state : ""}">${peer ? peer.state : ""}</td>
       <td>${peer && peer.route ? peer.route : ""}</td>
       <td class="hz">${peer && peer.hz ? peer.hz.toFixed(1) : ""}</td>
