@@ -1,0 +1,12 @@
+"""STUN, "the mirror": a packet dissector for learners and a Binding server with RFC 5780.
+
+* :func:`dissect` — a STUN message byte by byte (sans-I/O);
+* :func:`long_term_key` — the RFC 8489 long-term credential key;
+* :class:`StunServer` / :func:`binding_response` — the server and its socket-free core.
+"""
+
+from .dissect import Attribute, Dissection, dissect, long_term_key, saslprep
+from .server import Endpoints, StunServer, binding_response
+
+__all__ = ["Attribute", "Dissection", "Endpoints", "StunServer", "binding_response", "dissect",
+           "long_term_key", "saslprep"]
