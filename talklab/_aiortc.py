@@ -13,6 +13,21 @@
    non-loopback address. ``StunProtocol.datagram_received`` of an agent that gathers on
    loopback drops datagrams from outside 127.0.0.0/8 and ::1. (Received candidates are
    filtered the same way in :mod:`talklab.ice.trickle`.)
+
+3. **Simulated NATs.** When the gathering host sits behind a simulated NAT
+   (:mod:`talklab.nat`), ``StunProtocol.connection_made`` receives a
+   :class:`~talklab.nat.network.NatTransport` instead of the socket's own transport, so every
+   packet it sends to the outside leaves from the NAT's public address; packets arriving at the
+   private socket from outside its LAN are dropped, as a real NAT's private side never sees
+   them. (aioice's TURN client sockets are not translated: they reach the TURN server as they
+   are, which changes nothing ICE can observe.)
+
+4. **Failing fast.** aioice retransmits a check 6 times with a doubling RTO (63.5 s before a
+   pair fails). :func:`set_check_retries` lowers ``aioice.stun.RETRY_MAX`` (read at call time)
+   so lessons declare failure in seconds; talklab uses 3 (7.5 s) while a lab runs.
+
+5. **Check history.** ``Connection.check_state`` is wrapped to note each candidate pair's state
+   changes with their times (``pair.talklab_history``), for :func:`talklab.ice.inspect.pairs`.
 """
 
 from __future__ import annotations
@@ -23,21 +38,22 @@ import ipaddress
 from typing import Any, Iterator
 
 import aioice.ice
+import aioice.stun
 
-HOST_ADDRESS: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "talklab_host_address", default=None)
+HOST: contextvars.ContextVar[Any] = contextvars.ContextVar("talklab_host", default=None)
 
 _stock_get_host_addresses = aioice.ice.get_host_addresses
 
 
 def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    address = HOST_ADDRESS.get()
-    if address is None:
+    host = HOST.get()
+    if host is None:
         return _stock_get_host_addresses(use_ipv4, use_ipv6)
-    return [address]
+    return [host if isinstance(host, str) else host.address]
 
 
 _stock_datagram_received = aioice.ice.StunProtocol.datagram_received
+_stock_connection_made = aioice.ice.StunProtocol.connection_made
 
 
 def _is_loopback(host: Any) -> bool:
@@ -52,23 +68,55 @@ def _datagram_received(self: aioice.ice.StunProtocol, data: bytes, addr: tuple) 
     if local is not None and _is_loopback(local.host) and not _is_loopback(addr[0]):
         self.dropped_outside = getattr(self, "dropped_outside", 0) + 1
         return
+    host = getattr(self, "talklab_host", None)
+    if host is not None and not host.can_hear(addr[0]):
+        return  # from outside this host's LAN, straight to its private address: no route
     _stock_datagram_received(self, data, addr)
+
+
+def _connection_made(self: aioice.ice.StunProtocol, transport: Any) -> None:
+    host = HOST.get()
+    if host is not None and not isinstance(host, str) and host.nat is not None:
+        from .nat.network import NatTransport  # (talklab.nat imports nothing from here)
+        self.talklab_host = host
+        transport = NatTransport(transport, host,
+                                 lambda data, addr: _stock_datagram_received(self, data, addr))
+    _stock_connection_made(self, transport)
+
+
+_stock_check_state = aioice.ice.Connection.check_state
+
+
+def _check_state(self: aioice.ice.Connection, pair: Any, state: Any) -> None:
+    from .ice.inspect import record_check_state
+    record_check_state(pair, state)
+    _stock_check_state(self, pair, state)
+
+
+def set_check_retries(retries: int) -> int:
+    """Set how often aioice retransmits a STUN check (its RETRY_MAX); returns the old value."""
+    old = aioice.stun.RETRY_MAX
+    aioice.stun.RETRY_MAX = retries
+    return old
 
 
 def install() -> None:
     """Apply the adjustments (idempotent; done when talklab is imported)."""
     aioice.ice.get_host_addresses = _get_host_addresses
     aioice.ice.StunProtocol.datagram_received = _datagram_received
+    aioice.ice.StunProtocol.connection_made = _connection_made
+    aioice.ice.Connection.check_state = _check_state
 
 
 @contextlib.contextmanager
-def gathering_on(address: str) -> Iterator[None]:
-    """Within this block (and the tasks it starts), ICE gathers host candidates on ``address``."""
-    token = HOST_ADDRESS.set(address)
+def gathering_on(host: Any) -> Iterator[None]:
+    """Within this block (and the tasks it starts), ICE gathers as ``host``: a loopback address,
+    or a :class:`talklab.nat.Host` (its address, and its NAT if it has one)."""
+    token = HOST.set(host)
     try:
         yield
     finally:
-        HOST_ADDRESS.reset(token)
+        HOST.reset(token)
 
 
 install()

@@ -15,26 +15,23 @@ end of a notebook closes the last.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any, ClassVar
 
 import networkx as nx
+from aiortc import RTCIceServer
 
+from . import _aiortc
 from .events import EventBus
 from .media import MediaStream, get_user_media
+from .nat import Host, Nat
 from .person import Person
 from .server import DEFAULT_VOICE_CAP, SignalingServer
+from .stun import StunServer
 
 DEFAULT_ROOM = "ABCD12"  # the seed's room
 # One tone per person, 110 Hz apart: easy to tell apart by ear and by FFT.
 TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
-_addresses = itertools.count(1)
-
-
-def next_address() -> str:
-    """A fresh loopback address for a new person: 127.10.x.y (all of 127/8 is loopback)."""
-    n = next(_addresses)
-    return f"127.10.{(n >> 8) & 0xFF}.{n & 0xFF or 1}"
+CHECK_RETRIES = 3  # aioice's STUN check retransmissions while a lab runs: failure in ~7.5 s
 
 
 class Lab:
@@ -42,11 +39,19 @@ class Lab:
 
     current: ClassVar["Lab | None"] = None
 
-    def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1",
+                 stun: bool = False, turn: bool = False) -> None:
         self.events = EventBus()
         self.server = SignalingServer(host, 0, voice_cap=voice_cap)
+        self.stun = StunServer() if stun else None
+        self.turn = None
+        if turn:
+            from .turn import TurnServer
+            self.turn = TurnServer(allow_loopback_peers=True)
         self.people: dict[str, Person] = {}
+        self.nats: list[Nat] = []
         self._started = False
+        self._old_retries: int | None = None
         self.events.subscribe(self._forget_closed)
 
     def _forget_closed(self, event) -> None:
@@ -62,6 +67,14 @@ class Lab:
         if previous is not None and previous is not self:
             await previous.close()  # re-running a notebook cell: the old lab goes first
         await self.server.start()
+        if self.stun is not None:
+            await self.stun.start()
+        if self.turn is not None:
+            await self.turn.start()
+        self.server.app.ice_servers = [
+            {"urls": s.urls, **({"username": s.username, "credential": s.credential}
+                                if s.username else {})} for s in self.ice_servers()]
+        self._old_retries = _aiortc.set_check_retries(CHECK_RETRIES)
         self._started = True
         Lab.current = self
         self.events.publish("lab-started", url=self.url)
@@ -72,6 +85,16 @@ class Lab:
         people, self.people = list(self.people.values()), {}
         await asyncio.gather(*(p.close() for p in people), return_exceptions=True)
         await self.server.close()
+        if self.stun is not None:
+            await self.stun.close()
+        if self.turn is not None:
+            await self.turn.close()
+        for nat in self.nats:
+            nat.close()
+        self.nats.clear()
+        if self._old_retries is not None:
+            _aiortc.set_check_retries(self._old_retries)
+            self._old_retries = None
         if self._started:
             self.events.publish("lab-closed")
         self._started = False
@@ -112,10 +135,33 @@ class Lab:
         from IPython.display import IFrame
         return IFrame(self.page_url(room, name, voice), width="100%", height=height)
 
+    def ice_servers(self) -> list[RTCIceServer]:
+        """The lab's own STUN/TURN servers, as every person (and the browser page) uses them."""
+        servers = []
+        if self.stun is not None and self.stun.endpoints is not None:
+            servers.append(RTCIceServer(urls=self.stun.url))
+        if self.turn is not None and self.turn.address is not None:
+            servers.append(RTCIceServer(urls=self.turn.url, username=self.turn.username,
+                                        credential=self.turn.password))
+        return servers
+
+    def nat(self, kind: str, **conditions: float) -> Nat:
+        """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric); give the
+        same one to several people (``lab.join(..., nat=box)``) to put them on one LAN.
+        ``latency``, ``jitter`` (seconds) and ``loss`` (0..1) shape the path through it."""
+        from .nat import Conditions
+        box = Nat(kind, conditions=Conditions(**conditions))
+        self.nats.append(box)
+        return box
+
     async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
-                   tone_hz: float | None = None, stream: MediaStream | None = None) -> Person:
+                   tone_hz: float | None = None, stream: MediaStream | None = None,
+                   nat: str | Nat | None = None, relay_only: bool = False) -> Person:
         """Add a person: getUserMedia, connect to the signaling server, join ``room``, and with
-        ``voice=True`` join voice too (which raises :class:`talklab.VoiceError` when full)."""
+        ``voice=True`` join voice too (which raises :class:`talklab.VoiceError` when full).
+
+        ``nat`` puts the person behind a simulated NAT (a type name for a NAT of their own, or
+        a :meth:`nat` box shared with others); ``relay_only`` makes them use TURN only."""
         if not self._started:
             await self.start()
         if name in self.people:
@@ -123,7 +169,11 @@ class Lab:
         if stream is None:
             tone = tone_hz if tone_hz is not None else self._free_tone()
             stream = await get_user_media(audio=True, tone_hz=tone)
-        person = Person(name, stream, address=next_address(), events=self.events)
+        if isinstance(nat, str) and nat != "none":
+            nat = self.nat(nat)
+        host = nat.host() if isinstance(nat, Nat) else Host()
+        person = Person(name, stream, host=host, ice_servers=self.ice_servers(),
+                        relay_only=relay_only, events=self.events)
         self.people[name] = person
         try:
             await person.connect(self.url)

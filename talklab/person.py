@@ -30,7 +30,8 @@ import time
 from typing import Any, Awaitable, Callable
 
 import socketio
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection,
+                    RTCSessionDescription)
 
 from . import _aiortc
 from .encoding import OpusFanout
@@ -39,6 +40,7 @@ from .hearing import Ear
 from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
 from .ice.trickle import end_of_candidates, loopback_only
 from .media import SAMPLE_RATE, MediaStream
+from .nat import Host
 
 
 class VoiceError(Exception):
@@ -60,7 +62,10 @@ class Link:
         self.remote_sid = remote_sid
         self.remote_name = remote_name
         self.role = role  # "offerer" (was already in voice) or "answerer" (the newcomer)
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=person.ice_servers))
+        self.pc = RTCPeerConnection(RTCConfiguration(
+            iceServers=person.ice_servers,
+            iceTransportPolicy=(RTCIceTransportPolicy.RELAY if person.relay_only
+                                else RTCIceTransportPolicy.ALL)))
         self.ear = Ear()
         self.ear.on_first_frame = lambda: self._step("first audio frame")
         self.timeline: list[tuple[float, str]] = []
@@ -136,7 +141,7 @@ class Link:
             self.pc.addTrack(self._track)
 
     async def _set_local(self, description: RTCSessionDescription) -> None:
-        with _aiortc.gathering_on(self.person.address):
+        with _aiortc.gathering_on(self.person.host):
             await self.pc.setLocalDescription(description)
 
     async def _send_description(self, event: str) -> None:
@@ -208,13 +213,15 @@ class Link:
 class Person:
     """One participant: a Socket.IO client, a voice, and a link to each other voice member."""
 
-    def __init__(self, name: str, stream: MediaStream, *, address: str = "127.0.0.1",
-                 ice_servers: list[RTCIceServer] | None = None,
+    def __init__(self, name: str, stream: MediaStream, *, host: Host | None = None,
+                 ice_servers: list[RTCIceServer] | None = None, relay_only: bool = False,
                  events: EventBus | None = None) -> None:
         self.name = name
         self.stream = stream
-        self.address = address  # this person's own loopback address: its "network interface"
+        # this person's machine: its own loopback address, maybe behind a simulated NAT
+        self.host = host or Host()
         self.ice_servers = list(ice_servers or [])  # never None: aiortc would go to Google
+        self.relay_only = relay_only  # iceTransportPolicy "relay": only TURN candidates
         self.events = events or EventBus()
         self.fanout = OpusFanout(stream.audio)
         self.sio = socketio.AsyncClient(reconnection=False)
@@ -235,6 +242,14 @@ class Person:
                       "webrtc-answer", "webrtc-ice-candidate", "signalingError"):
             self.sio.on(event, getattr(self, "_on_" + event.replace("-", "_")))
         self.sio.on("disconnect", self._on_disconnect)
+
+    @property
+    def address(self) -> str:
+        return self.host.address
+
+    @property
+    def nat(self) -> str:
+        return self.host.nat.kind if self.host.nat else "none"
 
     @property
     def tone_hz(self) -> float | None:

@@ -2,11 +2,14 @@
 
 * :mod:`.trickle` — candidates taken out of the SDP and sent one by one, and received ones
   queued until the remote description is set;
-* :mod:`.inspect` — the candidate pair ICE chose, read from a live connection.
+* :mod:`.priority` — RFC 8445's priority formulas, as pure functions;
+* :mod:`.inspect` — candidates, pairs and the pair ICE chose, read from a live connection.
 """
 
-from .inspect import ice_connection, route_of, selected_pair
+from .inspect import candidates, ice_connection, pairs, route_of, selected_pair
+from .priority import TYPE_PREFERENCE, breakdown, candidate_priority, pair_priority
 from .trickle import RemoteCandidates, candidate_from_json, candidate_to_json, split_candidates
 
-__all__ = ["RemoteCandidates", "candidate_from_json", "candidate_to_json", "ice_connection",
+__all__ = ["TYPE_PREFERENCE", "breakdown", "candidate_priority", "candidates", "pair_priority",
+           "pairs", "RemoteCandidates", "candidate_from_json", "candidate_to_json", "ice_connection",
            "route_of", "selected_pair", "split_candidates"]

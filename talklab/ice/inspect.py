@@ -1,15 +1,21 @@
-"""What ICE decided, read from a live aiortc connection.
+"""What ICE decided, read from a live aiortc connection: the browser's stats aiortc lacks.
 
-aiortc's ``getStats()`` has no candidate-pair entries (aiortc issue #1435), so talklab reads
-the aioice agent underneath: ``RTCIceTransport._connection`` is the ``aioice.Connection`` and
-``_nominated[component]`` is the pair ICE selected (RFC 8445, section 8.1.1).
+aiortc's ``getStats()`` has no candidate or candidate-pair entries (aiortc issue #1435), so
+talklab reads the aioice agent underneath: ``RTCIceTransport._connection`` is the
+``aioice.Connection``; its ``_check_list`` holds the candidate pairs, ``_nominated[component]``
+the pair ICE selected (RFC 8445, 8.1.1), and every state change of a pair goes through
+``Connection.check_state``, which talklab records (``talklab._aiortc``, adjustment 5).
 """
 
 from __future__ import annotations
 
-from aioice import Connection
+import time
+
+from aioice import Candidate, Connection
 from aioice.ice import CandidatePair
 from aiortc import RTCPeerConnection
+
+from .priority import breakdown, pair_priority
 
 
 def ice_connection(pc: RTCPeerConnection) -> Connection | None:
@@ -39,3 +45,55 @@ def route_of(pair: CandidatePair | None) -> str | None:
         if kind in types:
             return kind
     return "host"
+
+
+def candidate_row(c: Candidate, side: str) -> dict:
+    b = breakdown(c.priority)
+    return {"side": side, "type": c.type, "protocol": c.transport, "address": c.host,
+            "port": c.port, "priority": c.priority, "type_preference": b["type_preference"],
+            "local_preference": b["local_preference"], "component": b["component"],
+            "foundation": c.foundation,
+            "related": f"{c.related_address}:{c.related_port}" if c.related_address else ""}
+
+
+def candidates(pc: RTCPeerConnection) -> list[dict]:
+    """Local then remote candidates, each with its priority broken down."""
+    connection = ice_connection(pc)
+    if connection is None:
+        return []
+    return ([candidate_row(c, "local") for c in connection.local_candidates] +
+            [candidate_row(c, "remote") for c in connection.remote_candidates])
+
+
+def pairs(pc: RTCPeerConnection) -> list[dict]:
+    """The check list: each pair's candidates, priority, state, history and nomination."""
+    connection = ice_connection(pc)
+    if connection is None:
+        return []
+    chosen = connection._nominated.get(1)
+    seen = list(connection._check_list)
+    if chosen is not None and chosen not in seen:
+        seen.append(chosen)
+    rows = []
+    for pair in seen:
+        local, remote = pair.local_candidate, pair.remote_candidate
+        g, d = ((local.priority, remote.priority) if connection.ice_controlling
+                else (remote.priority, local.priority))
+        history = getattr(pair, "talklab_history", [])
+        rows.append({
+            "local": f"{local.type} {local.host}:{local.port}",
+            "remote": f"{remote.type} {remote.host}:{remote.port}",
+            "priority": pair_priority(g, d),
+            "state": pair.state.name,
+            "history": [(round(t - history[0][0], 4), s) for t, s in history] if history else [],
+            "nominated": pair is chosen,
+        })
+    return rows
+
+
+def record_check_state(pair: CandidatePair, state) -> None:
+    """Keep a pair's state changes with their times (called from the patched check_state)."""
+    history = getattr(pair, "talklab_history", None)
+    if history is None:
+        history = pair.talklab_history = []
+    history.append((time.monotonic(), state.name))

@@ -1,0 +1,193 @@
+"""The simulated network: hosts with their own loopback addresses, some behind NATs.
+
+No root is needed: any process may bind 127.0.0.2 ... 127.255.255.254 on Linux. Each simulated
+host gets a private address of its own (127.10.x.y); each NAT a public one (127.20.x.y). A NAT
+here is real: packets a host sends to the outside leave from a *mapping socket* bound on the
+NAT's public address (so the far side, a STUN server included, really sees the public address),
+and packets arriving at a mapping socket are filtered by the NAT's rules before they reach the
+host. The rules themselves are the tables of :mod:`.behaviour`.
+
+Routing, as on a real network:
+* hosts behind the same NAT (one LAN) reach each other directly, host to host;
+* a private address behind another NAT is unreachable: such packets are dropped;
+* everything else (public addresses, servers) goes out through the NAT.
+
+The hook into aioice is in :mod:`talklab._aiortc`: the UDP transport of each ICE socket a
+simulated host opens is wrapped in a :class:`NatTransport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .behaviour import NAT_TYPES, NatCounters, NatTable
+
+Address = tuple[str, int]
+
+_private_numbers = itertools.count(1)
+_public_numbers = itertools.count(1)
+PRIVATE: dict[str, "Host"] = {}  # private address -> host, for every host behind a NAT
+
+
+def _address(prefix: str, n: int) -> str:
+    return f"{prefix}.{(n >> 8) & 0xFF}.{(n & 0xFF) or 1}"
+
+
+def next_private_address() -> str:
+    return _address("127.10", next(_private_numbers))
+
+
+def next_public_address() -> str:
+    return _address("127.20", next(_public_numbers))
+
+
+@dataclass
+class Conditions:
+    """What the path adds: one-way latency and jitter (seconds), loss (0..1)."""
+
+    latency: float = 0.0
+    jitter: float = 0.0
+    loss: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.latency or self.jitter or self.loss)
+
+
+class Nat:
+    """One NAT box: a public address, a :class:`NatTable`, and its mapping sockets."""
+
+    def __init__(self, kind: str, public_ip: str | None = None,
+                 conditions: Conditions | None = None, seed: int | None = None) -> None:
+        if kind not in NAT_TYPES:
+            raise ValueError(f"unknown NAT type {kind!r}; one of {sorted(NAT_TYPES)}")
+        self.kind = kind
+        self.public_ip = public_ip or next_public_address()
+        self.table = NatTable(self.public_ip, *NAT_TYPES[kind])
+        self.conditions = conditions or Conditions()
+        self.lan: set[str] = set()
+        self.dropped_unroutable = 0
+        self.dropped_lost = 0
+        self._rng = random.Random(seed)
+        self._sockets: dict[int, socket.socket] = {}
+        self._receivers: dict[Address, Callable[[bytes, Address], None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def counters(self) -> NatCounters:
+        return self.table.counters
+
+    def host(self, address: str | None = None) -> "Host":
+        """A new machine on this NAT's LAN."""
+        host = Host(address or next_private_address(), self)
+        self.lan.add(host.address)
+        PRIVATE[host.address] = host
+        return host
+
+    # -- packets leaving --------------------------------------------------------------------------
+    def send(self, private: Address, data: bytes, remote: Address,
+             direct: Callable[[bytes, Address], None]) -> None:
+        if remote[0] in self.lan:  # same LAN: straight across
+            self._later(direct, data, remote)
+            return
+        if remote[0] in PRIVATE:  # someone else's private address: no route
+            self.dropped_unroutable += 1
+            return
+        public = self.table.outbound(private, remote, self._open)
+        self._later(self._sockets[public[1]].sendto, data, remote)
+
+    def _later(self, action: Callable[[bytes, Address], Any], data: bytes,
+               remote: Address) -> None:
+        c = self.conditions
+        if c.loss and self._rng.random() < c.loss:
+            self.dropped_lost += 1
+            return
+        delay = c.latency + (self._rng.uniform(-c.jitter, c.jitter) if c.jitter else 0.0)
+
+        def act() -> None:
+            try:
+                action(data, remote)
+            except OSError:
+                pass
+
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, act)
+        else:
+            act()
+
+    def _open(self) -> int:
+        """A mapping socket on the public address; returns its port."""
+        self._loop = self._loop or asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind((self.public_ip, 0))
+        port = sock.getsockname()[1]
+        self._sockets[port] = sock
+        self._loop.add_reader(sock.fileno(), self._readable, sock, port)
+        return port
+
+    # -- packets arriving -------------------------------------------------------------------------
+    def register(self, private: Address, receive: Callable[[bytes, Address], None]) -> None:
+        self._receivers[private] = receive
+
+    def _readable(self, sock: socket.socket, port: int) -> None:
+        for _ in range(64):  # drain what is there, a bounded amount per turn
+            try:
+                data, remote = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            private = self.table.inbound((self.public_ip, port), remote[:2])
+            receive = self._receivers.get(private) if private else None
+            if receive is not None:
+                self._later(lambda d, r, receive=receive: receive(d, r), data, remote[:2])
+
+    def close(self) -> None:
+        for sock in self._sockets.values():
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._sockets.clear()
+        for address in self.lan:
+            PRIVATE.pop(address, None)
+
+    def __repr__(self) -> str:
+        return f"<Nat {self.kind} {self.public_ip}, {self.counters.mappings} mappings>"
+
+
+class Host:
+    """A simulated machine: an address of its own (127.10.x.y), maybe behind a :class:`Nat`."""
+
+    def __init__(self, address: str | None = None, nat: Nat | None = None) -> None:
+        self.address = address or next_private_address()
+        self.nat = nat
+
+    def can_hear(self, source: str) -> bool:
+        """Whether a packet from ``source`` may arrive directly at this host's own address
+        (not through its NAT): only from its own LAN when behind a NAT."""
+        return self.nat is None or source in self.nat.lan
+
+    def __repr__(self) -> str:
+        return f"<Host {self.address}{' behind ' + self.nat.kind if self.nat else ''}>"
+
+
+class NatTransport:
+    """Stands in for a host socket's UDP transport: what it sends goes through the NAT."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, host: Host,
+                 receive: Callable[[bytes, Address], None]) -> None:
+        self._transport = transport
+        self._host = host
+        self._private = transport.get_extra_info("sockname")[:2]
+        host.nat.register(self._private, receive)
+
+    def sendto(self, data: bytes, addr: Address | None = None) -> None:
+        self._host.nat.send(self._private, data, addr[:2], self._transport.sendto)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
