@@ -39,6 +39,7 @@ from typing import Any, Iterator
 
 import aioice.ice
 import aioice.stun
+import aioice.turn
 
 HOST: contextvars.ContextVar[Any] = contextvars.ContextVar("talklab_host", default=None)
 
@@ -76,7 +77,8 @@ def _datagram_received(self: aioice.ice.StunProtocol, data: bytes, addr: tuple) 
 
 def _connection_made(self: aioice.ice.StunProtocol, transport: Any) -> None:
     host = HOST.get()
-    if host is not None and not isinstance(host, str) and host.nat is not None:
+    relayed = isinstance(transport, aioice.turn.TurnTransport)  # a TURN relay: not our socket
+    if host is not None and not isinstance(host, str) and host.nat is not None and not relayed:
         from .nat.network import NatTransport  # (talklab.nat imports nothing from here)
         self.talklab_host = host
         transport = NatTransport(transport, host,

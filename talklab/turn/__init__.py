@@ -1,0 +1,10 @@
+"""TURN, "the relay": allocations, permissions and channels (sans-I/O) and their sockets.
+
+* :mod:`.core` — :class:`TurnCore`, the protocol as a state machine;
+* :mod:`.server` — :class:`TurnServer`, UDP and TCP listeners and relay sockets.
+"""
+
+from .core import Allocation, TurnCore, rest_credentials
+from .server import TurnServer
+
+__all__ = ["Allocation", "TurnCore", "TurnServer", "rest_credentials"]

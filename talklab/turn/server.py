@@ -1,0 +1,244 @@
+"""The TURN server's sockets: UDP and TCP listeners and one UDP socket per relayed address.
+
+All decisions are :class:`~.core.TurnCore`'s; this adapter only moves bytes. Over TCP, STUN
+messages and ChannelData share one byte stream, so it is cut into messages by their headers
+(RFC 8656, 12.5: ChannelData is padded to 4 bytes there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import struct
+from typing import Any
+
+from .core import CloseRelay, SendToClient, SendToPeer, TurnCore
+
+Address = tuple[str, int]
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: "TurnServer") -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.server._apply(self.server.core.handle_client(data, addr[:2], "udp"))
+
+
+class TurnServer:
+    """A TURN server on loopback (UDP and TCP on the same port), driving a :class:`TurnCore`.
+
+    ``users`` maps usernames to passwords; ``secret`` enables time-limited credentials.
+    Relayed addresses are taken from ``relay_ports`` (a range) on ``relay_host``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 users: dict[str, str] | None = None, realm: str = "talklab",
+                 secret: str | None = None, allow_loopback_peers: bool = False,
+                 allow_private_peers: bool = False, relay_host: str | None = None,
+                 relay_ports: tuple[int, int] = (49152, 65535), quota: int = 10,
+                 tcp: bool = True) -> None:
+        self.host, self.port = host, port
+        self.relay_host = relay_host or host
+        self.relay_ports = relay_ports
+        if users is None:
+            users = {"talklab": "talklab"}
+        self.username, self.password = next(iter(users.items()), (None, None))
+        self.core = TurnCore(realm=realm, users=users, secret=secret,
+                             allow_loopback_peers=allow_loopback_peers,
+                             allow_private_peers=allow_private_peers, quota=quota,
+                             allocate_relay=self._open_relay, release_relay=self._close_relay)
+        self.tcp = tcp
+        self.address: Address | None = None
+        self._udp: _Udp | None = None
+        self._tcp_server: asyncio.AbstractServer | None = None
+        self._tcp_clients: dict[Address, asyncio.StreamWriter] = {}
+        self._relays: dict[Address, socket.socket] = {}
+        self._next_port = relay_ports[0]
+        self._expiry: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        """The ``turn:`` URL (UDP) for an RTCIceServer."""
+        return f"turn:{self.address[0]}:{self.address[1]}"
+
+    @property
+    def url_tcp(self) -> str:
+        return f"turn:{self.address[0]}:{self.address[1]}?transport=tcp"
+
+    @property
+    def counters(self):
+        return self.core.counters
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> "TurnServer":
+        if self.address is not None:
+            return self
+        self._loop = asyncio.get_running_loop()
+        for _ in range(20):  # the UDP port must be free for TCP too
+            try:
+                transport, self._udp = await self._loop.create_datagram_endpoint(
+                    lambda: _Udp(self), local_addr=(self.host, self.port))
+                port = transport.get_extra_info("sockname")[1]
+                if self.tcp:
+                    self._tcp_server = await asyncio.start_server(self._on_tcp, self.host, port)
+                break
+            except OSError:
+                if self._udp and self._udp.transport:
+                    self._udp.transport.close()
+                if self.port:
+                    raise
+        else:
+            raise OSError("no free port for the TURN server")
+        self.address = (self.host, port)
+        self._expiry = asyncio.ensure_future(self._expire_forever())
+        return self
+
+    async def close(self) -> None:
+        if self.address is None:
+            return
+        self.address = None
+        if self._expiry:
+            self._expiry.cancel()
+        if self._udp and self._udp.transport:
+            self._udp.transport.close()
+        if self._tcp_server:
+            self._tcp_server.close()
+            for writer in list(self._tcp_clients.values()):
+                writer.close()
+            self._tcp_clients.clear()
+        for relay in list(self._relays):
+            self._close_relay(relay)
+
+    async def __aenter__(self) -> "TurnServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def _expire_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self._apply(self.core.expire())
+
+    # -- relayed addresses -----------------------------------------------------------------------
+    def _open_relay(self) -> Address:
+        low, high = self.relay_ports
+        for _ in range(high - low + 1):
+            port = self._next_port
+            self._next_port = low if port >= high else port + 1
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((self.relay_host, port))
+            except OSError:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            relay = (self.relay_host, port)
+            self._relays[relay] = sock
+            self._loop.add_reader(sock.fileno(), self._relay_readable, relay, sock)
+            return relay
+        raise OSError("relay port range exhausted")
+
+    def _close_relay(self, relay: Address) -> None:
+        sock = self._relays.pop(relay, None)
+        if sock is not None:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+
+    def _relay_readable(self, relay: Address, sock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                data, peer = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self._apply(self.core.handle_peer(relay, data, peer[:2]))
+
+    # -- TCP -------------------------------------------------------------------------------------
+    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = writer.get_extra_info("peername")[:2]
+        self._tcp_clients[client] = writer
+        try:
+            while True:
+                head = await reader.readexactly(4)
+                kind, length = struct.unpack("!HH", head)
+                if kind & 0xC000 == 0:  # STUN: 20-byte header, length counts attributes
+                    body = await reader.readexactly(16 + length)
+                elif kind & 0xC000 == 0x4000:  # ChannelData, padded to 4 over TCP
+                    body = await reader.readexactly(length + (-length % 4))
+                else:
+                    break  # not TURN: hang up
+                self._apply(self.core.handle_client(head + body, client, "tcp"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._tcp_clients.pop(client, None)
+            allocation = self.core.allocations.get((client, "tcp"))
+            if allocation is not None:  # the connection was the allocation's five-tuple
+                self._apply(self.core._free(allocation))
+            writer.close()
+
+    # -- doing what the core says ------------------------------------------------------------------
+    def _apply(self, actions) -> None:
+        for action in actions:
+            try:
+                if isinstance(action, SendToClient):
+                    if action.transport == "udp":
+                        self._udp.transport.sendto(action.data, action.client)
+                    elif action.client in self._tcp_clients:
+                        self._tcp_clients[action.client].write(action.data)
+                elif isinstance(action, SendToPeer):
+                    sock = self._relays.get(action.relay)
+                    if sock is not None:
+                        sock.sendto(action.data, action.peer)
+                elif isinstance(action, CloseRelay):
+                    self._close_relay(action.relay)
+            except OSError:
+                pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``talklab-turn``: run the TURN server alone until interrupted."""
+    parser = argparse.ArgumentParser(prog="talklab-turn", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3478)
+    parser.add_argument("--user", action="append", default=[], metavar="NAME:PASS")
+    parser.add_argument("--realm", default="talklab")
+    parser.add_argument("--secret", help="shared secret for time-limited credentials")
+    parser.add_argument("--allow-loopback-peers", action="store_true",
+                        help="relay to 127.0.0.0/8 peers (refused by default, as coturn)")
+    parser.add_argument("--min-port", type=int, default=49152)
+    parser.add_argument("--max-port", type=int, default=65535)
+    args = parser.parse_args(argv)
+    users = {}
+    for pair in args.user:
+        if ":" not in pair:
+            parser.error("--user takes NAME:PASS")
+        name, password = pair.split(":", 1)
+        users[name] = password
+
+    async def serve() -> None:
+        server = TurnServer(args.host, args.port, users=users, realm=args.realm,
+                            secret=args.secret, allow_loopback_peers=args.allow_loopback_peers,
+                            relay_ports=(args.min_port, args.max_port))
+        await server.start()
+        print(f"talklab TURN server on {server.address[0]}:{server.address[1]} (udp, tcp)",
+              flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
