@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: lab test bench clean node-deps browser-deps
+.PHONY: lab test bench clean node-deps browser-deps coturn-deps
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -32,15 +32,22 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 browser-deps:
 	@command -v chromium >/dev/null || { $(APT) update && $(APT) install -y chromium; }
 
+# -- coturn: a real TURN server and real STUN/TURN clients to test talklab's against ------------
+coturn-deps:
+	@command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || \
+		{ $(APT) update && $(APT) install -y coturn; }
+
 # -- the two commands --------------------------------------------------------------------------
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: $(VENV)/.installed tests/node/node_modules/.installed browser-deps
+test: $(VENV)/.installed tests/node/node_modules/.installed browser-deps coturn-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/signaling_storm.py
+	$(BIN)/python bench/mesh.py
+	$(BIN)/python bench/fuzz_servers.py
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules .pytest_cache

@@ -47,7 +47,8 @@ class Lab:
         self.turn = None
         if turn:
             from .turn import TurnServer
-            self.turn = TurnServer(allow_loopback_peers=True)
+            # everyone in the lab shares one TURN user: no per-user allocation quota to speak of
+            self.turn = TurnServer(allow_loopback_peers=True, quota=10_000)
         self.people: dict[str, Person] = {}
         self.nats: list[Nat] = []
         self._started = False
@@ -156,12 +157,15 @@ class Lab:
 
     async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
                    tone_hz: float | None = None, stream: MediaStream | None = None,
-                   nat: str | Nat | None = None, relay_only: bool = False) -> Person:
+                   nat: str | Nat | None = None, relay_only: bool = False,
+                   ice_servers: list[RTCIceServer] | None = None) -> Person:
         """Add a person: getUserMedia, connect to the signaling server, join ``room``, and with
         ``voice=True`` join voice too (which raises :class:`talklab.VoiceError` when full).
 
         ``nat`` puts the person behind a simulated NAT (a type name for a NAT of their own, or
-        a :meth:`nat` box shared with others); ``relay_only`` makes them use TURN only."""
+        a :meth:`nat` box shared with others); ``relay_only`` makes them use TURN only.
+        ``ice_servers`` replaces the lab's own STUN/TURN servers for this person (always
+        loopback ones: talklab never contacts a public server)."""
         if not self._started:
             await self.start()
         if name in self.people:
@@ -172,7 +176,8 @@ class Lab:
         if isinstance(nat, str) and nat != "none":
             nat = self.nat(nat)
         host = nat.host() if isinstance(nat, Nat) else Host()
-        person = Person(name, stream, host=host, ice_servers=self.ice_servers(),
+        servers = self.ice_servers() if ice_servers is None else ice_servers
+        person = Person(name, stream, host=host, ice_servers=servers,
                         relay_only=relay_only, events=self.events)
         self.people[name] = person
         try:

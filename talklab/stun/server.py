@@ -4,7 +4,8 @@
 from, in XOR-MAPPED-ADDRESS (and the old MAPPED-ADDRESS), signed with FINGERPRINT. To let a
 client discover *how* its NAT behaves (RFC 5780), the server listens on two addresses and two
 ports: it names its other address in OTHER-ADDRESS, answers a CHANGE-REQUEST from the other
-address and/or port, and says where each answer came from in RESPONSE-ORIGIN.
+address and/or port (to the port a RESPONSE-PORT names, if any), and says where each answer came
+from in RESPONSE-ORIGIN.
 
 :func:`binding_response` is the whole protocol, without sockets (sans-I/O): bytes and addresses
 in, bytes and "which of my sockets sends it" out. :class:`StunServer` is the asyncio adapter.
@@ -19,6 +20,8 @@ import socket
 from dataclasses import dataclass, field
 
 from aioice import stun
+
+from .dissect import dissect
 
 SOFTWARE = "talklab-stun"
 Address = tuple[str, int]
@@ -55,6 +58,19 @@ class Endpoints:
 class Reply:
     data: bytes
     send_from: Address
+    send_to: Address | None = None  # None: back to the source
+
+
+def _response_port(data: bytes) -> int | None:
+    """RESPONSE-PORT (RFC 5780, 7.5), which aioice does not decode: answer to this port."""
+    try:
+        d = dissect(data)
+    except ValueError:
+        return None
+    for a in d.attributes:
+        if a.name == "RESPONSE-PORT" and len(a.raw) == 4:
+            return int.from_bytes(a.raw[:2], "big")
+    return None
 
 
 def binding_response(data: bytes, source: Address, local: Address,
@@ -81,7 +97,8 @@ def binding_response(data: bytes, source: Address, local: Address,
         response.attributes["OTHER-ADDRESS"] = endpoints.other(local)
     response.attributes["SOFTWARE"] = SOFTWARE
     response.add_fingerprint()
-    return Reply(bytes(response), send_from)
+    port = _response_port(data) if endpoints.discovery else None
+    return Reply(bytes(response), send_from, (source[0], port) if port else None)
 
 
 def _error(request: stun.Message, code: int, reason: str, local: Address) -> Reply:
@@ -171,7 +188,7 @@ class StunServer:
         sender = self._sockets.get(reply.send_from)
         if sender is None or sender.transport is None:
             return
-        sender.transport.sendto(reply.data, source)
+        sender.transport.sendto(reply.data, reply.send_to or source)
         self.counters.answered += 1
         self.counters.clients.add(source)
 
