@@ -20,7 +20,8 @@
    packet it sends to the outside leaves from the NAT's public address; packets arriving at the
    private socket from outside its LAN are dropped, as a real NAT's private side never sees
    them. (aioice's TURN client sockets are not translated: they reach the TURN server as they
-   are, which changes nothing ICE can observe.)
+   are, which changes nothing ICE can observe; but behind a UDP-blocking firewall its UDP TURN
+   client sends nothing, so only TURN over TCP gets out.)
 
 4. **Failing fast.** aioice retransmits a check 6 times with a doubling RTO (63.5 s before a
    pair fails). :func:`set_check_retries` lowers ``aioice.stun.RETRY_MAX`` (read at call time)
@@ -95,6 +96,22 @@ def _check_state(self: aioice.ice.Connection, pair: Any, state: Any) -> None:
     _stock_check_state(self, pair, state)
 
 
+_stock_turn_udp_send = aioice.turn.TurnClientUdpProtocol._send
+
+
+def _turn_udp_connection_made(self: Any, transport: Any) -> None:
+    host = HOST.get()
+    nat = getattr(host, "nat", None)
+    self.talklab_blocked = bool(nat is not None and nat.blocks_udp)
+    aioice.turn.TurnClientMixin.connection_made(self, transport)
+
+
+def _turn_udp_send(self: Any, data: bytes) -> None:
+    if getattr(self, "talklab_blocked", False):
+        return  # the firewall lets no UDP out
+    _stock_turn_udp_send(self, data)
+
+
 def set_check_retries(retries: int) -> int:
     """Set how often aioice retransmits a STUN check (its RETRY_MAX); returns the old value."""
     old = aioice.stun.RETRY_MAX
@@ -108,6 +125,8 @@ def install() -> None:
     aioice.ice.StunProtocol.datagram_received = _datagram_received
     aioice.ice.StunProtocol.connection_made = _connection_made
     aioice.ice.Connection.check_state = _check_state
+    aioice.turn.TurnClientUdpProtocol.connection_made = _turn_udp_connection_made
+    aioice.turn.TurnClientUdpProtocol._send = _turn_udp_send
 
 
 @contextlib.contextmanager

@@ -136,19 +136,22 @@ class Lab:
         from IPython.display import IFrame
         return IFrame(self.page_url(room, name, voice), width="100%", height=height)
 
-    def ice_servers(self) -> list[RTCIceServer]:
-        """The lab's own STUN/TURN servers, as every person (and the browser page) uses them."""
+    def ice_servers(self, tcp: bool = False) -> list[RTCIceServer]:
+        """The lab's own STUN/TURN servers, as every person (and the browser page) uses them.
+        ``tcp`` offers TURN over TCP (aiortc uses one TURN URL only)."""
         servers = []
         if self.stun is not None and self.stun.endpoints is not None:
             servers.append(RTCIceServer(urls=self.stun.url))
         if self.turn is not None and self.turn.address is not None:
-            servers.append(RTCIceServer(urls=self.turn.url, username=self.turn.username,
+            servers.append(RTCIceServer(urls=self.turn.url_tcp if tcp else self.turn.url,
+                                        username=self.turn.username,
                                         credential=self.turn.password))
         return servers
 
     def nat(self, kind: str, **conditions: float) -> Nat:
-        """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric); give the
-        same one to several people (``lab.join(..., nat=box)``) to put them on one LAN.
+        """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric, or
+        udp-blocked: a firewall only TURN over TCP gets through); give the same one to several
+        people (``lab.join(..., nat=box)``) to put them on one LAN.
         ``latency``, ``jitter`` (seconds) and ``loss`` (0..1) shape the path through it."""
         from .nat import Conditions
         box = Nat(kind, conditions=Conditions(**conditions))
@@ -176,7 +179,8 @@ class Lab:
         if isinstance(nat, str) and nat != "none":
             nat = self.nat(nat)
         host = nat.host() if isinstance(nat, Nat) else Host()
-        servers = self.ice_servers() if ice_servers is None else ice_servers
+        blocked = isinstance(nat, Nat) and nat.blocks_udp
+        servers = self.ice_servers(tcp=blocked) if ice_servers is None else ice_servers
         person = Person(name, stream, host=host, ice_servers=servers,
                         relay_only=relay_only, events=self.events)
         self.people[name] = person

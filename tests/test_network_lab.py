@@ -91,3 +91,29 @@ async def test_the_nat_drops_what_its_filter_forbids():
                                        for link in a.links.values()), 15, "ICE failure")
         nat_b = b.host.nat
         assert nat_b.counters.dropped_by_filter > 0
+
+
+async def test_behind_a_udp_blocking_firewall_only_turn_over_tcp_gets_through():
+    async with Lab(stun=True) as lab:  # no TURN: nothing works
+        a = await lab.join("A", nat="udp-blocked", voice=True)
+        b = await lab.join("B", voice=True)
+        await a.wait_until(lambda: any(link.pc.connectionState == "failed"
+                                       for link in a.links.values()), 15, "ICE failure")
+    async with Lab(stun=True, turn=True) as lab:
+        a = await lab.join("A", nat="udp-blocked", voice=True)
+        b = await lab.join("B", voice=True)
+        assert a.ice_servers[-1].urls.endswith("?transport=tcp")
+        await lab.wait_connected(15)
+        assert a.link_to("B").route == "relay"
+        assert any(key[1] == "tcp" for key in lab.turn.core.allocations)
+        assert a.host.nat.counters.dropped_by_filter > 0
+
+
+async def test_audio_still_arrives_over_a_slow_jittery_lossy_path():
+    async with Lab(stun=True) as lab:
+        slow = lab.nat("full-cone", latency=0.05, jitter=0.01, loss=0.02)
+        a = await lab.join("A", nat=slow, voice=True)
+        b = await lab.join("B", nat="full-cone", voice=True)
+        await lab.wait_connected(15)
+        await a.wait_heard(0.5)
+        assert a.hears()["B"] == pytest.approx(b.tone_hz, abs=2)

@@ -29,6 +29,7 @@ from .behaviour import NAT_TYPES, NatCounters, NatTable
 
 Address = tuple[str, int]
 
+UDP_BLOCKED = "udp-blocked"  # not a NAT type: a firewall that lets no UDP out or in
 _private_numbers = itertools.count(1)
 _public_numbers = itertools.count(1)
 PRIVATE: dict[str, "Host"] = {}  # private address -> host, for every host behind a NAT
@@ -63,11 +64,13 @@ class Nat:
 
     def __init__(self, kind: str, public_ip: str | None = None,
                  conditions: Conditions | None = None, seed: int | None = None) -> None:
-        if kind not in NAT_TYPES:
-            raise ValueError(f"unknown NAT type {kind!r}; one of {sorted(NAT_TYPES)}")
+        if kind not in NAT_TYPES and kind != UDP_BLOCKED:
+            raise ValueError(f"unknown NAT type {kind!r}; one of "
+                             f"{sorted(NAT_TYPES) + [UDP_BLOCKED]}")
         self.kind = kind
         self.public_ip = public_ip or next_public_address()
-        self.table = NatTable(self.public_ip, *NAT_TYPES[kind])
+        # a UDP-blocking firewall still maps like a port-restricted NAT: for TCP, in principle
+        self.table = NatTable(self.public_ip, *NAT_TYPES.get(kind, NAT_TYPES["port-restricted"]))
         self.conditions = conditions or Conditions()
         self.lan: set[str] = set()
         self.dropped_unroutable = 0
@@ -80,6 +83,12 @@ class Nat:
     @property
     def counters(self) -> NatCounters:
         return self.table.counters
+
+    @property
+    def blocks_udp(self) -> bool:
+        """Only TCP leaves this network (a strict corporate firewall): TURN over TCP is the
+        one way out for a WebRTC call."""
+        return self.kind == UDP_BLOCKED
 
     def host(self, address: str | None = None) -> "Host":
         """A new machine on this NAT's LAN."""
@@ -96,6 +105,9 @@ class Nat:
             return
         if remote[0] in PRIVATE:  # someone else's private address: no route
             self.dropped_unroutable += 1
+            return
+        if self.blocks_udp:
+            self.table.counters.dropped_by_filter += 1
             return
         public = self.table.outbound(private, remote, self._open)
         self._later(self._sockets[public[1]].sendto, data, remote)
