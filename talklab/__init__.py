@@ -5,7 +5,8 @@ The seed's five systems, each a module you can open:
 * Step 1, getUserMedia: :mod:`talklab.media` (and :mod:`talklab.encoding`)
 * Steps 2-7, the signaling server: :mod:`talklab.server` (the ``server/`` folder)
 * the seed's browser, one per person: :mod:`talklab.person`
-* Step 8, ICE: :mod:`talklab.ice`
+* Step 8, ICE: :mod:`talklab.ice`, with :mod:`talklab.stun`, :mod:`talklab.turn` and the
+  simulated network :mod:`talklab.nat`
 * Step 9, what each person hears: :mod:`talklab.hearing`
 
 :class:`talklab.Lab` puts them together.
@@ -15,6 +16,8 @@ from . import _aiortc  # noqa: F401  (applies the loopback adjustments; see its 
 from .events import Event, EventBus
 from .hearing import Ear, dominant_frequency, level_dbfs
 from .lab import DEFAULT_ROOM, Lab
+from .matrix import nat_matrix
+from .nat import detect_nat
 from .media import (
     MediaError, MediaStream, NotAllowedError, NotFoundError, OverconstrainedError,
     SyntheticVoice, FileVoice, enumerate_devices, get_user_media,
@@ -27,6 +30,7 @@ __all__ = [
     "DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "Lab", "Link", "MediaError",
     "MediaStream", "NotAllowedError", "NotFoundError", "OverconstrainedError", "Person",
     "SignalingClient", "SignalingError", "SignalingServer", "SyntheticVoice", "VoiceError",
-    "dominant_frequency", "enumerate_devices", "get_user_media", "level_dbfs",
+    "detect_nat", "dominant_frequency", "enumerate_devices", "get_user_media", "level_dbfs",
+    "nat_matrix",
 ]
 __version__ = "0.1.0"
