@@ -13,6 +13,7 @@ The seed's five systems, each a module you can open:
 """
 
 from . import _aiortc  # noqa: F401  (applies the loopback adjustments; see its docstring)
+from . import check, ice, nat, stun, turn, views  # noqa: F401
 from .events import Event, EventBus
 from .hearing import Ear, dominant_frequency, level_dbfs
 from .lab import DEFAULT_ROOM, Lab

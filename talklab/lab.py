@@ -40,7 +40,8 @@ class Lab:
     current: ClassVar["Lab | None"] = None
 
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1",
-                 stun: bool = False, turn: bool = False) -> None:
+                 stun: bool = False, turn: bool = False,
+                 check_retries: int = CHECK_RETRIES) -> None:
         self.events = EventBus()
         self.server = SignalingServer(host, 0, voice_cap=voice_cap)
         self.stun = StunServer() if stun else None
@@ -53,6 +54,7 @@ class Lab:
         self.nats: list[Nat] = []
         self._started = False
         self._old_retries: int | None = None
+        self.check_retries = check_retries
         self.events.subscribe(self._forget_closed)
 
     def _forget_closed(self, event) -> None:
@@ -75,7 +77,7 @@ class Lab:
         self.server.app.ice_servers = [
             {"urls": s.urls, **({"username": s.username, "credential": s.credential}
                                 if s.username else {})} for s in self.ice_servers()]
-        self._old_retries = _aiortc.set_check_retries(CHECK_RETRIES)
+        self._old_retries = _aiortc.set_check_retries(self.check_retries)
         self._started = True
         Lab.current = self
         self.events.publish("lab-started", url=self.url)
@@ -161,7 +163,8 @@ class Lab:
     async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
                    tone_hz: float | None = None, stream: MediaStream | None = None,
                    nat: str | Nat | None = None, relay_only: bool = False,
-                   ice_servers: list[RTCIceServer] | None = None) -> Person:
+                   ice_servers: list[RTCIceServer] | None = None,
+                   trickle: bool = True) -> Person:
         """Add a person: getUserMedia, connect to the signaling server, join ``room``, and with
         ``voice=True`` join voice too (which raises :class:`talklab.VoiceError` when full).
 
@@ -182,7 +185,7 @@ class Lab:
         blocked = isinstance(nat, Nat) and nat.blocks_udp
         servers = self.ice_servers(tcp=blocked) if ice_servers is None else ice_servers
         person = Person(name, stream, host=host, ice_servers=servers,
-                        relay_only=relay_only, events=self.events)
+                        relay_only=relay_only, trickle=trickle, events=self.events)
         self.people[name] = person
         try:
             await person.connect(self.url)

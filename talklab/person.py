@@ -146,6 +146,11 @@ class Link:
 
     async def _send_description(self, event: str) -> None:
         local = self.pc.localDescription
+        if not self.person.trickle:  # everything gathered first, all in the one description
+            await self.person.emit(event, {local.type: {"type": local.type, "sdp": local.sdp},
+                                           "to": self.remote_sid})
+            self._step(f"{local.type} sent (with all candidates)")
+            return
         sdp, candidates = split_candidates(local.sdp)
         await self.person.emit(event, {local.type: {"type": local.type, "sdp": sdp},
                                        "to": self.remote_sid})
@@ -215,13 +220,14 @@ class Person:
 
     def __init__(self, name: str, stream: MediaStream, *, host: Host | None = None,
                  ice_servers: list[RTCIceServer] | None = None, relay_only: bool = False,
-                 events: EventBus | None = None) -> None:
+                 trickle: bool = True, events: EventBus | None = None) -> None:
         self.name = name
         self.stream = stream
         # this person's machine: its own loopback address, maybe behind a simulated NAT
         self.host = host or Host()
         self.ice_servers = list(ice_servers or [])  # never None: aiortc would go to Google
         self.relay_only = relay_only  # iceTransportPolicy "relay": only TURN candidates
+        self.trickle = trickle  # candidates one by one (the seed), or all inside the SDP
         self.events = events or EventBus()
         self.fanout = OpusFanout(stream.audio)
         self.sio = socketio.AsyncClient(reconnection=False)

@@ -68,6 +68,25 @@ class SignalingClient:
             raise TimeoutError(f"{self.name or 'client'}: no {event!r} within {timeout}s "
                                f"(last received: {seen})") from None
 
+    async def first(self, *events: str, timeout: float = 5) -> tuple[str, Any]:
+        """``(event, data)`` for whichever of ``events`` comes next (e.g. voiceJoined or
+        voiceError)."""
+        async def find() -> tuple[str, Any]:
+            while True:
+                start = min(self._cursor.get(e, 0) for e in events)
+                for i in range(start, len(self.received)):
+                    event, data = self.received[i]
+                    if event in events and i >= self._cursor.get(event, 0):
+                        self._cursor[event] = i + 1
+                        return event, data
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        try:
+            return await asyncio.wait_for(find(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{self.name}: none of {events} within {timeout}s") from None
+
     def all(self, event: str) -> list[Any]:
         """Every ``event`` received so far."""
         return [d for e, d in self.received if e == event]

@@ -2,11 +2,13 @@
 
 * :func:`dissect` — a STUN message byte by byte (sans-I/O);
 * :func:`long_term_key` — the RFC 8489 long-term credential key;
+* :func:`binding` — one real Binding request and its answer, as bytes;
 * :class:`StunServer` / :func:`binding_response` — the server and its socket-free core.
 """
 
+from .client import Exchange, binding
 from .dissect import Attribute, Dissection, dissect, long_term_key, saslprep
 from .server import Endpoints, StunServer, binding_response
 
-__all__ = ["Attribute", "Dissection", "Endpoints", "StunServer", "binding_response", "dissect",
+__all__ = ["Exchange", "binding", "Attribute", "Dissection", "Endpoints", "StunServer", "binding_response", "dissect",
            "long_term_key", "saslprep"]

@@ -1,0 +1,105 @@
+"""The room control panel: a Join voice and a Leave button per person, beside the live mesh.
+
+Buttons call back synchronously; the panel turns each click into an asyncio task on the
+kernel's loop (the protocol is asynchronous), and the mesh and the status column redraw from
+the lab's events, so everything keeps moving while no cell runs. ``await panel.join(name)``
+does from code what a click does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+
+from ..lab import DEFAULT_ROOM
+from ..person import VoiceError
+from .mesh import MeshView
+
+PEOPLE = ("Alice", "Bob", "Charlie", "Dave", "Eve", "Frank", "Grace")
+
+
+class RoomPanel:
+    def __init__(self, lab, names=PEOPLE, room: str = DEFAULT_ROOM) -> None:
+        import ipywidgets as widgets
+
+        self.lab, self.names, self.room = lab, list(names), room
+        self.refused: dict[str, str] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.join_buttons, self.leave_buttons, self.status = {}, {}, {}
+        rows = []
+        for name in self.names:
+            join = widgets.Button(description="Join voice", button_style="success",
+                                  layout=widgets.Layout(width="7.5em"))
+            leave = widgets.Button(description="Leave", layout=widgets.Layout(width="5.5em"))
+            join.on_click(lambda _, name=name: self._spawn(self.join(name)))
+            leave.on_click(lambda _, name=name: self._spawn(self.leave(name)))
+            status = widgets.HTML(layout=widgets.Layout(width="16em"))
+            self.join_buttons[name], self.leave_buttons[name], self.status[name] = \
+                join, leave, status
+            rows.append(widgets.HBox([widgets.HTML(f"<b>{html.escape(name)}</b>",
+                                                   layout=widgets.Layout(width="5em")),
+                                      join, leave, status]))
+        self.mesh = MeshView(lab)
+        self.widget = widgets.HBox([widgets.VBox(rows), self.mesh.widget])
+        self._unsubscribe = lab.events.subscribe(lambda event: self.refresh())
+        self.refresh()
+
+    # -- what a click does ------------------------------------------------------------------------
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def join(self, name: str) -> None:
+        """Into the room if needed, then Join Voice (a refusal shows in the status column)."""
+        self.refused.pop(name, None)
+        person = self.lab.people.get(name)
+        if person is None:
+            person = await self.lab.join(name, room=self.room)
+        if person.in_voice:
+            return
+        try:
+            await person.join_voice()
+        except VoiceError as refusal:
+            self.refused[name] = str(refusal)
+        self.refresh()
+
+    async def leave(self, name: str) -> None:
+        person = self.lab.people.get(name)
+        if person is not None:
+            await person.leave_voice()
+        self.refresh()
+
+    async def settle(self, timeout: float = 10) -> None:
+        """Wait until every click so far has been carried out."""
+        if self.tasks:
+            await asyncio.wait_for(asyncio.gather(*list(self.tasks)), timeout)
+
+    # -- what the panel shows ---------------------------------------------------------------------
+    def state(self, name: str) -> str:
+        person = self.lab.people.get(name)
+        if name in self.refused:
+            return f"refused: {self.refused[name]}"
+        if person is None:
+            return "not here"
+        if not person.in_voice:
+            return "in the room"
+        up = sum(link.state == "connected" for link in person.links.values())
+        return f"in voice · {up}/{len(person.voice_members)} links up"
+
+    def refresh(self) -> None:
+        for name in self.names:
+            text = self.state(name)
+            colour = "#b91c1c" if text.startswith("refused") else "#374151"
+            self.status[name].value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
+            person = self.lab.people.get(name)
+            self.join_buttons[name].disabled = bool(person and person.in_voice)
+            self.leave_buttons[name].disabled = not (person and person.in_voice)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.mesh.close()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+        display(self.widget)
