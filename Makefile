@@ -39,7 +39,8 @@ coturn-deps:
 
 # -- the two commands --------------------------------------------------------------------------
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
+		$(if $(SUDO),,--allow-root)
 
 test: $(VENV)/.installed tests/node/node_modules/.installed browser-deps coturn-deps
 	$(BIN)/python -m pytest

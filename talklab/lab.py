@@ -7,9 +7,10 @@
         bob.hears()          # {"Alice": 440.0}
         lab.graph()          # the mesh, as a networkx graph
 
-In a notebook, re-running the cell that makes a lab closes the previous one first (a new lab
-replaces the old), so no server, port or peer is ever left behind; ``await lab.close()`` at the
-end of a notebook closes the last.
+In a notebook, ``lab = await talklab.Lab()`` closes the lab the previous ``await Lab()`` made
+(re-running that cell replaces the old lab), so no server, port or peer is ever left behind;
+``await lab.close()`` at the end of a notebook closes the last. A lab used as ``async with``
+lives exactly as long as its block and replaces nothing.
 """
 
 from __future__ import annotations
@@ -63,11 +64,13 @@ class Lab:
             self.people.pop(event["person"], None)
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> "Lab":
+    async def start(self, replace: bool = False) -> "Lab":
+        """Start the servers. With ``replace``, first close the lab that the last
+        replacing start made (what ``await Lab()`` does, so re-running a cell is safe)."""
         if self._started:
             return self
         previous = Lab.current
-        if previous is not None and previous is not self:
+        if replace and previous is not None and previous is not self:
             await previous.close()  # re-running a notebook cell: the old lab goes first
         await self.server.start()
         if self.stun is not None:
@@ -79,7 +82,8 @@ class Lab:
                                 if s.username else {})} for s in self.ice_servers()]
         self._old_retries = _aiortc.set_check_retries(self.check_retries)
         self._started = True
-        Lab.current = self
+        if replace:
+            Lab.current = self
         self.events.publish("lab-started", url=self.url)
         return self
 
@@ -111,8 +115,8 @@ class Lab:
         await self.close()
 
     def __await__(self):
-        """``lab = await Lab()`` starts it (handy in a notebook cell)."""
-        return self.start().__await__()
+        """``lab = await Lab()`` starts it, replacing the lab the last ``await Lab()`` made."""
+        return self.start(replace=True).__await__()
 
     # -- what the lab offers ---------------------------------------------------------------------
     @property

@@ -470,6 +470,7 @@ class Person:
     async def _on_userLeftVoice(self, data: dict) -> None:
         sid = data["socketId"]
         self.voice_members.pop(sid, None)
+        self._before_me.discard(sid)  # if they come back, they are a newcomer: we offer
         link = self.links.pop(sid, None)
         if link is not None:
             await link.close()

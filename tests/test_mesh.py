@@ -131,6 +131,17 @@ async def test_leaving_and_hanging_up_remove_links_and_free_the_seat():
         assert_hears(bob, [alice, dave])
 
 
+async def test_someone_who_was_there_first_can_leave_and_come_back():
+    async with Lab() as lab:
+        alice, bob = await lab.join("Alice", voice=True), await lab.join("Bob", voice=True)
+        await lab.wait_connected(10)
+        await alice.leave_voice()   # Bob joined after Alice: she is "before him" ...
+        await bob.wait_until(lambda: not bob.links, 5, "link to Alice closed")
+        await alice.join_voice()    # ... until she leaves; now she is the newcomer
+        await lab.wait_connected(10)
+        assert bob.link_to("Alice").role == "offerer"
+
+
 async def test_a_new_lab_replaces_the_previous_one():
     first = await Lab()
     alice = await first.join("Alice", voice=True)
@@ -147,6 +158,17 @@ async def test_a_new_lab_replaces_the_previous_one():
         await second.close()
     assert Lab.current is None
     await second.close()  # closing twice is harmless
+
+
+async def test_a_lab_in_an_async_with_block_replaces_nothing():
+    outer = await Lab()
+    try:
+        async with Lab() as inner:
+            await inner.join("Temp", voice=True)
+        assert Lab.current is outer and outer._started
+        assert (await outer.join("Alice", voice=True)).in_voice
+    finally:
+        await outer.close()
 
 
 async def test_gathering_uses_the_persons_own_loopback_address():
