@@ -86,6 +86,18 @@ def error_for(situation: str, answer: Any) -> Feedback:
                   f"required constraint), not {name}.")
 
 
+def sdp_codec(sdp: str, answer: str) -> Feedback:
+    """Which codec does the first ``a=rtpmap`` line of ``sdp`` name?"""
+    first = next((line for line in sdp.splitlines() if line.startswith("a=rtpmap:")), None)
+    if first is None:
+        raise ValueError("this SDP has no a=rtpmap line")
+    name = first.split()[1].split("/")[0].lower()
+    return _judge(None if answer is None else str(answer).lower(), name,
+                  f"{first!r}: payload type {first.split()[0][9:]} is {name}.",
+                  f"read the first a=rtpmap line, {first!r}: after the payload type comes "
+                  f"codec/clock rate/channels, so the codec is {name}, not {answer}.")
+
+
 def relay_allowed(same_room: bool, sender_in_voice: bool, target_in_voice: bool,
                   answer: bool) -> Feedback:
     """Does talklab's server relay an offer in this situation?"""

@@ -178,8 +178,13 @@ class Lab:
         loopback ones: talklab never contacts a public server)."""
         if not self._started:
             await self.start()
-        if name in self.people:
-            raise ValueError(f"{name} is already in this lab")
+        existing = self.people.get(name)
+        if existing is not None:  # re-running a notebook cell: the same person, not a second
+            if existing.room != room:
+                raise ValueError(f"{name} is already in this lab, in room {existing.room}")
+            if voice:
+                await existing.join_voice()
+            return existing
         if stream is None:
             tone = tone_hz if tone_hz is not None else self._free_tone()
             stream = await get_user_media(audio=True, tone_hz=tone)

@@ -324,6 +324,8 @@ class Person:
         """
         if self.room is None:
             raise SignalingError("join a room first")
+        if self.in_voice:  # already in: nothing to do (re-running a cell is harmless)
+            return [name for name in self.voice_members.values()]
         self._publish("join-voice-sent", room=self.room)
         self._joining = True  # like the seed's browser: ready for offers once it has asked
         try:

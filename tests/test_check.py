@@ -19,6 +19,9 @@ CASES = [
     (check.connects, dict(a="port-restricted", b="symmetric"), False, True),
     (check.connects, dict(a="symmetric", b="symmetric", turn=True), True, False),
     (check.connects, dict(a="full-cone", b="symmetric"), True, False),
+    (check.sdp_codec, dict(sdp="v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96 0\r\n"
+                               "a=rtpmap:96 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n"),
+     "opus", "pcmu"),
 ]
 
 

@@ -196,3 +196,15 @@ async def test_people_joining_voice_at_the_same_moment_still_make_one_mesh():
         pairs = [frozenset((e.from_, e.peer)) for e in offers]
         assert len(pairs) == len(set(pairs)) == 10
         assert all(link.error is None for p in people for link in p.links.values())
+
+
+async def test_joining_again_is_harmless():
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        bob = await lab.join("Bob", voice=True)
+        assert await lab.join("Alice", voice=True) is alice  # a re-run notebook cell
+        assert set(await alice.join_voice()) <= {"Bob"}
+        await lab.wait_connected(10)
+        assert len(lab.people) == 2 and lab.graph().number_of_edges() == 1
+        with pytest.raises(ValueError):
+            await lab.join("Alice", room="ELSEWHERE")

@@ -3,7 +3,8 @@
 Nodes are people: filled when in voice, hollow when only in the room; squares are browser
 people, circles Python people. Edges are connections, coloured by state (green = connected,
 which in talklab means audio has arrived both ways; orange = connecting; red = failed) and
-styled by route (solid = host, dashed = srflx/prflx, dotted = relay through TURN).
+styled by route (solid = host, dashed = srflx/prflx, dotted = relay). A relayed connection is
+drawn through the TURN server, in the middle, because that is where its audio goes.
 """
 
 from __future__ import annotations
@@ -30,13 +31,24 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None):
     ax.set_axis_off()
     nodes = list(graph.nodes)
     pos = nx.circular_layout(nodes) if len(nodes) > 1 else {n: (0, 0) for n in nodes}
-    for route, style in {"host": "solid", "srflx": "dashed", "relay": "dotted"}.items():
+    relayed = [(a, b) for a, b, d in graph.edges(data=True) if d.get("route") == "relay"]
+    for style in ("solid", "dashed"):
         edges = [(a, b) for a, b, d in graph.edges(data=True)
-                 if ROUTE_STYLES.get(d.get("route"), "solid") == style]
+                 if d.get("route") != "relay" and ROUTE_STYLES.get(d.get("route")) == style]
         colours = [STATE_COLOURS.get(graph.edges[e].get("state"), "#9ca3af") for e in edges]
         if edges:
             nx.draw_networkx_edges(graph, pos, edgelist=edges, edge_color=colours, width=2.5,
                                    style=style, ax=ax)
+    if relayed:  # via the TURN server, drawn at the centre
+        turn = (0.0, 0.0)
+        for a, b in relayed:
+            colour = STATE_COLOURS.get(graph.edges[a, b].get("state"), "#9ca3af")
+            for end in (a, b):
+                ax.plot([pos[end][0], turn[0]], [pos[end][1], turn[1]], linestyle=":",
+                        color=colour, linewidth=2.5, zorder=0)
+        ax.scatter([turn[0]], [turn[1]], marker="s", s=700, color="#f59e0b", zorder=3)
+        ax.text(turn[0], turn[1], "TURN", ha="center", va="center", fontsize=7,
+                color="white", zorder=4)
     for shape, kind in (("o", "python"), ("s", "browser")):
         group = [n for n in nodes if graph.nodes[n].get("kind", "python") == kind]
         if group:
