@@ -18,17 +18,16 @@ Run it alone with ``talklab-server --port 5000``, or in-process with
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import logging
 import pathlib
 import socket
-import sys
 from typing import Any, Awaitable, Callable
 
 import socketio
 from aiohttp import web
 
+from .._service import Service, serve_forever
 from . import payloads
 from .payloads import InvalidPayload
 from .rooms import DEFAULT_VOICE_CAP, RoomError, Rooms, VoiceFull
@@ -230,7 +229,7 @@ class SignalingApp:
                                   "voiceCap": self.rooms.voice_cap})
 
 
-class SignalingServer:
+class SignalingServer(Service):
     """A :class:`SignalingApp` listening on a loopback address (or any address you give it).
 
     ``port=0`` picks a free port. Use it as ``async with SignalingServer() as server: ...`` or
@@ -286,12 +285,6 @@ class SignalingServer:
         await sio.shutdown()
         await runner.cleanup()
 
-    async def __aenter__(self) -> "SignalingServer":
-        return await self.start()
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
 
 def main(argv: list[str] | None = None) -> None:
     """``talklab-server``: run the signaling server alone until interrupted."""
@@ -304,24 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.voice_cap < 1:
         parser.error("--voice-cap must be at least 1")
 
-    async def serve() -> None:
-        server = SignalingServer(args.host, args.port, voice_cap=args.voice_cap)
-        try:
-            await server.start()
-        except OSError as exc:
-            print(f"talklab-server: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-                  file=sys.stderr)
-            raise SystemExit(1)
-        print(f"talklab signaling server on {server.url}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.close()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    serve_forever(SignalingServer(args.host, args.port, voice_cap=args.voice_cap),
+                  lambda server: f"talklab signaling server on {server.url}", "talklab-server")
 
 
 if __name__ == "__main__":

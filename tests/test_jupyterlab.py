@@ -14,7 +14,6 @@ import os
 import pathlib
 import queue
 import secrets
-import shutil
 import subprocess
 import sys
 import threading

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 
 import pytest
 from aioice import stun as aioice_stun

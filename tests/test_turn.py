@@ -8,7 +8,6 @@ import hmac
 import os
 import random
 
-import pytest
 from aioice import stun
 
 from talklab.stun import dissect, long_term_key

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from talklab import Lab
 from talklab.views import (MeshView, RoomPanel, candidates_table, pairs_table, sequence_diagram,

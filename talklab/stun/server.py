@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from aioice import stun
 
+from .._service import Service, serve_forever
 from .dissect import dissect
 
 SOFTWARE = "talklab-stun"
@@ -130,7 +131,7 @@ class _Socket(asyncio.DatagramProtocol):
         self.server._received(data, addr[:2], self.local)
 
 
-class StunServer:
+class StunServer(Service):
     """A Binding server on loopback. With ``alternate_host`` (default 127.0.0.2) it listens on
     2 IPs x 2 ports and supports RFC 5780 discovery; ``port=0`` picks free ports."""
 
@@ -199,12 +200,6 @@ class StunServer:
         self._sockets.clear()
         self.endpoints = None
 
-    async def __aenter__(self) -> "StunServer":
-        return await self.start()
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()
-
 
 def _free_port(host: str, avoid: int = 0) -> int:
     while True:
@@ -225,17 +220,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alt-port", type=int, default=0, help="second port (0: a free one)")
     args = parser.parse_args(argv)
 
-    async def serve() -> None:
-        server = StunServer(args.host, args.port, args.alt_host or None, args.alt_port)
-        await server.start()
-        print(f"talklab STUN server on {' '.join(f'{h}:{p}' for h, p in server.endpoints.all())}",
-              flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.close()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    serve_forever(StunServer(args.host, args.port, args.alt_host or None, args.alt_port),
+                  lambda server: "talklab STUN server on " +
+                  " ".join(f"{h}:{p}" for h, p in server.endpoints.all()), "talklab-stun")

@@ -11,8 +11,8 @@ import argparse
 import asyncio
 import socket
 import struct
-from typing import Any
 
+from .._service import Service, serve_forever
 from .core import CloseRelay, SendToClient, SendToPeer, TurnCore
 
 Address = tuple[str, int]
@@ -30,7 +30,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.server._apply(self.server.core.handle_client(data, addr[:2], "udp"))
 
 
-class TurnServer:
+class TurnServer(Service):
     """A TURN server on loopback (UDP and TCP on the same port), driving a :class:`TurnCore`.
 
     ``users`` maps usernames to passwords; ``secret`` enables time-limited credentials.
@@ -115,12 +115,6 @@ class TurnServer:
             self._tcp_clients.clear()
         for relay in list(self._relays):
             self._close_relay(relay)
-
-    async def __aenter__(self) -> "TurnServer":
-        return await self.start()
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
 
     async def _expire_forever(self) -> None:
         while True:
@@ -226,19 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         name, password = pair.split(":", 1)
         users[name] = password
 
-    async def serve() -> None:
-        server = TurnServer(args.host, args.port, users=users, realm=args.realm,
-                            secret=args.secret, allow_loopback_peers=args.allow_loopback_peers,
-                            relay_ports=(args.min_port, args.max_port))
-        await server.start()
-        print(f"talklab TURN server on {server.address[0]}:{server.address[1]} (udp, tcp)",
-              flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.close()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    server = TurnServer(args.host, args.port, users=users, realm=args.realm, secret=args.secret,
+                        allow_loopback_peers=args.allow_loopback_peers,
+                        relay_ports=(args.min_port, args.max_port))
+    serve_forever(server, lambda s: f"talklab TURN server on {s.address[0]}:{s.address[1]} "
+                  "(udp, tcp)", "talklab-turn")

@@ -1,0 +1,44 @@
+"""What talklab's three servers (signaling, STUN, TURN) share: a start/close lifecycle usable as
+``async with``, and a console entry point that runs one until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any, Callable
+
+
+class Service:
+    """``async with`` support for a class with ``async start()`` and ``async close()``."""
+
+    async def start(self) -> Any:  # pragma: no cover - every service defines it
+        raise NotImplementedError
+
+    async def close(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def serve_forever(service: Service, banner: Callable[[Any], str], name: str) -> None:
+    """Start ``service``, print ``banner(service)``, run until Ctrl-C, close it."""
+    async def main() -> None:
+        try:
+            await service.start()
+        except OSError as exc:
+            print(f"{name}: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+            raise SystemExit(1)
+        print(banner(service), flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await service.close()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
