@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: lab test bench clean node-deps browser-deps coturn-deps
+.PHONY: lab test bench clean node-deps browser-deps coturn-deps redis-deps redis-deps
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -37,12 +37,16 @@ coturn-deps:
 	@command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || \
 		{ $(APT) update && $(APT) install -y coturn; }
 
+# -- Redis, for several signaling servers sharing one set of rooms (tests/test_redis.py) --------
+redis-deps:
+	@command -v redis-server >/dev/null || { $(APT) update && $(APT) install -y redis-server; }
+
 # -- the two commands --------------------------------------------------------------------------
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
 		$(if $(SUDO),,--allow-root)
 
-test: $(VENV)/.installed tests/node/node_modules/.installed browser-deps coturn-deps
+test: $(VENV)/.installed tests/node/node_modules/.installed browser-deps coturn-deps redis-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

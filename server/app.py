@@ -30,7 +30,8 @@ from aiohttp import web
 from .._service import Service, serve_forever
 from . import payloads
 from .payloads import InvalidPayload
-from .rooms import DEFAULT_VOICE_CAP, RoomError, Rooms, VoiceFull
+from .rooms import DEFAULT_VOICE_CAP, Member, RoomError, Rooms, VoiceFull
+from .store import MemoryStore
 from .trace import SERVER, Trace
 
 log = logging.getLogger("talklab.server")
@@ -45,8 +46,7 @@ def _guarded(event: str) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def run(self: "SignalingApp", sid: str, data: Any = None, *extra: Any) -> None:
-            member = self.rooms.members.get(sid)
-            self._trace_in(event, sid, member.room if member else None, data)
+            self._trace_in(event, sid, self._room_of(sid), data)
             try:
                 await handler(self, sid, data)
             except (InvalidPayload, RoomError) as exc:
@@ -64,8 +64,15 @@ class SignalingApp:
     """The Socket.IO application: handlers, rooms and trace. No listening socket of its own."""
 
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, trace_size: int = 10_000,
-                 ice_servers: list[dict] | None = None) -> None:
-        self.rooms = Rooms(voice_cap=voice_cap)
+                 ice_servers: list[dict] | None = None, redis_url: str | None = None) -> None:
+        self.rooms = Rooms(voice_cap=voice_cap)  # this process's rooms (without Redis)
+        self.store = MemoryStore(self.rooms)
+        manager = None
+        if redis_url:
+            from .redis_store import RedisStore
+            self.store = RedisStore(redis_url, voice_cap=voice_cap, on_reaped=self._reaped)
+            manager = socketio.AsyncRedisManager(redis_url, channel="talklab-socketio")
+        self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
         self.trace = Trace(trace_size)
         self.ice_servers = list(ice_servers or [])  # what the browser page is told to use
         self.sio = socketio.AsyncServer(
@@ -74,6 +81,7 @@ class SignalingApp:
             # Handle each client's events in order, inline: an ICE candidate can never overtake
             # the offer it belongs to, and no task is spawned per message.
             async_handlers=False,
+            client_manager=manager,
             logger=False,
             engineio_logger=False,
         )
@@ -100,9 +108,18 @@ class SignalingApp:
         self.sio.on("*", self.on_unknown)
 
     # -- sending, always through the trace ----------------------------------------------------
+    def _learn(self, *members: Member | None) -> None:
+        for m in members:
+            if m is not None:
+                self._known[m.sid] = (m.username, m.room)
+
     def _name(self, sid: str) -> str | None:
-        member = self.rooms.members.get(sid)
-        return member.username if member else None
+        known = self._known.get(sid)
+        return known[0] if known else None
+
+    def _room_of(self, sid: str) -> str | None:
+        known = self._known.get(sid)
+        return known[1] if known else None
 
     def _trace_in(self, event: str, sid: str, room: str | None, data: Any) -> None:
         self.trace.record(event, sid, SERVER, room, data, self._name)
@@ -113,7 +130,9 @@ class SignalingApp:
 
     async def send_to_room(self, event: str, data: dict, room: str, skip: str) -> None:
         """The seed's ``socket.to(room).emit(...)``: everyone in the room but the sender."""
-        for member in self.rooms.in_room(room):
+        members = await self.store.in_room(room)
+        self._learn(*members)
+        for member in members:
             if member.sid != skip:
                 await self.send(event, data, member.sid, room)
 
@@ -125,35 +144,44 @@ class SignalingApp:
         self._trace_in("connect", sid, None, {})
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
-        member = self.rooms.members.get(sid)
-        self._trace_in("disconnect", sid, member.room if member else None, {})
+        self._trace_in("disconnect", sid, self._room_of(sid), {})
         await self._leave_room(sid)
+        self._known.pop(sid, None)
 
     async def _leave_room(self, sid: str) -> None:
         """Free the seat and the membership; tell the room (voice first, then the room)."""
-        member = self.rooms.members.get(sid)
-        if member is None:
-            return
+        member = await self.store.leave_room(sid)
+        if member is not None:
+            await self._tell_left(member)
+
+    async def _tell_left(self, member: Member) -> None:
         if member.in_voice:
-            self.rooms.leave_voice(sid)
-            await self.send_to_room("userLeftVoice", {"socketId": sid}, member.room, skip=sid)
-        await self.send_to_room("userLeftRoom", {"socketId": sid}, member.room, skip=sid)
-        self.rooms.leave_room(sid)
+            await self.send_to_room("userLeftVoice", {"socketId": member.sid}, member.room,
+                                    skip=member.sid)
+        await self.send_to_room("userLeftRoom", {"socketId": member.sid}, member.room,
+                                skip=member.sid)
+
+    async def _reaped(self, members: list[Member]) -> None:
+        """People of a signaling server that died (Redis mode): their seats are free now."""
+        for member in members:
+            await self._tell_left(member)
 
     # -- rooms --------------------------------------------------------------------------------
     @_guarded("joinRoom")
     async def on_join_room(self, sid: str, data: Any) -> None:
         p = payloads.join_room(data)
-        current = self.rooms.members.get(sid)
+        current = await self.store.member(sid)
         if current is not None and current.room == p["room"]:
             raise RoomError(f"already in room {p['room']}")
         if current is not None:  # moving to another room: leave the old one properly
             await self._leave_room(sid)
-        member = self.rooms.join_room(sid, p["room"], p["username"], p["userId"])
+        member = await self.store.join_room(sid, p["room"], p["username"], p["userId"])
+        members = await self.store.in_room(member.room)
+        self._learn(*members)
         await self.send("roomJoined", {
             "room": member.room,
             "socketId": sid,
-            "members": [m.public() for m in self.rooms.in_room(member.room)],
+            "members": [m.public() for m in members],
         }, sid, member.room)
         await self.send_to_room("userJoinedRoom", member.identity(), member.room, skip=sid)
 
@@ -162,7 +190,8 @@ class SignalingApp:
     async def on_join_voice(self, sid: str, data: Any) -> None:
         room = payloads.room_only(data)["room"]
         try:
-            member, peers = self.rooms.join_voice(sid, room)
+            member, peers = await self.store.join_voice(sid, room)
+            self._learn(member, *peers)
         except VoiceFull as full:
             await self.send("voiceError", {"message": str(full)}, sid, room)
             return
@@ -176,13 +205,14 @@ class SignalingApp:
     @_guarded("leaveVoice")
     async def on_leave_voice(self, sid: str, data: Any) -> None:
         room = payloads.room_only(data)["room"]
-        self.rooms.leave_voice(sid, room)
+        await self.store.leave_voice(sid, room)
         await self.send_to_room("userLeftVoice", {"socketId": sid}, room, skip=sid)
         await self.send("voiceLeft", {"room": room}, sid, room)
 
     # -- the relays: the seed's Steps 4, 6 and 8 ----------------------------------------------
     async def _relay(self, sid: str, event: str, key: str, p: dict) -> None:
-        sender, target = self.rooms.check_relay(sid, p["to"])
+        sender, target = await self.store.check_relay(sid, p["to"])
+        self._learn(sender, target)
         await self.send(event, {key: p[key], "from": sid}, target.sid, sender.room)
 
     @_guarded("webrtc-offer")
@@ -198,20 +228,13 @@ class SignalingApp:
         await self._relay(sid, "webrtc-ice-candidate", "candidate", payloads.ice_candidate(data))
 
     async def on_unknown(self, event: str, sid: str, *data: Any) -> None:
-        member = self.rooms.members.get(sid)
-        self._trace_in(event, sid, member.room if member else None, data[0] if data else None)
+        self._trace_in(event, sid, self._room_of(sid), data[0] if data else None)
         await self.refuse(sid, event, f"unknown event {event!r}")
 
     # -- HTTP -----------------------------------------------------------------------------------
     async def _health(self, request: web.Request) -> web.Response:
-        rooms = self.rooms.rooms()
-        return web.json_response({
-            "status": "ok",
-            "rooms": len(rooms),
-            "members": len(self.rooms.members),
-            "inVoice": sum(m.in_voice for m in self.rooms.members.values()),
-            "voiceCap": self.rooms.voice_cap,
-        })
+        return web.json_response({"status": "ok", **await self.store.counts(),
+                                  "voiceCap": self.store.voice_cap})
 
     async def _trace_json(self, request: web.Request) -> web.Response:
         try:
@@ -226,7 +249,7 @@ class SignalingApp:
 
     async def _config(self, request: web.Request) -> web.Response:
         return web.json_response({"iceServers": self.ice_servers,
-                                  "voiceCap": self.rooms.voice_cap})
+                                  "voiceCap": self.store.voice_cap})
 
 
 class SignalingServer(Service):
@@ -264,6 +287,7 @@ class SignalingServer(Service):
             sock.close()
             raise
         self.port = sock.getsockname()[1]
+        await self.app.store.start()
         runner = web.AppRunner(self.app.web, handle_signals=False, access_log=None,
                                shutdown_timeout=0.5)
         await runner.setup()
@@ -284,6 +308,7 @@ class SignalingServer(Service):
         sio.eio.sockets.clear()
         await sio.shutdown()
         await runner.cleanup()
+        await self.app.store.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -293,11 +318,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000, help="port; 0 picks a free one (5000)")
     parser.add_argument("--voice-cap", type=int, default=DEFAULT_VOICE_CAP,
                         help="most people in one room's voice channel (6, as the seed)")
+    parser.add_argument("--redis", metavar="redis://HOST:PORT/DB",
+                        help="share rooms with every talklab-server using this Redis")
     args = parser.parse_args(argv)
     if args.voice_cap < 1:
         parser.error("--voice-cap must be at least 1")
-
-    serve_forever(SignalingServer(args.host, args.port, voice_cap=args.voice_cap),
+    serve_forever(SignalingServer(args.host, args.port, voice_cap=args.voice_cap,
+                                  redis_url=args.redis),
                   lambda server: f"talklab signaling server on {server.url}", "talklab-server")
 
 

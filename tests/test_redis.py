@@ -1,0 +1,141 @@
+"""Several signaling servers, one set of rooms: talklab-server --redis, with a real redis-server.
+
+Each test starts redis-server (Debian's, installed by `make test`) on a free loopback port and
+two or three talklab-server processes pointing at it, and spreads the seed's people over them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from talklab.server import VOICE_FULL_MESSAGE
+from talklab.signaling import SignalingClient
+
+ROOM = "ABCD12"
+OFFER = {"type": "offer", "sdp": "v=0\r\ns=offer\r\n"}
+ANSWER = {"type": "answer", "sdp": "v=0\r\ns=answer\r\n"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (run `make test`, which installs it)"
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # redis says when it accepts connections
+            if "Ready to accept connections" in line:
+                break
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def servers(redis_url):
+    """``servers(n)``: n talklab-server processes sharing ``redis_url``; returns their URLs."""
+    procs: list[subprocess.Popen] = []
+
+    def start(n: int) -> list[tuple[str, subprocess.Popen]]:
+        out = []
+        for _ in range(n):
+            proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0",
+                                     "--redis", redis_url], stdout=subprocess.PIPE, text=True,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            procs.append(proc)
+            line = proc.stdout.readline()
+            assert "http://127.0.0.1:" in line, line
+            out.append((line.split()[-1], proc))
+        return out
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+async def person(name: str, url: str, voice: bool = True) -> SignalingClient:
+    c = await SignalingClient(name).connect(url)
+    await c.emit("joinRoom", {"room": ROOM, "username": name})
+    await c.next("roomJoined")
+    if voice:
+        await c.emit("joinVoice", {"room": ROOM})
+        await c.next("voiceJoined")
+    return c
+
+
+async def test_the_dave_scenario_across_two_servers(servers):
+    (one, _), (two, _) = servers(2)
+    alice = await person("Alice", one)
+    bob = await person("Bob", two)
+    charlie = await person("Charlie", one)
+    dave = await person("Dave", two, voice=False)
+    await dave.emit("joinVoice", {"room": ROOM})
+    joined = await dave.next("voiceJoined")
+    assert [p["username"] for p in joined["peers"]] == ["Alice", "Bob", "Charlie"]
+    for old in (alice, bob, charlie):
+        event = await old.next("userJoinedVoice", where=lambda e: e["username"] == "Dave")
+        assert event["socketId"] == dave.sid
+        await old.emit("webrtc-offer", {"offer": OFFER, "to": dave.sid})
+    offers = [await dave.next("webrtc-offer") for _ in range(3)]
+    assert sorted(o["from"] for o in offers) == sorted([alice.sid, bob.sid, charlie.sid])
+    for o in offers:
+        await dave.emit("webrtc-answer", {"answer": ANSWER, "to": o["from"]})
+    for old in (alice, bob, charlie):
+        assert await old.next("webrtc-answer") == {"answer": ANSWER, "from": dave.sid}
+    # Relays are still checked across servers.
+    eve = await person("Eve", one, voice=False)
+    await eve.emit("webrtc-offer", {"offer": OFFER, "to": dave.sid})
+    assert "not in voice" in (await eve.next("signalingError"))["message"]
+    for c in (alice, bob, charlie, dave, eve):
+        await c.close()
+
+
+async def test_seven_concurrent_joins_over_two_servers_admit_exactly_six(servers):
+    urls = [u for u, _ in servers(2)]
+    people = [await person(f"P{i}", urls[i % 2], voice=False) for i in range(7)]
+    await asyncio.gather(*(p.emit("joinVoice", {"room": ROOM}) for p in people))
+    results = [await p.first("voiceJoined", "voiceError") for p in people]
+    assert sorted(kind for kind, _ in results) == ["voiceError"] + ["voiceJoined"] * 6
+    assert [d for kind, d in results if kind == "voiceError"] == [{"message": VOICE_FULL_MESSAGE}]
+    for p in people:
+        await p.close()
+
+
+async def test_a_killed_server_frees_its_seats_and_the_others_are_told(servers):
+    (one, _), (two, doomed) = servers(2)
+    alice = await person("Alice", one)
+    bob = await person("Bob", two)
+    others = [await person(f"P{i}", one) for i in range(4)]  # 6 in voice: full
+    late = await person("Late", one, voice=False)
+    await late.emit("joinVoice", {"room": ROOM})
+    assert (await late.next("voiceError"))["message"] == VOICE_FULL_MESSAGE
+
+    doomed.send_signal(signal.SIGKILL)  # no goodbye: its sockets and heartbeat just stop
+    doomed.wait(timeout=10)
+    for c in (alice, *others):
+        assert await c.next("userLeftVoice", timeout=10) == {"socketId": bob.sid}
+    await late.emit("joinVoice", {"room": ROOM})
+    assert [p["username"] for p in (await late.next("voiceJoined"))["peers"]] == [
+        "Alice", "P0", "P1", "P2", "P3"]
+    for c in (alice, *others, late):
+        await c.close()
