@@ -27,6 +27,11 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# the seed's Node server and the load generator of bench/signaling_storm.py
+bench/node/node_modules/.installed: bench/node/package.json bench/node/package-lock.json | node-deps
+	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # -- Debian's Chromium, the real browser of tests/test_browser.py (Playwright drives it; it never
 #    downloads a browser of its own) --------------------------------------------------------------
 browser-deps:
@@ -46,13 +51,14 @@ lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
 		$(if $(SUDO),,--allow-root)
 
-test: $(VENV)/.installed tests/node/node_modules/.installed browser-deps coturn-deps redis-deps
+test: $(VENV)/.installed tests/node/node_modules/.installed bench/node/node_modules/.installed \
+		browser-deps coturn-deps redis-deps
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps
 	$(BIN)/python bench/signaling_storm.py
 	$(BIN)/python bench/mesh.py
 	$(BIN)/python bench/fuzz_servers.py
 
 clean:
-	rm -rf $(VENV) tests/node/node_modules .pytest_cache
+	rm -rf $(VENV) tests/node/node_modules bench/node/node_modules .pytest_cache

@@ -1,169 +1,147 @@
-"""Signaling storm: R rooms x 6 people join voice and exchange what the seed's browsers exchange.
+"""Signaling storm: R rooms x 6 people join voice and exchange what the seed's browsers exchange,
+against four servers measured side by side in one interleaved run:
 
-For every pair in a room: one offer, one answer and 3 ICE candidates each way (8 relayed
-messages, 120 per room of 6). Each message carries a unique id, its intended recipient and its
-send time inside its SDP or candidate text, so the receiver can tell lost, duplicated and
-misrouted messages apart and measure relay latency (sender and receiver share this process's
-clock).
+  (a) talklab      one talklab-server process
+  (b) talklab x2   two talklab-server processes sharing rooms through Redis
+  (c) stock        the seed's server ported to python-socketio with library defaults
+                   (bench/stock_server.py)
+  (d) seed-node    the seed's sockets/index.js on Node's socket.io (bench/node/seed_server.mjs)
 
-The server runs as its own process (``talklab-server``), the people in this one: with 2 cores,
-one each. A single Python client process is itself a limit at large R, so read the figures as
-"the pair of processes", and compare sizes measured in the same run.
+The load comes from bench/node/storm.mjs, a Node process speaking only the seed's events (one
+Python client process cannot keep up with the Node server, and the generator must not be the
+limit). Per pair of people: an offer, an answer and 3 ICE candidates each way, 120 relayed
+messages per room. It reports messages relayed per second, p50/p99 relay latency, and lost,
+duplicated and misrouted messages, then the ratios of (a) and (b) to (c) and (d).
 
-    python bench/signaling_storm.py [--rooms 1 10 50]
+    python bench/signaling_storm.py [--rooms 10 50 200] [--targets talklab stock ...] [--repeat 2]
+
+Needs: node and `npm ci` in bench/node; redis-server for (b).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
+import json
 import os
+import pathlib
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
-import time
-from collections import Counter
+import tempfile
 
-import socketio
-
-PEOPLE = 6
-CANDIDATES = 3
+HERE = pathlib.Path(__file__).parent
+NODE = HERE / "node"
+TARGETS = ("talklab", "talklab x2", "stock", "seed-node")
 
 
-class Person:
-    def __init__(self, room: str, name: str, ledger: "Ledger") -> None:
-        self.room, self.name, self.ledger = room, name, ledger
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.voice = asyncio.Event()
-        self.before_me: set[str] = set()
-        for event in ("userJoinedVoice", "webrtc-offer", "webrtc-answer", "webrtc-ice-candidate",
-                      "voiceJoined"):
-            self.sio.on(event, getattr(self, "on_" + event.replace("-", "_")))
-
-    @property
-    def sid(self) -> str:
-        return self.sio.get_sid()
-
-    async def send(self, event: str, key: str, to: str) -> None:
-        mid = next(self.ledger.ids)
-        text = f"{mid} {to} {time.perf_counter():.6f}"
-        if key == "candidate":
-            body = {"candidate": f"candidate:{text} typ host", "sdpMid": "0", "sdpMLineIndex": 0}
-        else:
-            body = {"type": key, "sdp": f"v=0\r\ns={text}\r\n"}
-        self.ledger.sent += 1
-        await self.sio.emit(event, {key: body, "to": to})
-
-    def receive(self, text: str) -> None:
-        mid, to, sent_at = text.split()[:3]
-        self.ledger.received(mid, to == self.sid, time.perf_counter() - float(sent_at))
-
-    async def on_voiceJoined(self, data):
-        self.before_me = {p["socketId"] for p in data["peers"]}
-        self.voice.set()
-
-    async def on_userJoinedVoice(self, data):  # Step 3: those already in voice offer
-        # ... to newcomers only: one listed in our voiceJoined was there first and offers us.
-        if self.voice.is_set() and data["socketId"] not in self.before_me:
-            await self.send("webrtc-offer", "offer", data["socketId"])
-
-    async def on_webrtc_offer(self, data):  # Step 5: the newcomer answers, then trickles
-        self.receive(data["offer"]["sdp"].split("s=")[1])
-        await self.send("webrtc-answer", "answer", data["from"])
-        for _ in range(CANDIDATES):
-            await self.send("webrtc-ice-candidate", "candidate", data["from"])
-
-    async def on_webrtc_answer(self, data):
-        self.receive(data["answer"]["sdp"].split("s=")[1])
-        for _ in range(CANDIDATES):
-            await self.send("webrtc-ice-candidate", "candidate", data["from"])
-
-    async def on_webrtc_ice_candidate(self, data):
-        self.receive(data["candidate"]["candidate"][len("candidate:"):])
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-class Ledger:
-    def __init__(self, expected: int) -> None:
-        self.ids = itertools.count()
-        self.expected, self.sent = expected, 0
-        self.seen: Counter[str] = Counter()
-        self.misrouted = 0
-        self.latencies: list[float] = []
-        self.last_at = time.perf_counter()
-        self.done = asyncio.Event()
-
-    def received(self, mid: str, right_person: bool, latency: float) -> None:
-        self.seen[mid] += 1
-        self.misrouted += not right_person
-        self.latencies.append(latency)
-        self.last_at = time.perf_counter()
-        if len(self.latencies) >= self.expected:
-            self.done.set()
+def spawn(args: list[str], ready: str, **kwargs) -> subprocess.Popen:
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), **kwargs)
+    for line in proc.stdout:
+        if ready in line:
+            return proc
+    raise RuntimeError(f"{args[0]} did not start")
 
 
-async def storm(url: str, rooms: int) -> dict:
-    pairs = PEOPLE * (PEOPLE - 1) // 2
-    ledger = Ledger(expected=rooms * pairs * (2 + 2 * CANDIDATES))
-    people = [Person(f"R{r}", f"P{i}", ledger) for r in range(rooms) for i in range(PEOPLE)]
-    await asyncio.gather(*(p.sio.connect(url, transports=["websocket"]) for p in people))
-    for p in people:
-        await p.sio.emit("joinRoom", {"room": p.room, "username": p.name})
-    t0 = time.perf_counter()
+class Servers:
+    """Starts each kind of server once; all run for the whole benchmark."""
 
-    async def fill(room_people):
-        for p in room_people:  # join voice one after another, as people click the button
-            await p.sio.emit("joinVoice", {"room": p.room})
-            await asyncio.wait_for(p.voice.wait(), 30)
+    def __init__(self, targets) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.urls: dict[str, list[str]] = {}
+        self.tmp = tempfile.mkdtemp()
+        for target in targets:
+            self.urls[target] = getattr(self, "_" + target.replace(" ", "_").replace("-", "_"))()
 
-    await asyncio.gather(*(fill(people[i:i + PEOPLE]) for i in range(0, len(people), PEOPLE)))
-    try:
-        await asyncio.wait_for(ledger.done.wait(), 60)
-    except asyncio.TimeoutError:
-        pass
-    # Let stragglers (duplicates) arrive before counting: wait until nothing new comes.
-    count = -1
-    while count != len(ledger.latencies):
-        count = len(ledger.latencies)
-        await asyncio.sleep(0.2)
-    elapsed = ledger.last_at - t0
-    await asyncio.gather(*(p.sio.disconnect() for p in people))
-    lat = sorted(ledger.latencies) or [0.0]
-    return {
-        "rooms": rooms,
-        "clients": len(people),
-        "expected": ledger.expected,
-        "relayed/s": len(lat) / elapsed,
-        "p50 ms": 1000 * statistics.median(lat),
-        "p99 ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-        "lost": ledger.expected - len(ledger.seen),
-        "duplicated": sum(n - 1 for n in ledger.seen.values()),
-        "misrouted": ledger.misrouted,
-    }
+    def _talklab_server(self, *extra: str) -> str:
+        port = free_port()
+        self.procs.append(spawn([sys.executable, "-m", "talklab.server", "--port", str(port),
+                                 *extra], "signaling server on"))
+        return f"http://127.0.0.1:{port}"
+
+    def _talklab(self) -> list[str]:
+        return [self._talklab_server()]
+
+    def _talklab_x2(self) -> list[str]:
+        port = free_port()
+        self.procs.append(spawn([shutil.which("redis-server") or "redis-server", "--port",
+                                 str(port), "--bind", "127.0.0.1", "--save", "", "--dir",
+                                 self.tmp], "Ready to accept connections"))
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        return [self._talklab_server("--redis", redis_url) for _ in range(2)]
+
+    def _stock(self) -> list[str]:
+        port = free_port()
+        self.procs.append(spawn([sys.executable, str(HERE / "stock_server.py"), str(port)],
+                                "listening"))
+        return [f"http://127.0.0.1:{port}"]
+
+    def _seed_node(self) -> list[str]:
+        port = free_port()
+        self.procs.append(spawn(["node", str(NODE / "seed_server.mjs"), str(port)],
+                                "listening", cwd=NODE))
+        return [f"http://127.0.0.1:{port}"]
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    return proc, proc.stdout.readline().split()[-1]
+def storm(rooms: int, urls: list[str]) -> dict:
+    run = subprocess.run(["node", str(NODE / "storm.mjs"), str(rooms), *urls], cwd=NODE,
+                         capture_output=True, text=True, timeout=180)
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rooms", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--rooms", type=int, nargs="+", default=[10, 50, 200])
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs per target and size, interleaved; the median is reported")
     args = parser.parse_args()
-    proc, url = start_server()
+    servers = Servers(args.targets)
     try:
-        rows = [await storm(url, r) for r in args.rooms]
+        results: dict[tuple[int, str], list[dict]] = {}
+        for rooms in args.rooms:
+            for _ in range(args.repeat):
+                for target in args.targets:  # interleaved: a, b, c, d, a, b, c, d
+                    results.setdefault((rooms, target), []).append(
+                        storm(rooms, servers.urls[target]))
     finally:
-        proc.terminate()
-        proc.wait()
-    cols = list(rows[0])
-    print(" | ".join(f"{c:>10}" for c in cols))
-    for row in rows:
-        print(" | ".join(f"{v:>10.1f}" if isinstance(v, float) else f"{v:>10}" for v in row.values()))
+        servers.close()
+
+    columns = ["rooms", "server", "relayed/s", "p50 ms", "p99 ms", "lost", "duplicated",
+               "misrouted"]
+    print(" | ".join(f"{c:>10}" for c in columns))
+    best: dict[tuple[int, str], float] = {}
+    for (rooms, target), runs in results.items():
+        rate = statistics.median(r["relayed_per_s"] for r in runs)
+        best[(rooms, target)] = rate
+        row = [rooms, target, f"{rate:.0f}",
+               f"{statistics.median(r['p50_ms'] for r in runs):.1f}",
+               f"{statistics.median(r['p99_ms'] for r in runs):.1f}",
+               max(r["lost"] for r in runs), max(r["duplicated"] for r in runs),
+               max(r["misrouted"] for r in runs)]
+        print(" | ".join(f"{v:>10}" for v in row))
+    for rooms in args.rooms:
+        for ours in ("talklab", "talklab x2"):
+            for other in ("stock", "seed-node"):
+                if (rooms, ours) in best and (rooms, other) in best:
+                    print(f"R={rooms}: {ours} / {other} = "
+                          f"{best[(rooms, ours)] / best[(rooms, other)]:.2f}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -118,7 +118,11 @@ class RedisStore:
         self._beat: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.redis = redis.from_url(self.url, decode_responses=True)
+        # A blocking pool: a thousand people hanging up at once wait their turn for one of
+        # 64 connections, instead of failing with "too many connections".
+        pool = redis.BlockingConnectionPool.from_url(self.url, max_connections=64, timeout=20,
+                                                     decode_responses=True)
+        self.redis = redis.Redis(connection_pool=pool)
         self._join_room = self.redis.register_script(_JOIN_ROOM)
         self._join_voice = self.redis.register_script(_JOIN_VOICE)
         self._leave_room = self.redis.register_script(_LEAVE_ROOM)

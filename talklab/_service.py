@@ -24,8 +24,10 @@ class Service:
         await self.close()
 
 
-def serve_forever(service: Service, banner: Callable[[Any], str], name: str) -> None:
-    """Start ``service``, print ``banner(service)``, run until Ctrl-C, close it."""
+def serve_forever(service: Service, banner: Callable[[Any], str], name: str,
+                  fast_loop: bool = False) -> None:
+    """Start ``service``, print ``banner(service)``, run until Ctrl-C, close it. With
+    ``fast_loop``, run on uvloop (libuv's event loop) when it is installed."""
     async def main() -> None:
         try:
             await service.start()
@@ -38,7 +40,15 @@ def serve_forever(service: Service, banner: Callable[[Any], str], name: str) -> 
         finally:
             await service.close()
 
+    loop_factory = None
+    if fast_loop:
+        try:
+            import uvloop
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            pass
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(main())
     except KeyboardInterrupt:
         pass
