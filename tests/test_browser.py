@@ -80,6 +80,27 @@ async def wait_page(page, predicate: str, what: str, arg=None, timeout: float = 
     return await page_state(page)
 
 
+async def test_two_python_people_and_the_browser_all_connect_and_hear_each_other(browser):
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        bob = await lab.join("Bob", voice=True)
+        page = await browser.new_page()
+        await page.goto(f"{lab.url}/?room=ABCD12&name=Chrome&join=voice&mute=1")
+        await wait_page(page, "(s) => s.inVoice", "in voice")
+        await lab.wait_connected(15)  # all three pairs, audio both ways on the Python side
+        assert lab.graph().number_of_edges() == 3
+        for person in (alice, bob):
+            await person.link_to("Chrome").ear.wait_frames(60, 10)
+            assert person.hears()["Chrome"] == pytest.approx(BROWSER_TONE, abs=2)
+        tones = {p.sid: p.tone_hz for p in (alice, bob)}
+        await wait_page(
+            page, "(s, tones) => Object.entries(tones).every(([sid, hz]) => "
+                  "s.peers[sid] && s.peers[sid].state === 'connected' && s.peers[sid].hz && "
+                  "Math.abs(s.peers[sid].hz - hz) < 3)",
+            "hearing both Python people", arg=tones)
+        await page.close()
+
+
 async def test_browser_joins_as_dave_hears_and_is_heard(browser):
     async with Lab() as lab:
         alice = await lab.join("Alice", voice=True)
