@@ -19,14 +19,12 @@ outside loopback (``talklab.ice.trickle.loopback_only``), so no packet leaves th
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-import wave
 
-import numpy as np
 import pytest
 
+from helpers import write_tone
 from talklab import Lab
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,16 +35,6 @@ MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
          "--allow-loopback-in-peer-connection",
          "--disable-features=WebRtcHideLocalIpsWithMdns",
          "--autoplay-policy=no-user-gesture-required"]
-
-
-def write_tone(path, hz: float, seconds: float = 10.0, rate: int = 48_000) -> None:
-    t = np.arange(int(rate * seconds)) / rate
-    data = (0.4 * 32767 * np.sin(2 * math.pi * hz * t)).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(data.tobytes())
 
 
 @pytest.fixture

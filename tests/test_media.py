@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-import wave
 
 import numpy as np
 import pytest
 
+from helpers import write_tone
 import talklab
 from talklab import media
 from talklab.hearing import dominant_frequency
@@ -36,19 +35,9 @@ async def test_synthetic_voice_is_the_default():
     assert track.readyState == "ended" and not stream.active
 
 
-def write_wav(path, hz: float, rate: int, seconds: float) -> None:
-    t = np.arange(int(rate * seconds)) / rate
-    data = (0.4 * 32767 * np.sin(2 * math.pi * hz * t)).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(data.tobytes())
-
-
 async def test_a_wav_file_is_resampled_to_48k_and_looped(tmp_path):
     path = tmp_path / "voice.wav"
-    write_wav(path, 330.0, 16_000, 0.3)
+    write_tone(path, 330.0, seconds=0.3, rate=16_000)
     stream = await talklab.get_user_media(source=path)
     track = stream.audio
     assert track.getSettings()["source"] == "file" and track.label == "voice.wav"

@@ -9,6 +9,7 @@ import random
 import pytest
 from aioice import stun as aioice_stun
 
+from helpers import mutated
 from talklab.stun import StunServer, dissect, long_term_key
 
 # RFC 5769 test vectors: the packets of sections 2.1-2.4, as hex, 4 bytes a group
@@ -191,13 +192,8 @@ async def test_stun_server_survives_a_fuzz_run():
         seeds = [SAMPLE_REQUEST, bytes(binding_request()), bytes(binding_request(
             **{"CHANGE-REQUEST": 6})), SAMPLE_LONG_TERM_REQUEST]
         try:
-            for _ in range(5000):
-                packet = bytearray(rng.choice(seeds))
-                for _ in range(rng.randint(0, 6)):
-                    packet[rng.randrange(len(packet))] = rng.randrange(256)
-                if rng.random() < 0.2:
-                    packet = bytearray(os.urandom(rng.randrange(64)))
-                transport.sendto(bytes(packet), server.address)
+            for packet in mutated(rng, seeds, 5000):
+                transport.sendto(packet, server.address)
                 await asyncio.sleep(0)  # one loop turn: the server reads one datagram a turn
             d, _ = await ask(client, server.address)
             assert d["XOR-MAPPED-ADDRESS"] == transport.get_extra_info("sockname")

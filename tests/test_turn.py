@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import os
 import random
 
 from aioice import stun
 
+from helpers import mutated
 from talklab.stun import dissect, long_term_key
 from talklab.turn import TurnCore, TurnServer, rest_credentials
 from talklab.turn.core import CloseRelay, SendToClient, SendToPeer
@@ -219,14 +219,9 @@ async def test_turn_server_survives_a_fuzz_run_and_still_relays():
                  bytes(request(stun.Method.BINDING)), b"\x40\x00\x00\x04abcd",
                  bytes(request(stun.Method.CHANNEL_BIND, **{"CHANNEL-NUMBER": 0x4000}))]
         try:
-            for _ in range(5000):
-                packet = bytearray(rng.choice(seeds))
-                for _ in range(rng.randint(0, 6)):
-                    packet[rng.randrange(len(packet))] = rng.randrange(256)
-                if rng.random() < 0.2:
-                    packet = bytearray(os.urandom(rng.randrange(80)))
-                transport.sendto(bytes(packet), server.address)
-                await asyncio.sleep(0)
+            for packet in mutated(rng, seeds, 5000):
+                transport.sendto(packet, server.address)
+                await asyncio.sleep(0)  # one loop turn: the server reads one datagram a turn
             probe = request(stun.Method.BINDING)
             transport.sendto(bytes(probe), server.address)
             while True:
