@@ -69,11 +69,14 @@ class Rooms:
     voice_cap: int = DEFAULT_VOICE_CAP
     members: dict[str, Member] = field(default_factory=dict)  # sid -> Member
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
+    # room -> {sid: Member}, in join order: so a room's members cost the room's size, not the
+    # server's (a school's worth of rooms on one server)
+    _by_room: dict[str, dict[str, Member]] = field(default_factory=dict, repr=False)
 
     # -- reading -------------------------------------------------------------------------
     def in_room(self, room: str) -> list[Member]:
         """Members of ``room`` in the order they joined."""
-        return [m for m in self.members.values() if m.room == room]
+        return list(self._by_room.get(room, {}).values())
 
     def in_voice(self, room: str) -> list[Member]:
         """Members of ``room`` holding a voice seat, in the order they joined the room."""
@@ -81,10 +84,7 @@ class Rooms:
 
     def rooms(self) -> dict[str, list[Member]]:
         """Every non-empty room and its members."""
-        out: dict[str, list[Member]] = {}
-        for m in self.members.values():
-            out.setdefault(m.room, []).append(m)
-        return out
+        return {room: list(members.values()) for room, members in self._by_room.items()}
 
     # -- changing ------------------------------------------------------------------------
     def join_room(self, sid: str, room: str, username: str, user_id: str | None = None) -> Member:
@@ -97,6 +97,7 @@ class Rooms:
         member = Member(sid=sid, user_id=user_id or f"u{next(self._ids)}", username=username,
                         room=room)
         self.members[sid] = member
+        self._by_room.setdefault(room, {})[sid] = member
         return member
 
     def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member]]:
@@ -127,7 +128,13 @@ class Rooms:
 
     def leave_room(self, sid: str) -> Member | None:
         """Forget ``sid`` entirely (leaving or disconnecting). Returns who left, if anyone."""
-        return self.members.pop(sid, None)
+        member = self.members.pop(sid, None)
+        if member is not None:
+            room = self._by_room[member.room]
+            del room[sid]
+            if not room:
+                del self._by_room[member.room]
+        return member
 
     # -- the relay rule ------------------------------------------------------------------
     def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
