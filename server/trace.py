@@ -19,7 +19,7 @@ from typing import Any, Callable
 SERVER = "server"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TraceEntry:
     seq: int
     t: float  # seconds since the server started (monotonic clock)
