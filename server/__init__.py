@@ -1,9 +1,12 @@
 """The signaling server ("the postman"): the seed's Socket.IO backend, as talklab.server.
 
 * :mod:`.rooms` — room and voice-seat state, no I/O (the seed's ``userSocketMap``);
+* :mod:`.store` / :mod:`.redis_store` — where that state lives: this process, or Redis shared by
+  several servers;
 * :mod:`.payloads` — what each event must carry;
 * :mod:`.trace` — the log of every event in and out;
-* :mod:`.app` — the Socket.IO handlers and the listening server.
+* :mod:`.app` — the Socket.IO handlers and the listening server;
+* ``static/`` — the seed's browser client, served at ``/``.
 
 This folder is installed as the subpackage ``talklab.server`` (see pyproject.toml).
 """
