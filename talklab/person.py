@@ -171,12 +171,17 @@ class Link:
         await self._set_local(await self.pc.createOffer())
         await self._send_description("webrtc-offer")
 
+    async def _set_remote(self, description: dict) -> None:
+        """Apply the other side's description (loopback candidates only), then the candidates
+        that arrived before it."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(
+            loopback_only(description["sdp"]), description["type"]))
+        await self.remote_candidates.remote_description_set()
+
     async def on_offer(self, offer: dict) -> None:
         """Step 5: apply the offer, answer it (the newcomer)."""
         self._step("offer received")
-        await self.pc.setRemoteDescription(RTCSessionDescription(loopback_only(offer["sdp"]),
-                                                                 "offer"))
-        await self.remote_candidates.remote_description_set()
+        await self._set_remote(offer)
         self._attach_voice()
         await self._set_local(await self.pc.createAnswer())
         await self._send_description("webrtc-answer")
@@ -184,9 +189,7 @@ class Link:
     async def on_answer(self, answer: dict) -> None:
         """Step 7: apply the answer."""
         self._step("answer received")
-        await self.pc.setRemoteDescription(RTCSessionDescription(loopback_only(answer["sdp"]),
-                                                                 "answer"))
-        await self.remote_candidates.remote_description_set()
+        await self._set_remote(answer)
 
     async def on_candidate(self, candidate: dict) -> None:
         before = self.remote_candidates.received

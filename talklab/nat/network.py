@@ -147,17 +147,11 @@ class Nat:
         self._receivers[private] = receive
 
     def _readable(self, sock: socket.socket, port: int) -> None:
-        for _ in range(64):  # drain what is there, a bounded amount per turn
-            try:
-                data, remote = sock.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            private = self.table.inbound((self.public_ip, port), remote[:2])
+        for data, remote in pending_datagrams(sock):
+            private = self.table.inbound((self.public_ip, port), remote)
             receive = self._receivers.get(private) if private else None
             if receive is not None:
-                self._later(lambda d, r, receive=receive: receive(d, r), data, remote[:2])
+                self._later(receive, data, remote)
 
     def close(self) -> None:
         for sock in self._sockets.values():
@@ -170,6 +164,17 @@ class Nat:
 
     def __repr__(self) -> str:
         return f"<Nat {self.kind} {self.public_ip}, {self.counters.mappings} mappings>"
+
+
+def pending_datagrams(sock: socket.socket, most: int = 64):
+    """``(data, (ip, port))`` for what a non-blocking UDP socket holds now: at most ``most``
+    per call, so one busy socket cannot hold up the event loop."""
+    for _ in range(most):
+        try:
+            data, remote = sock.recvfrom(65536)
+        except OSError:  # nothing more (BlockingIOError), or the socket is gone
+            return
+        yield data, remote[:2]
 
 
 class Host:

@@ -13,6 +13,7 @@ import socket
 import struct
 
 from .._service import Service, serve_forever
+from ..nat.network import pending_datagrams
 from .core import CloseRelay, SendToClient, SendToPeer, TurnCore
 
 Address = tuple[str, int]
@@ -148,14 +149,8 @@ class TurnServer(Service):
             sock.close()
 
     def _relay_readable(self, relay: Address, sock: socket.socket) -> None:
-        for _ in range(64):
-            try:
-                data, peer = sock.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            self._apply(self.core.handle_peer(relay, data, peer[:2]))
+        for data, peer in pending_datagrams(sock):
+            self._apply(self.core.handle_peer(relay, data, peer))
 
     # -- TCP -------------------------------------------------------------------------------------
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
