@@ -5,21 +5,27 @@ seconds since the server started), which event, from whom, to whom, in which roo
 summary of the payload (never a whole SDP). The log is a bounded ring (old entries fall off),
 readable in-process as :attr:`Trace.entries`, as JSON at ``GET /trace``, and live through
 :meth:`Trace.subscribe` (the sequence-diagram view listens there).
+
+Writing is on every relay's path, so it is cheap: :meth:`Trace.record` appends a plain tuple
+(with the summary, never the payload, so the ring's memory stays small), and the readable
+:class:`TraceEntry` is built only when someone reads it or subscribes. A class starting at nine
+o'clock writes far more than anyone reads.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+import orjson
+
 SERVER = "server"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TraceEntry:
     seq: int
     t: float  # seconds since the server started (monotonic clock)
@@ -51,8 +57,8 @@ def summarize(event: str, payload: Any, limit: int = 80) -> str:
             text = cand["candidate"]
             return "end-of-candidates" if not text else _cut(text, limit)
     try:
-        text = json.dumps(payload, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
+        text = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
         text = repr(payload)
     return _cut(text, limit)
 
@@ -65,30 +71,36 @@ class Trace:
     """A bounded, observable log of :class:`TraceEntry`."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
-        self.entries: deque[TraceEntry] = deque(maxlen=maxlen)
+        # (seq, t, event, from_, to, room, summary, from_name, to_name, peer, peer_name)
+        self._raw: deque[tuple] = deque(maxlen=maxlen)
         self._seq = itertools.count(1)
         self._t0 = time.monotonic()
         self._subscribers: list[Callable[[TraceEntry], None]] = []
 
     def record(self, event: str, from_: str, to: str, room: str | None, payload: Any,
-               names: Callable[[str], str | None] = lambda sid: None) -> TraceEntry:
-        key = "from" if from_ == SERVER else "to"
-        peer = payload.get(key) if isinstance(payload, dict) else None
-        peer = peer if isinstance(peer, str) else None
-        entry = TraceEntry(
-            seq=next(self._seq), t=round(time.monotonic() - self._t0, 6), event=event,
-            from_=from_, to=to, room=room, summary=summarize(event, payload),
-            from_name=SERVER if from_ == SERVER else names(from_),
-            to_name=SERVER if to == SERVER else names(to),
-            peer=peer, peer_name=names(peer) if peer else None,
-        )
-        self.entries.append(entry)
-        for callback in list(self._subscribers):
-            try:
-                callback(entry)
-            except Exception:  # an observer must never break the postman
-                pass
-        return entry
+               names: Callable[[str], str | None] = lambda sid: None) -> None:
+        """Write one event down (names are looked up now: people leave)."""
+        peer = payload.get("from" if from_ == SERVER else "to") if type(payload) is dict else None
+        if peer is not None and type(peer) is not str:
+            peer = None
+        raw = (next(self._seq), time.monotonic() - self._t0, event, from_, to, room,
+               summarize(event, payload),
+               SERVER if from_ == SERVER else names(from_),
+               SERVER if to == SERVER else names(to),
+               peer, names(peer) if peer else None)
+        self._raw.append(raw)
+        if self._subscribers:
+            entry = _entry(raw)
+            for callback in list(self._subscribers):
+                try:
+                    callback(entry)
+                except Exception:  # an observer must never break the postman
+                    pass
+
+    @property
+    def entries(self) -> list[TraceEntry]:
+        """Every entry still in the ring, oldest first."""
+        return [_entry(raw) for raw in list(self._raw)]
 
     def subscribe(self, callback: Callable[[TraceEntry], None]) -> Callable[[], None]:
         """Call ``callback(entry)`` for every new entry; returns a function that unsubscribes."""
@@ -96,13 +108,20 @@ class Trace:
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
     def since(self, seq: int = 0) -> list[TraceEntry]:
-        return [e for e in self.entries if e.seq > seq]
+        return [_entry(raw) for raw in list(self._raw) if raw[0] > seq]
 
     def clear(self) -> None:
-        self.entries.clear()
+        self._raw.clear()
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._raw)
 
     def __iter__(self):
-        return iter(list(self.entries))
+        return iter(self.entries)
+
+
+def _entry(raw: tuple) -> TraceEntry:
+    seq, t, event, from_, to, room, summary, from_name, to_name, peer, peer_name = raw
+    return TraceEntry(seq=seq, t=round(t, 6), event=event, from_=from_, to=to, room=room,
+                      summary=summary, from_name=from_name, to_name=to_name, peer=peer,
+                      peer_name=peer_name)
