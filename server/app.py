@@ -32,6 +32,7 @@ from engineio import packet as eio_packet
 
 from .._service import Service, serve_forever
 from . import payloads
+from .engine import DirectSocket, allow_batched_polling
 from .payloads import InvalidPayload
 from .rooms import DEFAULT_VOICE_CAP, Member, RoomError, Rooms, VoiceFull
 from .store import MemoryStore
@@ -99,6 +100,16 @@ def _decline_permessage_deflate() -> None:
     driver.WebSocketResponse = WebSocketResponse
 
 
+class _SocketIOServer(socketio.AsyncServer):
+    """python-socketio's server, with each new WebSocket on :class:`.engine.DirectSocket`."""
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict) -> Any:
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None:
+            DirectSocket.adopt(sock)
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+
 class SignalingApp:
     """The Socket.IO application: handlers, rooms and trace. No listening socket of its own."""
 
@@ -115,7 +126,7 @@ class SignalingApp:
         self._dumps = _fast_json.dumps
         self.trace = Trace(trace_size)
         self.ice_servers = list(ice_servers or [])  # what the browser page is told to use
-        self.sio = socketio.AsyncServer(
+        self.sio = _SocketIOServer(
             async_mode="aiohttp",
             cors_allowed_origins="*",
             # Handle each client's events in order, inline: an ICE candidate can never overtake
@@ -127,6 +138,7 @@ class SignalingApp:
             engineio_logger=False,
         )
         _decline_permessage_deflate()
+        allow_batched_polling()
         self.web = web.Application()
         self.sio.attach(self.web)
         self.web.router.add_get("/health", self._health)

@@ -35,8 +35,11 @@ class SignalingClient:
         self.received.append((event, data))
         self._arrived.set()
 
-    async def connect(self, url: str, timeout: float = 5) -> "SignalingClient":
-        await self.sio.connect(url, transports=["websocket"], wait_timeout=timeout)
+    async def connect(self, url: str, timeout: float = 5,
+                      transports: tuple[str, ...] = ("websocket",)) -> "SignalingClient":
+        """Connect over a WebSocket (as talklab's people do); ``transports=("polling",
+        "websocket")`` starts on HTTP long-polling and upgrades, as a browser does by default."""
+        await self.sio.connect(url, transports=list(transports), wait_timeout=timeout)
         self.sid: str | None = self.sio.get_sid()  # kept after a disconnect, for the record
         return self
 

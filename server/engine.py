@@ -1,0 +1,174 @@
+"""A faster Engine.IO WebSocket transport for the signaling server.
+
+Socket.IO runs on Engine.IO, which moves packets over long-polling or a WebSocket. For every
+WebSocket, python-engineio runs two loops: a reader that wraps each ``receive`` in a new task
+and an ``asyncio.wait_for``, and a writer task that every sent packet must wake through a
+queue (and another ``wait_for``). For signaling, where each message is relayed at once to one
+other person, that machinery was about a fifth of the server's time under a join storm
+(measured with py-spy in ``bench/signaling_storm.py``), and every wake-up adds latency.
+
+:class:`DirectSocket` keeps Engine.IO's protocol and python-engineio's bookkeeping (handshake,
+pings, ``close``, the ``disconnect`` event) and changes only how bytes move on a socket that
+opened as a WebSocket:
+
+* the reader awaits aiohttp's ``receive()`` directly: no task or timer per message;
+* ``send`` frames the packet itself (RFC 6455 section 5.2: a server's text frame is two to ten
+  bytes of header and the text, unmasked) and holds it until the end of the event loop's
+  current turn, then writes everything held for that socket at once. An answer and its three
+  ICE candidates usually arrive together and now leave together: one system call, not four.
+  Packets leave in exactly the order they were sent, with no queue and no writer task.
+* a client that stops reading does not make the server hold its messages forever: past
+  :data:`MAX_BUFFERED` unsent bytes its connection is dropped.
+
+A client that is silent for too long is still caught: python-engineio's service task checks
+every socket's ping timeout and calls :meth:`DirectSocket.close`, which closes the WebSocket
+and ends the reader. Clients that start on long-polling and upgrade (a browser's default) keep
+python-engineio's own WebSocket loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Any
+
+from aiohttp import web
+from engineio import exceptions, packet, payload
+from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger("talklab.server.engine")
+
+
+MAX_BUFFERED = 4 * 1024 * 1024  # bytes a client may leave unread before it is dropped
+MAX_PACKETS_PER_POST = 256
+
+
+def allow_batched_polling() -> None:
+    """Accept up to :data:`MAX_PACKETS_PER_POST` packets in one long-polling POST.
+
+    A client on long-polling (a browser, before its upgrade) sends everything queued while its
+    previous POST was in flight as one request. python-engineio refuses a request of more than
+    16 packets, and the client then loses all of them and hangs up: a person trickling ICE
+    candidates to five others easily queues more. The request's size stays capped by
+    ``max_http_buffer_size`` (1 MB).
+    """
+    payload.Payload.max_decode_packets = max(payload.Payload.max_decode_packets,
+                                             MAX_PACKETS_PER_POST)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked WebSocket text frame (RFC 6455 section 5.2), as a server sends it."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
+
+
+class DirectSocket(AsyncSocket):
+    """An Engine.IO socket whose WebSocket frames are read and written inline."""
+
+    _ws: web.WebSocketResponse | None = None  # set while the direct WebSocket is open
+    _ws_done = False  # the direct WebSocket has closed: later packets go nowhere
+    _transport: asyncio.Transport | None = None
+    _held: list[bytes] | None = None  # frames waiting for the end of this turn of the loop
+
+    @classmethod
+    def adopt(cls, sock: AsyncSocket) -> None:
+        """Turn python-engineio's freshly made socket into a :class:`DirectSocket`.
+
+        python-engineio builds its sockets itself, with no hook for the class, so the server
+        swaps the class of each new socket before its transport starts (it adds only methods).
+        """
+        if type(sock) is AsyncSocket:
+            sock.__class__ = cls
+
+    async def send(self, pkt: packet.Packet) -> None:
+        ws = self._ws
+        if ws is None:
+            if not self._ws_done:
+                await super().send(pkt)  # long-polling, or before the WebSocket is up
+            return
+        if not await self.check_ping_timeout():
+            return
+        data = pkt.encode()
+        if not isinstance(data, str):  # binary packets (never sent by talklab): aiohttp frames
+            try:
+                await ws.send_bytes(data)
+            except Exception as exc:  # the peer hung up: the reader will see it, and clean up
+                log.debug("%s: send failed: %r", self.sid, exc)
+            return
+        if self._held is None:
+            self._held = []
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._held.append(text_frame(data.encode()))
+
+    def _flush(self) -> None:
+        frames, self._held = self._held, None
+        transport, ws = self._transport, self._ws
+        if not frames or transport is None or ws is None or ws.closed or transport.is_closing():
+            return  # the peer hung up: the reader will see it, and clean up
+        transport.write(b"".join(frames))
+        if transport.get_write_buffer_size() > MAX_BUFFERED:
+            log.warning("%s: client is not reading (%d bytes unsent); dropping it", self.sid,
+                        transport.get_write_buffer_size())
+            transport.abort()
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        """Close as python-engineio does (``disconnect`` event, CLOSE packet), then the
+        WebSocket too, which ends the reader. The WebSocket's closing handshake runs in its own
+        task: a client that never answers must not hold up whoever closed it."""
+        await super().close(wait=wait, abort=abort, reason=reason)
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            self._ws_done = True
+            self._closing_ws = asyncio.ensure_future(ws.close())
+        elif not self._ws_done:
+            # Long-polling (or python-engineio's upgraded WebSocket): end the pending GET (or
+            # the writer task) now. python-engineio would hold it for up to 30 s.
+            self.queue.put_nowait(None)
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        sock = getattr(ws, "_sock", None)  # engineio's aiohttp driver keeps the response here
+        request = getattr(ws, "environ", {}).get("aiohttp.request")
+        transport = getattr(request, "transport", None)
+        if self.connected or not isinstance(sock, web.WebSocketResponse) or transport is None:
+            # An upgrade from long-polling: python-engineio's own loop handles the probe.
+            return await super()._websocket_handler(ws)
+        self.connected = self.upgraded = True
+        # The OPEN packet (and anything else queued so far) goes first, then the rest inline.
+        while not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            self.queue.task_done()
+            if pkt is not None:
+                await sock.send_str(pkt.encode())
+        self._ws, self._transport = sock, transport
+        limit = self.server.max_http_buffer_size
+        try:
+            while True:
+                msg = await sock.receive()
+                data = msg.data
+                if not isinstance(data, (str, bytes)) or len(data) > limit:
+                    break  # closed, an error, or a packet over maxPayload
+                try:
+                    pkt = packet.Packet(encoded_packet=data)
+                except Exception:  # not Engine.IO: close the transport, as engine.io does
+                    log.info("%s: unparseable packet, closing", self.sid)
+                    break
+                try:
+                    await self.receive(pkt)
+                except exceptions.UnknownPacketError:
+                    pass
+                except exceptions.SocketIsClosedError:
+                    break
+                except Exception:
+                    log.exception("%s: receive error", self.sid)
+        finally:
+            self._ws, self._ws_done = None, True
+            await sock.close()
+            await super().close(wait=False, abort=True,
+                                reason=self.server.reason.TRANSPORT_CLOSE)
