@@ -3,9 +3,12 @@
 * :mod:`.rooms` — room and voice-seat state, no I/O (the seed's ``userSocketMap``);
 * :mod:`.store` / :mod:`.redis_store` — where that state lives: this process, or Redis shared by
   several servers;
+* :mod:`.replica` — each server's copy of the Redis rooms, for checking relays without a round
+  trip (no I/O);
 * :mod:`.payloads` — what each event must carry;
 * :mod:`.trace` — the log of every event in and out;
 * :mod:`.app` — the Socket.IO handlers and the listening server;
+* :mod:`.engine` — Engine.IO's WebSocket transport, read and written inline;
 * ``static/`` — the seed's browser client, served at ``/``.
 
 This folder is installed as the subpackage ``talklab.server`` (see pyproject.toml).

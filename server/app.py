@@ -120,7 +120,8 @@ class SignalingApp:
         manager = None
         if redis_url:
             from .redis_store import RedisStore
-            self.store = RedisStore(redis_url, voice_cap=voice_cap, on_reaped=self._reaped)
+            self.store = RedisStore(redis_url, voice_cap=voice_cap, on_reaped=self._reaped,
+                                    on_message=self._deliver)
             manager = socketio.AsyncRedisManager(redis_url, channel="talklab-socketio")
         self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
         self._dumps = _fast_json.dumps
@@ -180,23 +181,29 @@ class SignalingApp:
 
     async def send(self, event: str, data: dict, to: str, room: str | None = None) -> None:
         self.trace.record(event, SERVER, to, room, data, self._name)
-        eio_sid = self.sio.manager.eio_sid_from_sid(to, "/")
-        if eio_sid is None:  # not connected here: another server's (Redis), or gone
-            await self.sio.emit(event, data, to=to)
-            return
-        # The fast path for one local recipient. python-socketio's emit builds a Packet (walking
-        # the data for binary parts), then a task per recipient and an asyncio.wait on them: most
-        # of the cost of a relay. A text EVENT packet is just "2" + JSON.
+        # Not python-socketio's emit: it builds a Packet (walking the data for binary parts),
+        # then a task per recipient and an asyncio.wait on them, most of the cost of a relay.
+        # A text EVENT packet for the default namespace is just "2" + JSON.
         text = "2" + self._dumps([event, data])
-        await self.sio.eio.send_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
+        if not await self._deliver(to, text):  # not connected here: another server's, or gone
+            await self.store.forward(to, text)
 
-    async def send_to_room(self, event: str, data: dict, room: str, skip: str) -> None:
-        """The seed's ``socket.to(room).emit(...)``: everyone in the room but the sender."""
-        members = await self.store.in_room(room)
+    async def _deliver(self, sid: str, text: str) -> bool:
+        """Write a Socket.IO packet to one of this server's sockets; False if it is not here."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is None:
+            return False
+        await self.sio.eio.send_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
+        return True
+
+    async def send_to_room(self, event: str, data: dict, members: list[Member],
+                           skip: str) -> None:
+        """The seed's ``socket.to(room).emit(...)``: everyone in the room but the sender.
+        ``members`` is the room as the store answered the change being announced."""
         self._learn(*members)
         for member in members:
             if member.sid != skip:
-                await self.send(event, data, member.sid, room)
+                await self.send(event, data, member.sid, member.room)
 
     async def refuse(self, sid: str, event: str, message: str) -> None:
         await self.send("signalingError", {"event": event, "message": message}, sid)
@@ -212,21 +219,21 @@ class SignalingApp:
 
     async def _leave_room(self, sid: str) -> None:
         """Free the seat and the membership; tell the room (voice first, then the room)."""
-        member = await self.store.leave_room(sid)
+        member, members = await self.store.leave_room(sid)
         if member is not None:
-            await self._tell_left(member)
+            await self._tell_left(member, members)
 
-    async def _tell_left(self, member: Member) -> None:
+    async def _tell_left(self, member: Member, members: list[Member]) -> None:
         if member.in_voice:
-            await self.send_to_room("userLeftVoice", {"socketId": member.sid}, member.room,
+            await self.send_to_room("userLeftVoice", {"socketId": member.sid}, members,
                                     skip=member.sid)
-        await self.send_to_room("userLeftRoom", {"socketId": member.sid}, member.room,
+        await self.send_to_room("userLeftRoom", {"socketId": member.sid}, members,
                                 skip=member.sid)
 
-    async def _reaped(self, members: list[Member]) -> None:
+    async def _reaped(self, gone: list[tuple[Member, list[Member]]]) -> None:
         """People of a signaling server that died (Redis mode): their seats are free now."""
-        for member in members:
-            await self._tell_left(member)
+        for member, members in gone:
+            await self._tell_left(member, members)
 
     # -- rooms --------------------------------------------------------------------------------
     @_guarded("joinRoom")
@@ -237,23 +244,22 @@ class SignalingApp:
             raise RoomError(f"already in room {p['room']}")
         if current is not None:  # moving to another room: leave the old one properly
             await self._leave_room(sid)
-        member = await self.store.join_room(sid, p["room"], p["username"], p["userId"])
-        members = await self.store.in_room(member.room)
+        member, members = await self.store.join_room(sid, p["room"], p["username"], p["userId"])
         self._learn(*members)
         await self.send("roomJoined", {
             "room": member.room,
             "socketId": sid,
             "members": [m.public() for m in members],
         }, sid, member.room)
-        await self.send_to_room("userJoinedRoom", member.identity(), member.room, skip=sid)
+        await self.send_to_room("userJoinedRoom", member.identity(), members, skip=sid)
 
     # -- voice: the seed's Step 2 -------------------------------------------------------------
     @_guarded("joinVoice")
     async def on_join_voice(self, sid: str, data: Any) -> None:
         room = payloads.room_only(data)["room"]
         try:
-            member, peers = await self.store.join_voice(sid, room)
-            self._learn(member, *peers)
+            member, peers, members = await self.store.join_voice(sid, room)
+            self._learn(*members)
         except VoiceFull as full:
             await self.send("voiceError", {"message": str(full)}, sid, room)
             return
@@ -262,13 +268,13 @@ class SignalingApp:
         await self.send("voiceJoined", {"room": room, "peers": [p.public() for p in peers]},
                         sid, room)
         # Tell Alice, Bob, Charlie: "Dave joined voice!" (they will each send him an offer)
-        await self.send_to_room("userJoinedVoice", member.identity(), room, skip=sid)
+        await self.send_to_room("userJoinedVoice", member.identity(), members, skip=sid)
 
     @_guarded("leaveVoice")
     async def on_leave_voice(self, sid: str, data: Any) -> None:
         room = payloads.room_only(data)["room"]
-        await self.store.leave_voice(sid, room)
-        await self.send_to_room("userLeftVoice", {"socketId": sid}, room, skip=sid)
+        _, members = await self.store.leave_voice(sid, room)
+        await self.send_to_room("userLeftVoice", {"socketId": sid}, members, skip=sid)
         await self.send("voiceLeft", {"room": room}, sid, room)
 
     # -- the relays: the seed's Steps 4, 6 and 8 ----------------------------------------------

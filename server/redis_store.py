@@ -15,7 +15,17 @@ Keys (``P`` = ``talklab:``):
 ``P alive:<server>``        present while that server lives (it refreshes the expiry)
 ``P servers``               set of server ids
 ``P seq``                   counter: join order and generated user ids
+``P ver``                   counter: the version of the newest announcement
+``P events``                channel: every member change, announced (see :mod:`.replica`)
+``P to:<server>``           channel: messages for that server's sockets
 ==========================  ============================================================
+
+Every script that changes a member also publishes the member's new state on ``P events``, in
+the same atomic step. Each server applies those announcements to its :class:`.replica.Replica`
+and checks relays there, with no round trip to Redis; a message for someone on another server
+is published on that server's own channel, in batches. (python-socketio's Redis manager stays
+attached for anything else, but it sends every message to every server, which cost more than
+the relay itself.)
 
 A server that dies stops refreshing ``alive``; within a few seconds another server's reaper
 claims its sids (atomically: only one reaper wins), frees their seats and tells their rooms.
@@ -24,18 +34,59 @@ claims its sids (atomically: only one reaper wins), frees their seats and tells 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Awaitable, Callable
 
+import orjson
 import redis.asyncio as redis
 
+from .replica import Replica, member_of
 from .rooms import Member, RoomError, VoiceFull
+
+log = logging.getLogger("talklab.server.redis")
 
 P = "talklab:"
 ALIVE_MS = 3000  # a server silent this long is dead
 BEAT_S = 1.0
 
-_JOIN_ROOM = """
+# Shared by the scripts below. A member travels as an array,
+#   [sid, server, room, in_voice, username, user_id, seq]
+# and an announcement is that array after a new version number ([ver, sid] for a deletion).
+_LIB = """
+local function member_of(sid)
+  local h = redis.call('HMGET', 'talklab:m:' .. sid, 'server', 'room', 'in_voice', 'username',
+                       'user_id', 'seq')
+  if not h[1] then return nil end
+  return {sid, h[1], h[2], tonumber(h[3]), h[4], h[5], tonumber(h[6])}
+end
+local function announce(sid)
+  local ver = redis.call('INCR', 'talklab:ver')
+  local m = member_of(sid)
+  local msg
+  if m then
+    table.insert(m, 1, ver)
+    msg = cjson.encode(m)
+  else
+    msg = cjson.encode({ver, sid})
+  end
+  redis.call('PUBLISH', 'talklab:events', msg)
+  return msg
+end
+local function room_list(room)
+  local out = {}
+  for _, sid in ipairs(redis.call('ZRANGE', 'talklab:r:' .. room, 0, -1)) do
+    local m = member_of(sid)
+    if m then table.insert(out, m) end
+  end
+  if #out == 0 then return '[]' end
+  return cjson.encode(out)
+end
+"""
+
+# Each change returns {'OK', its announcement, the room's members afterwards} (or an error), so
+# the server can answer and tell the room without asking anything else.
+_JOIN_ROOM = _LIB + """
 local m = KEYS[1]
 if redis.call('EXISTS', m) == 1 then return {'ERR', 'already in room ' .. redis.call('HGET', m, 'room')} end
 local seq = redis.call('INCR', KEYS[4])
@@ -45,46 +96,57 @@ redis.call('HSET', m, 'sid', ARGV[1], 'room', ARGV[2], 'username', ARGV[3], 'use
            'in_voice', '0', 'server', ARGV[5], 'seq', seq)
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
-return {'OK', uid}
+return {'OK', announce(ARGV[1]), room_list(ARGV[2])}
 """
 
-_JOIN_VOICE = """
+_JOIN_VOICE = _LIB + """
 local m = KEYS[1]
 if redis.call('EXISTS', m) == 0 then return {'ERR', 'join a room first'} end
 local room = redis.call('HGET', m, 'room')
 if room ~= ARGV[2] then return {'ERR', 'not in room ' .. ARGV[2] .. '; join it first'} end
 if redis.call('HGET', m, 'in_voice') == '1' then return {'ERR', 'already in voice in room ' .. room} end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'FULL'} end
-local peers = redis.call('ZRANGE', KEYS[2], 0, -1)
 redis.call('ZADD', KEYS[2], redis.call('HGET', m, 'seq'), ARGV[1])
 redis.call('HSET', m, 'in_voice', '1')
-local out = {'OK'}
-for _, sid in ipairs(peers) do table.insert(out, sid) end
-return out
+return {'OK', announce(ARGV[1]), room_list(room)}
 """
 
-_LEAVE_ROOM = """
+_LEAVE_ROOM = _LIB + """
 local m = KEYS[1]
-local fields = redis.call('HGETALL', m)
-if #fields == 0 then return {} end
-local h = {}
-for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
-redis.call('ZREM', ARGV[2] .. 'r:' .. h['room'], ARGV[1])
-redis.call('ZREM', ARGV[2] .. 'v:' .. h['room'], ARGV[1])
-redis.call('SREM', ARGV[2] .. 's:' .. h['server'], ARGV[1])
+local before = member_of(ARGV[1])
+if not before then return {} end
+local room, server = before[3], before[2]
+redis.call('ZREM', 'talklab:r:' .. room, ARGV[1])
+redis.call('ZREM', 'talklab:v:' .. room, ARGV[1])
+redis.call('SREM', 'talklab:s:' .. server, ARGV[1])
 redis.call('DEL', m)
-return fields
+return {'OK', announce(ARGV[1]), room_list(room), cjson.encode(before)}
 """
 
-_LEAVE_VOICE = """
+_LEAVE_VOICE = _LIB + """
 local m = KEYS[1]
 if redis.call('EXISTS', m) == 0 then return {'ERR', 'join a room first'} end
 local room = redis.call('HGET', m, 'room')
 if ARGV[2] ~= '' and room ~= ARGV[2] then return {'ERR', 'not in room ' .. ARGV[2]} end
 if redis.call('HGET', m, 'in_voice') ~= '1' then return {'ERR', 'not in voice in room ' .. room} end
-redis.call('ZREM', ARGV[3] .. 'v:' .. room, ARGV[1])
+redis.call('ZREM', 'talklab:v:' .. room, ARGV[1])
 redis.call('HSET', m, 'in_voice', '0')
-return {'OK'}
+return {'OK', announce(ARGV[1]), room_list(room)}
+"""
+
+# Every member, and the version they stand at: one consistent snapshot for a new replica.
+_SNAPSHOT = _LIB + """
+local out = {redis.call('GET', 'talklab:ver') or '0'}
+local cursor = '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', 'talklab:m:*', 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    local m = member_of(string.sub(key, string.len('talklab:m:') + 1))
+    if m then table.insert(out, cjson.encode(m)) end
+  end
+until cursor == '0'
+return out
 """
 
 _CLAIM_DEAD = """
@@ -96,26 +158,36 @@ return sids
 """
 
 
-def _member(fields: dict | list) -> Member | None:
-    if isinstance(fields, list):
-        fields = dict(zip(fields[::2], fields[1::2]))
+def _from_hash(fields: dict) -> Member | None:
+    """A member from its Redis hash (HGETALL), or None if there is none."""
     if not fields:
         return None
     return Member(sid=fields["sid"], user_id=fields["user_id"], username=fields["username"],
                   room=fields["room"], in_voice=fields.get("in_voice") == "1")
 
 
+def _members(rows: str) -> list[Member]:
+    """A room list, as the scripts return it (JSON member arrays), as :class:`Member` s."""
+    return [member_of(row) for row in orjson.loads(rows)]
+
+
 class RedisStore:
     """Room state shared through Redis by every server that points at the same database."""
 
     def __init__(self, url: str, *, voice_cap: int,
-                 on_reaped: Callable[[list[Member]], Awaitable[None]] | None = None) -> None:
+                 on_reaped: Callable[[list[tuple[Member, list[Member]]]], Awaitable[None]]
+                 | None = None,
+                 on_message: Callable[[str, str], Awaitable[object]] | None = None) -> None:
         self.url = url
         self.voice_cap = voice_cap
         self.server_id = uuid.uuid4().hex[:12]
         self.on_reaped = on_reaped
+        self.on_message = on_message  # (sid, Socket.IO packet text) for a socket of ours
         self.redis: redis.Redis | None = None
-        self._beat: asyncio.Task | None = None
+        self.replica = Replica()
+        self._tasks: list[asyncio.Task] = []
+        self._outbox: dict[str, list[str]] = {}  # server -> "sid packet" lines, in order
+        self._outbox_ready = asyncio.Event()
 
     async def start(self) -> None:
         # A blocking pool: a thousand people hanging up at once wait their turn for one of
@@ -128,15 +200,20 @@ class RedisStore:
         self._leave_room = self.redis.register_script(_LEAVE_ROOM)
         self._leave_voice = self.redis.register_script(_LEAVE_VOICE)
         self._claim = self.redis.register_script(_CLAIM_DEAD)
+        self._snapshot = self.redis.register_script(_SNAPSHOT)
+        await self._subscribe()
         await self._alive()
         await self.redis.sadd(P + "servers", self.server_id)
-        self._beat = asyncio.ensure_future(self._heartbeat())
+        self._tasks = [asyncio.ensure_future(job())
+                       for job in (self._heartbeat, self._listen, self._publish)]
 
     async def close(self) -> None:
         """A clean shutdown: this server's people leave (as their sockets close), then it goes."""
-        if self._beat is not None:
-            self._beat.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
         if self.redis is not None:
+            await self._pubsub.aclose()
             await self.redis.delete(P + "alive:" + self.server_id)
             await self.redis.aclose()
             self.redis = None
@@ -154,7 +231,7 @@ class RedisStore:
             except (redis.RedisError, OSError):
                 pass  # Redis away for a moment: try again next beat
 
-    async def reap(self) -> list[Member]:
+    async def reap(self) -> list[tuple[Member, list[Member]]]:
         """Free the seats of people whose server died; tell their rooms (via ``on_reaped``)."""
         gone: list[Member] = []
         for server in await self.redis.smembers(P + "servers"):
@@ -163,60 +240,134 @@ class RedisStore:
             sids = await self._claim(keys=[P + "alive:" + server, P + "s:" + server,
                                            P + "servers"], args=[server])
             for sid in sids:
-                member = await self.leave_room(sid)
+                member, members = await self.leave_room(sid)
                 if member is not None:
-                    gone.append(member)
+                    gone.append((member, members))
         if gone and self.on_reaped is not None:
             await self.on_reaped(gone)
         return gone
 
+    # -- announcements and messages from the other servers ---------------------------------------
+    async def _subscribe(self) -> None:
+        """Subscribe, then load the snapshot: announcements made in between are queued on the
+        subscription, and the replica skips those the snapshot already holds."""
+        self._pubsub = self.redis.pubsub()
+        await self._pubsub.subscribe(P + "events", P + "to:" + self.server_id)
+        version, *rows = await self._snapshot(keys=[], args=[])
+        self.replica.load(int(version), [orjson.loads(row) for row in rows])
+
+    async def _listen(self) -> None:
+        events, mine = P + "events", P + "to:" + self.server_id
+        while True:
+            try:
+                async for msg in self._pubsub.listen():
+                    if msg["type"] != "message":
+                        continue
+                    if msg["channel"] == events:
+                        self.replica.apply(msg["data"])
+                    elif msg["channel"] == mine and self.on_message is not None:
+                        for line in msg["data"].split("\n"):
+                            sid, _, text = line.partition(" ")
+                            await self.on_message(sid, text)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: announcements may be lost, so start over
+                log.warning("Redis subscription lost (%r); retrying", exc)
+                await asyncio.sleep(0.5)
+                try:
+                    await self._pubsub.aclose()
+                    await self._subscribe()
+                except Exception:
+                    pass
+
+    async def forward(self, sid: str, text: str) -> None:
+        """Deliver a Socket.IO packet to ``sid`` on whichever server holds its socket."""
+        server = self.replica.server_of.get(sid)
+        if server is None:
+            server = await self.redis.hget(P + "m:" + sid, "server")
+        if server is None or server == self.server_id:
+            return  # gone (if it were ours and connected, it would not come here)
+        self._outbox.setdefault(server, []).append(sid + " " + text)
+        self._outbox_ready.set()
+
+    async def _publish(self) -> None:
+        """Publish the outbox in order, batched: everything queued for one server while the
+        previous batch was in flight goes as one message, one line per packet (JSON never
+        holds a raw newline), and all servers' messages in one round trip."""
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            batch, self._outbox = self._outbox, {}
+            for attempt in range(3):
+                pipe = self.redis.pipeline(transaction=False)
+                for server, lines in batch.items():
+                    pipe.publish(P + "to:" + server, "\n".join(lines))
+                try:
+                    await pipe.execute()
+                    break
+                except (redis.RedisError, OSError) as exc:
+                    log.warning("publishing to %d servers failed (%r)", len(batch), exc)
+                    await asyncio.sleep(0.2 * (attempt + 1))
+
     # -- the store's questions ------------------------------------------------------------------
+    # Changes go to Redis, as atomic scripts that also answer with the room as it now is. Their
+    # announcements are applied here at once (the replica sorts out the order), so a relay to
+    # or from this server's own people right after a change is checked against the change.
     async def member(self, sid: str) -> Member | None:
-        return _member(await self.redis.hgetall(P + "m:" + sid))
+        return self.replica.rooms.members.get(sid)
 
     async def join_room(self, sid: str, room: str, username: str,
-                        user_id: str | None) -> Member:
+                        user_id: str | None) -> tuple[Member, list[Member]]:
         result = await self._join_room(
             keys=[P + "m:" + sid, P + "r:" + room, P + "s:" + self.server_id, P + "seq"],
             args=[sid, room, username, user_id or "", self.server_id])
         if result[0] != "OK":
             raise RoomError(result[1])
-        return Member(sid, result[1], username, room)
+        return self._changed(sid, result)
 
-    async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member]]:
+    async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member], list[Member]]:
         result = await self._join_voice(keys=[P + "m:" + sid, P + "v:" + room],
                                         args=[sid, room, self.voice_cap])
         if result[0] == "FULL":
             raise VoiceFull()
         if result[0] != "OK":
             raise RoomError(result[1])
-        members = await self._members([sid, *result[1:]])
-        return members[0], members[1:]
+        member, members = self._changed(sid, result)
+        return member, [m for m in members if m.in_voice and m.sid != sid], members
 
-    async def leave_voice(self, sid: str, room: str | None = None) -> Member:
-        result = await self._leave_voice(keys=[P + "m:" + sid], args=[sid, room or "", P])
+    async def leave_voice(self, sid: str, room: str | None = None
+                          ) -> tuple[Member, list[Member]]:
+        result = await self._leave_voice(keys=[P + "m:" + sid], args=[sid, room or ""])
         if result[0] != "OK":
             raise RoomError(result[1])
-        return await self.member(sid)
+        return self._changed(sid, result)
 
-    async def leave_room(self, sid: str) -> Member | None:
-        return _member(await self._leave_room(keys=[P + "m:" + sid], args=[sid, P]))
+    async def leave_room(self, sid: str) -> tuple[Member | None, list[Member]]:
+        result = await self._leave_room(keys=[P + "m:" + sid], args=[sid])
+        if not result:
+            return None, []
+        self.replica.apply_own(result[1])
+        return member_of(orjson.loads(result[3])), _members(result[2])
 
-    async def _members(self, sids: list[str]) -> list[Member]:
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(P + "m:" + sid)
-        return [m for m in map(_member, await pipe.execute()) if m is not None]
+    def _changed(self, sid: str, result: list) -> tuple[Member, list[Member]]:
+        self.replica.apply_own(result[1])
+        members = _members(result[2])
+        return next(m for m in members if m.sid == sid), members
 
     async def in_room(self, room: str) -> list[Member]:
-        return await self._members(await self.redis.zrange(P + "r:" + room, 0, -1))
+        return self.replica.in_room(room)
 
     async def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
-        """The same rule as :meth:`Rooms.check_relay`, on one round trip to Redis."""
+        """The same rule as :meth:`Rooms.check_relay`, answered by the replica; a refusal is
+        confirmed with Redis first (the replica may not know people older than itself)."""
+        try:
+            return self.replica.rooms.check_relay(sid, to)
+        except RoomError:
+            pass
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(P + "m:" + sid)
         pipe.hgetall(P + "m:" + to)
-        sender, target = map(_member, await pipe.execute())
+        sender, target = map(_from_hash, await pipe.execute())
         if sender is None:
             raise RoomError("join a room first")
         if not sender.in_voice:
@@ -230,7 +381,9 @@ class RedisStore:
         return sender, target
 
     async def counts(self) -> dict:
-        members = [m for m in await self._members(
-            [k[len(P) + 2:] async for k in self.redis.scan_iter(P + "m:*")]) if m]
+        pipe = self.redis.pipeline(transaction=False)
+        async for key in self.redis.scan_iter(P + "m:*"):
+            pipe.hgetall(key)
+        members = [m for m in map(_from_hash, await pipe.execute()) if m is not None]
         return {"rooms": len({m.room for m in members}), "members": len(members),
                 "inVoice": sum(m.in_voice for m in members)}

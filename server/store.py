@@ -30,24 +30,34 @@ class MemoryStore:
     async def member(self, sid: str) -> Member | None:
         return self.rooms.members.get(sid)
 
+    # Each change answers with the member and the room as it now is (whom to tell).
     async def join_room(self, sid: str, room: str, username: str,
-                        user_id: str | None) -> Member:
-        return self.rooms.join_room(sid, room, username, user_id)
+                        user_id: str | None) -> tuple[Member, list[Member]]:
+        member = self.rooms.join_room(sid, room, username, user_id)
+        return member, self.rooms.in_room(room)
 
-    async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member]]:
-        return self.rooms.join_voice(sid, room)
+    async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member], list[Member]]:
+        """The member, the peers already in voice (who will send offers), and the room."""
+        member, peers = self.rooms.join_voice(sid, room)
+        return member, peers, self.rooms.in_room(room)
 
-    async def leave_voice(self, sid: str, room: str | None = None) -> Member:
-        return self.rooms.leave_voice(sid, room)
+    async def leave_voice(self, sid: str, room: str | None = None
+                          ) -> tuple[Member, list[Member]]:
+        member = self.rooms.leave_voice(sid, room)
+        return member, self.rooms.in_room(member.room)
 
-    async def leave_room(self, sid: str) -> Member | None:
-        return self.rooms.leave_room(sid)
+    async def leave_room(self, sid: str) -> tuple[Member | None, list[Member]]:
+        member = self.rooms.leave_room(sid)
+        return member, self.rooms.in_room(member.room) if member else []
 
     async def in_room(self, room: str) -> list[Member]:
         return self.rooms.in_room(room)
 
     async def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
         return self.rooms.check_relay(sid, to)
+
+    async def forward(self, sid: str, text: str) -> None:
+        """A message for a socket that is not connected here: with one server, it is gone."""
 
     async def counts(self) -> dict:
         members = list(self.rooms.members.values())

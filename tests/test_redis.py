@@ -138,3 +138,53 @@ async def test_a_killed_server_frees_its_seats_and_the_others_are_told(servers):
         "Alice", "P0", "P1", "P2", "P3"]
     for c in (alice, *others, late):
         await c.close()
+
+
+async def test_leaving_is_seen_at_once_by_every_server(servers):
+    """Each server checks relays against its replica of the rooms; a change made on one server
+    is announced before anything sent because of it, so no stale replica lets a relay through."""
+    (one, _), (two, _) = servers(2)
+    alice = await person("Alice", one)
+    bob = await person("Bob", two)
+    await bob.emit("leaveVoice", {"room": ROOM})
+    await bob.next("voiceLeft")
+    assert await alice.next("userLeftVoice") == {"socketId": bob.sid}
+    await alice.emit("webrtc-offer", {"offer": OFFER, "to": bob.sid})  # checked on server one
+    assert "not in voice" in (await alice.next("signalingError"))["message"]
+    await bob.emit("webrtc-offer", {"offer": OFFER, "to": alice.sid})  # checked on server two
+    assert "not in voice" in (await bob.next("signalingError"))["message"]
+    # Bob moves to another room: to server one he is no longer in Alice's room at all.
+    await bob.emit("joinRoom", {"room": "ELSEWHERE", "username": "Bob"})
+    await bob.next("roomJoined")
+    assert await alice.next("userLeftRoom") == {"socketId": bob.sid}
+    await alice.emit("webrtc-offer", {"offer": OFFER, "to": bob.sid})
+    assert "no member" in (await alice.next("signalingError"))["message"]
+    assert alice.all("webrtc-offer") == [] and bob.all("webrtc-offer") == []
+    for c in (alice, bob):
+        await c.close()
+
+
+async def test_a_server_started_later_knows_the_rooms_already_there(servers, redis_url):
+    """A new server loads a snapshot of every member before it serves anyone."""
+    from talklab.server import SignalingServer
+    ((one, _),) = servers(1)
+    alice = await person("Alice", one)
+    bob = await person("Bob", one)
+    async with SignalingServer(redis_url=redis_url) as late:
+        replica = late.app.store.replica
+        assert {m.username for m in replica.rooms.in_voice(ROOM)} == {"Alice", "Bob"}
+        assert replica.server_of[alice.sid] == replica.server_of[bob.sid] != \
+            late.app.store.server_id
+        carol = await person("Carol", late.url)
+        for old in (alice, bob):
+            await old.next("userJoinedVoice", where=lambda e: e["username"] == "Carol")
+            await old.emit("webrtc-offer", {"offer": OFFER, "to": carol.sid})
+        offers = [await carol.next("webrtc-offer") for _ in range(2)]
+        assert sorted(o["from"] for o in offers) == sorted([alice.sid, bob.sid])
+        for o in offers:
+            await carol.emit("webrtc-answer", {"answer": ANSWER, "to": o["from"]})
+        for old in (alice, bob):
+            assert await old.next("webrtc-answer") == {"answer": ANSWER, "from": carol.sid}
+        await carol.close()
+    for c in (alice, bob):
+        await c.close()

@@ -1,0 +1,159 @@
+"""Each server's copy of the rooms that live in Redis, for checking relays without a round trip.
+
+With several signaling servers, the truth about rooms and seats is in Redis
+(:mod:`.redis_store`). Joining and leaving are rare (six times per person per class) and go to
+Redis, atomically. Relays are the opposite: 120 per room of six, each needing "are these two
+people in voice in the same room, and which server holds the other one?". Asking Redis every
+time made two servers slower than one (measured). So every change to a member is also
+*announced*: the Lua script that makes the change publishes the member's new state, stamped
+with a global version number, in the same atomic step. Every server subscribes and applies the
+announcements in the order Redis made the changes, into a :class:`Replica`.
+
+This module has no I/O: :meth:`Replica.apply` takes the announcement's text, so a test or a
+notebook can feed it by hand (:func:`upsert` and :func:`deletion` write announcements).
+
+What a replica may get wrong, and why it is safe:
+
+* It can be a moment behind. A server applies its own changes at once, from the script's
+  answer; other servers receive a change before any message sent because of it (one
+  subscription, in Redis's order). Room lists sent to people come from the scripts' answers,
+  never from a replica.
+* It starts from a snapshot of every member, taken atomically with the version it stands at,
+  and skips announcements the snapshot already holds.
+* Should it ever be behind anyway, a relay check it refuses is asked again of Redis before
+  anyone is refused.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from .rooms import Member, Rooms
+
+
+# A member travels as an array: [sid, server, room, in_voice, username, user_id, seq].
+# An announcement is that array after a version number, or [ver, sid] for a deletion.
+
+
+def member_of(row: list) -> Member:
+    """A :class:`Member` from its array."""
+    sid, _server, room, in_voice, username, user_id, _seq = row
+    return Member(sid=str(sid), user_id=str(user_id), username=str(username), room=str(room),
+                  in_voice=bool(in_voice))
+
+
+def row_of(member: Member, server: str, seq: int) -> list:
+    """A member's array (what the Lua scripts write), for tests and notebooks."""
+    return [member.sid, server, member.room, int(member.in_voice), member.username,
+            member.user_id, seq]
+
+
+def upsert(ver: int, member: Member, server: str, seq: int) -> bytes:
+    """The announcement of a member's state."""
+    return orjson.dumps([ver, *row_of(member, server, seq)])
+
+
+def deletion(ver: int, sid: str) -> bytes:
+    """The announcement that ``sid`` has left its room (hung up, or moved rooms)."""
+    return orjson.dumps([ver, sid])
+
+
+class Replica:
+    """Members of every room on every server, as last announced, and where each one is.
+
+    Announcements reach a replica twice when its own server made the change: at once, in the
+    script's answer (:meth:`apply_own`), and later through the subscription, in Redis's order
+    (:meth:`apply`). Each member remembers the version of the state it shows, so an older
+    announcement never undoes a newer one, whichever way it came.
+    """
+
+    def __init__(self) -> None:
+        self.rooms = Rooms()  # its check_relay is the same rule the single server applies
+        self.server_of: dict[str, str] = {}  # sid -> id of the server holding its socket
+        self.version = 0  # the newest announcement applied in Redis's order
+        self._seq: dict[str, int] = {}  # sid -> join order, as Redis numbered it
+        # sid -> version of the state shown; for a deletion applied early, kept until the
+        # subscription delivers it (until then, older announcements may still arrive)
+        self._ver: dict[str, int] = {}
+
+    def load(self, version: int, rows: list[list]) -> None:
+        """Start over from a snapshot of every member, taken atomically at ``version``.
+        Announcements up to that version, still on their way, will be skipped."""
+        self.clear()
+        for row in rows:
+            self._set(row)
+        self.version = version
+
+    def apply(self, announcement: str | bytes) -> bool:
+        """Apply the next announcement from the subscription (they come in Redis's order).
+        Returns False if it changed nothing: older than the snapshot, already applied through
+        :meth:`apply_own`, or malformed."""
+        event = _parse(announcement)
+        if event is None or event[0] <= self.version:
+            return False
+        ver, sid = event[0], event[1]
+        self.version = ver
+        if ver <= self._ver.get(sid, 0):
+            if ver == self._ver[sid] and len(event) == 2:
+                del self._ver[sid]  # the early deletion's own copy: nothing older can follow
+            return False
+        self._change(event)
+        return True
+
+    def apply_own(self, announcement: str | bytes) -> bool:
+        """Apply an announcement of a change this server just made, ahead of its turn."""
+        event = _parse(announcement)
+        if event is None or event[0] <= max(self.version, self._ver.get(event[1], 0)):
+            return False
+        self._change(event)
+        self._ver[event[1]] = event[0]  # for a deletion, the tombstone
+        return True
+
+    def _change(self, event: list) -> None:
+        ver, sid = event[0], event[1]
+        if len(event) == 2:
+            self.rooms.leave_room(sid)
+            self.server_of.pop(sid, None)
+            self._seq.pop(sid, None)
+            self._ver.pop(sid, None)
+        else:
+            self._set(event[1:])
+            self._ver[sid] = ver
+
+    def _set(self, row: list) -> None:
+        sid, server, room, in_voice, username, user_id, seq = row
+        current = self.rooms.members.get(sid)
+        if current is None or current.room != room:
+            self.rooms.leave_room(sid)
+            current = self.rooms.join_room(sid, room, username, user_id)
+        current.in_voice = bool(in_voice)
+        self.server_of[sid] = server
+        self._seq[sid] = seq
+
+    def in_room(self, room: str) -> list[Member]:
+        """Members of ``room`` in the order they joined it."""
+        return sorted(self.rooms.in_room(room), key=lambda m: self._seq.get(m.sid, 0))
+
+    def clear(self) -> None:
+        """Forget everything (before a new snapshot)."""
+        self.rooms = Rooms()
+        self.server_of.clear()
+        self._seq.clear()
+        self._ver.clear()
+
+
+def _parse(announcement: str | bytes) -> list | None:
+    """``[ver, sid]`` or ``[ver, sid, server, room, in_voice, username, user_id, seq]``, each
+    of its type (numbers for ver, in_voice and seq; strings for the rest), or None."""
+    try:
+        event = orjson.loads(announcement)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, list) or len(event) not in (2, 8):
+        return None
+    kinds = (int, str) if len(event) == 2 else (int, str, str, str, int, str, str, int)
+    if not all(type(value) is kind for value, kind in zip(event, kinds)):
+        return None  # (type(True) is bool, not int: booleans are refused too)
+    if len(event) == 8:
+        event[4] = event[4] == 1
+    return event
