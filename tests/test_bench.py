@@ -12,13 +12,17 @@ def test_signaling_storm_runs_and_loses_nothing():
                           "--repeat", "1"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
-    header = [h.strip() for h in lines[0].split("|")]
-    rows = [dict(zip(header, [v.strip() for v in line.split("|")])) for line in lines[1:5]]
+    start = next(i for i, line in enumerate(lines) if line.split("|")[0].strip() == "rooms")
+    header = [h.strip() for h in lines[start].split("|")]
+    rows = [dict(zip(header, [v.strip() for v in line.split("|")]))
+            for line in lines[start + 1:start + 6]]
     assert sorted(r["server"] for r in rows) == sorted(
-        ["talklab", "talklab x2", "stock", "seed-node"])
+        ["talklab", "talklab x2", "talklab x2 room", "stock", "seed-node"])
     for r in rows:
         assert (r["lost"], r["duplicated"], r["misrouted"]) == ("0", "0", "0"), r
+        assert float(r["server cpu"]) > 0 and float(r["load cpu"]) > 0, r
     assert any(line.startswith("R=2: talklab / stock = ") for line in lines)
+    assert any(line.startswith("R=2: talklab x2 / talklab = ") for line in lines)
 
 
 def test_mesh_bench_runs():

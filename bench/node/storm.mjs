@@ -1,17 +1,54 @@
 // Load generator for bench/signaling_storm.py: R rooms x 6 people, speaking only the seed's
-// events (so it runs against the seed's Node server as well as talklab's). In each room the
-// people join voice one after another (each waits to hear that the previous one joined); on
-// userJoinedVoice a person offers to everyone who joined after them; the newcomer answers and
-// each side trickles 3 candidates: 8 relayed messages per pair, 120 per room.
+// events (so it runs against the seed's Node server as well as talklab's). Everyone joins their
+// room, then all of them join voice at once (the class starting at nine). Whoever hears
+// userJoinedVoice about a person with a higher number offers to them (so each pair negotiates
+// once, whatever order the server admitted them in); the other answers, and each side trickles
+// 3 candidates: 8 relayed messages per pair, 120 per room.
 // Every message carries an id, its intended recipient and its send time, so the receiver can
 // count lost, duplicated and misrouted messages and measure relay latency.
-// Usage: node storm.mjs ROOMS URL [URL ...]   (people are spread over the URLs round-robin)
+// Each person is a lean Socket.IO client (below) rather than socket.io-client: on this 2-core
+// machine socket.io-client cost the generator most of a core at 30k messages/s, which left
+// the servers under test less than the machine has.
+// Usage: node storm.mjs ROOMS [--by-room] URL [URL ...]
+//   people are spread over the URLs one by one; with --by-room, each room's people on one URL
 // Prints one JSON line.
-import { io } from "socket.io-client";
 import { performance } from "node:perf_hooks";
+import WebSocket from "ws";
+
+// Socket.IO v5 over Engine.IO v4 on a WebSocket, as far as the seed's events need: text
+// packets only. Engine.IO: "0" open, "2" ping (we answer "3"), "4" message. Socket.IO inside a
+// message: "0" connect to the default namespace (the server answers with our id), "2" event
+// (a JSON array [name, data]).
+class LeanSocket {
+  constructor(url) {
+    this.handlers = new Map();
+    this.id = undefined;
+    this.connected = false;
+    const ws = new WebSocket(url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket",
+                             { perMessageDeflate: { threshold: 1024 } });  // as socket.io-client offers
+    this.ws = ws;
+    ws.on("message", (buf) => {
+      const text = buf.toString();
+      switch (text[0]) {
+        case "0": ws.send("40"); break;  // Engine.IO open: connect to namespace "/"
+        case "2": ws.send("3"); break;  // ping -> pong
+        case "4":
+          if (text[1] === "2") { const [event, data] = JSON.parse(text.slice(2)); this.fire(event, data); }
+          else if (text[1] === "0") { this.id = JSON.parse(text.slice(2)).sid; this.connected = true; this.fire("connect"); }
+          break;
+      }
+    });
+  }
+  on(event, fn) { (this.handlers.get(event) || this.handlers.set(event, []).get(event)).push(fn); }
+  once(event, fn) { const wrap = (d) => { this.off(event, wrap); fn(d); }; this.on(event, wrap); }
+  off(event, fn) { const list = this.handlers.get(event) || []; list.splice(list.indexOf(fn), 1); }
+  fire(event, data) { for (const fn of [...(this.handlers.get(event) || [])]) fn(data); }
+  emit(event, data) { this.ws.send("42" + JSON.stringify([event, data])); }
+}
 
 const rooms = Number(process.argv[2]);
-const urls = process.argv.slice(3);
+const byRoom = process.argv[3] === "--by-room";
+const urls = process.argv.slice(byRoom ? 4 : 3);
 const PEOPLE = 6, CANDIDATES = 3;
 const expected = rooms * (PEOPLE * (PEOPLE - 1) / 2) * (2 + 2 * CANDIDATES);
 const seen = new Map();
@@ -30,7 +67,7 @@ function receive(me, text) {
 }
 
 function person(room, index, url) {
-  const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
+  const socket = new LeanSocket(url);
   const me = { socket, room, index, name: `P${index}` };
   const send = (event, key, to) => {
     const text = stamp(to);
@@ -42,7 +79,6 @@ function person(room, index, url) {
   };
   socket.on("userJoinedVoice", ({ socketId, username }) => {
     const j = Number(username.slice(1));
-    if (j === index - 1) socket.emit("joinVoice", { room });  // my turn: the one before me is in
     if (j > index) send("webrtc-offer", "offer", socketId);
   });
   socket.on("webrtc-offer", ({ offer, from }) => {
@@ -80,7 +116,7 @@ function report() {
 setTimeout(() => { console.error("storm: timed out"); report(); }, 90000).unref();
 const everyone = [];
 for (let r = 0; r < rooms; r++) {
-  for (let i = 0; i < PEOPLE; i++) everyone.push(person(`R${r}`, i, urls[everyone.length % urls.length]));
+  for (let i = 0; i < PEOPLE; i++) everyone.push(person(`R${r}`, i, urls[(byRoom ? r : everyone.length) % urls.length]));
 }
 await Promise.all(everyone.map((p) => new Promise((ok) => p.socket.connected ? ok() : p.socket.once("connect", ok))));
 await Promise.all(everyone.map((p) => new Promise((ok) => {
@@ -88,4 +124,4 @@ await Promise.all(everyone.map((p) => new Promise((ok) => {
   p.socket.emit("joinRoom", { room: p.room, username: p.name });
 })));
 t0 = performance.now();
-for (const p of everyone.filter((p) => p.index === 0)) p.socket.emit("joinVoice", { room: p.room });
+for (const p of everyone) p.socket.emit("joinVoice", { room: p.room });
