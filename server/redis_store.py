@@ -8,7 +8,7 @@ get exactly 6 seats.
 Keys (``P`` = ``talklab:``):
 
 ==========================  ============================================================
-``P m:<sid>``               hash: sid, user_id, username, room, in_voice, server, seq
+``P m:<sid>``               hash: sid, user_id, username, room, in_voice, server, seq, ver
 ``P r:<room>``              sorted set of the room's sids, by join order
 ``P v:<room>``              sorted set of the sids holding a voice seat, by join order
 ``P s:<server>``            set of the sids connected to that server
@@ -16,16 +16,18 @@ Keys (``P`` = ``talklab:``):
 ``P servers``               set of server ids
 ``P seq``                   counter: join order and generated user ids
 ``P ver``                   counter: the version of the newest announcement
-``P events``                channel: every member change, announced (see :mod:`.replica`)
+``P events``                channel: member changes, announced (see :mod:`.replica`)
 ``P to:<server>``           channel: messages for that server's sockets
 ==========================  ============================================================
 
-Every script that changes a member also publishes the member's new state on ``P events``, in
-the same atomic step. Each server applies those announcements to its :class:`.replica.Replica`
-and checks relays there, with no round trip to Redis; a message for someone on another server
-is published on that server's own channel, in batches. (python-socketio's Redis manager stays
-attached for anything else, but it sends every message to every server, which cost more than
-the relay itself.)
+Every script that changes a member answers with the member's new state, stamped with a version
+number (an *announcement*), and the room as it now is. The server that ran it applies the
+announcement to its own :class:`.replica.Replica` at once and publishes it on ``P events``;
+every server applies the others'. Relays are checked against the replica, with no round trip to
+Redis. A message for someone on another server is published on that server's own channel.
+Scripts run in batches (:class:`ScriptBatch`) and messages are published in batches, each in one
+round trip. (python-socketio's Redis manager stays attached for anything else, but it sends
+every message to every server, which cost more than the relay itself.)
 
 A server that dies stops refreshing ``alive``; within a few seconds another server's reaper
 claims its sids (atomically: only one reaper wins), frees their seats and tells their rooms.
@@ -36,10 +38,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import orjson
 import redis.asyncio as redis
+from redis.exceptions import NoScriptError
 
 from .replica import Replica, member_of
 from .rooms import Member, RoomError, VoiceFull
@@ -53,6 +56,7 @@ BEAT_S = 1.0
 # Shared by the scripts below. A member travels as an array,
 #   [sid, server, room, in_voice, username, user_id, seq]
 # and an announcement is that array after a new version number ([ver, sid] for a deletion).
+# The script returns the announcement; the server that ran it publishes it (see RedisStore).
 _LIB = """
 local function member_of(sid)
   local h = redis.call('HMGET', 'talklab:m:' .. sid, 'server', 'room', 'in_voice', 'username',
@@ -63,15 +67,10 @@ end
 local function announce(sid)
   local ver = redis.call('INCR', 'talklab:ver')
   local m = member_of(sid)
-  local msg
-  if m then
-    table.insert(m, 1, ver)
-    msg = cjson.encode(m)
-  else
-    msg = cjson.encode({ver, sid})
-  end
-  redis.call('PUBLISH', 'talklab:events', msg)
-  return msg
+  if not m then return cjson.encode({ver, sid}) end
+  redis.call('HSET', 'talklab:m:' .. sid, 'ver', ver)
+  table.insert(m, 1, ver)
+  return cjson.encode(m)
 end
 local function room_list(room)
   local out = {}
@@ -134,7 +133,8 @@ redis.call('HSET', m, 'in_voice', '0')
 return {'OK', announce(ARGV[1]), room_list(room)}
 """
 
-# Every member, and the version they stand at: one consistent snapshot for a new replica.
+# Every member as its last announcement, and the version Redis stands at: one consistent
+# snapshot for a new replica.
 _SNAPSHOT = _LIB + """
 local out = {redis.call('GET', 'talklab:ver') or '0'}
 local cursor = '0'
@@ -143,7 +143,10 @@ repeat
   cursor = page[1]
   for _, key in ipairs(page[2]) do
     local m = member_of(string.sub(key, string.len('talklab:m:') + 1))
-    if m then table.insert(out, cjson.encode(m)) end
+    if m then
+      table.insert(m, 1, tonumber(redis.call('HGET', key, 'ver')) or 0)
+      table.insert(out, cjson.encode(m))
+    end
   end
 until cursor == '0'
 return out
@@ -166,9 +169,68 @@ def _from_hash(fields: dict) -> Member | None:
                   room=fields["room"], in_voice=fields.get("in_voice") == "1")
 
 
-def _members(rows: str) -> list[Member]:
-    """A room list, as the scripts return it (JSON member arrays), as :class:`Member` s."""
-    return [member_of(row) for row in orjson.loads(rows)]
+class ScriptBatch:
+    """Run the Lua scripts that many handlers ask for in one turn of the event loop as one
+    pipeline: one round trip, one write, one read.
+
+    A script call through redis-py costs about 75 us of this process's CPU time; in a pipeline
+    of a hundred, about 11 us (measured). A class joining at nine o'clock makes three calls per
+    person (join the room, join voice, hang up), all at once.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._sources: dict[str, str] = {}  # sha -> script, to load again after a Redis restart
+        self._queued: list[tuple[str, list, list, asyncio.Future]] = []
+        self._running: set[asyncio.Task] = set()
+
+    async def load(self, source: str) -> str:
+        sha = await self.client.script_load(source)
+        self._sources[sha] = source
+        return sha
+
+    async def run(self, sha: str, keys: list, args: list) -> Any:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._flush)
+        self._queued.append((sha, keys, args, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queued = self._queued, []
+        task = asyncio.ensure_future(self._execute(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _execute(self, batch: list) -> None:
+        try:
+            results = await self._pipeline(batch)
+            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            if missing:  # Redis restarted and forgot the scripts: those calls never ran
+                for sha, source in self._sources.items():
+                    await self.client.script_load(source)
+                for i, result in zip(missing, await self._pipeline([batch[i] for i in missing])):
+                    results[i] = result
+        except Exception as exc:
+            results = [exc] * len(batch)
+        for (_, _, _, future), result in zip(batch, results):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _pipeline(self, batch: list) -> list:
+        pipe = self.client.pipeline(transaction=False)
+        for sha, keys, args, _ in batch:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        return await pipe.execute(raise_on_error=False)
+
+    def cancel(self) -> None:
+        for task in list(self._running):
+            task.cancel()
 
 
 class RedisStore:
@@ -185,8 +247,10 @@ class RedisStore:
         self.on_message = on_message  # (sid, Socket.IO packet text) for a socket of ours
         self.redis: redis.Redis | None = None
         self.replica = Replica()
+        self._hints: dict[str, str] = {}  # sid -> server, from room lists (see _members)
         self._tasks: list[asyncio.Task] = []
         self._outbox: dict[str, list[str]] = {}  # server -> "sid packet" lines, in order
+        self._announcements: list[str] = []  # this server's changes, in order
         self._outbox_ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -195,10 +259,11 @@ class RedisStore:
         pool = redis.BlockingConnectionPool.from_url(self.url, max_connections=64, timeout=20,
                                                      decode_responses=True)
         self.redis = redis.Redis(connection_pool=pool)
-        self._join_room = self.redis.register_script(_JOIN_ROOM)
-        self._join_voice = self.redis.register_script(_JOIN_VOICE)
-        self._leave_room = self.redis.register_script(_LEAVE_ROOM)
-        self._leave_voice = self.redis.register_script(_LEAVE_VOICE)
+        self._scripts = ScriptBatch(self.redis)
+        self._join_room = await self._scripts.load(_JOIN_ROOM)
+        self._join_voice = await self._scripts.load(_JOIN_VOICE)
+        self._leave_room = await self._scripts.load(_LEAVE_ROOM)
+        self._leave_voice = await self._scripts.load(_LEAVE_VOICE)
         self._claim = self.redis.register_script(_CLAIM_DEAD)
         self._snapshot = self.redis.register_script(_SNAPSHOT)
         await self._subscribe()
@@ -212,6 +277,8 @@ class RedisStore:
         for task in self._tasks:
             task.cancel()
         self._tasks = []
+        if self.redis is not None:
+            self._scripts.cancel()
         if self.redis is not None:
             await self._pubsub.aclose()
             await self.redis.delete(P + "alive:" + self.server_id)
@@ -253,8 +320,8 @@ class RedisStore:
         subscription, and the replica skips those the snapshot already holds."""
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(P + "events", P + "to:" + self.server_id)
-        version, *rows = await self._snapshot(keys=[], args=[])
-        self.replica.load(int(version), [orjson.loads(row) for row in rows])
+        version, *announcements = await self._snapshot(keys=[], args=[])
+        self.replica.load(int(version), announcements)
 
     async def _listen(self) -> None:
         events, mine = P + "events", P + "to:" + self.server_id
@@ -264,7 +331,8 @@ class RedisStore:
                     if msg["type"] != "message":
                         continue
                     if msg["channel"] == events:
-                        self.replica.apply(msg["data"])
+                        for announcement in msg["data"].split("\n"):
+                            self.replica.apply(announcement)
                     elif msg["channel"] == mine and self.on_message is not None:
                         for line in msg["data"].split("\n"):
                             sid, _, text = line.partition(" ")
@@ -282,7 +350,7 @@ class RedisStore:
 
     async def forward(self, sid: str, text: str) -> None:
         """Deliver a Socket.IO packet to ``sid`` on whichever server holds its socket."""
-        server = self.replica.server_of.get(sid)
+        server = self.replica.server_of.get(sid) or self._hints.get(sid)
         if server is None:
             server = await self.redis.hget(P + "m:" + sid, "server")
         if server is None or server == self.server_id:
@@ -290,16 +358,28 @@ class RedisStore:
         self._outbox.setdefault(server, []).append(sid + " " + text)
         self._outbox_ready.set()
 
+    def _announce(self, announcement: str) -> None:
+        """Apply a change this server just made to its replica, and queue the announcement
+        for the others. It leaves before any message queued after it (see _publish)."""
+        self.replica.apply_own(announcement)
+        self._announcements.append(announcement)
+        self._outbox_ready.set()
+
     async def _publish(self) -> None:
-        """Publish the outbox in order, batched: everything queued for one server while the
-        previous batch was in flight goes as one message, one line per packet (JSON never
-        holds a raw newline), and all servers' messages in one round trip."""
+        """Publish what is queued, batched: the announcements as one message on ``P events``,
+        then everything for each server as one message on its channel (one line per packet:
+        JSON never holds a raw newline), all in one round trip. Redis delivers them in that
+        order, so another server learns of a change before any message sent because of it.
+        One server's announcements stay in the order its changes were made."""
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
+            announcements, self._announcements = self._announcements, []
             batch, self._outbox = self._outbox, {}
             for attempt in range(3):
                 pipe = self.redis.pipeline(transaction=False)
+                if announcements:
+                    pipe.publish(P + "events", "\n".join(announcements))
                 for server, lines in batch.items():
                     pipe.publish(P + "to:" + server, "\n".join(lines))
                 try:
@@ -318,16 +398,17 @@ class RedisStore:
 
     async def join_room(self, sid: str, room: str, username: str,
                         user_id: str | None) -> tuple[Member, list[Member]]:
-        result = await self._join_room(
-            keys=[P + "m:" + sid, P + "r:" + room, P + "s:" + self.server_id, P + "seq"],
-            args=[sid, room, username, user_id or "", self.server_id])
+        result = await self._scripts.run(
+            self._join_room,
+            [P + "m:" + sid, P + "r:" + room, P + "s:" + self.server_id, P + "seq"],
+            [sid, room, username, user_id or "", self.server_id])
         if result[0] != "OK":
             raise RoomError(result[1])
         return self._changed(sid, result)
 
     async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member], list[Member]]:
-        result = await self._join_voice(keys=[P + "m:" + sid, P + "v:" + room],
-                                        args=[sid, room, self.voice_cap])
+        result = await self._scripts.run(self._join_voice, [P + "m:" + sid, P + "v:" + room],
+                                         [sid, room, self.voice_cap])
         if result[0] == "FULL":
             raise VoiceFull()
         if result[0] != "OK":
@@ -337,22 +418,33 @@ class RedisStore:
 
     async def leave_voice(self, sid: str, room: str | None = None
                           ) -> tuple[Member, list[Member]]:
-        result = await self._leave_voice(keys=[P + "m:" + sid], args=[sid, room or ""])
+        result = await self._scripts.run(self._leave_voice, [P + "m:" + sid], [sid, room or ""])
         if result[0] != "OK":
             raise RoomError(result[1])
         return self._changed(sid, result)
 
     async def leave_room(self, sid: str) -> tuple[Member | None, list[Member]]:
-        result = await self._leave_room(keys=[P + "m:" + sid], args=[sid])
+        result = await self._scripts.run(self._leave_room, [P + "m:" + sid], [sid])
         if not result:
             return None, []
-        self.replica.apply_own(result[1])
-        return member_of(orjson.loads(result[3])), _members(result[2])
+        self._announce(result[1])
+        return member_of(orjson.loads(result[3])), self._members(result[2])
 
     def _changed(self, sid: str, result: list) -> tuple[Member, list[Member]]:
-        self.replica.apply_own(result[1])
-        members = _members(result[2])
+        self._announce(result[1])
+        members = self._members(result[2])
         return next(m for m in members if m.sid == sid), members
+
+    def _members(self, rows: str) -> list[Member]:
+        """A room list as a script returns it (JSON member arrays). Where each member's socket
+        is, is noted too: the room is about to be told something, and this server's replica
+        may not have heard of a member who joined on another server a moment ago."""
+        parsed = orjson.loads(rows)
+        if len(self._hints) > 100_000:
+            self._hints.clear()
+        for row in parsed:
+            self._hints[row[0]] = row[1]
+        return [member_of(row) for row in parsed]
 
     async def in_room(self, room: str) -> list[Member]:
         return self.replica.in_room(room)

@@ -5,9 +5,9 @@ With several signaling servers, the truth about rooms and seats is in Redis
 Redis, atomically. Relays are the opposite: 120 per room of six, each needing "are these two
 people in voice in the same room, and which server holds the other one?". Asking Redis every
 time made two servers slower than one (measured). So every change to a member is also
-*announced*: the Lua script that makes the change publishes the member's new state, stamped
-with a global version number, in the same atomic step. Every server subscribes and applies the
-announcements in the order Redis made the changes, into a :class:`Replica`.
+*announced*: the Lua script that makes the change answers with the member's new state, stamped
+with a version number, and the server that ran it publishes that. Every server subscribes and
+applies the announcements into a :class:`Replica`.
 
 This module has no I/O: :meth:`Replica.apply` takes the announcement's text, so a test or a
 notebook can feed it by hand (:func:`upsert` and :func:`deletion` write announcements).
@@ -15,13 +15,14 @@ notebook can feed it by hand (:func:`upsert` and :func:`deletion` write announce
 What a replica may get wrong, and why it is safe:
 
 * It can be a moment behind. A server applies its own changes at once, from the script's
-  answer; other servers receive a change before any message sent because of it (one
-  subscription, in Redis's order). Room lists sent to people come from the scripts' answers,
-  never from a replica.
-* It starts from a snapshot of every member, taken atomically with the version it stands at,
-  and skips announcements the snapshot already holds.
+  answer. It publishes each announcement before any message it sends after making the change,
+  so another server hears of a change before any message sent because of it. Room lists sent to
+  people come from the scripts' answers, never from a replica.
+* It starts from a snapshot of every member (each with the version of its state) taken
+  atomically, and skips older announcements still on their way.
 * Should it ever be behind anyway, a relay check it refuses is asked again of Redis before
-  anyone is refused.
+  anyone is refused. (A relay it allows may, for a few milliseconds after someone leaves, reach
+  them: as a message already on its way would have.)
 """
 
 from __future__ import annotations
@@ -61,50 +62,56 @@ def deletion(ver: int, sid: str) -> bytes:
 class Replica:
     """Members of every room on every server, as last announced, and where each one is.
 
-    Announcements reach a replica twice when its own server made the change: at once, in the
-    script's answer (:meth:`apply_own`), and later through the subscription, in Redis's order
-    (:meth:`apply`). Each member remembers the version of the state it shows, so an older
-    announcement never undoes a newer one, whichever way it came.
+    Each member's changes are made, and announced, by the server holding its socket, in order;
+    different members' announcements may arrive in any order. So each member remembers the
+    version of the state it shows, and an announcement no newer than that changes nothing.
+    A server's own changes arrive twice: at once (:meth:`apply_own`) and back through the
+    subscription (:meth:`apply`).
     """
 
     def __init__(self) -> None:
         self.rooms = Rooms()  # its check_relay is the same rule the single server applies
         self.server_of: dict[str, str] = {}  # sid -> id of the server holding its socket
-        self.version = 0  # the newest announcement applied in Redis's order
+        self.version = 0  # the newest version seen
+        self.floor = 0  # the snapshot's version: anything older about an unknown sid is stale
         self._seq: dict[str, int] = {}  # sid -> join order, as Redis numbered it
-        # sid -> version of the state shown; for a deletion applied early, kept until the
-        # subscription delivers it (until then, older announcements may still arrive)
+        # sid -> version of the state shown; for a deletion applied early (apply_own), kept
+        # until its copy comes back through the subscription: until then, older announcements
+        # of that member may still arrive and must not bring it back
         self._ver: dict[str, int] = {}
 
-    def load(self, version: int, rows: list[list]) -> None:
-        """Start over from a snapshot of every member, taken atomically at ``version``.
-        Announcements up to that version, still on their way, will be skipped."""
+    def load(self, version: int, announcements: list[str | bytes]) -> None:
+        """Start over from a snapshot: every member's last announcement, read atomically
+        when Redis stood at ``version``."""
         self.clear()
-        for row in rows:
-            self._set(row)
-        self.version = version
+        for announcement in announcements:
+            event = _parse(announcement)
+            if event is not None and len(event) == 8:
+                self._change(event)
+        self.version = self.floor = version
 
     def apply(self, announcement: str | bytes) -> bool:
-        """Apply the next announcement from the subscription (they come in Redis's order).
-        Returns False if it changed nothing: older than the snapshot, already applied through
-        :meth:`apply_own`, or malformed."""
+        """Apply an announcement from the subscription. Returns False if it changed nothing:
+        not newer than what the replica shows of that member, or malformed."""
         event = _parse(announcement)
-        if event is None or event[0] <= self.version:
+        if event is None:
             return False
         ver, sid = event[0], event[1]
-        self.version = ver
-        if ver <= self._ver.get(sid, 0):
-            if ver == self._ver[sid] and len(event) == 2:
+        self.version = max(self.version, ver)
+        shown = self._ver.get(sid, self.floor)
+        if ver <= shown:
+            if ver == shown and len(event) == 2 and sid in self._ver:
                 del self._ver[sid]  # the early deletion's own copy: nothing older can follow
             return False
         self._change(event)
         return True
 
     def apply_own(self, announcement: str | bytes) -> bool:
-        """Apply an announcement of a change this server just made, ahead of its turn."""
+        """Apply an announcement of a change this server just made, ahead of its copy."""
         event = _parse(announcement)
-        if event is None or event[0] <= max(self.version, self._ver.get(event[1], 0)):
+        if event is None or event[0] <= self._ver.get(event[1], self.floor):
             return False
+        self.version = max(self.version, event[0])
         self._change(event)
         self._ver[event[1]] = event[0]  # for a deletion, the tombstone
         return True
@@ -116,19 +123,16 @@ class Replica:
             self.server_of.pop(sid, None)
             self._seq.pop(sid, None)
             self._ver.pop(sid, None)
-        else:
-            self._set(event[1:])
-            self._ver[sid] = ver
-
-    def _set(self, row: list) -> None:
-        sid, server, room, in_voice, username, user_id, seq = row
+            return
+        _, _, server, room, in_voice, username, user_id, seq = event
         current = self.rooms.members.get(sid)
         if current is None or current.room != room:
             self.rooms.leave_room(sid)
             current = self.rooms.join_room(sid, room, username, user_id)
-        current.in_voice = bool(in_voice)
+        current.in_voice = in_voice
         self.server_of[sid] = server
         self._seq[sid] = seq
+        self._ver[sid] = ver
 
     def in_room(self, room: str) -> list[Member]:
         """Members of ``room`` in the order they joined it."""

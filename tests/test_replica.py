@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from talklab.server.replica import Replica, deletion, row_of, upsert
+from talklab.server.replica import Replica, deletion, upsert
 from talklab.server.rooms import Member, RoomError
 
 
@@ -69,11 +69,23 @@ def test_an_early_deletion_is_not_undone_by_older_news():
 
 def test_a_snapshot_skips_what_it_already_holds():
     r = Replica()
-    r.load(10, [row_of(alice(), "one", 1), row_of(bob(voice=False), "two", 2)])
-    assert not r.apply(upsert(9, bob(), "two", seq=2))  # made before the snapshot
+    r.load(10, [upsert(4, alice(), "one", seq=1), upsert(9, bob(voice=False), "two", seq=2)])
+    assert not r.apply(upsert(6, bob(), "two", seq=2))  # older than the snapshot's Bob
     assert not r.rooms.members["sid-b"].in_voice
+    carol = Member("sid-c", "u3", "Carol", "R", True)
+    assert not r.apply(upsert(8, carol, "two", seq=3))  # gone before the snapshot was taken
+    assert "sid-c" not in r.rooms.members
     assert r.apply(upsert(11, bob(), "two", seq=2))
     assert r.rooms.members["sid-b"].in_voice and r.version == 11
+
+
+def test_members_of_different_servers_arrive_in_any_order():
+    """Each server publishes its own people's changes; between servers there is no order."""
+    r = Replica()
+    r.apply(upsert(7, bob(), "two", seq=2))  # published by server two
+    r.apply(upsert(5, alice(), "one", seq=1))  # published by server one, arriving later
+    assert r.rooms.check_relay("sid-a", "sid-b") and r.version == 7
+    assert [m.username for m in r.in_room("R")] == ["Alice", "Bob"]
 
 
 def test_malformed_announcements_change_nothing():
