@@ -65,8 +65,8 @@ class Replica:
     Each member's changes are made, and announced, by the server holding its socket, in order;
     different members' announcements may arrive in any order. So each member remembers the
     version of the state it shows, and an announcement no newer than that changes nothing.
-    A server's own changes arrive twice: at once (:meth:`apply_own`) and back through the
-    subscription (:meth:`apply`).
+    A server applies its own changes at once (:meth:`apply_own`), and the others' as they
+    arrive (:meth:`apply`); its own are never sent back to it.
     """
 
     def __init__(self) -> None:
@@ -75,10 +75,7 @@ class Replica:
         self.version = 0  # the newest version seen
         self.floor = 0  # the snapshot's version: anything older about an unknown sid is stale
         self._seq: dict[str, int] = {}  # sid -> join order, as Redis numbered it
-        # sid -> version of the state shown; for a deletion applied early (apply_own), kept
-        # until its copy comes back through the subscription: until then, older announcements
-        # of that member may still arrive and must not bring it back
-        self._ver: dict[str, int] = {}
+        self._ver: dict[str, int] = {}  # sid -> version of the state shown
 
     def load(self, version: int, announcements: list[str | bytes]) -> None:
         """Start over from a snapshot: every member's last announcement, read atomically
@@ -98,22 +95,19 @@ class Replica:
             return False
         ver, sid = event[0], event[1]
         self.version = max(self.version, ver)
-        shown = self._ver.get(sid, self.floor)
-        if ver <= shown:
-            if ver == shown and len(event) == 2 and sid in self._ver:
-                del self._ver[sid]  # the early deletion's own copy: nothing older can follow
+        if ver <= self._ver.get(sid, self.floor):
             return False
         self._change(event)
         return True
 
     def apply_own(self, announcement: str | bytes) -> bool:
-        """Apply an announcement of a change this server just made, ahead of its copy."""
+        """Apply an announcement of a change this server just made (its people's changes
+        reach it no other way, so no older one can follow)."""
         event = _parse(announcement)
         if event is None or event[0] <= self._ver.get(event[1], self.floor):
             return False
         self.version = max(self.version, event[0])
         self._change(event)
-        self._ver[event[1]] = event[0]  # for a deletion, the tombstone
         return True
 
     def _change(self, event: list) -> None:

@@ -188,3 +188,22 @@ async def test_a_server_started_later_knows_the_rooms_already_there(servers, red
         await carol.close()
     for c in (alice, bob):
         await c.close()
+
+
+async def test_one_failing_change_does_not_fail_the_others_in_its_batch(redis_url):
+    """Changes asked for in one turn of the loop run as one script call; a change that fails
+    there (here: one the script does not know) is refused on its own."""
+    from talklab.server.redis_store import RedisStore
+    from talklab.server.rooms import RoomError
+    store = RedisStore(redis_url, voice_cap=6)
+    await store.start()
+    try:
+        joined, broken = await asyncio.gather(
+            store.join_room("sid-1", ROOM, "Alice", None),
+            store._scripts.run("no-such-change", [], []), return_exceptions=True)
+        assert joined[0].username == "Alice" and [m.username for m in joined[1]] == ["Alice"]
+        assert broken == ["ERR", "internal error"]
+        with pytest.raises(RoomError, match="already in room"):
+            await store.join_room("sid-1", ROOM, "Alice", None)
+    finally:
+        await store.close()
