@@ -211,7 +211,9 @@ function escapeHtml(text) {
 }
 
 function connect(room, username) {
-  socket = io({ path: new URL("socket.io", location.href).pathname, transports: ["websocket"] });
+  // ?room= on the connection itself: a load balancer in front of several talklab-servers can
+  // route by it, so a room's people share a server (the server ignores it).
+  socket = io({ path: new URL("socket.io", location.href).pathname, transports: ["websocket"], query: { room } });
   socket.on("connect", () => { state.socketId = socket.id; socket.emit("joinRoom", { room, username }); });
   socket.on("roomJoined", ({ room, socketId, members }) => {
     state.room = room;
