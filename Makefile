@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: lab test bench clean node-deps browser-deps coturn-deps redis-deps redis-deps
+.PHONY: lab test bench clean node-deps browser-deps coturn-deps redis-deps
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
