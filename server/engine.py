@@ -123,6 +123,8 @@ class DirectSocket(AsyncSocket):
         WebSocket too, which ends the reader. The WebSocket's closing handshake runs in its own
         task: a client that never answers must not hold up whoever closed it."""
         await super().close(wait=wait, abort=abort, reason=reason)
+        if self._held:
+            self._flush()  # the CLOSE packet, and anything before it, before the WebSocket goes
         ws, self._ws = self._ws, None
         if ws is not None:
             self._ws_done = True

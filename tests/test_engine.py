@@ -134,6 +134,7 @@ async def test_the_server_closing_a_socket_closes_its_websocket(server):
     raw = await RawClient.connect(server.url)
     await joined(raw, "Raw", voice=False)
     await server.app.sio.eio.disconnect(server.app.sio.manager.eio_sid_from_sid(raw.sid, "/"))
+    assert await raw.text() == "1"  # Engine.IO CLOSE, then the WebSocket closes
     assert await raw.closed()
     assert raw.sid not in server.rooms.members
     await raw.close()
