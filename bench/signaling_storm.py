@@ -185,14 +185,15 @@ def main() -> None:
     for (rooms, target), runs in results.items():
         rate = statistics.median(r["relayed_per_s"] for r in runs)
         best[(rooms, target)] = rate
-        per_k = [1000 / r["expected"] for r in runs]
+        def per_1k(key: str) -> str:  # ms of CPU per 1,000 relayed messages
+            return f"{statistics.median(r[key] * 1e6 / r['expected'] for r in runs):.0f}"
+
         row = [rooms, target, f"{rate:.0f}",
                f"{statistics.median(r['p50_ms'] for r in runs):.1f}",
                f"{statistics.median(r['p99_ms'] for r in runs):.1f}",
                max(r["lost"] for r in runs), max(r["duplicated"] for r in runs),
-               max(r["misrouted"] for r in runs),
-               f"{statistics.median(r['server_cpu_s'] * k * 1000 for r, k in zip(runs, per_k)):.0f}",
-               f"{statistics.median(r['generator_cpu_s'] * k * 1000 for r, k in zip(runs, per_k)):.0f}"]
+               max(r["misrouted"] for r in runs), per_1k("server_cpu_s"),
+               per_1k("generator_cpu_s")]
         print(" | ".join(f"{v:>15}" if i == 1 else f"{v:>10}" for i, v in enumerate(row)))
     for rooms in args.rooms:
         for ours in ("talklab", "talklab x2", "talklab x2 room"):

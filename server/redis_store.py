@@ -25,9 +25,11 @@ number (an *announcement*), and the room as it now is. The server that ran it ap
 announcement to its own :class:`.replica.Replica` at once and publishes it on ``P events``;
 every server applies the others'. Relays are checked against the replica, with no round trip to
 Redis. A message for someone on another server is published on that server's own channel.
-Scripts run in batches (:class:`ScriptBatch`) and messages are published in batches, each in one
-round trip. (python-socketio's Redis manager stays attached for anything else, but it sends
-every message to every server, which cost more than the relay itself.)
+Changes run in batches, one script call for all those asked for in one turn of the loop
+(:class:`ScriptBatch`); announcements and messages are published at the end of each turn, on a
+connection of their own, without waiting for replies (:class:`Publisher`). (python-socketio's
+Redis manager stays attached for anything else, but it sends every message to every server,
+which cost more than the relay itself.)
 
 A server that dies stops refreshing ``alive``; within a few seconds another server's reaper
 claims its sids (atomically: only one reaper wins), frees their seats and tells their rooms.
@@ -42,6 +44,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 import redis.asyncio as redis
+from redis.asyncio.connection import parse_url
 from redis.exceptions import NoScriptError
 
 from .replica import Replica, member_of
@@ -241,6 +244,64 @@ class ScriptBatch:
             task.cancel()
 
 
+def resp_command(*parts: str) -> bytes:
+    """A Redis command as RESP puts it on the wire: an array of bulk strings."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class Publisher:
+    """PUBLISH on a connection of its own, in order, without waiting for each reply.
+
+    redis-py awaits every reply: one batch in flight at a time, so a message queued just after a
+    batch left waited a whole round trip, and a turn of the loop, before it could leave. Here a
+    command is written the moment it is ready and Redis answers in order; a reader task drops
+    the answers (subscriber counts) and logs errors. One connection keeps the order of
+    everything this server publishes.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.options = parse_url(url)
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        o = self.options
+        if "path" in o:
+            reader, writer = await asyncio.open_unix_connection(o["path"])
+        else:
+            tls = o.get("connection_class") is not None  # rediss://
+            reader, writer = await asyncio.open_connection(o.get("host", "localhost"),
+                                                          o.get("port", 6379), ssl=tls or None)
+        if o.get("password"):
+            writer.write(resp_command("AUTH", *filter(None, [o.get("username")]), o["password"]))
+        self._writer = writer
+        self._reader = asyncio.ensure_future(self._answers(reader))
+
+    async def _answers(self, reader: asyncio.StreamReader) -> None:
+        while data := await reader.read(65536):
+            if data.startswith(b"-") or b"\r\n-" in data:
+                log.warning("Redis refused a publish: %r", data[:200])
+        self._writer = None  # the connection is gone: the next publish connects again
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    def publish(self, channel: str, message: str) -> None:
+        self._writer.write(resp_command("PUBLISH", channel, message))
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
+
+
 class RedisStore:
     """Room state shared through Redis by every server that points at the same database."""
 
@@ -259,7 +320,9 @@ class RedisStore:
         self._tasks: list[asyncio.Task] = []
         self._outbox: dict[str, list[str]] = {}  # server -> "sid packet" lines, in order
         self._announcements: list[str] = []  # this server's changes, in order
-        self._outbox_ready = asyncio.Event()
+        self._publisher = Publisher(url)
+        self._flush_due = False
+        self._reconnecting: asyncio.Task | None = None
 
     async def start(self) -> None:
         # A blocking pool: a thousand people hanging up at once wait their turn for one of
@@ -274,8 +337,8 @@ class RedisStore:
         await self._subscribe()
         await self._alive()
         await self.redis.sadd(P + "servers", self.server_id)
-        self._tasks = [asyncio.ensure_future(job())
-                       for job in (self._heartbeat, self._listen, self._publish)]
+        await self._publisher.connect()
+        self._tasks = [asyncio.ensure_future(job()) for job in (self._heartbeat, self._listen)]
 
     async def close(self) -> None:
         """A clean shutdown: this server's people leave (as their sockets close), then it goes."""
@@ -284,6 +347,7 @@ class RedisStore:
         self._tasks = []
         if self.redis is not None:
             self._scripts.cancel()
+            await self._publisher.close()
         if self.redis is not None:
             await self._pubsub.aclose()
             await self.redis.delete(P + "alive:" + self.server_id)
@@ -363,38 +427,51 @@ class RedisStore:
         if server is None or server == self.server_id:
             return  # gone (if it were ours and connected, it would not come here)
         self._outbox.setdefault(server, []).append(sid + " " + text)
-        self._outbox_ready.set()
+        self._flush_soon()
 
     def _announce(self, announcement: str) -> None:
         """Apply a change this server just made to its replica, and queue the announcement
-        for the others. It leaves before any message queued after it (see _publish)."""
+        for the others. It leaves before any message queued after it (see _flush)."""
         self.replica.apply_own(announcement)
         self._announcements.append(announcement)
-        self._outbox_ready.set()
+        self._flush_soon()
 
-    async def _publish(self) -> None:
-        """Publish what is queued, batched: the announcements as one message on ``P events``,
-        then everything for each server as one message on its channel (one line per packet:
-        JSON never holds a raw newline), all in one round trip. Redis delivers them in that
-        order, so another server learns of a change before any message sent because of it.
-        One server's announcements stay in the order its changes were made."""
-        while True:
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            announcements, self._announcements = self._announcements, []
-            batch, self._outbox = self._outbox, {}
-            for attempt in range(3):
-                pipe = self.redis.pipeline(transaction=False)
-                if announcements:
-                    pipe.publish(P + "events", "\n".join([self.server_id, *announcements]))
-                for server, lines in batch.items():
-                    pipe.publish(P + "to:" + server, "\n".join(lines))
-                try:
-                    await pipe.execute()
-                    break
-                except (redis.RedisError, OSError) as exc:
-                    log.warning("publishing to %d servers failed (%r)", len(batch), exc)
-                    await asyncio.sleep(0.2 * (attempt + 1))
+    def _flush_soon(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Publish what this turn of the loop queued: the announcements as one message on
+        ``P events``, then everything for each server as one message on its channel (one line
+        per packet: JSON never holds a raw newline). Redis delivers them in that order, so
+        another server learns of a change before any message sent because of it, and one
+        server's announcements stay in the order its changes were made."""
+        self._flush_due = False
+        if not self._publisher.connected:
+            if self._reconnecting is None or self._reconnecting.done():
+                self._reconnecting = asyncio.ensure_future(self._reconnect())
+            return  # kept until connected
+        if self._announcements:
+            self._publisher.publish(P + "events", "\n".join([self.server_id,
+                                                               *self._announcements]))
+            self._announcements = []
+        for server, lines in self._outbox.items():
+            self._publisher.publish(P + "to:" + server, "\n".join(lines))
+        self._outbox = {}
+
+    async def _reconnect(self) -> None:
+        for attempt in range(5):
+            try:
+                await self._publisher.connect()
+                self._flush()
+                return
+            except OSError as exc:
+                log.warning("cannot publish to Redis (%r); retrying", exc)
+                await asyncio.sleep(0.2 * (attempt + 1))
+        log.error("gave up publishing %d announcements and messages for %d servers",
+                  len(self._announcements), len(self._outbox))
+        self._announcements, self._outbox = [], {}
 
     # -- the store's questions ------------------------------------------------------------------
     # Changes go to Redis, as atomic scripts that also answer with the room as it now is. Their

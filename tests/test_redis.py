@@ -207,3 +207,45 @@ async def test_one_failing_change_does_not_fail_the_others_in_its_batch(redis_ur
             await store.join_room("sid-1", ROOM, "Alice", None)
     finally:
         await store.close()
+
+
+def test_publish_commands_are_resp_arrays_of_bulk_strings():
+    from talklab.server.redis_store import resp_command
+    assert resp_command("PUBLISH", "ch", "hé\nllo") == (
+        b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$7\r\nh\xc3\xa9\nllo\r\n")
+
+
+async def test_messages_between_servers_keep_their_order_and_survive_a_lost_connection(
+        redis_url):
+    """What one server publishes reaches another in the order it was queued; if the publishing
+    connection drops, the next message opens a new one."""
+    from talklab.server.redis_store import RedisStore
+    got: list[tuple[str, str]] = []
+    arrived = asyncio.Event()
+
+    async def on_message(sid: str, text: str) -> None:
+        got.append((sid, text))
+        if len(got) in (500, 501):
+            arrived.set()
+
+    one = RedisStore(redis_url, voice_cap=6)
+    two = RedisStore(redis_url, voice_cap=6, on_message=on_message)
+    await one.start()
+    await two.start()
+    try:
+        one._hints["sid-x"] = two.server_id  # as a room list would have told it
+        for n in range(500):
+            await one.forward("sid-x", f'2["n",{n}]')
+            if n % 100 == 0:
+                await asyncio.sleep(0)  # several turns of the loop, several batches
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert got == [("sid-x", f'2["n",{n}]') for n in range(500)]
+        arrived.clear()
+        one._publisher._writer.transport.abort()  # the connection is lost
+        await asyncio.wait_for(one._publisher._reader, 5)
+        await one.forward("sid-x", '2["after",1]')
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert got[-1] == ("sid-x", '2["after",1]')
+    finally:
+        await one.close()
+        await two.close()
