@@ -18,6 +18,7 @@ Run it alone with ``talklab-server --port 5000``, or in-process with
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import gc
 import logging
@@ -121,7 +122,7 @@ class SignalingApp:
         if redis_url:
             from .redis_store import RedisStore
             self.store = RedisStore(redis_url, voice_cap=voice_cap, on_reaped=self._reaped,
-                                    on_message=self._deliver)
+                                    on_message=self._deliver_forwarded)
             manager = socketio.AsyncRedisManager(redis_url, channel="talklab-socketio")
         self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
         self._dumps = _fast_json.dumps
@@ -195,6 +196,17 @@ class SignalingApp:
             return False
         await self.sio.eio.send_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
         return True
+
+    def _deliver_forwarded(self, sid: str, text: str) -> None:
+        """A packet another server sent through Redis for one of ours: written at once on the
+        WebSocket path; otherwise (long-polling) through python-engineio, in order."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if sock is None:
+            return  # gone
+        if isinstance(sock, DirectSocket) and sock.send_text("4" + text):
+            return
+        self._pending = asyncio.ensure_future(self._deliver(sid, text))
 
     async def send_to_room(self, event: str, data: dict, members: list[Member],
                            skip: str) -> None:

@@ -69,6 +69,17 @@ def text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
+_holding: set["DirectSocket"] = set()  # sockets with frames held for the end of this turn
+
+
+def flush_now() -> None:
+    """Write every socket's held frames now, instead of at the start of the next turn of the
+    loop: for a caller that has just delivered a whole batch of packets (messages forwarded by
+    another server), so that they do not wait one more turn."""
+    for sock in list(_holding):
+        sock._flush()
+
+
 class DirectSocket(AsyncSocket):
     """An Engine.IO socket whose WebSocket frames are read and written inline."""
 
@@ -102,13 +113,23 @@ class DirectSocket(AsyncSocket):
             except Exception as exc:  # the peer hung up: the reader will see it, and clean up
                 log.debug("%s: send failed: %r", self.sid, exc)
             return
+        self.send_text(data)
+
+    def send_text(self, text: str) -> bool:
+        """Hold an encoded text packet for this socket's WebSocket, without awaiting anything:
+        False if the socket is not on the direct path (long-polling), or closed."""
+        if self._ws is None:
+            return False
         if self._held is None:
             self._held = []
+            _holding.add(self)
             asyncio.get_running_loop().call_soon(self._flush)
-        self._held.append(text_frame(data.encode()))
+        self._held.append(text_frame(text.encode()))
+        return True
 
     def _flush(self) -> None:
         frames, self._held = self._held, None
+        _holding.discard(self)
         transport, ws = self._transport, self._ws
         if not frames or transport is None or ws is None or ws.closed or transport.is_closing():
             return  # the peer hung up: the reader will see it, and clean up

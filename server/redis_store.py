@@ -42,11 +42,13 @@ import logging
 import uuid
 from typing import Any, Awaitable, Callable
 
+import hiredis
 import orjson
 import redis.asyncio as redis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import NoScriptError
 
+from .engine import flush_now
 from .replica import Replica, member_of
 from .rooms import Member, RoomError, VoiceFull
 
@@ -253,6 +255,73 @@ def resp_command(*parts: str) -> bytes:
     return b"".join(out)
 
 
+async def open_redis(options: dict, protocol_factory: Callable[[], asyncio.Protocol] | None = None
+                     ) -> Any:
+    """A raw connection to Redis from ``parse_url``'s options (TCP, TLS or a Unix socket):
+    ``(reader, writer)`` streams, or ``(transport, protocol)`` with ``protocol_factory``."""
+    loop = asyncio.get_running_loop()
+    if "path" in options:
+        if protocol_factory:
+            return await loop.create_unix_connection(protocol_factory, options["path"])
+        return await asyncio.open_unix_connection(options["path"])
+    host, port = options.get("host", "localhost"), options.get("port", 6379)
+    tls = True if options.get("connection_class") is not None else None  # rediss://
+    if protocol_factory:
+        return await loop.create_connection(protocol_factory, host, port, ssl=tls)
+    return await asyncio.open_connection(host, port, ssl=tls)
+
+
+def auth_command(options: dict) -> bytes:
+    if not options.get("password"):
+        return b""
+    return resp_command("AUTH", *filter(None, [options.get("username")]), options["password"])
+
+
+class Subscriber(asyncio.Protocol):
+    """SUBSCRIBE on a connection of its own; each published message is handed over the moment
+    it is read, in the same turn of the event loop (hiredis parses RESP as bytes arrive).
+
+    redis-py's subscription wakes a task for every message: one more turn of a busy loop before
+    a forwarded message could leave for its browser.
+    """
+
+    def __init__(self, channels: list[str], on_message: Callable[[str, str], None],
+                 on_lost: Callable[[], None], auth: bytes = b"") -> None:
+        self.channels, self.on_message, self.on_lost, self.auth = channels, on_message, on_lost, auth
+        self._parser = hiredis.Reader(encoding="utf-8")
+        self.transport: asyncio.Transport | None = None
+        self.subscribed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.auth + resp_command("SUBSCRIBE", *self.channels))  # type: ignore
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed(data)
+        while (reply := self._parser.gets()) is not False:
+            if isinstance(reply, list) and len(reply) == 3 and reply[0] == "message":
+                try:
+                    self.on_message(reply[1], reply[2])
+                except Exception:  # one bad message must not end the subscription
+                    log.exception("handling a message from Redis failed")
+            elif isinstance(reply, list) and reply[:1] == ["subscribe"]:
+                if reply[2] == len(self.channels) and not self.subscribed.done():
+                    self.subscribed.set_result(None)
+            elif isinstance(reply, hiredis.ReplyError):
+                log.warning("Redis refused the subscription: %s", reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if not self.subscribed.done():
+            self.subscribed.set_exception(ConnectionError("Redis closed the subscription"))
+        self.on_lost()
+
+    def close(self) -> None:
+        self.on_lost = lambda: None
+        if self.transport is not None:
+            self.transport.close()
+
+
 class Publisher:
     """PUBLISH on a connection of its own, in order, without waiting for each reply.
 
@@ -269,15 +338,8 @@ class Publisher:
         self._reader: asyncio.Task | None = None
 
     async def connect(self) -> None:
-        o = self.options
-        if "path" in o:
-            reader, writer = await asyncio.open_unix_connection(o["path"])
-        else:
-            tls = o.get("connection_class") is not None  # rediss://
-            reader, writer = await asyncio.open_connection(o.get("host", "localhost"),
-                                                          o.get("port", 6379), ssl=tls or None)
-        if o.get("password"):
-            writer.write(resp_command("AUTH", *filter(None, [o.get("username")]), o["password"]))
+        reader, writer = await open_redis(self.options)
+        writer.write(auth_command(self.options))
         self._writer = writer
         self._reader = asyncio.ensure_future(self._answers(reader))
 
@@ -308,7 +370,7 @@ class RedisStore:
     def __init__(self, url: str, *, voice_cap: int,
                  on_reaped: Callable[[list[tuple[Member, list[Member]]]], Awaitable[None]]
                  | None = None,
-                 on_message: Callable[[str, str], Awaitable[object]] | None = None) -> None:
+                 on_message: Callable[[str, str], object] | None = None) -> None:
         self.url = url
         self.voice_cap = voice_cap
         self.server_id = uuid.uuid4().hex[:12]
@@ -321,6 +383,7 @@ class RedisStore:
         self._outbox: dict[str, list[str]] = {}  # server -> "sid packet" lines, in order
         self._announcements: list[str] = []  # this server's changes, in order
         self._publisher = Publisher(url)
+        self._resubscribing: asyncio.Task | None = None
         self._flush_due = False
         self._reconnecting: asyncio.Task | None = None
 
@@ -338,7 +401,7 @@ class RedisStore:
         await self._alive()
         await self.redis.sadd(P + "servers", self.server_id)
         await self._publisher.connect()
-        self._tasks = [asyncio.ensure_future(job()) for job in (self._heartbeat, self._listen)]
+        self._tasks = [asyncio.ensure_future(self._heartbeat())]
 
     async def close(self) -> None:
         """A clean shutdown: this server's people leave (as their sockets close), then it goes."""
@@ -349,7 +412,9 @@ class RedisStore:
             self._scripts.cancel()
             await self._publisher.close()
         if self.redis is not None:
-            await self._pubsub.aclose()
+            self._subscriber.close()
+            if self._resubscribing is not None:
+                self._resubscribing.cancel()
             await self.redis.delete(P + "alive:" + self.server_id)
             await self.redis.aclose()
             self.redis = None
@@ -385,39 +450,50 @@ class RedisStore:
 
     # -- announcements and messages from the other servers ---------------------------------------
     async def _subscribe(self) -> None:
-        """Subscribe, then load the snapshot: announcements made in between are queued on the
-        subscription, and the replica skips those the snapshot already holds."""
-        self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(P + "events", P + "to:" + self.server_id)
+        """Subscribe, then load the snapshot. Announcements made in between are held, and the
+        replica skips those the snapshot already holds."""
+        held: list[tuple[str, str]] = []
+        self._on_push = lambda channel, data: held.append((channel, data))
+        options = parse_url(self.url)
+        _, self._subscriber = await open_redis(options, lambda: Subscriber(
+            [P + "events", P + "to:" + self.server_id], self._pushed, self._subscription_lost,
+            auth_command(options)))
+        await self._subscriber.subscribed
         version, *announcements = await self._snapshot(keys=[], args=[])
         self.replica.load(int(version), announcements)
+        self._on_push = self._handle_push
+        for channel, data in held:
+            self._handle_push(channel, data)
 
-    async def _listen(self) -> None:
-        events, mine = P + "events", P + "to:" + self.server_id
+    def _pushed(self, channel: str, data: str) -> None:
+        self._on_push(channel, data)
+
+    def _handle_push(self, channel: str, data: str) -> None:
+        if channel == P + "events":
+            origin, _, announcements = data.partition("\n")
+            if origin != self.server_id:  # our own were applied when made
+                for announcement in announcements.split("\n"):
+                    self.replica.apply(announcement)
+        elif channel == P + "to:" + self.server_id and self.on_message is not None:
+            for line in data.split("\n"):
+                sid, _, text = line.partition(" ")
+                self.on_message(sid, text)
+            flush_now()  # they have waited for Redis already: out they go
+
+    def _subscription_lost(self) -> None:
+        """Redis went away: announcements may be lost, so subscribe and load a snapshot anew."""
+        log.warning("Redis subscription lost; subscribing again")
+        if self._resubscribing is None or self._resubscribing.done():
+            self._resubscribing = asyncio.ensure_future(self._resubscribe())
+
+    async def _resubscribe(self) -> None:
         while True:
+            await asyncio.sleep(0.5)
             try:
-                async for msg in self._pubsub.listen():
-                    if msg["type"] != "message":
-                        continue
-                    if msg["channel"] == events:
-                        origin, _, announcements = msg["data"].partition("\n")
-                        if origin != self.server_id:  # our own were applied when made
-                            for announcement in announcements.split("\n"):
-                                self.replica.apply(announcement)
-                    elif msg["channel"] == mine and self.on_message is not None:
-                        for line in msg["data"].split("\n"):
-                            sid, _, text = line.partition(" ")
-                            await self.on_message(sid, text)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: announcements may be lost, so start over
-                log.warning("Redis subscription lost (%r); retrying", exc)
-                await asyncio.sleep(0.5)
-                try:
-                    await self._pubsub.aclose()
-                    await self._subscribe()
-                except Exception:
-                    pass
+                await self._subscribe()
+                return
+            except (OSError, redis.RedisError) as exc:
+                log.warning("cannot subscribe to Redis (%r); retrying", exc)
 
     async def forward(self, sid: str, text: str) -> None:
         """Deliver a Socket.IO packet to ``sid`` on whichever server holds its socket."""

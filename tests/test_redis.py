@@ -223,7 +223,7 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
     got: list[tuple[str, str]] = []
     arrived = asyncio.Event()
 
-    async def on_message(sid: str, text: str) -> None:
+    def on_message(sid: str, text: str) -> None:  # called as the message is read
         got.append((sid, text))
         if len(got) in (500, 501):
             arrived.set()
