@@ -46,6 +46,8 @@ from typing import Any, Awaitable, Callable
 import hiredis
 import orjson
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.asyncio.connection import parse_url
 
 from .engine import flush_now
@@ -475,14 +477,20 @@ class RedisStore:
         self._announcements: list[str] = []  # this server's changes, in order
         self._publisher = Publisher(url)
         self._resubscribing: asyncio.Task | None = None
+        self._subscriber: Subscriber | None = None
+        self.subscriptions = 0  # how many times it has subscribed and loaded a snapshot
+        self._subscribed = asyncio.Event()
         self._flush_due = False
         self._reconnecting: asyncio.Task | None = None
 
     async def start(self) -> None:
         # A blocking pool: a thousand people hanging up at once wait their turn for one of
         # 64 connections, instead of failing with "too many connections".
-        pool = redis.BlockingConnectionPool.from_url(self.url, max_connections=64, timeout=20,
-                                                     decode_responses=True)
+        # Retry on a lost connection: after Redis restarts, each pooled connection fails once.
+        pool = redis.BlockingConnectionPool.from_url(
+            self.url, max_connections=64, timeout=20, decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=1.0), 3),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         self.redis = redis.Redis(connection_pool=pool)
         self._scripts = ScriptBatch(self.url)
         await self._scripts.start()
@@ -500,19 +508,21 @@ class RedisStore:
             task.cancel()
         self._tasks = []
         if self.redis is not None:
+            client, self.redis = self.redis, None  # (from here on, a lost connection is ours)
             self._scripts.close()
             await self._publisher.close()
-        if self.redis is not None:
             self._subscriber.close()
             if self._resubscribing is not None:
                 self._resubscribing.cancel()
-            await self.redis.delete(P + "alive:" + self.server_id)
-            await self.redis.aclose()
-            self.redis = None
+            await client.delete(P + "alive:" + self.server_id)
+            await client.aclose()
 
     # -- liveness -------------------------------------------------------------------------------
     async def _alive(self) -> None:
-        await self.redis.set(P + "alive:" + self.server_id, "1", px=ALIVE_MS)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(P + "alive:" + self.server_id, "1", px=ALIVE_MS)
+        pipe.sadd(P + "servers", self.server_id)  # again: a restarted Redis may have lost it
+        await pipe.execute()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -546,6 +556,8 @@ class RedisStore:
         held: list[tuple[str, str]] = []
         self._on_push = lambda channel, data: held.append((channel, data))
         options = parse_url(self.url)
+        if self._subscriber is not None:
+            self._subscriber.close()  # (quietly: it does not call _subscription_lost)
         _, self._subscriber = await open_redis(options, lambda: Subscriber(
             [P + "events", P + "to:" + self.server_id], self._pushed, self._subscription_lost,
             auth_command(options)))
@@ -555,6 +567,17 @@ class RedisStore:
         self._on_push = self._handle_push
         for channel, data in held:
             self._handle_push(channel, data)
+        self.subscriptions += 1
+        self._subscribed.set()
+
+    async def subscribed(self, times: int, timeout: float = 10) -> None:
+        """Wait until this store has subscribed (and loaded a snapshot) ``times`` times in all:
+        once at start, once more after each time Redis went away."""
+        async def wait() -> None:
+            while self.subscriptions < times:
+                self._subscribed.clear()
+                await self._subscribed.wait()
+        await asyncio.wait_for(wait(), timeout)
 
     def _pushed(self, channel: str, data: str) -> None:
         self._on_push(channel, data)
@@ -573,6 +596,8 @@ class RedisStore:
 
     def _subscription_lost(self) -> None:
         """Redis went away: announcements may be lost, so subscribe and load a snapshot anew."""
+        if self.redis is None:
+            return  # closing
         log.warning("Redis subscription lost; subscribing again")
         if self._resubscribing is None or self._resubscribing.done():
             self._resubscribing = asyncio.ensure_future(self._resubscribe())
@@ -583,7 +608,7 @@ class RedisStore:
             try:
                 await self._subscribe()
                 return
-            except (OSError, redis.RedisError) as exc:
+            except (OSError, ConnectionError, redis.RedisError) as exc:
                 log.warning("cannot subscribe to Redis (%r); retrying", exc)
 
     async def forward(self, sid: str, text: str) -> None:

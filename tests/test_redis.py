@@ -249,3 +249,91 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
     finally:
         await one.close()
         await two.close()
+
+
+class FakeTransport:
+    """Collects what a protocol writes; no socket (the protocols are driven by hand)."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+
+async def test_commands_hand_each_reply_to_its_caller_in_order():
+    from talklab.server.redis_store import Commands
+    conn = Commands()
+    conn.connection_made(FakeTransport())
+    replies: list = []
+    conn.call(replies.append, "PING")
+    conn.call(replies.append, "EVALSHA", "nope", "0")
+    conn.call(replies.append, "GET", "k")
+    assert conn.transport.written.startswith(b"*1\r\n$4\r\nPING\r\n*3\r\n$7\r\nEVALSHA")
+    for chunk in (b"+PO", b"NG\r\n-NOSCRIPT No matching script\r\n$3\r", b"\nabc\r\n"):
+        conn.data_received(chunk)  # replies may arrive cut anywhere
+    assert replies[0] == "PONG" and replies[2] == "abc"
+    assert str(replies[1]).startswith("NOSCRIPT")
+    conn.call(replies.append, "GET", "k")
+    conn.connection_lost(None)  # whoever still waits is told
+    assert isinstance(replies[3], ConnectionError)
+    conn.call(replies.append, "GET", "k")  # and later callers at once
+    assert isinstance(replies[4], ConnectionError)
+
+
+async def test_the_subscriber_hands_over_each_message_as_it_is_read():
+    from talklab.server.redis_store import Subscriber
+    got, lost = [], []
+    sub = Subscriber(["a", "b"], lambda channel, data: got.append((channel, data)),
+                     lambda: lost.append(True))
+    sub.connection_made(FakeTransport())
+    assert sub.transport.written == b"*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n"
+    data = (b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"
+            b"*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$6\r\nx\ny \xc3\xa9\r\n")
+    for i in range(0, len(data), 7):
+        sub.data_received(data[i:i + 7])
+    assert sub.subscribed.done() and got == [("b", "x\ny é")]
+    sub.connection_lost(None)
+    assert lost == [True]
+
+
+async def test_servers_carry_on_after_redis_restarts(tmp_path):
+    """Redis restarts empty (no persistence here): each server subscribes again, reloads its
+    script, reconnects its publisher, and new rooms work across servers."""
+    from talklab.server import SignalingServer
+    port = free_port()
+
+    def start_redis() -> subprocess.Popen:
+        proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind",
+                                 "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                                 str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        next(line for line in proc.stdout if "Ready to accept connections" in line)
+        return proc
+
+    redis_proc = start_redis()
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        async with SignalingServer(redis_url=url) as one, SignalingServer(redis_url=url) as two:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+            redis_proc = start_redis()
+            for server in (one, two):
+                await server.app.store.subscribed(2)
+            alice = await person("Alice", one.url)
+            bob = await person("Bob", two.url)
+            await alice.emit("webrtc-offer", {"offer": OFFER, "to": bob.sid})
+            assert (await bob.next("webrtc-offer"))["from"] == alice.sid
+            await bob.emit("webrtc-answer", {"answer": ANSWER, "to": alice.sid})
+            assert (await alice.next("webrtc-answer"))["from"] == bob.sid
+            for c in (alice, bob):
+                await c.close()
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
