@@ -125,6 +125,7 @@ class SignalingApp:
                                     on_message=self._deliver_forwarded)
             manager = socketio.AsyncRedisManager(redis_url, channel="talklab-socketio")
         self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
+        self._delivering: set[asyncio.Task] = set()  # forwarded packets for long-polling
         self._dumps = _fast_json.dumps
         self.trace = Trace(trace_size)
         self.ice_servers = list(ice_servers or [])  # what the browser page is told to use
@@ -206,7 +207,9 @@ class SignalingApp:
             return  # gone
         if isinstance(sock, DirectSocket) and sock.send_text("4" + text):
             return
-        self._pending = asyncio.ensure_future(self._deliver(sid, text))
+        task = asyncio.ensure_future(self._deliver(sid, text))  # tasks run in order
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
 
     async def send_to_room(self, event: str, data: dict, members: list[Member],
                            skip: str) -> None:

@@ -27,7 +27,7 @@ every server applies the others'. Relays are checked against the replica, with n
 Redis. A message for someone on another server is published on that server's own channel.
 Changes run in batches, one script call for all those asked for in one turn of the loop
 (:class:`ScriptBatch`); announcements and messages are published at the end of each turn, on a
-connection of their own, without waiting for replies (:class:`Publisher`). (python-socketio's
+connection of their own, without waiting for replies (:class:`Commands`). (python-socketio's
 Redis manager stays attached for anything else, but it sends every message to every server,
 which cost more than the relay itself.)
 
@@ -211,8 +211,7 @@ class ScriptBatch:
         self._later: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        _, self._conn = await open_redis(self.options,
-                                         lambda: Commands(auth_command(self.options)))
+        self._conn = await open_commands(self.options)
         self._sha = await self._call("SCRIPT", "LOAD", _BATCH)
 
     def _call(self, *parts: str) -> asyncio.Future:
@@ -279,6 +278,11 @@ class ScriptBatch:
             task.cancel()
         if self._conn is not None:
             self._conn.close()
+
+
+def _refused_publish(reply: Any) -> None:
+    if isinstance(reply, Exception):
+        log.warning("a publish to Redis failed: %s", reply)
 
 
 def _settle(future: asyncio.Future, reply: Any) -> None:
@@ -348,20 +352,20 @@ def resp_command(*parts: str) -> bytes:
     return b"".join(out)
 
 
-async def open_redis(options: dict, protocol_factory: Callable[[], asyncio.Protocol] | None = None
-                     ) -> Any:
+async def open_redis(options: dict, protocol_factory: Callable[[], asyncio.Protocol]) -> Any:
     """A raw connection to Redis from ``parse_url``'s options (TCP, TLS or a Unix socket):
-    ``(reader, writer)`` streams, or ``(transport, protocol)`` with ``protocol_factory``."""
+    ``(transport, protocol)``."""
     loop = asyncio.get_running_loop()
     if "path" in options:
-        if protocol_factory:
-            return await loop.create_unix_connection(protocol_factory, options["path"])
-        return await asyncio.open_unix_connection(options["path"])
-    host, port = options.get("host", "localhost"), options.get("port", 6379)
+        return await loop.create_unix_connection(protocol_factory, options["path"])
     tls = True if options.get("connection_class") is not None else None  # rediss://
-    if protocol_factory:
-        return await loop.create_connection(protocol_factory, host, port, ssl=tls)
-    return await asyncio.open_connection(host, port, ssl=tls)
+    return await loop.create_connection(protocol_factory, options.get("host", "localhost"),
+                                        options.get("port", 6379), ssl=tls)
+
+
+async def open_commands(options: dict) -> "Commands":
+    _, commands = await open_redis(options, lambda: Commands(auth_command(options)))
+    return commands
 
 
 def auth_command(options: dict) -> bytes:
@@ -415,48 +419,6 @@ class Subscriber(asyncio.Protocol):
             self.transport.close()
 
 
-class Publisher:
-    """PUBLISH on a connection of its own, in order, without waiting for each reply.
-
-    redis-py awaits every reply: one batch in flight at a time, so a message queued just after a
-    batch left waited a whole round trip, and a turn of the loop, before it could leave. Here a
-    command is written the moment it is ready and Redis answers in order; a reader task drops
-    the answers (subscriber counts) and logs errors. One connection keeps the order of
-    everything this server publishes.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.options = parse_url(url)
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader: asyncio.Task | None = None
-
-    async def connect(self) -> None:
-        reader, writer = await open_redis(self.options)
-        writer.write(auth_command(self.options))
-        self._writer = writer
-        self._reader = asyncio.ensure_future(self._answers(reader))
-
-    async def _answers(self, reader: asyncio.StreamReader) -> None:
-        while data := await reader.read(65536):
-            if data.startswith(b"-") or b"\r\n-" in data:
-                log.warning("Redis refused a publish: %r", data[:200])
-        self._writer = None  # the connection is gone: the next publish connects again
-
-    @property
-    def connected(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
-
-    def publish(self, channel: str, message: str) -> None:
-        self._writer.write(resp_command("PUBLISH", channel, message))
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-        if self._writer is not None:
-            self._writer.close()
-        self._writer = None
-
-
 class RedisStore:
     """Room state shared through Redis by every server that points at the same database."""
 
@@ -475,7 +437,10 @@ class RedisStore:
         self._tasks: list[asyncio.Task] = []
         self._outbox: dict[str, list[str]] = {}  # server -> "sid packet" lines, in order
         self._announcements: list[str] = []  # this server's changes, in order
-        self._publisher = Publisher(url)
+        # PUBLISH goes on a connection of its own, in order, written the moment it is ready;
+        # redis-py awaited each reply, so a message queued just after a batch left waited a
+        # round trip and a turn of the loop. The replies (subscriber counts) are dropped.
+        self._publisher: Commands | None = None
         self._resubscribing: asyncio.Task | None = None
         self._subscriber: Subscriber | None = None
         self.subscriptions = 0  # how many times it has subscribed and loaded a snapshot
@@ -499,7 +464,7 @@ class RedisStore:
         await self._subscribe()
         await self._alive()
         await self.redis.sadd(P + "servers", self.server_id)
-        await self._publisher.connect()
+        self._publisher = await open_commands(parse_url(self.url))
         self._tasks = [asyncio.ensure_future(self._heartbeat())]
 
     async def close(self) -> None:
@@ -510,8 +475,9 @@ class RedisStore:
         if self.redis is not None:
             client, self.redis = self.redis, None  # (from here on, a lost connection is ours)
             self._scripts.close()
-            await self._publisher.close()
-            self._subscriber.close()
+            for connection in (self._publisher, self._subscriber):
+                if connection is not None:  # (None if start() failed half-way)
+                    connection.close()
             if self._resubscribing is not None:
                 self._resubscribing.cancel()
             await client.delete(P + "alive:" + self.server_id)
@@ -645,17 +611,19 @@ class RedisStore:
                 self._reconnecting = asyncio.ensure_future(self._reconnect())
             return  # kept until connected
         if self._announcements:
-            self._publisher.publish(P + "events", "\n".join([self.server_id,
-                                                               *self._announcements]))
+            self._publish(P + "events", "\n".join([self.server_id, *self._announcements]))
             self._announcements = []
         for server, lines in self._outbox.items():
-            self._publisher.publish(P + "to:" + server, "\n".join(lines))
+            self._publish(P + "to:" + server, "\n".join(lines))
         self._outbox = {}
+
+    def _publish(self, channel: str, message: str) -> None:
+        self._publisher.call(_refused_publish, "PUBLISH", channel, message)
 
     async def _reconnect(self) -> None:
         for attempt in range(5):
             try:
-                await self._publisher.connect()
+                self._publisher = await open_commands(parse_url(self.url))
                 self._flush()
                 return
             except OSError as exc:
@@ -722,9 +690,6 @@ class RedisStore:
             self._hints[row[0]] = row[1]
             members.append(member_of(row))
         return members
-
-    async def in_room(self, room: str) -> list[Member]:
-        return self.replica.in_room(room)
 
     async def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
         """The same rule as :meth:`Rooms.check_relay`, answered by the replica; a refusal is

@@ -50,9 +50,6 @@ class MemoryStore:
         member = self.rooms.leave_room(sid)
         return member, self.rooms.in_room(member.room) if member else []
 
-    async def in_room(self, room: str) -> list[Member]:
-        return self.rooms.in_room(room)
-
     async def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
         return self.rooms.check_relay(sid, to)
 
