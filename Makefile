@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: lab test bench clean node-deps browser-deps coturn-deps redis-deps
+.PHONY: lab test lint bench clean node-deps browser-deps coturn-deps redis-deps
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -51,8 +51,13 @@ lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
 		$(if $(SUDO),,--allow-root)
 
-test: $(VENV)/.installed tests/node/node_modules/.installed bench/node/node_modules/.installed \
-		browser-deps coturn-deps redis-deps
+# ruff and mypy first (their configuration, and why each rule or ignore, is in pyproject.toml)
+lint: $(VENV)/.installed
+	$(BIN)/ruff check talklab server tests bench
+	$(BIN)/mypy
+
+test: lint $(VENV)/.installed tests/node/node_modules/.installed \
+		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps
@@ -61,4 +66,4 @@ bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps
 	$(BIN)/python bench/fuzz_servers.py
 
 clean:
-	rm -rf $(VENV) tests/node/node_modules bench/node/node_modules .pytest_cache
+	rm -rf $(VENV) tests/node/node_modules bench/node/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,15 @@ from .rooms import DEFAULT_VOICE_CAP, VOICE_FULL_MESSAGE, Member, RoomError, Roo
 from .trace import Trace, TraceEntry
 
 __all__ = [
-    "DEFAULT_VOICE_CAP", "Member", "RoomError", "Rooms", "SignalingApp", "SignalingServer",
-    "Trace", "TraceEntry", "VOICE_FULL_MESSAGE", "VoiceFull", "main",
+    "DEFAULT_VOICE_CAP",
+    "VOICE_FULL_MESSAGE",
+    "Member",
+    "RoomError",
+    "Rooms",
+    "SignalingApp",
+    "SignalingServer",
+    "Trace",
+    "TraceEntry",
+    "VoiceFull",
+    "main",
 ]

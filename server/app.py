@@ -24,7 +24,8 @@ import gc
 import logging
 import pathlib
 import socket
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import socketio
@@ -50,7 +51,7 @@ def _guarded(event: str) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def run(self: "SignalingApp", sid: str, data: Any = None, *extra: Any) -> None:
+        async def run(self: SignalingApp, sid: str, data: Any = None, *extra: Any) -> None:
             self._trace_in(event, sid, self._room_of(sid), data)
             try:
                 await handler(self, sid, data)
@@ -323,7 +324,7 @@ class SignalingApp:
         try:
             since = int(request.query.get("since", "0"))
         except ValueError:
-            raise web.HTTPBadRequest(text="since must be an integer")
+            raise web.HTTPBadRequest(text="since must be an integer") from None
         return web.json_response({"entries": [e.as_dict() for e in self.trace.since(since)]})
 
     async def _page(self, request: web.Request) -> web.FileResponse:
@@ -359,7 +360,7 @@ class SignalingServer(Service):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    async def start(self) -> "SignalingServer":
+    async def start(self) -> SignalingServer:
         if self._runner is not None:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -69,7 +69,7 @@ def text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
-_holding: set["DirectSocket"] = set()  # sockets with frames held for the end of this turn
+_holding: set[DirectSocket] = set()  # sockets with frames held for the end of this turn
 
 
 def flush_now() -> None:

@@ -41,14 +41,15 @@ import asyncio
 import collections
 import logging
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import hiredis
 import orjson
 import redis.asyncio as redis
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.asyncio.connection import parse_url
 
 from .engine import flush_now
 from .replica import Replica, member_of
@@ -94,7 +95,9 @@ end
 # anything else.
 _JOIN_ROOM = """
 local m = KEYS[1]
-if redis.call('EXISTS', m) == 1 then return {'ERR', 'already in room ' .. redis.call('HGET', m, 'room')} end
+if redis.call('EXISTS', m) == 1 then
+  return {'ERR', 'already in room ' .. redis.call('HGET', m, 'room')}
+end
 local seq = redis.call('INCR', KEYS[4])
 local uid = ARGV[4]
 if uid == '' then uid = 'u' .. seq end
@@ -110,7 +113,9 @@ local m = KEYS[1]
 if redis.call('EXISTS', m) == 0 then return {'ERR', 'join a room first'} end
 local room = redis.call('HGET', m, 'room')
 if room ~= ARGV[2] then return {'ERR', 'not in room ' .. ARGV[2] .. '; join it first'} end
-if redis.call('HGET', m, 'in_voice') == '1' then return {'ERR', 'already in voice in room ' .. room} end
+if redis.call('HGET', m, 'in_voice') == '1' then
+  return {'ERR', 'already in voice in room ' .. room}
+end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'FULL'} end
 redis.call('ZADD', KEYS[2], redis.call('HGET', m, 'seq'), ARGV[1])
 redis.call('HSET', m, 'in_voice', '1')
@@ -249,7 +254,7 @@ class ScriptBatch:
             results: list = [RuntimeError(f"Redis: {reply}")] * len(batch)
         else:
             results = orjson.loads(reply)
-        for (_, _, _, future), result in zip(batch, results):
+        for (_, _, _, future), result in zip(batch, results, strict=True):
             if not future.done():
                 if isinstance(result, Exception):
                     future.set_exception(result)
@@ -363,7 +368,7 @@ async def open_redis(options: dict, protocol_factory: Callable[[], asyncio.Proto
                                         options.get("port", 6379), ssl=tls)
 
 
-async def open_commands(options: dict) -> "Commands":
+async def open_commands(options: dict) -> Commands:
     _, commands = await open_redis(options, lambda: Commands(auth_command(options)))
     return commands
 
@@ -384,7 +389,8 @@ class Subscriber(asyncio.Protocol):
 
     def __init__(self, channels: list[str], on_message: Callable[[str, str], None],
                  on_lost: Callable[[], None], auth: bytes = b"") -> None:
-        self.channels, self.on_message, self.on_lost, self.auth = channels, on_message, on_lost, auth
+        self.channels, self.on_message = channels, on_message
+        self.on_lost, self.auth = on_lost, auth
         self._parser = hiredis.Reader(encoding="utf-8")
         self.transport: asyncio.Transport | None = None
         self.subscribed = asyncio.get_running_loop().create_future()

@@ -31,7 +31,6 @@ import orjson
 
 from .rooms import Member, Rooms
 
-
 # A member travels as an array: [sid, server, room, in_voice, username, user_id, seq].
 # An announcement is that array after a version number, or [ver, sid] for a deletion.
 
@@ -150,7 +149,7 @@ def _parse(announcement: str | bytes) -> list | None:
     if not isinstance(event, list) or len(event) not in (2, 8):
         return None
     kinds = (int, str) if len(event) == 2 else (int, str, str, str, int, str, str, int)
-    if not all(type(value) is kind for value, kind in zip(event, kinds)):
+    if not all(type(value) is kind for value, kind in zip(event, kinds, strict=True)):
         return None  # (type(True) is bool, not int: booleans are refused too)
     if len(event) == 8:
         event[4] = event[4] == 1

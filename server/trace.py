@@ -15,13 +15,16 @@ o'clock writes far more than anyone reads.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
+log = logging.getLogger("talklab.server.trace")
 SERVER = "server"
 
 
@@ -95,7 +98,7 @@ class Trace:
                 try:
                     callback(entry)
                 except Exception:  # an observer must never break the postman
-                    pass
+                    log.exception("a trace subscriber failed")
 
     @property
     def entries(self) -> list[TraceEntry]:

@@ -12,17 +12,31 @@ The seed's five systems, each a module you can open:
 :class:`talklab.Lab` puts them together.
 """
 
-from . import _aiortc  # noqa: F401  (applies the loopback adjustments; see its docstring)
-from . import check, ice, nat, stun, turn, views  # noqa: F401
+from . import (  # noqa: F401
+    _aiortc,
+    check,
+    ice,
+    nat,
+    stun,
+    turn,
+    views,
+)
 from .events import Event, EventBus
 from .hearing import Ear, dominant_frequency, level_dbfs
 from .lab import DEFAULT_ROOM, Lab
 from .matrix import nat_matrix
-from .nat import detect_nat
 from .media import (
-    MediaError, MediaStream, NotAllowedError, NotFoundError, OverconstrainedError,
-    SyntheticVoice, FileVoice, enumerate_devices, get_user_media,
+    FileVoice,
+    MediaError,
+    MediaStream,
+    NotAllowedError,
+    NotFoundError,
+    OverconstrainedError,
+    SyntheticVoice,
+    enumerate_devices,
+    get_user_media,
 )
+from .nat import detect_nat
 from .person import Link, Person, SignalingError, VoiceError
 from .server import SignalingServer
 from .signaling import SignalingClient

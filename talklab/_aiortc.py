@@ -36,7 +36,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ipaddress
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import aioice.ice
 import aioice.stun

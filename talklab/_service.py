@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Service:
@@ -33,7 +34,7 @@ def serve_forever(service: Service, banner: Callable[[Any], str], name: str,
             await service.start()
         except OSError as exc:
             print(f"{name}: cannot listen: {exc.strerror or exc}", file=sys.stderr)
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         print(banner(service), flush=True)
         try:
             await asyncio.Event().wait()

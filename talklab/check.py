@@ -10,7 +10,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from .ice.priority import TYPE_PREFERENCE, candidate_priority as _priority
+from .ice.priority import TYPE_PREFERENCE
+from .ice.priority import candidate_priority as _priority
 from .nat.behaviour import NAT_TYPES
 
 

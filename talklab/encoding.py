@@ -31,7 +31,7 @@ class EncodedAudioTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, fanout: "OpusFanout") -> None:
+    def __init__(self, fanout: OpusFanout) -> None:
         super().__init__()
         self._fanout = fanout
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(QUEUE_FRAMES)

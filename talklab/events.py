@@ -7,10 +7,14 @@ protocol. Every event is also kept, bounded, in :attr:`EventBus.history`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+log = logging.getLogger("talklab.events")
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class EventBus:
             try:
                 callback(event)
             except Exception:  # a broken view must not break the room
-                pass
+                log.exception("an event subscriber failed on %s", kind)
         return event
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:

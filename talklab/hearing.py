@@ -14,6 +14,7 @@ between the strongest bin and its neighbours, which resolves a tone through Opus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 
@@ -32,7 +33,7 @@ def dominant_frequency(samples: np.ndarray, rate: int = SAMPLE_RATE,
     if n < rate // 10 or level_dbfs(samples) < SILENCE_DBFS:
         return None
     spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(n)))
-    first = int(math.ceil(min_hz * n / rate))
+    first = math.ceil(min_hz * n / rate)
     k = first + int(np.argmax(spectrum[first:-1]))
     a, b, c = np.log(spectrum[k - 1:k + 2] + 1e-12)
     denominator = a - 2 * b + c
@@ -105,10 +106,8 @@ class Ear:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def wait_frames(self, count: int, timeout: float) -> None:

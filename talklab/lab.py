@@ -38,7 +38,7 @@ CHECK_RETRIES = 3  # aioice's STUN check retransmissions while a lab runs: failu
 class Lab:
     """A signaling server on a free loopback port, and the people you add to it."""
 
-    current: ClassVar["Lab | None"] = None
+    current: ClassVar[Lab | None] = None
 
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1",
                  stun: bool = False, turn: bool = False,
@@ -64,7 +64,7 @@ class Lab:
             self.people.pop(event["person"], None)
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self, replace: bool = False) -> "Lab":
+    async def start(self, replace: bool = False) -> Lab:
         """Start the servers. With ``replace``, first close the lab that the last
         replacing start made (what ``await Lab()`` does, so re-running a cell is safe)."""
         if self._started:
@@ -108,7 +108,7 @@ class Lab:
         if Lab.current is self:
             Lab.current = None
 
-    async def __aenter__(self) -> "Lab":
+    async def __aenter__(self) -> Lab:
         return await self.start()
 
     async def __aexit__(self, *exc: Any) -> None:

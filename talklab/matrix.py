@@ -9,6 +9,7 @@ gave up (talklab lowers aioice's retransmissions so failure takes seconds, not a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -45,10 +46,8 @@ async def _cell(lab: Lab, a: str, b: str, index: int, timeout: float) -> Cell:
         return link is not None and (link.state == "connected" or
                                      link.pc.connectionState in ("failed", "closed"))
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await first.wait_until(decided, timeout, f"{a} x {b} decided")
-    except TimeoutError:
-        pass
     link = first.links.get(second.sid)
     state = link.state if link else "new"
     connected = state == "connected"

@@ -27,11 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import socketio
-from aiortc import (RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection,
-                    RTCSessionDescription)
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 
 from . import _aiortc
 from .encoding import OpusFanout
@@ -44,7 +50,7 @@ from .nat import Host
 
 
 class VoiceError(Exception):
-    """The server refused a voice seat (the seed's ``voiceError``, e.g. "Voice channel is full!")."""
+    """The server refused a voice seat (the seed's ``voiceError``: "Voice channel is full!")."""
 
 
 class SignalingError(Exception):
@@ -57,7 +63,7 @@ LINK_STATES = ("new", "connecting", "connected", "disconnected", "failed", "clos
 class Link:
     """One ``RTCPeerConnection`` from a person to one other person, and its story."""
 
-    def __init__(self, person: "Person", remote_sid: str, remote_name: str, role: str) -> None:
+    def __init__(self, person: Person, remote_sid: str, remote_name: str, role: str) -> None:
         self.person = person
         self.remote_sid = remote_sid
         self.remote_name = remote_name
@@ -278,7 +284,7 @@ class Person:
 
         try:
             await asyncio.wait_for(loop(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(f"{self.name}: {what} did not happen within {timeout} s") from None
 
     async def emit(self, event: str, data: dict) -> None:
@@ -288,13 +294,13 @@ class Person:
                        timeout: float) -> tuple[str, Any]:
         """Emit ``event`` and wait for the first of ``replies`` (or a signalingError for it)."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        for reply in replies + (f"signalingError:{event}",):
+        for reply in (*replies, f"signalingError:{event}"):
             self._replies[reply] = future
         try:
             await self.emit(event, data)
             return await asyncio.wait_for(future, timeout)
         finally:
-            for reply in replies + (f"signalingError:{event}",):
+            for reply in (*replies, f"signalingError:{event}"):
                 self._replies.pop(reply, None)
 
     def _reply(self, event: str, data: Any) -> None:
@@ -307,7 +313,7 @@ class Person:
         self.events.publish(kind, person=self.name, **data)
 
     # -- what a user does ----------------------------------------------------------------------
-    async def connect(self, url: str, timeout: float = 5) -> "Person":
+    async def connect(self, url: str, timeout: float = 5) -> Person:
         self._url = url
         await self.sio.connect(url, transports=["websocket"], wait_timeout=timeout)
         self.sid = self.sio.get_sid()
@@ -380,7 +386,7 @@ class Person:
         try:
             await asyncio.gather(*(link.ear.wait_frames(frames, timeout)
                                    for link in list(self.links.values())))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(f"{self.name}: {seconds}s of audio from everyone did not arrive "
                                f"within {timeout} s") from None
 

@@ -9,7 +9,8 @@ for the next one of a kind, with a timeout, instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import socketio
 
@@ -36,7 +37,7 @@ class SignalingClient:
         self._arrived.set()
 
     async def connect(self, url: str, timeout: float = 5,
-                      transports: tuple[str, ...] = ("websocket",)) -> "SignalingClient":
+                      transports: tuple[str, ...] = ("websocket",)) -> SignalingClient:
         """Connect over a WebSocket (as talklab's people do); ``transports=("polling",
         "websocket")`` starts on HTTP long-polling and upgrades, as a browser does by default."""
         await self.sio.connect(url, transports=list(transports), wait_timeout=timeout)
@@ -66,7 +67,7 @@ class SignalingClient:
 
         try:
             return await asyncio.wait_for(find(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             seen = [e for e, _ in self.received[-8:]]
             raise TimeoutError(f"{self.name or 'client'}: no {event!r} within {timeout}s "
                                f"(last received: {seen})") from None
@@ -87,7 +88,7 @@ class SignalingClient:
 
         try:
             return await asyncio.wait_for(find(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(f"{self.name}: none of {events} within {timeout}s") from None
 
     def all(self, event: str) -> list[Any]:
@@ -98,7 +99,7 @@ class SignalingClient:
         if self.sio.connected:
             await self.sio.disconnect()
 
-    async def __aenter__(self) -> "SignalingClient":
+    async def __aenter__(self) -> SignalingClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -14,7 +14,7 @@ def test_signaling_storm_runs_and_loses_nothing():
     lines = run.stdout.strip().splitlines()
     start = next(i for i, line in enumerate(lines) if line.split("|")[0].strip() == "rooms")
     header = [h.strip() for h in lines[start].split("|")]
-    rows = [dict(zip(header, [v.strip() for v in line.split("|")]))
+    rows = [dict(zip(header, [v.strip() for v in line.split("|")], strict=True))
             for line in lines[start + 1:start + 6]]
     assert sorted(r["server"] for r in rows) == sorted(
         ["talklab", "talklab x2", "talklab x2 room", "stock", "seed-node"])
@@ -30,5 +30,6 @@ def test_mesh_bench_runs():
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     header, row = run.stdout.strip().splitlines()[-2:]
-    figures = dict(zip([h.strip() for h in header.split("|")], [v.strip() for v in row.split("|")]))
+    figures = dict(zip([h.strip() for h in header.split("|")],
+                       [v.strip() for v in row.split("|")], strict=True))
     assert figures["n"] == "2" and figures["streams"] == "2"

@@ -19,12 +19,11 @@ outside loopback (``talklab.ice.trickle.loopback_only``), so no packet leaves th
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
-
 from helpers import write_tone
+
 from talklab import Lab
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -39,7 +38,7 @@ MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
 
 @pytest.fixture
 async def browser(tmp_path):
-    assert os.path.exists(CHROMIUM), "chromium is not installed (run `make test`)"
+    assert shutil.which(CHROMIUM), "chromium is not installed (run `make test`)"
     from playwright.async_api import async_playwright
     tone = tmp_path / "tone.wav"
     write_tone(tone, BROWSER_TONE)

@@ -12,8 +12,8 @@ import shutil
 import socket
 
 import pytest
-from aiortc import RTCIceServer
 from aioice import stun
+from aiortc import RTCIceServer
 
 from talklab import Lab
 from talklab.stun import StunServer

@@ -24,7 +24,7 @@ class RawClient:
         self.session, self.ws = session, ws
 
     @classmethod
-    async def connect(cls, url: str) -> "RawClient":
+    async def connect(cls, url: str) -> RawClient:
         session = aiohttp.ClientSession()
         ws = await session.ws_connect(url + "/socket.io/?EIO=4&transport=websocket")
         client = cls(session, ws)

@@ -19,7 +19,6 @@ import sys
 import threading
 
 import pytest
-
 from test_browser import CHROMIUM, HEADLESS, pytest_artifacts
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -74,7 +73,7 @@ def jupyterlab(tmp_path):
 
 async def test_notebook_07_in_jupyterlab_join_button_redraws_the_mesh(jupyterlab, tmp_path):
     from playwright.async_api import async_playwright
-    url, token, work = jupyterlab
+    url, token, _work = jupyterlab
     async with async_playwright() as p:
         browser = await p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=HEADLESS,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
 from helpers import write_tone
+
 import talklab
 from talklab import media
 from talklab.hearing import dominant_frequency

@@ -110,7 +110,7 @@ async def test_leaving_and_hanging_up_remove_links_and_free_the_seat():
         await bob.leave_voice()
         assert bob.links == {} and not bob.in_voice
         for p in (alice, charlie):
-            await p.wait_until(lambda p=p: "Bob" not in [l.remote_name for l in p.links.values()],
+            await p.wait_until(lambda p=p: "Bob" not in [k.remote_name for k in p.links.values()],
                                5, "link to Bob closed")
         # The freed seat can be taken.
         await dave.join_voice()
@@ -201,7 +201,7 @@ async def test_people_joining_voice_at_the_same_moment_still_make_one_mesh():
 async def test_joining_again_is_harmless():
     async with Lab() as lab:
         alice = await lab.join("Alice", voice=True)
-        bob = await lab.join("Bob", voice=True)
+        await lab.join("Bob", voice=True)
         assert await lab.join("Alice", voice=True) is alice  # a re-run notebook cell
         assert set(await alice.join_voice()) <= {"Bob"}
         await lab.wait_connected(10)

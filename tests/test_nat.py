@@ -7,7 +7,6 @@ import itertools
 import pytest
 
 from talklab.nat import NAT_TYPES, NatTable, detect_nat
-
 from talklab.stun import StunServer
 
 S1, S1b, S2 = ("127.0.0.1", 3478), ("127.0.0.1", 3479), ("127.0.0.2", 3478)

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from talklab import Lab
-from talklab.ice import (TYPE_PREFERENCE, breakdown, candidate_priority, candidates, pair_priority,
-                         pairs)
+from talklab.ice import (
+    TYPE_PREFERENCE,
+    breakdown,
+    candidate_priority,
+    candidates,
+    pair_priority,
+    pairs,
+)
 from talklab.matrix import nat_matrix
 
 TYPES = ("full-cone", "restricted", "port-restricted", "symmetric")
@@ -47,7 +53,7 @@ async def test_people_on_one_lan_connect_host_to_host():
     async with Lab(stun=True) as lab:
         office = lab.nat("symmetric")
         alice = await lab.join("Alice", nat=office, voice=True)
-        bob = await lab.join("Bob", nat=office, voice=True)
+        await lab.join("Bob", nat=office, voice=True)
         await lab.wait_connected(10)
         assert alice.link_to("Bob").route == "host"
         assert office.counters.dropped_by_filter == 0
@@ -56,7 +62,7 @@ async def test_people_on_one_lan_connect_host_to_host():
 async def test_tables_show_real_priorities_and_the_nominated_pair():
     async with Lab(stun=True, turn=True) as lab:
         alice = await lab.join("Alice", nat="port-restricted", voice=True)
-        bob = await lab.join("Bob", nat="full-cone", voice=True)
+        await lab.join("Bob", nat="full-cone", voice=True)
         await lab.wait_connected(10)
         pc = alice.link_to("Bob").pc
         local = {r["type"]: r for r in candidates(pc) if r["side"] == "local"}
@@ -96,12 +102,12 @@ async def test_the_nat_drops_what_its_filter_forbids():
 async def test_behind_a_udp_blocking_firewall_only_turn_over_tcp_gets_through():
     async with Lab(stun=True) as lab:  # no TURN: nothing works
         a = await lab.join("A", nat="udp-blocked", voice=True)
-        b = await lab.join("B", voice=True)
+        await lab.join("B", voice=True)
         await a.wait_until(lambda: any(link.pc.connectionState == "failed"
                                        for link in a.links.values()), 15, "ICE failure")
     async with Lab(stun=True, turn=True) as lab:
         a = await lab.join("A", nat="udp-blocked", voice=True)
-        b = await lab.join("B", voice=True)
+        await lab.join("B", voice=True)
         assert a.ice_servers[-1].urls.endswith("?transport=tcp")
         await lab.wait_connected(15)
         assert a.link_to("B").route == "relay"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from talklab.server.rooms import Rooms, RoomError, VoiceFull, VOICE_FULL_MESSAGE
+from talklab.server.rooms import VOICE_FULL_MESSAGE, RoomError, Rooms, VoiceFull
 
 
 def test_seats_are_counted_per_room_and_capped():

@@ -1,4 +1,4 @@
-"""A client written for the seed (Node, socket.io-client v4) against ``talklab-server``, unchanged."""
+"""A client written for the seed (Node, socket.io-client v4) against talklab-server, unchanged."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_the_seeds_client_runs_dave_joins_voice_unchanged(talklab_server):
 
     # Three offers reach Dave, one from each of the three, with the right `from`.
     assert sorted(report["offersToDave"]) == sorted(ids[n] for n in ("Alice", "Bob", "Charlie"))
-    texts = dict(zip(report["offersToDave"], report["offerTexts"]))
+    texts = dict(zip(report["offersToDave"], report["offerTexts"], strict=True))
     assert texts[ids["Bob"]] == "v=0\r\ns=offer from Bob\r\n"
     # His answers and candidates reach each of them.
     assert report["answersFromDave"] == {"Alice": 1, "Bob": 1, "Charlie": 1}

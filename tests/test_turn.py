@@ -8,8 +8,8 @@ import hmac
 import random
 
 from aioice import stun
-
 from helpers import mutated
+
 from talklab.stun import dissect, long_term_key
 from talklab.turn import TurnCore, TurnServer, rest_credentials
 from talklab.turn.core import CloseRelay, SendToClient, SendToPeer

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-
 from talklab import Lab
-from talklab.views import (MeshView, RoomPanel, candidates_table, pairs_table, sequence_diagram,
-                           timeline_table, trace_table)
+from talklab.views import (
+    MeshView,
+    RoomPanel,
+    candidates_table,
+    pairs_table,
+    sequence_diagram,
+    timeline_table,
+    trace_table,
+)
 
 
 async def test_room_panel_buttons_join_leave_and_refuse_the_seventh():

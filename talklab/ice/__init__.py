@@ -10,6 +10,18 @@ from .inspect import candidates, ice_connection, pairs, route_of, selected_pair
 from .priority import TYPE_PREFERENCE, breakdown, candidate_priority, pair_priority
 from .trickle import RemoteCandidates, candidate_from_json, candidate_to_json, split_candidates
 
-__all__ = ["TYPE_PREFERENCE", "breakdown", "candidate_priority", "candidates", "pair_priority",
-           "pairs", "RemoteCandidates", "candidate_from_json", "candidate_to_json", "ice_connection",
-           "route_of", "selected_pair", "split_candidates"]
+__all__ = [
+           "TYPE_PREFERENCE",
+           "RemoteCandidates",
+           "breakdown",
+           "candidate_from_json",
+           "candidate_priority",
+           "candidate_to_json",
+           "candidates",
+           "ice_connection",
+           "pair_priority",
+           "pairs",
+           "route_of",
+           "selected_pair",
+           "split_candidates",
+]

@@ -16,8 +16,8 @@ remote description is set.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from aiortc import RTCIceCandidate
 from aiortc.sdp import candidate_from_sdp

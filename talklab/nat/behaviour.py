@@ -29,8 +29,8 @@ arriving, or ``None`` when the filter drops it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 Address = tuple[str, int]
 

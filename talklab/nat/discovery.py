@@ -69,7 +69,7 @@ class _Client(asyncio.DatagramProtocol):
             self.transport.sendto(bytes(request), server)
             try:
                 return await asyncio.wait_for(asyncio.shield(future), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
         self.answers.pop(request.transaction_id, None)
         return None

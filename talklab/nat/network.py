@@ -19,11 +19,13 @@ simulated host opens is wrapped in a :class:`NatTransport`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .behaviour import NAT_TYPES, NatCounters, NatTable
 
@@ -32,7 +34,7 @@ Address = tuple[str, int]
 UDP_BLOCKED = "udp-blocked"  # not a NAT type: a firewall that lets no UDP out or in
 _private_numbers = itertools.count(1)
 _public_numbers = itertools.count(1)
-PRIVATE: dict[str, "Host"] = {}  # private address -> host, for every host behind a NAT
+PRIVATE: dict[str, Host] = {}  # private address -> host, for every host behind a NAT
 
 
 def _address(prefix: str, n: int) -> str:
@@ -66,7 +68,7 @@ class Nat:
                  conditions: Conditions | None = None, seed: int | None = None) -> None:
         if kind not in NAT_TYPES and kind != UDP_BLOCKED:
             raise ValueError(f"unknown NAT type {kind!r}; one of "
-                             f"{sorted(NAT_TYPES) + [UDP_BLOCKED]}")
+                             f"{[*sorted(NAT_TYPES), UDP_BLOCKED]}")
         self.kind = kind
         self.public_ip = public_ip or next_public_address()
         # a UDP-blocking firewall still maps like a port-restricted NAT: for TCP, in principle
@@ -90,7 +92,7 @@ class Nat:
         one way out for a WebRTC call."""
         return self.kind == UDP_BLOCKED
 
-    def host(self, address: str | None = None) -> "Host":
+    def host(self, address: str | None = None) -> Host:
         """A new machine on this NAT's LAN."""
         host = Host(address or next_private_address(), self)
         self.lan.add(host.address)
@@ -121,10 +123,8 @@ class Nat:
         delay = c.latency + (self._rng.uniform(-c.jitter, c.jitter) if c.jitter else 0.0)
 
         def act() -> None:
-            try:
+            with contextlib.suppress(OSError):
                 action(data, remote)
-            except OSError:
-                pass
 
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, act)

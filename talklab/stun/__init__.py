@@ -10,5 +10,15 @@ from .client import Exchange, binding
 from .dissect import Attribute, Dissection, dissect, long_term_key, saslprep
 from .server import Endpoints, StunServer, binding_response
 
-__all__ = ["Exchange", "binding", "Attribute", "Dissection", "Endpoints", "StunServer", "binding_response", "dissect",
-           "long_term_key", "saslprep"]
+__all__ = [
+           "Attribute",
+           "Dissection",
+           "Endpoints",
+           "Exchange",
+           "StunServer",
+           "binding",
+           "binding_response",
+           "dissect",
+           "long_term_key",
+           "saslprep",
+]

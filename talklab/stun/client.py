@@ -44,7 +44,7 @@ async def binding(server: Address, *, host=None, change: int = 0,
         sender.sendto(data, server)
         try:
             response, origin = await asyncio.wait_for(answer, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             response, origin = None, None
         return Exchange(data, response, transport.get_extra_info("sockname")[:2], origin)
     finally:

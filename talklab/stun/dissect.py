@@ -174,7 +174,7 @@ def _xor_address(value: bytes, transaction_id: bytes, where: str) -> tuple[tuple
     xored_ip, xored_port = _address(value, where)
     port = struct.unpack("!H", value[2:4])[0] ^ (MAGIC_COOKIE >> 16)
     mask = struct.pack("!I", MAGIC_COOKIE) + (transaction_id if len(value) == 20 else b"")
-    ip_bytes = bytes(a ^ b for a, b in zip(value[4:], mask))
+    ip_bytes = bytes(a ^ b for a, b in zip(value[4:], mask, strict=True))
     ip = str(ipaddress.ip_address(ip_bytes))
     steps = [f"port: 0x{value[2:4].hex()} XOR 0x2112 = 0x{port:04x} = {port}",
              f"address: 0x{value[4:].hex()} XOR 0x{mask.hex()} = 0x{ip_bytes.hex()} = {ip}",
@@ -206,7 +206,8 @@ def _decode(kind: str, value: bytes, transaction_id: bytes, where: str) -> tuple
         return struct.unpack("!H", value[:2])[0], []
     if kind == "transport":
         proto = value[0]
-        return proto, [f"protocol {proto} = {'UDP' if proto == 17 else 'TCP' if proto == 6 else '?'}"]
+        name = {17: "UDP", 6: "TCP"}.get(proto, "?")
+        return proto, [f"protocol {proto} = {name}"]
     if kind == "family":
         return value[0], []
     if kind == "change":

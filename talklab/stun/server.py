@@ -120,7 +120,7 @@ class Counters:
 
 
 class _Socket(asyncio.DatagramProtocol):
-    def __init__(self, server: "StunServer", local: Address) -> None:
+    def __init__(self, server: StunServer, local: Address) -> None:
         self.server, self.local = server, local
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -152,7 +152,7 @@ class StunServer(Service):
         """The ``stun:`` URL an RTCIceServer takes."""
         return f"stun:{self.address[0]}:{self.address[1]}"
 
-    async def start(self) -> "StunServer":
+    async def start(self) -> StunServer:
         if self.endpoints is not None:
             return self
         fixed = self.port and (self.alternate_port or not self.alternate_host)
@@ -175,7 +175,7 @@ class StunServer(Service):
             ports.append(self.alternate_port or _free_port(self.host, avoid=ports[0]))
         endpoints = Endpoints(tuple(ips), tuple(ports))
         for local in endpoints.all():
-            transport, protocol = await loop.create_datagram_endpoint(
+            _transport, protocol = await loop.create_datagram_endpoint(
                 lambda local=local: _Socket(self, local), local_addr=local)
             self._sockets[local] = protocol
         return endpoints

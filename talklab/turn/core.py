@@ -26,8 +26,8 @@ import ipaddress
 import os
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from aioice import stun
 
@@ -324,7 +324,7 @@ class TurnCore:
         if allocation is None or len(data) < 4 + length or number not in allocation.channels:
             self.counters.ignored += 1
             return []
-        peer, expires = allocation.channels[number]
+        peer, _expires = allocation.channels[number]
         return self._to_peer(allocation, data[4:4 + length], peer)
 
     def _to_peer(self, allocation: Allocation, data: bytes, peer: Address) -> list[Action]:

@@ -20,7 +20,7 @@ Address = tuple[str, int]
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, server: "TurnServer") -> None:
+    def __init__(self, server: TurnServer) -> None:
         self.server = server
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -77,8 +77,8 @@ class TurnServer(Service):
     def counters(self):
         return self.core.counters
 
-    # -- lifecycle ----------------------------------------------------------------------------------
-    async def start(self) -> "TurnServer":
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> TurnServer:
         if self.address is not None:
             return self
         self._loop = asyncio.get_running_loop()

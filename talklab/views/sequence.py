@@ -7,8 +7,9 @@ from Alice), in the order the server saw them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import matplotlib.pyplot as plt
 
@@ -45,11 +46,11 @@ def participants(items: list[Arrow]) -> list[str]:
                 names.append(n)
     if not names:
         return ["Server"]
-    return names[:1] + ["Server"] + names[1:]
+    return [*names[:1], "Server", *names[1:]]
 
 
 def sequence_diagram(trace: Iterable, events: set[str] | None = None,
-                     limit: int = 80) -> "SequenceDiagram":
+                     limit: int = 80) -> SequenceDiagram:
     """Mermaid text for the trace; shows as a diagram in JupyterLab (4.1+)."""
     items = arrows(trace, events, limit)
     lines = ["sequenceDiagram"]

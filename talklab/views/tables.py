@@ -7,7 +7,8 @@ Each function returns a :class:`Table`, which renders as HTML in Jupyter and kee
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..ice import inspect
 
@@ -36,7 +37,8 @@ class Table:
             cells = "".join(f"<td>{html.escape(_show(row.get(c)))}</td>" for c in columns)
             body.append(f"<tr{style}>{cells}</tr>")
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        return (f"<table>{caption}<thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(body)}</tbody></table>")
 
     def __repr__(self) -> str:
         return f"<Table {self.title!r}: {len(self.rows)} rows>"
@@ -64,7 +66,8 @@ def pairs_table(link) -> Table:
     in bold."""
     rows = []
     for r in inspect.pairs(_pc(link)):
-        rows.append({**r, "history": " → ".join(f"{s} @{t * 1000:.0f} ms" for t, s in r["history"])})
+        history = " → ".join(f"{s} @{t * 1000:.0f} ms" for t, s in r["history"])
+        rows.append({**r, "history": history})
     return Table(rows, "candidate pairs (bold: nominated)", highlight="nominated")
 
 
