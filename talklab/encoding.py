@@ -102,6 +102,7 @@ class OpusFanout:
                     frame = await self.source.recv()
                 except MediaStreamError:
                     break
+                assert isinstance(frame, av.AudioFrame)
                 for packet in codec.encode(frame):
                     self.frames_encoded += 1
                     for track in self._subscribers:

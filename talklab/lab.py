@@ -3,7 +3,7 @@
     async with talklab.Lab() as lab:
         alice = await lab.join("Alice", room="ABCD12", voice=True)
         bob = await lab.join("Bob", room="ABCD12", voice=True)
-        await bob.wait_connected()
+        await lab.wait_connected()
         bob.hears()          # {"Alice": 440.0}
         lab.graph()          # the mesh, as a networkx graph
 
@@ -11,57 +11,83 @@ In a notebook, ``lab = await talklab.Lab()`` closes the lab the previous ``await
 (re-running that cell replaces the old lab), so no server, port or peer is ever left behind;
 ``await lab.close()`` at the end of a notebook closes the last. A lab used as ``async with``
 lives exactly as long as its block and replaces nothing.
+
+While a lab runs, talklab's adjustments to aioice apply to its people
+(:mod:`talklab._aiortc`), with this lab's own settings.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
 from typing import Any, ClassVar
 
 import networkx as nx
 from aiortc import RTCIceServer
 
 from . import _aiortc
-from .events import EventBus
+from .diagnose import End, advice
+from .events import Event, EventBus
 from .media import MediaStream, get_user_media
-from .nat import Host, Nat
+from .mesh import expected_peers, room_graph
+from .nat import Conditions, Host, Nat
 from .person import Person
 from .server import DEFAULT_VOICE_CAP, SignalingServer
 from .stun import StunServer
+from .turn import TurnServer
 
 DEFAULT_ROOM = "ABCD12"  # the seed's room
 # One tone per person, 110 Hz apart: easy to tell apart by ear and by FFT.
 TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
-CHECK_RETRIES = 3  # aioice's STUN check retransmissions while a lab runs: failure in ~7.5 s
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 class Lab:
-    """A signaling server on a free loopback port, and the people you add to it."""
+    """A signaling server on a free loopback port, and the people you add to it.
+
+    ``stun`` and ``turn`` start the lab's own STUN and TURN servers (on loopback; talklab never
+    contacts a public one). ``redis`` (a ``redis://`` URL) keeps the server's rooms in Redis.
+    ``check_retries`` and ``nomination`` tune aioice while the lab runs (see
+    :class:`talklab._aiortc.Settings`).
+    """
 
     current: ClassVar[Lab | None] = None
 
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1",
                  stun: bool = False, turn: bool = False,
-                 check_retries: int = CHECK_RETRIES) -> None:
+                 check_retries: int = _aiortc.DEFAULT_CHECK_RETRIES, nomination: str = "best",
+                 redis: str | None = None) -> None:
+        if isinstance(voice_cap, bool) or not isinstance(voice_cap, int) or voice_cap < 1:
+            raise ValueError(f"voice_cap must be a whole number of seats, at least 1, "
+                             f"got {voice_cap!r}")
+        if redis is not None and not (isinstance(redis, str) and redis.startswith(
+                ("redis://", "rediss://", "unix://"))):
+            raise ValueError(f"redis must be a redis:// URL, got {redis!r}")
+        self.settings = _aiortc.Settings(check_retries=check_retries, nomination=nomination)
         self.events = EventBus()
-        self.server = SignalingServer(host, 0, voice_cap=voice_cap)
-        self.stun = StunServer() if stun else None
-        self.turn = None
-        if turn:
-            from .turn import TurnServer
-            # everyone in the lab shares one TURN user: no per-user allocation quota to speak of
-            self.turn = TurnServer(allow_loopback_peers=True, quota=10_000)
+        self.voice_cap, self.host, self.redis = voice_cap, host, redis
+        self.stun = StunServer() if _flag("stun", stun) else None
+        # everyone in the lab shares one TURN user: no per-user allocation quota to speak of
+        self.turn = TurnServer(allow_loopback_peers=True, quota=10_000) \
+            if _flag("turn", turn) else None
+        self.server: SignalingServer | None = None
         self.people: dict[str, Person] = {}
         self.nats: list[Nat] = []
         self._started = False
-        self._old_retries: int | None = None
-        self.check_retries = check_retries
+        self._entered = False
         self.events.subscribe(self._forget_closed)
 
-    def _forget_closed(self, event) -> None:
+    def _forget_closed(self, event: Event) -> None:
         """A person who hung up is no longer part of the lab."""
         if event.kind == "closed":
-            self.people.pop(event["person"], None)
+            person = self.people.get(event["person"])
+            if person is not None and person.closed:
+                del self.people[event["person"]]
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, replace: bool = False) -> Lab:
@@ -71,37 +97,40 @@ class Lab:
             return self
         previous = Lab.current
         if replace and previous is not None and previous is not self:
-            await previous.close()  # re-running a notebook cell: the old lab goes first
-        await self.server.start()
-        if self.stun is not None:
-            await self.stun.start()
-        if self.turn is not None:
-            await self.turn.start()
-        self.server.app.ice_servers = [
-            {"urls": s.urls, **({"username": s.username, "credential": s.credential}
-                                if s.username else {})} for s in self.ice_servers()]
-        self._old_retries = _aiortc.set_check_retries(self.check_retries)
+            await previous.close(because="their lab was replaced by a newer one")
+        _aiortc.enter()
+        self._entered = True
+        try:
+            if self.stun is not None:
+                await self.stun.start()
+            if self.turn is not None:
+                await self.turn.start()
+            self.server = SignalingServer(self.host, 0, voice_cap=self.voice_cap,
+                                          redis_url=self.redis,
+                                          ice_servers=self._ice_config())
+            await self.server.start()
+        except BaseException:
+            await self.close()
+            raise
         self._started = True
         if replace:
             Lab.current = self
         self.events.publish("lab-started", url=self.url)
         return self
 
-    async def close(self) -> None:
-        """Close every person, then the server. Safe to call twice."""
+    async def close(self, because: str = "their lab was closed") -> None:
+        """Close every person, then the servers. Safe to call twice."""
         people, self.people = list(self.people.values()), {}
-        await asyncio.gather(*(p.close() for p in people), return_exceptions=True)
-        await self.server.close()
-        if self.stun is not None:
-            await self.stun.close()
-        if self.turn is not None:
-            await self.turn.close()
+        await asyncio.gather(*(p.close(because) for p in people), return_exceptions=True)
+        for service in (self.server, self.stun, self.turn):
+            if service is not None:
+                await service.close()
         for nat in self.nats:
             nat.close()
         self.nats.clear()
-        if self._old_retries is not None:
-            _aiortc.set_check_retries(self._old_retries)
-            self._old_retries = None
+        if self._entered:
+            self._entered = False
+            _aiortc.leave()
         if self._started:
             self.events.publish("lab-closed")
         self._started = False
@@ -114,18 +143,28 @@ class Lab:
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Lab]:
         """``lab = await Lab()`` starts it, replacing the lab the last ``await Lab()`` made."""
         return self.start(replace=True).__await__()
 
-    # -- what the lab offers ---------------------------------------------------------------------
     @property
-    def url(self) -> str:
-        return self.server.url
+    def running(self) -> bool:
+        return self._started
+
+    # -- what the lab offers ---------------------------------------------------------------------
+    def _server(self) -> SignalingServer:
+        if self.server is None:
+            raise RuntimeError("the lab is not running: `lab = await talklab.Lab()` starts one")
+        return self.server
 
     @property
-    def trace(self):
-        return self.server.trace
+    def url(self) -> str:
+        return self._server().url
+
+    @property
+    def trace(self) -> Any:
+        """The signaling server's log of every event in and out (:class:`talklab.server.Trace`)."""
+        return self._server().trace
 
     def page_url(self, room: str = DEFAULT_ROOM, name: str | None = None,
                  voice: bool = False) -> str:
@@ -136,7 +175,7 @@ class Lab:
         return f"{self.url}/?{urlencode(query)}"
 
     def page(self, room: str = DEFAULT_ROOM, name: str | None = None, voice: bool = False,
-             height: int = 420):
+             height: int = 420) -> Any:
         """The browser page for this lab, in a notebook (an IFrame). Works where your browser
         can reach the kernel's loopback (a local Jupyter); see the README for Binder."""
         from IPython.display import IFrame
@@ -154,16 +193,24 @@ class Lab:
                                         credential=self.turn.password))
         return servers
 
+    def _ice_config(self) -> list[dict]:
+        """What the server's ``/config`` hands the browser page."""
+        return [{"urls": s.urls, **({"username": s.username, "credential": s.credential}
+                                    if s.username else {})} for s in self.ice_servers()]
+
     def nat(self, kind: str, **conditions: float) -> Nat:
         """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric, or
         udp-blocked: a firewall only TURN over TCP gets through); give the same one to several
         people (``lab.join(..., nat=box)``) to put them on one LAN.
         ``latency``, ``jitter`` (seconds) and ``loss`` (0..1) shape the path through it."""
-        from .nat import Conditions
+        unknown = set(conditions) - {"latency", "jitter", "loss"}
+        if unknown:
+            raise TypeError(f"lab.nat() takes latency=, jitter= and loss=, not {sorted(unknown)}")
         box = Nat(kind, conditions=Conditions(**conditions))
         self.nats.append(box)
         return box
 
+    # -- people -----------------------------------------------------------------------------------
     async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
                    tone_hz: float | None = None, stream: MediaStream | None = None,
                    nat: str | Nat | None = None, relay_only: bool = False,
@@ -175,16 +222,29 @@ class Lab:
         ``nat`` puts the person behind a simulated NAT (a type name for a NAT of their own, or
         a :meth:`nat` box shared with others); ``relay_only`` makes them use TURN only.
         ``ice_servers`` replaces the lab's own STUN/TURN servers for this person (always
-        loopback ones: talklab never contacts a public server)."""
+        loopback ones: talklab never contacts a public server).
+
+        Joining again with the same name and the same settings returns the same person (so a
+        re-run notebook cell is harmless); with different settings (another NAT, room, tone...)
+        the person hangs up and joins again with the new ones.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"a person needs a name, got {name!r}")
         if not self._started:
             await self.start()
+        wanted = {"room": room, "nat": nat if isinstance(nat, Nat) else (nat or "none"),
+                  "tone_hz": tone_hz, "stream": stream, "relay_only": relay_only,
+                  "ice_servers": ice_servers, "trickle": trickle}
         existing = self.people.get(name)
-        if existing is not None:  # re-running a notebook cell: the same person, not a second
-            if existing.room != room:
-                raise ValueError(f"{name} is already in this lab, in room {existing.room}")
-            if voice:
-                await existing.join_voice()
-            return existing
+        if existing is not None:
+            changed = _differences(existing, wanted)
+            if not changed:
+                if voice:
+                    await existing.join_voice()
+                return existing
+            await existing.close(because=f"rejoined with new settings ({', '.join(changed)})")
+            self.people.pop(name, None)
+            self.events.publish("person-rejoined", person=name, changed=changed)
         if stream is None:
             tone = tone_hz if tone_hz is not None else self._free_tone()
             stream = await get_user_media(audio=True, tone_hz=tone)
@@ -193,9 +253,11 @@ class Lab:
         host = nat.host() if isinstance(nat, Nat) else Host()
         blocked = isinstance(nat, Nat) and nat.blocks_udp
         servers = self.ice_servers(tcp=blocked) if ice_servers is None else ice_servers
-        person = Person(name, stream, host=host, ice_servers=servers,
-                        relay_only=relay_only, trickle=trickle, events=self.events)
+        person = Person(name, stream, host=host, ice_servers=servers, relay_only=relay_only,
+                        trickle=trickle, events=self.events, settings=self.settings)
+        person.join_options = wanted
         self.people[name] = person
+        token = _aiortc.SETTINGS.set(self.settings)  # inherited by the person's tasks
         try:
             await person.connect(self.url)
             await person.join_room(room)
@@ -205,6 +267,8 @@ class Lab:
             self.people.pop(name, None)
             await person.close()
             raise
+        finally:
+            _aiortc.SETTINGS.reset(token)
         return person
 
     def _free_tone(self) -> float:
@@ -212,56 +276,85 @@ class Lab:
         return next((t for t in TONES if t not in used), TONES[len(self.people) % len(TONES)])
 
     async def wait_connected(self, timeout: float = 10) -> None:
-        """Wait until every person in voice has a working, audio-carrying link to every other."""
-        rooms = self.server.rooms
-        waits = []
-        for person in self.people.values():
-            member = rooms.members.get(person.sid)
-            if member is not None and member.in_voice:
-                others = {m.sid for m in rooms.in_voice(member.room)} - {person.sid}
-                waits.append(person.wait_connected(timeout, peers=others))
-        await asyncio.gather(*waits)
+        """Wait until every person in voice has a working, audio-carrying link to every other.
+
+        On timeout, the :class:`TimeoutError` names each link that did not connect and what
+        would fix it."""
+        people = list(self.people.values())
+
+        def done() -> bool:
+            return all(_connected(p, expected_peers(p, self.people.values()))
+                       for p in people if p.in_voice and not p.closed)
+
+        try:
+            await asyncio.wait_for(self._until(done), timeout)
+        except TimeoutError:
+            raise TimeoutError(self._why_not(timeout)) from None
+
+    async def _until(self, condition: Any) -> None:
+        changed = asyncio.Event()
+        unsubscribe = self.events.subscribe(lambda _: changed.set())
+        try:
+            while not condition():
+                changed.clear()
+                await changed.wait()
+        finally:
+            unsubscribe()
+
+    def _why_not(self, timeout: float) -> str:
+        by_sid = {p.sid: p for p in self.people.values()}
+        lines, seen = [], set()
+        for p in self.people.values():
+            if not p.in_voice:
+                continue
+            for sid in sorted(expected_peers(p, self.people.values())):
+                link = p.links.get(sid)
+                if link is not None and link.state == "connected":
+                    continue
+                other = by_sid.get(sid)
+                names = frozenset((p.name, other.name if other else sid))
+                if names in seen:
+                    continue
+                seen.add(names)
+                lines.append(advice(_end(p), _end(other) if other else End(sid, "none"),
+                                    stun=self.stun is not None, turn=self.turn is not None,
+                                    state=None if link is None else link.pc.connectionState))
+        return f"not every link carried audio within {timeout} s:\n  " + "\n  ".join(
+            lines or ["(no link is missing any more: it connected as the time ran out)"])
 
     # -- the mesh -------------------------------------------------------------------------------
     def graph(self) -> nx.Graph:
-        """The room as a graph: nodes are people (``in_room``, ``in_voice``, ``room``, ``kind``),
-        edges are connections (``state``, ``route``).
-
-        Membership comes from the signaling server, so people who joined from elsewhere (a
-        browser) appear too. An edge between two lab people is ``connected`` only when both
-        sides are (each has heard the other).
+        """The room as a graph, from what the lab's people know (see :mod:`talklab.mesh`):
+        nodes are people (``in_room``, ``in_voice``, ``room``, ``kind``...), edges are calls
+        (``state``, ``route``). An edge is ``connected`` only when both sides heard each other.
         """
-        g = nx.Graph()
-        by_sid = {p.sid: p for p in self.people.values()}
-        names: dict[str, str] = {}
-        for sid, member in self.server.rooms.members.items():
-            name = member.username if member.username not in names.values() else \
-                f"{member.username} ({sid[:4]})"
-            names[sid] = name
-            g.add_node(name, sid=sid, room=member.room, in_room=True, in_voice=member.in_voice,
-                       kind="python" if sid in by_sid else "browser",
-                       tone_hz=by_sid[sid].tone_hz if sid in by_sid else None)
-        for person in self.people.values():
-            if person.sid not in names and person.sid is not None:
-                names[person.sid] = person.name
-                g.add_node(person.name, sid=person.sid, room=None, in_room=False,
-                           in_voice=False, kind="python", tone_hz=person.tone_hz)
-        rank = {s: i for i, s in enumerate(("closed", "failed", "new", "disconnected",
-                                             "connecting", "connected"))}
-        for person in self.people.values():
-            for sid, link in list(person.links.items()):
-                if sid not in names or person.sid not in names:
-                    continue
-                a, b = names[person.sid], names[sid]
-                state, route = link.state, link.route
-                if g.has_edge(a, b):  # the other side's view: keep the less advanced state
-                    other = g.edges[a, b]
-                    if rank.get(other["state"], 0) < rank.get(state, 0):
-                        state = other["state"]
-                    route = other["route"] or route
-                g.add_edge(a, b, state=state, route=route)
-        return g
+        return room_graph(self.people.values())
 
     def __repr__(self) -> str:
         state = self.url if self._started else "not started"
         return f"<Lab {state}, {len(self.people)} people>"
+
+
+def _connected(person: Person, expected: set[str]) -> bool:
+    return (set(person.links) >= expected
+            and all(person.links[sid].state == "connected" for sid in expected))
+
+
+def _end(person: Person) -> End:
+    return End(person.name, person.nat, person.host.nat, person.relay_only)
+
+
+def _differences(person: Person, wanted: dict[str, Any]) -> list[str]:
+    """The join settings that differ from how ``person`` joined (``tone_hz=None``: any)."""
+    had = person.join_options
+    changed = []
+    for key, value in wanted.items():
+        if key == "tone_hz" and value is None:
+            continue
+        if key == "nat" and isinstance(value, str) and isinstance(had.get("nat"), str):
+            same = value == had["nat"]
+        else:
+            same = value is had.get(key) or value == had.get(key)
+        if not same:
+            changed.append(f"{key}={value!r}" if key != "stream" else "a new stream")
+    return changed

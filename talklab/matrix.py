@@ -41,17 +41,20 @@ async def _cell(lab: Lab, a: str, b: str, index: int, timeout: float) -> Cell:
     await first.join_voice()
     await second.join_voice()
 
+    assert second.sid is not None
+    sid = second.sid
+
     def decided() -> bool:
-        link = first.links.get(second.sid)
+        link = first.links.get(sid)
         return link is not None and (link.state == "connected" or
                                      link.pc.connectionState in ("failed", "closed"))
 
     with contextlib.suppress(TimeoutError):
         await first.wait_until(decided, timeout, f"{a} x {b} decided")
-    link = first.links.get(second.sid)
+    link = first.links.get(sid)
     state = link.state if link else "new"
-    connected = state == "connected"
-    return Cell(a, b, connected, link.route if connected else None,
+    connected = link is not None and state == "connected"
+    return Cell(a, b, connected, link.route if link is not None and connected else None,
                 round(time.monotonic() - t0, 3), state)
 
 

@@ -265,7 +265,9 @@ class MediaStream:
     @property
     def audio(self) -> AudioTrack:
         """The (first) audio track."""
-        return self.get_audio_tracks()[0]
+        track = self.get_audio_tracks()[0]
+        assert isinstance(track, AudioTrack)
+        return track
 
     def stop(self) -> None:
         """Stop every track (the browser's ``stream.getTracks().forEach(t => t.stop())``)."""

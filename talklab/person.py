@@ -1,23 +1,23 @@
-"""A person in the room: the seed's browser, in Python.
+"""A person in the room: the seed's browser (ChatRoom.jsx), in Python.
 
-One :class:`Person` is one Socket.IO client plus one ``RTCPeerConnection`` per other person in
-voice (a :class:`Link`), following the seed's ChatRoom.jsx step by step:
+One :class:`Person` is one Socket.IO client, a voice, and one :class:`~talklab.link.Link` (an
+``RTCPeerConnection``) per other person in voice, following the seed step by step:
 
-* Step 1: the voice comes from :func:`talklab.get_user_media`; it is Opus-encoded once and
-  the packets are shared by every link (:mod:`talklab.encoding`).
-* Step 2: ``join_voice()`` emits ``joinVoice``; the server answers ``voiceJoined`` or
-  ``voiceError`` (then :class:`VoiceError` is raised).
-* Step 3: on ``userJoinedVoice`` a person already in voice makes a link to the newcomer and
-  sends ``webrtc-offer``.
-* Step 5: the newcomer answers each offer with ``webrtc-answer``.
-* Step 7: the offerer applies the answer.
-* Step 8: candidates trickle as ``webrtc-ice-candidate`` messages, one each, then an
-  end-of-candidates; received ones wait until the remote description is set.
-* Step 9: every remote track is heard by an :class:`~talklab.hearing.Ear`.
-* ``userLeftVoice``: that link is closed and forgotten; ``leave_voice()`` closes them all.
+* Step 1 (``handleJoinVoice``: getUserMedia): the voice comes from
+  :func:`talklab.get_user_media`; it is Opus-encoded once and the packets are shared by every
+  link (:mod:`talklab.encoding`).
+* Step 2 (``socket.emit("joinVoice")``): :meth:`Person.join_voice`; the server answers
+  ``voiceJoined`` or ``voiceError`` (then :class:`VoiceError` is raised).
+* Step 3 (``handleUserJoinedVoice``): on ``userJoinedVoice`` a person already in voice makes a
+  link to the newcomer and sends ``webrtc-offer``.
+* Step 5 (``handleWebRTCOffer``): the newcomer answers each offer with ``webrtc-answer``.
+* Step 7 (``handleWebRTCAnswer``) and Step 8 (``handleWebRTCICECandidate``): handed to the link.
+* ``userLeftVoice``: that link is closed and forgotten; :meth:`Person.leave_voice` closes all.
 
-Each link handles its own messages one at a time, in order, in a task of its own, so a slow
-step on one link never holds up the others, and a candidate never overtakes its offer.
+What the person knows of the room comes only from what the server told it
+(:class:`~talklab.roomview.RoomView`). If the signaling connection goes (the server shut down:
+the seed's Step 9, "the signaling server's job is done"), the calls already up carry on.
+
 Offline by construction: ICE gathers only on the person's own loopback address, and
 ``iceServers`` is always given explicitly (aiortc would otherwise use a public STUN server).
 """
@@ -25,28 +25,23 @@ Offline by construction: ICE gathers only on the person's own loopback address, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import socketio
-from aiortc import (
-    RTCConfiguration,
-    RTCIceServer,
-    RTCIceTransportPolicy,
-    RTCPeerConnection,
-    RTCSessionDescription,
-)
+from aiortc import RTCIceServer
 
-from . import _aiortc
+from ._aiortc import Settings
 from .encoding import OpusFanout
 from .events import EventBus
-from .hearing import Ear
-from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
-from .ice.trickle import end_of_candidates, loopback_only
-from .media import SAMPLE_RATE, MediaStream
+from .link import Link
+from .media import MediaStream
 from .nat import Host
+from .roomview import RoomView
+
+SERVER_EVENTS = ("roomJoined", "userJoinedRoom", "userLeftRoom", "voiceJoined", "voiceLeft",
+                 "voiceError", "userJoinedVoice", "userLeftVoice", "webrtc-offer",
+                 "webrtc-answer", "webrtc-ice-candidate", "signalingError")
 
 
 class VoiceError(Exception):
@@ -57,171 +52,8 @@ class SignalingError(Exception):
     """The server refused a request (``signalingError {event, message}``)."""
 
 
-LINK_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
-
-
-class Link:
-    """One ``RTCPeerConnection`` from a person to one other person, and its story."""
-
-    def __init__(self, person: Person, remote_sid: str, remote_name: str, role: str) -> None:
-        self.person = person
-        self.remote_sid = remote_sid
-        self.remote_name = remote_name
-        self.role = role  # "offerer" (was already in voice) or "answerer" (the newcomer)
-        self.pc = RTCPeerConnection(RTCConfiguration(
-            iceServers=person.ice_servers,
-            iceTransportPolicy=(RTCIceTransportPolicy.RELAY if person.relay_only
-                                else RTCIceTransportPolicy.ALL)))
-        self.ear = Ear()
-        self.ear.on_first_frame = lambda: self._step("first audio frame")
-        self.timeline: list[tuple[float, str]] = []
-        self.candidates_sent = 0
-        self.remote_candidates = RemoteCandidates(self.pc.addIceCandidate)
-        self._track = None
-        self._work: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
-        self._worker = asyncio.ensure_future(self._run())
-        self._closed = False
-        self.error: str | None = None
-        self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_state)
-        self.pc.on("iceconnectionstatechange", self._on_ice_state)
-
-    # -- the story -----------------------------------------------------------------------------
-    def _step(self, what: str) -> None:
-        self.timeline.append((time.monotonic(), what))
-        self.person.changed()
-        self.person.events.publish("link-step", person=self.person.name, remote=self.remote_name,
-                                   step=what)
-
-    def _on_track(self, track) -> None:
-        self.ear.listen(track)
-
-    def _on_state(self) -> None:
-        self._step(f"connection {self.pc.connectionState}")
-        self.person.events.publish("link-state", person=self.person.name,
-                                   remote=self.remote_name, state=self.state)
-
-    def _on_ice_state(self) -> None:
-        self._step(f"ICE {self.pc.iceConnectionState}")
-
-    @property
-    def state(self) -> str:
-        """The link as a learner should see it: ``connected`` only once audio has arrived.
-
-        aiortc says ``connected`` when ICE and DTLS are up; talklab waits for the first decoded
-        audio frame from the other side too, so a line drawn as connected has carried sound.
-        """
-        if self._closed:
-            return "closed"
-        state = self.pc.connectionState
-        if state == "connected" and not self.ear.heard:
-            return "connecting"
-        return state
-
-    @property
-    def route(self) -> str | None:
-        """host / srflx / prflx / relay: how the chosen candidate pair carries audio."""
-        return route_of(selected_pair(self.pc))
-
-    def steps(self) -> list[str]:
-        return [what for _, what in self.timeline]
-
-    # -- the protocol, one message at a time ---------------------------------------------------
-    def do(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._work.put_nowait(job)
-
-    async def _run(self) -> None:
-        while True:
-            job = await self._work.get()
-            if job is None:
-                return
-            try:
-                await job()
-            except Exception as exc:  # record it: a bad message must not kill the person
-                self.error = f"{type(exc).__name__}: {exc}"
-                self._step(f"error: {self.error}")
-
-    def _attach_voice(self) -> None:
-        if self._track is None:
-            self._track = self.person.fanout.subscribe()
-            self.pc.addTrack(self._track)
-
-    async def _set_local(self, description: RTCSessionDescription) -> None:
-        with _aiortc.gathering_on(self.person.host):
-            await self.pc.setLocalDescription(description)
-
-    async def _send_description(self, event: str) -> None:
-        local = self.pc.localDescription
-        if not self.person.trickle:  # everything gathered first, all in the one description
-            await self.person.emit(event, {local.type: {"type": local.type, "sdp": local.sdp},
-                                           "to": self.remote_sid})
-            self._step(f"{local.type} sent (with all candidates)")
-            return
-        sdp, candidates = split_candidates(local.sdp)
-        await self.person.emit(event, {local.type: {"type": local.type, "sdp": sdp},
-                                       "to": self.remote_sid})
-        self._step(f"{local.type} sent")
-        for candidate in candidates:
-            await self.person.emit("webrtc-ice-candidate",
-                                   {"candidate": candidate_to_json(candidate),
-                                    "to": self.remote_sid})
-            self.candidates_sent += 1
-        mid = candidates[0].sdp_mid if candidates else "0"
-        await self.person.emit("webrtc-ice-candidate",
-                               {"candidate": end_of_candidates(mid), "to": self.remote_sid})
-        self._step(f"{len(candidates)} candidates sent")
-
-    async def offer(self) -> None:
-        """Step 3: create the connection's offer and send it (the one already in voice)."""
-        self._attach_voice()
-        await self._set_local(await self.pc.createOffer())
-        await self._send_description("webrtc-offer")
-
-    async def _set_remote(self, description: dict) -> None:
-        """Apply the other side's description (loopback candidates only), then the candidates
-        that arrived before it."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(
-            loopback_only(description["sdp"]), description["type"]))
-        await self.remote_candidates.remote_description_set()
-
-    async def on_offer(self, offer: dict) -> None:
-        """Step 5: apply the offer, answer it (the newcomer)."""
-        self._step("offer received")
-        await self._set_remote(offer)
-        self._attach_voice()
-        await self._set_local(await self.pc.createAnswer())
-        await self._send_description("webrtc-answer")
-
-    async def on_answer(self, answer: dict) -> None:
-        """Step 7: apply the answer."""
-        self._step("answer received")
-        await self._set_remote(answer)
-
-    async def on_candidate(self, candidate: dict) -> None:
-        before = self.remote_candidates.received
-        await self.remote_candidates.add(candidate)
-        if self.remote_candidates.received > before and self.remote_candidates.received == 1:
-            self._step("first candidate received")
-        if self.remote_candidates.ended:
-            self._step(f"{self.remote_candidates.received} candidates received")
-
-    # -- the end --------------------------------------------------------------------------------
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._work.put_nowait(None)
-        self._worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._worker
-        await self.ear.stop()
-        if self._track is not None:
-            self._track.stop()
-        await self.pc.close()
-        self._step("closed")
-
-    def __repr__(self) -> str:
-        return f"<Link {self.person.name}->{self.remote_name} {self.state} {self.route}>"
+class PersonClosed(RuntimeError):
+    """This person has hung up (or their lab was closed or replaced)."""
 
 
 class Person:
@@ -229,7 +61,8 @@ class Person:
 
     def __init__(self, name: str, stream: MediaStream, *, host: Host | None = None,
                  ice_servers: list[RTCIceServer] | None = None, relay_only: bool = False,
-                 trickle: bool = True, events: EventBus | None = None) -> None:
+                 trickle: bool = True, events: EventBus | None = None,
+                 settings: Settings | None = None) -> None:
         self.name = name
         self.stream = stream
         # this person's machine: its own loopback address, maybe behind a simulated NAT
@@ -238,25 +71,46 @@ class Person:
         self.relay_only = relay_only  # iceTransportPolicy "relay": only TURN candidates
         self.trickle = trickle  # candidates one by one (the seed), or all inside the SDP
         self.events = events or EventBus()
+        self.settings = settings  # the lab's adjustments to aioice (talklab._aiortc)
         self.fanout = OpusFanout(stream.audio)
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # handle_sigint=False: python-socketio would otherwise install a SIGINT handler that
+        # stops the event loop, so "Interrupt Kernel" in Jupyter would kill the kernel.
+        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
         self.sid: str | None = None
-        self.room: str | None = None
-        self.in_voice = False
+        self.view = RoomView()
+        self.signaling = False  # connected to the signaling server right now
         self._joining = False
         self._before_me: set[str] = set()  # who was in voice when we joined: they offer to us
-        self.members: dict[str, str] = {}  # sid -> username, everyone in the room
-        self.voice_members: dict[str, str] = {}  # sid -> username, the others in voice
         self.links: dict[str, Link] = {}  # sid -> Link
         self.errors: list[dict] = []
+        self.closed = False
+        self.closed_because = "hung up"
+        self.join_options: dict[str, Any] = {}  # how the lab made this person (see Lab.join)
         self._changed = asyncio.Event()
-        self._replies: dict[str, asyncio.Future] = {}
-        self._url: str | None = None
-        for event in ("roomJoined", "userJoinedRoom", "userLeftRoom", "voiceJoined", "voiceLeft",
-                      "voiceError", "userJoinedVoice", "userLeftVoice", "webrtc-offer",
-                      "webrtc-answer", "webrtc-ice-candidate", "signalingError"):
-            self.sio.on(event, getattr(self, "_on_" + event.replace("-", "_")))
+        self._replies: dict[str, asyncio.Future[tuple[str, Any]]] = {}
+        self.url: str | None = None
+        for event in SERVER_EVENTS:
+            self.sio.on(event, self._handler(event))
         self.sio.on("disconnect", self._on_disconnect)
+
+    # -- what the person knows ---------------------------------------------------------------
+    @property
+    def room(self) -> str | None:
+        return self.view.room
+
+    @property
+    def in_voice(self) -> bool:
+        return self.view.in_voice
+
+    @property
+    def members(self) -> dict[str, str]:
+        """``{sid: username}``: everyone in the room, as the server told this person."""
+        return self.view.names()
+
+    @property
+    def voice_members(self) -> dict[str, str]:
+        """``{sid: username}``: the others in voice, as the server told this person."""
+        return self.view.voice() if self.in_voice else {}
 
     @property
     def address(self) -> str:
@@ -287,18 +141,30 @@ class Person:
         except TimeoutError:
             raise TimeoutError(f"{self.name}: {what} did not happen within {timeout} s") from None
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise PersonClosed(f"{self.name} is gone ({self.closed_because}); "
+                               f"add them again with lab.join({self.name!r}, ...)")
+
     async def emit(self, event: str, data: dict) -> None:
-        await self.sio.emit(event, data)
+        if self.signaling:
+            await self.sio.emit(event, data)
 
     async def _request(self, event: str, data: dict, replies: tuple[str, ...],
                        timeout: float) -> tuple[str, Any]:
         """Emit ``event`` and wait for the first of ``replies`` (or a signalingError for it)."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._check_open()
+        if not self.signaling:
+            raise SignalingError(f"{self.name} is not connected to a signaling server")
+        future = asyncio.get_running_loop().create_future()
         for reply in (*replies, f"signalingError:{event}"):
             self._replies[reply] = future
         try:
             await self.emit(event, data)
             return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.name}: the server did not answer {event} within "
+                               f"{timeout} s") from None
         finally:
             for reply in (*replies, f"signalingError:{event}"):
                 self._replies.pop(reply, None)
@@ -314,9 +180,12 @@ class Person:
 
     # -- what a user does ----------------------------------------------------------------------
     async def connect(self, url: str, timeout: float = 5) -> Person:
-        self._url = url
+        self._check_open()
+        self.url = url
         await self.sio.connect(url, transports=["websocket"], wait_timeout=timeout)
         self.sid = self.sio.get_sid()
+        self.view.me = self.sid
+        self.signaling = True
         self._publish("connected", sid=self.sid)
         return self
 
@@ -327,14 +196,15 @@ class Person:
             raise SignalingError(data["message"])
 
     async def join_voice(self, timeout: float = 5) -> list[str]:
-        """The seed's "Join Voice" click. Returns who was already in voice.
+        """The seed's "Join Voice" click (Step 2). Returns who was already in voice.
 
         Raises :class:`VoiceError` when the server refuses ("Voice channel is full!").
         """
+        self._check_open()
         if self.room is None:
             raise SignalingError("join a room first")
         if self.in_voice:  # already in: nothing to do (re-running a cell is harmless)
-            return [name for name in self.voice_members.values()]
+            return list(self.voice_members.values())
         self._publish("join-voice-sent", room=self.room)
         self._joining = True  # like the seed's browser: ready for offers once it has asked
         try:
@@ -350,6 +220,7 @@ class Person:
 
     async def leave_voice(self, timeout: float = 5) -> None:
         """Leave voice: tell the server, close every link."""
+        self._check_open()
         if not self.in_voice:
             return
         kind, data = await self._request("leaveVoice", {"room": self.room}, ("voiceLeft",),
@@ -358,21 +229,25 @@ class Person:
         if kind.startswith("signalingError"):
             raise SignalingError(data["message"])
 
-    async def close(self) -> None:
+    async def close(self, because: str = "hung up") -> None:
         """Hang up abruptly (like closing the tab): the server frees the seat and tells the room."""
+        if self.closed:
+            return
+        self.closed, self.closed_because = True, because
         if self.sio.connected:
             await self.sio.disconnect()
+        self.signaling = False
         await self._close_links()
         await self.fanout.close()
         self.stream.stop()
+        self.host.close()
         self._publish("closed")
 
-    async def wait_connected(self, timeout: float = 10,
-                             peers: set[str] | None = None) -> None:
+    async def wait_connected(self, timeout: float = 10, peers: set[str] | None = None) -> None:
         """Wait until there is a link to every other voice member and each has carried audio.
 
         ``peers`` (socket ids) says who the others are; by default, those this person has heard
-        of. (The lab passes the server's list: a join may not have reached everyone yet.)
+        of. (The lab passes what all its people know: a join may not have reached everyone.)
         """
         def all_up() -> bool:
             expected = set(self.voice_members) if peers is None else peers
@@ -387,7 +262,7 @@ class Person:
             await asyncio.gather(*(link.ear.wait_frames(frames, timeout)
                                    for link in list(self.links.values())))
         except TimeoutError:
-            raise TimeoutError(f"{self.name}: {seconds}s of audio from everyone did not arrive "
+            raise TimeoutError(f"{self.name}: {seconds} s of audio from everyone did not arrive "
                                f"within {timeout} s") from None
 
     # -- what a person can tell --------------------------------------------------------------
@@ -404,38 +279,36 @@ class Person:
         for link in self.links.values():
             if link.remote_name == name:
                 return link
-        raise KeyError(f"{self.name} has no link to {name}")
+        known = ", ".join(link.remote_name for link in self.links.values()) or "nobody yet"
+        raise KeyError(f"{self.name} has no link to {name} (links to: {known})")
 
     async def stats(self) -> dict[str, dict]:
-        """Per remote person: packets received and lost, jitter (s), and the link's state."""
+        """Per remote person: packets sent, received and lost, jitter (s), state and route."""
         out = {}
         for link in list(self.links.values()):
-            entry = {"packets_received": 0, "packets_lost": 0, "jitter": 0.0,
-                     "packets_sent": 0, "state": link.state, "route": link.route}
-            for stat in (await link.pc.getStats()).values():
-                if stat.type == "inbound-rtp":
-                    entry.update(packets_received=stat.packetsReceived,
-                                 packets_lost=stat.packetsLost,
-                                 jitter=stat.jitter / SAMPLE_RATE)  # RTP units -> s
-                elif stat.type == "outbound-rtp":
-                    entry["packets_sent"] = stat.packetsSent
-            out[link.remote_name] = entry
+            s = await link.stats()
+            out[link.remote_name] = {"packets_received": s.packets_received,
+                                     "packets_lost": s.packets_lost, "jitter": s.jitter,
+                                     "packets_sent": s.packets_sent, "rtt": s.rtt,
+                                     "state": s.state, "route": s.route}
         return out
 
-    # -- the server's events: rooms ----------------------------------------------------------
+    # -- the server's events -------------------------------------------------------------------
+    def _handler(self, event: str) -> Callable[[Any], Any]:
+        specific = getattr(self, "_on_" + event.replace("-", "_"), None)
+
+        async def handle(data: Any = None, *_: Any) -> None:
+            if self.closed:
+                return
+            self.view.apply(event, data)
+            if specific is not None and isinstance(data, dict):
+                await specific(data)
+            self.changed()
+        return handle
+
     async def _on_roomJoined(self, data: dict) -> None:
-        self.room = data["room"]
-        self.members = {m["socketId"]: m["username"] for m in data["members"]}
         self._publish("room-joined", room=self.room)
         self._reply("roomJoined", data)
-
-    async def _on_userJoinedRoom(self, data: dict) -> None:
-        self.members[data["socketId"]] = data["username"]
-        self.changed()
-
-    async def _on_userLeftRoom(self, data: dict) -> None:
-        self.members.pop(data["socketId"], None)
-        self.changed()
 
     async def _on_signalingError(self, data: dict) -> None:
         self.errors.append(data)
@@ -443,72 +316,76 @@ class Person:
         self._reply(f"signalingError:{data.get('event')}", data)
 
     async def _on_disconnect(self, *args: Any) -> None:
-        self.in_voice = False
-        self.changed()
+        """The signaling connection is gone. Calls already up carry on (the seed's Step 9):
+        only the server's ``userLeftVoice`` ends a call."""
+        if self.closed:
+            return
+        self.signaling = False
+        self._publish("signaling-lost")
 
-    # -- voice ----------------------------------------------------------------------------------
     async def _on_voiceJoined(self, data: dict) -> None:
-        self.in_voice = True
-        self.voice_members = {p["socketId"]: p["username"] for p in data["peers"]}
-        self._before_me = set(self.voice_members)
-        self._publish("voice-joined", room=data["room"],
-                      peers=[p["username"] for p in data["peers"]])
+        self._before_me = {p["socketId"] for p in data.get("peers", [])
+                           if isinstance(p, dict) and isinstance(p.get("socketId"), str)}
+        self._publish("voice-joined", room=data.get("room"),
+                      peers=[p.get("username") for p in data.get("peers", [])])
         self._reply("voiceJoined", data)
 
     async def _on_voiceError(self, data: dict) -> None:
-        self._publish("voice-error", message=data["message"])
+        self._publish("voice-error", message=data.get("message"))
         self._reply("voiceError", data)
 
     async def _on_voiceLeft(self, data: dict) -> None:
-        self.in_voice = False
-        self.voice_members = {}
-        self._publish("voice-left", room=data["room"])
+        self._publish("voice-left", room=data.get("room"))
         self._reply("voiceLeft", data)
 
     async def _on_userJoinedVoice(self, data: dict) -> None:
-        """Step 3: someone joined voice; as one already in voice, send them an offer."""
-        sid, name = data["socketId"], data["username"]
-        self.members[sid] = name
+        """Step 3 (the seed's ``handleUserJoinedVoice``): someone joined voice; as one already
+        in voice, make a connection for them and send them an offer."""
+        sid, name = data.get("socketId"), data.get("username")
+        if not isinstance(sid, str) or not isinstance(name, str):
+            return
         # Only for a newcomer. Someone listed in our own voiceJoined was in voice before us and
         # offers to us; their userJoinedVoice can still arrive after our voiceJoined when two
         # people join at nearly the same moment, and offering back would be glare.
-        if not self.in_voice or sid in self.links or sid in self._before_me:
+        if not self.in_voice or sid in self.links or sid in self._before_me or sid == self.sid:
             return
-        self.voice_members[sid] = name
         link = self._new_link(sid, name, "offerer")
         link.do(link.offer)
 
     async def _on_userLeftVoice(self, data: dict) -> None:
-        sid = data["socketId"]
-        self.voice_members.pop(sid, None)
+        sid = data.get("socketId")
+        if not isinstance(sid, str):
+            return
         self._before_me.discard(sid)  # if they come back, they are a newcomer: we offer
         link = self.links.pop(sid, None)
         if link is not None:
             await link.close()
             self._publish("link-closed", remote=link.remote_name)
-        self.changed()
 
-    # -- the relays -----------------------------------------------------------------------------
+    # -- the relays: Steps 5, 7 and 8 -----------------------------------------------------------
     async def _on_webrtc_offer(self, data: dict) -> None:
-        sid = data["from"]
-        if not (self.in_voice or self._joining):
+        """Step 5 (the seed's ``handleWebRTCOffer``): a connection for whoever offered."""
+        sid, offer = data.get("from"), data.get("offer")
+        if not (self.in_voice or self._joining) or not isinstance(sid, str) \
+                or not isinstance(offer, dict):
             return
         link = self.links.get(sid)
         if link is None:
-            name = self.members.get(sid, sid)
-            self.voice_members.setdefault(sid, name)
-            link = self._new_link(sid, name, "answerer")
-        link.do(lambda: link.on_offer(data["offer"]))
+            link = self._new_link(sid, self.members.get(sid, sid), "answerer")
+        link.do(lambda: link.on_offer(offer))
 
     async def _on_webrtc_answer(self, data: dict) -> None:
-        link = self.links.get(data["from"])
-        if link is not None:
-            link.do(lambda: link.on_answer(data["answer"]))
+        """Step 7 (the seed's ``handleWebRTCAnswer``)."""
+        link, answer = self.links.get(str(data.get("from"))), data.get("answer")
+        if link is not None and isinstance(answer, dict):
+            link.do(lambda: link.on_answer(answer))
 
     async def _on_webrtc_ice_candidate(self, data: dict) -> None:
-        link = self.links.get(data["from"])
-        if link is not None:
-            link.do(lambda: link.on_candidate(data["candidate"]))
+        """Step 8 (the seed's ``handleWebRTCICECandidate``)."""
+        link = self.links.get(str(data.get("from")))
+        candidate = data.get("candidate")
+        if link is not None and isinstance(candidate, dict):
+            link.do(lambda: link.on_candidate(candidate))
 
     def _new_link(self, sid: str, name: str, role: str) -> Link:
         link = Link(self, sid, name, role)
@@ -518,7 +395,6 @@ class Person:
 
     async def _close_links(self) -> None:
         links, self.links = list(self.links.values()), {}
-        self.voice_members = {}
         await asyncio.gather(*(link.close() for link in links))
         self.changed()
 

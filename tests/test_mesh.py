@@ -9,6 +9,7 @@ import pytest
 
 import talklab
 from talklab import Lab, VoiceError
+from talklab.person import PersonClosed
 
 
 def relayed(lab: Lab, event: str, *, to=None, by=None) -> list:
@@ -206,5 +207,20 @@ async def test_joining_again_is_harmless():
         assert set(await alice.join_voice()) <= {"Bob"}
         await lab.wait_connected(10)
         assert len(lab.people) == 2 and lab.graph().number_of_edges() == 1
-        with pytest.raises(ValueError):
-            await lab.join("Alice", room="ELSEWHERE")
+
+
+async def test_joining_again_with_other_settings_rejoins_with_them():
+    async with Lab(stun=True) as lab:
+        alice = await lab.join("Alice", voice=True)
+        bob = await lab.join("Bob", voice=True)
+        await lab.wait_connected(10)
+        # an edited notebook cell: same name, a NAT now
+        moved = await lab.join("Alice", nat="full-cone", voice=True)
+        assert moved is not alice and moved.nat == "full-cone" and alice.closed
+        await lab.wait_connected(10)
+        assert bob.link_to("Alice").route in ("srflx", "prflx")
+        with pytest.raises(PersonClosed, match=r"Alice is gone .*rejoined with new settings"):
+            await alice.join_voice()
+        elsewhere = await lab.join("Alice", room="ELSEWHERE")
+        assert elsewhere.room == "ELSEWHERE" and moved.closed
+        assert sorted(lab.people) == ["Alice", "Bob"]

@@ -32,7 +32,7 @@ def test_priority_formulas():
         candidate_priority("magic")
 
 
-async def test_the_textbook_matrix_without_and_with_turn():
+async def test_the_textbook_matrix_is_the_same_every_run_and_turn_only_adds_relays():
     direct = await nat_matrix(TYPES)
     for (a, b), cell in direct.items():
         fails = {a, b} == {"symmetric"} or {a, b} == {"symmetric", "port-restricted"}
@@ -40,13 +40,16 @@ async def test_the_textbook_matrix_without_and_with_turn():
         if "full-cone" in (a, b):
             assert cell.route in ("srflx", "prflx"), cell  # full-cone: STUN alone suffices
     assert direct[("port-restricted", "port-restricted")].route == "srflx"
-    assert max(c.seconds for c in direct.values()) < 15
 
-    relayed = await nat_matrix(TYPES, turn=True)
-    assert all(cell.connected for cell in relayed.values()), relayed
-    for pair in [("symmetric", "symmetric"), ("symmetric", "port-restricted"),
-                 ("port-restricted", "symmetric")]:
-        assert relayed[pair].route == "relay"
+    runs = [await nat_matrix(TYPES, turn=True) for _ in range(3)]
+    verdicts = [{k: (c.connected, c.route) for k, c in run.items()} for run in runs]
+    assert verdicts[0] == verdicts[1] == verdicts[2], verdicts
+    for key, cell in runs[0].items():
+        assert cell.connected, cell
+        if direct[key].connected:  # TURN changes nothing for a pair that works without it
+            assert cell.route == direct[key].route, (cell, direct[key])
+        else:
+            assert cell.route == "relay", cell
 
 
 async def test_people_on_one_lan_connect_host_to_host():

@@ -4,12 +4,11 @@ aiortc's ``getStats()`` has no candidate or candidate-pair entries (aiortc issue
 talklab reads the aioice agent underneath: ``RTCIceTransport._connection`` is the
 ``aioice.Connection``; its ``_check_list`` holds the candidate pairs, ``_nominated[component]``
 the pair ICE selected (RFC 8445, 8.1.1), and every state change of a pair goes through
-``Connection.check_state``, which talklab records (``talklab._aiortc``, adjustment 5).
+``Connection.check_state``, which talklab records while a lab runs (:mod:`talklab._aiortc`,
+adjustment 5).
 """
 
 from __future__ import annotations
-
-import time
 
 from aioice import Candidate, Connection
 from aioice.ice import CandidatePair
@@ -89,11 +88,3 @@ def pairs(pc: RTCPeerConnection) -> list[dict]:
             "nominated": pair is chosen,
         })
     return rows
-
-
-def record_check_state(pair: CandidatePair, state) -> None:
-    """Keep a pair's state changes with their times (called from the patched check_state)."""
-    history = getattr(pair, "talklab_history", None)
-    if history is None:
-        history = pair.talklab_history = []
-    history.append((time.monotonic(), state.name))

@@ -32,7 +32,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-Address = tuple[str, int]
+from ..address import Address
 
 
 class Behaviour(enum.Enum):

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 from aioice import stun
 
+from ..address import Address
 from .behaviour import AD, APD, EI, Behaviour, nat_type
 from .network import Host, Nat, NatTransport
-
-Address = tuple[str, int]
 
 
 @dataclass
@@ -90,8 +89,9 @@ async def detect_nat(stun_server: Address, nat: str | Nat | None = None,
     such as ``"symmetric"``, a :class:`Nat`, or ``None`` for no NAT), and report what the
     tests found. ``host`` may be given instead, to test an existing host."""
     own_nat = isinstance(nat, str)
+    own_host = host is None
     if host is None:
-        box = Nat(nat) if own_nat else nat
+        box = Nat(nat) if isinstance(nat, str) else nat
         host = box.host() if box is not None else Host()
     steps: list[str] = []
     client, transport = await _socket(host)
@@ -111,13 +111,21 @@ async def detect_nat(stun_server: Address, nat: str | Nat | None = None,
             steps.append("mapped address = our own: no NAT")
             return NatReport(EI, EI, "none", local, mapped1, steps)
         second = await client.ask((other[0], stun_server[1]))
-        mapped2 = second[0].attributes["XOR-MAPPED-ADDRESS"] if second else None
+        if second is None:
+            steps.append("II: no answer from the other IP")
+            return NatReport(None, None, "no answer from the server's other address", local,
+                             mapped1, steps)
+        mapped2 = second[0].attributes["XOR-MAPPED-ADDRESS"]
         steps.append(f"II: to the other IP, the server sees {mapped2[0]}:{mapped2[1]}")
         if mapped2 == mapped1:
             mapping = EI
         else:
             third = await client.ask(other)
-            mapped3 = third[0].attributes["XOR-MAPPED-ADDRESS"] if third else None
+            if third is None:
+                steps.append("III: no answer from the other IP and port")
+                return NatReport(None, None, "no answer from the server's other port", local,
+                                 mapped1, steps)
+            mapped3 = third[0].attributes["XOR-MAPPED-ADDRESS"]
             steps.append(f"III: to the other IP and port, it sees {mapped3[0]}:{mapped3[1]}")
             mapping = AD if mapped3 == mapped2 else APD
         steps.append(f"mapping: {mapping.value}")
@@ -138,4 +146,6 @@ async def detect_nat(stun_server: Address, nat: str | Nat | None = None,
     finally:
         transport.close()
         if own_nat and host.nat is not None:
-            host.nat.close()
+            host.nat.close()  # (closes its hosts too)
+        elif own_host:
+            host.close()

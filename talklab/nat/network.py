@@ -20,33 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..address import Address
+from . import addresses
 from .behaviour import NAT_TYPES, NatCounters, NatTable
 
-Address = tuple[str, int]
-
 UDP_BLOCKED = "udp-blocked"  # not a NAT type: a firewall that lets no UDP out or in
-_private_numbers = itertools.count(1)
-_public_numbers = itertools.count(1)
 PRIVATE: dict[str, Host] = {}  # private address -> host, for every host behind a NAT
-
-
-def _address(prefix: str, n: int) -> str:
-    return f"{prefix}.{(n >> 8) & 0xFF}.{(n & 0xFF) or 1}"
-
-
-def next_private_address() -> str:
-    return _address("127.10", next(_private_numbers))
-
-
-def next_public_address() -> str:
-    return _address("127.20", next(_public_numbers))
 
 
 @dataclass
@@ -56,6 +41,19 @@ class Conditions:
     latency: float = 0.0
     jitter: float = 0.0
     loss: float = 0.0
+
+    def __post_init__(self) -> None:
+        limits = {"latency": (0.0, 10.0, "seconds, e.g. 0.04 for 40 ms"),
+                  "jitter": (0.0, 10.0, "seconds, e.g. 0.01 for ±10 ms"),
+                  "loss": (0.0, 1.0, "a fraction: 0.05 is 5 %")}
+        for name, (low, high, unit) in limits.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number ({unit}), got {value!r}")
+            if not low <= value <= high:  # (NaN fails this too)
+                raise ValueError(f"{name} must be from {low:g} to {high:g} ({unit}), "
+                                 f"got {value!r}")
+            setattr(self, name, float(value))
 
     def __bool__(self) -> bool:
         return bool(self.latency or self.jitter or self.loss)
@@ -70,7 +68,11 @@ class Nat:
             raise ValueError(f"unknown NAT type {kind!r}; one of "
                              f"{[*sorted(NAT_TYPES), UDP_BLOCKED]}")
         self.kind = kind
-        self.public_ip = public_ip or next_public_address()
+        if public_ip is None:
+            public_ip = addresses.NATS.take()
+        else:
+            addresses.NATS.claim(public_ip)
+        self.public_ip = public_ip
         # a UDP-blocking firewall still maps like a port-restricted NAT: for TCP, in principle
         self.table = NatTable(self.public_ip, *NAT_TYPES.get(kind, NAT_TYPES["port-restricted"]))
         self.conditions = conditions or Conditions()
@@ -81,6 +83,7 @@ class Nat:
         self._sockets: dict[int, socket.socket] = {}
         self._receivers: dict[Address, Callable[[bytes, Address], None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     @property
     def counters(self) -> NatCounters:
@@ -94,7 +97,7 @@ class Nat:
 
     def host(self, address: str | None = None) -> Host:
         """A new machine on this NAT's LAN."""
-        host = Host(address or next_private_address(), self)
+        host = Host(address, self)
         self.lan.add(host.address)
         PRIVATE[host.address] = host
         return host
@@ -159,8 +162,14 @@ class Nat:
                 self._loop.remove_reader(sock.fileno())
             sock.close()
         self._sockets.clear()
-        for address in self.lan:
-            PRIVATE.pop(address, None)
+        for address in list(self.lan):
+            host = PRIVATE.pop(address, None)
+            if host is not None:
+                host.close()
+        self.lan.clear()
+        if not self._closed:
+            self._closed = True
+            addresses.NATS.give_back(self.public_ip)
 
     def __repr__(self) -> str:
         return f"<Nat {self.kind} {self.public_ip}, {self.counters.mappings} mappings>"
@@ -181,8 +190,19 @@ class Host:
     """A simulated machine: an address of its own (127.10.x.y), maybe behind a :class:`Nat`."""
 
     def __init__(self, address: str | None = None, nat: Nat | None = None) -> None:
-        self.address = address or next_private_address()
+        if address is None:
+            address = addresses.HOSTS.take()
+        else:
+            addresses.HOSTS.claim(address)
+        self.address = address
         self.nat = nat
+        self.closed = False
+
+    def close(self) -> None:
+        """The machine is gone: its address may be given to a new one."""
+        if not self.closed:
+            self.closed = True
+            addresses.HOSTS.give_back(self.address)
 
     def can_hear(self, source: str) -> bool:
         """Whether a packet from ``source`` may arrive directly at this host's own address
@@ -198,13 +218,17 @@ class NatTransport:
 
     def __init__(self, transport: asyncio.DatagramTransport, host: Host,
                  receive: Callable[[bytes, Address], None]) -> None:
+        if host.nat is None:
+            raise ValueError(f"{host} is behind no NAT")
         self._transport = transport
-        self._host = host
+        self._nat = host.nat
         self._private = transport.get_extra_info("sockname")[:2]
-        host.nat.register(self._private, receive)
+        self._nat.register(self._private, receive)
 
     def sendto(self, data: bytes, addr: Address | None = None) -> None:
-        self._host.nat.send(self._private, data, addr[:2], self._transport.sendto)
+        if addr is None:
+            raise ValueError("a NAT needs to know where each packet goes")
+        self._nat.send(self._private, data, (addr[0], addr[1]), self._transport.sendto)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

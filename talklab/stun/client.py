@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from aioice import stun
 
-Address = tuple[str, int]
+from ..address import Address
 
 
 @dataclass
@@ -32,7 +33,7 @@ async def binding(server: Address, *, host=None, change: int = 0,
 
     address = host.address if host is not None else "127.0.0.1"
     transport, protocol = await loop.create_datagram_endpoint(Client, local_addr=(address, 0))
-    sender = transport
+    sender: Any = transport
     if host is not None and host.nat is not None:
         from ..nat.network import NatTransport
         sender = NatTransport(transport, host, protocol.datagram_received)

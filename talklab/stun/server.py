@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import socket
 from dataclasses import dataclass, field
 
 from aioice import stun
 
 from .._service import Service, serve_forever
+from ..address import Address
 from .dissect import dissect
 
 SOFTWARE = "talklab-stun"
-Address = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,14 @@ class StunServer(Service):
         self.counters = Counters()
         self._sockets: dict[Address, _Socket] = {}
 
+    def _endpoints(self) -> Endpoints:
+        if self.endpoints is None:
+            raise RuntimeError("the STUN server is not running: await server.start() first")
+        return self.endpoints
+
     @property
     def address(self) -> Address:
-        return self.endpoints.primary
+        return self._endpoints().primary
 
     @property
     def url(self) -> str:
@@ -176,12 +182,14 @@ class StunServer(Service):
         endpoints = Endpoints(tuple(ips), tuple(ports))
         for local in endpoints.all():
             _transport, protocol = await loop.create_datagram_endpoint(
-                lambda local=local: _Socket(self, local), local_addr=local)
+                functools.partial(_Socket, self, local), local_addr=local)
             self._sockets[local] = protocol
         return endpoints
 
     def _received(self, data: bytes, source: Address, local: Address) -> None:
         self.counters.received += 1
+        if self.endpoints is None:
+            return  # closing
         reply = binding_response(data, source, local, self.endpoints)
         if reply is None:
             self.counters.ignored += 1

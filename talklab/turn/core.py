@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 from aioice import stun
 
+from ..address import Address
 from ..stun.dissect import long_term_key
 
-Address = tuple[str, int]
 SOFTWARE = "talklab-turn"
 UDP = 17
 DEFAULT_LIFETIME = 600  # s (RFC 8656, 7.2)
@@ -99,7 +99,7 @@ class TurnCore:
                  allow_private_peers: bool = False, quota: int = 10,
                  allocate_relay: Callable[[], Address] | None = None,
                  release_relay: Callable[[Address], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.realm = realm
         self.users = dict(users or {})
         self.secret = secret
@@ -116,7 +116,7 @@ class TurnCore:
 
     # -- credentials ------------------------------------------------------------------------------
     def nonce(self) -> str:
-        expiry = int(time.time()) + NONCE_LIFETIME
+        expiry = int(self.clock()) + NONCE_LIFETIME
         tag = hmac.new(self._nonce_key, str(expiry).encode(), "sha1").hexdigest()[:16]
         return f"{expiry:x}{tag}"
 
@@ -130,14 +130,14 @@ class TurnCore:
         good = hmac.new(self._nonce_key, str(expiry).encode(), "sha1").hexdigest()[:16]
         if not hmac.compare_digest(tag, good):
             return "bad"
-        return "ok" if expiry > time.time() else "stale"
+        return "ok" if expiry > self.clock() else "stale"
 
     def password(self, username: str) -> str | None:
         if username in self.users:
             return self.users[username]
         if self.secret and ":" in username:
             expiry = username.split(":", 1)[0]
-            if expiry.isdigit() and int(expiry) > time.time():
+            if expiry.isdigit() and int(expiry) > self.clock():
                 digest = hmac.new(self.secret.encode(), username.encode(), "sha1").digest()
                 return base64.b64encode(digest).decode()
         return None
@@ -377,6 +377,12 @@ class TurnCore:
                     allocation.channel_of.pop(peer, None)
         return actions
 
+    def client_gone(self, client: Address, transport: str) -> list[Action]:
+        """The client's TCP connection closed: over TCP the connection is the allocation's
+        5-tuple, so the allocation goes with it (RFC 6062, 5.1)."""
+        allocation = self.allocations.get((client, transport))
+        return self._free(allocation) if allocation is not None else []
+
     def _free(self, allocation: Allocation) -> list[Action]:
         self.allocations.pop((allocation.client, allocation.transport), None)
         self.by_relay.pop(allocation.relay, None)
@@ -394,9 +400,11 @@ class TurnCore:
                 for a in self.allocations.values()]
 
 
-def rest_credentials(secret: str, name: str, ttl: int = 3600) -> tuple[str, str]:
-    """Time-limited (username, password) for a shared ``secret`` (coturn's TURN REST API)."""
-    username = f"{int(time.time()) + ttl}:{name}"
+def rest_credentials(secret: str, name: str, ttl: int = 3600,
+                     now: Callable[[], float] = time.time) -> tuple[str, str]:
+    """Time-limited (username, password) for a shared ``secret`` (coturn's TURN REST API):
+    the username carries its expiry as Unix time, which is why TurnCore's clock is one."""
+    username = f"{int(now()) + ttl}:{name}"
     password = base64.b64encode(hmac.new(secret.encode(), username.encode(), "sha1")
                                 .digest()).decode()
     return username, password

@@ -11,12 +11,12 @@ import argparse
 import asyncio
 import socket
 import struct
+import typing
 
 from .._service import Service, serve_forever
+from ..address import Address
 from ..nat.network import pending_datagrams
-from .core import CloseRelay, SendToClient, SendToPeer, TurnCore
-
-Address = tuple[str, int]
+from .core import Action, CloseRelay, SendToClient, SendToPeer, TurnCore, TurnCounters
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -24,8 +24,8 @@ class _Udp(asyncio.DatagramProtocol):
         self.server = server
         self.transport: asyncio.DatagramTransport | None = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.server._apply(self.server.core.handle_client(data, addr[:2], "udp"))
@@ -49,7 +49,8 @@ class TurnServer(Service):
         self.relay_ports = relay_ports
         if users is None:
             users = {"talklab": "talklab"}
-        self.username, self.password = next(iter(users.items()), (None, None))
+        first: tuple[str | None, str | None] = next(iter(users.items()), (None, None))
+        self.username, self.password = first
         self.core = TurnCore(realm=realm, users=users, secret=secret,
                              allow_loopback_peers=allow_loopback_peers,
                              allow_private_peers=allow_private_peers, quota=quota,
@@ -64,17 +65,24 @@ class TurnServer(Service):
         self._expiry: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def _address(self) -> Address:
+        if self.address is None:
+            raise RuntimeError("the TURN server is not running: await server.start() first")
+        return self.address
+
     @property
     def url(self) -> str:
         """The ``turn:`` URL (UDP) for an RTCIceServer."""
-        return f"turn:{self.address[0]}:{self.address[1]}"
+        host, port = self._address()
+        return f"turn:{host}:{port}"
 
     @property
     def url_tcp(self) -> str:
-        return f"turn:{self.address[0]}:{self.address[1]}?transport=tcp"
+        host, port = self._address()
+        return f"turn:{host}:{port}?transport=tcp"
 
     @property
-    def counters(self):
+    def counters(self) -> TurnCounters:
         return self.core.counters
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -137,14 +145,15 @@ class TurnServer(Service):
             sock.setblocking(False)
             relay = (self.relay_host, port)
             self._relays[relay] = sock
-            self._loop.add_reader(sock.fileno(), self._relay_readable, relay, sock)
+            loop = self._loop or asyncio.get_running_loop()
+            loop.add_reader(sock.fileno(), self._relay_readable, relay, sock)
             return relay
         raise OSError("relay port range exhausted")
 
     def _close_relay(self, relay: Address) -> None:
         sock = self._relays.pop(relay, None)
         if sock is not None:
-            if not self._loop.is_closed():
+            if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(sock.fileno())
             sock.close()
 
@@ -171,18 +180,17 @@ class TurnServer(Service):
             pass
         finally:
             self._tcp_clients.pop(client, None)
-            allocation = self.core.allocations.get((client, "tcp"))
-            if allocation is not None:  # the connection was the allocation's five-tuple
-                self._apply(self.core._free(allocation))
+            self._apply(self.core.client_gone(client, "tcp"))
             writer.close()
 
     # -- doing what the core says ------------------------------------------------------------------
-    def _apply(self, actions) -> None:
+    def _apply(self, actions: list[Action]) -> None:
         for action in actions:
             try:
                 if isinstance(action, SendToClient):
                     if action.transport == "udp":
-                        self._udp.transport.sendto(action.data, action.client)
+                        if self._udp is not None and self._udp.transport is not None:
+                            self._udp.transport.sendto(action.data, action.client)
                     elif action.client in self._tcp_clients:
                         self._tcp_clients[action.client].write(action.data)
                 elif isinstance(action, SendToPeer):

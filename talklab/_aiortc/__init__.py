@@ -1,0 +1,176 @@
+"""The few, documented adjustments talklab makes to aiortc and aioice. Each has a test
+(``tests/test_aiortc_adjustments.py``).
+
+They are **applied only while a lab runs**: :func:`enter` (called by ``Lab.start``) installs
+them when the first lab starts, :func:`leave` (``Lab.close``) puts aioice back exactly as it was
+when the last lab closes, in whatever order labs close. Importing talklab changes nothing.
+
+Each lab has its own :class:`Settings`. They travel with the lab's people in a context
+variable (:data:`SETTINGS`) that every task of a person inherits, and each aioice
+``Connection`` remembers the settings it was made under, so two labs running at once (a
+notebook's lab and a :func:`talklab.nat_matrix` inside it) each run with their own, and code
+outside any lab gets aioice's stock behaviour even while a lab runs.
+
+The adjustments (aioice 0.13.0, aiortc 1.16.0, pinned in pyproject.toml):
+
+1. **Host candidates on loopback** (:mod:`.gathering`). ``aioice.ice.get_host_addresses`` skips
+   127.0.0.1 and ::1, so on a machine with only ``lo`` (Binder, CI) nothing is gathered and a
+   connection waits in ``new`` forever. Each person gathers on their own loopback address
+   (127.10.x.y) instead, given through :func:`gathering_on` around ``setLocalDescription``.
+2. **Loopback only, inbound too** (:mod:`.gathering`). A browser on the same machine sends
+   checks from its other interfaces as well; aioice would learn such a source as a
+   peer-reflexive candidate (RFC 8445, 7.3.1.3) and answer it, beyond loopback. An agent that
+   gathers on loopback drops datagrams from outside 127.0.0.0/8 and ::1.
+3. **Simulated NATs** (:mod:`.gathering`). A host behind a :class:`talklab.nat.Nat` sends through
+   a :class:`~talklab.nat.network.NatTransport`; packets reaching its private socket from
+   outside its LAN are dropped. Behind a UDP-blocking firewall aioice's UDP TURN client sends
+   nothing, so only TURN over TCP gets out.
+4. **Failing fast** (:mod:`.checks`). aioice retransmits a STUN request 6 times with a doubling
+   RTO (63.5 s before a pair fails); a lab's transactions use ``Settings.check_retries`` (3:
+   7.5 s). ``aioice.stun.RETRY_MAX`` itself is never changed.
+5. **Check history** (:mod:`.checks`). Each candidate pair's state changes are kept with their
+   times, for :func:`talklab.ice.inspect.pairs`.
+6. **The best pair, not the first** (:mod:`.nomination`). aioice nominates the first pair that
+   succeeds; a lab's controlling agents nominate by :func:`talklab.ice.nomination.choose`
+   (RFC 8445, 8.1.1, regular nomination): host > srflx > relay, as browsers behave.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..ice.nomination import DEFAULT_PATIENCE, DEFAULT_WAIT
+
+DEFAULT_CHECK_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How aioice behaves for one lab's people."""
+
+    check_retries: int = DEFAULT_CHECK_RETRIES  # STUN retransmissions: 3 -> failure in 7.5 s
+    nomination: str = "best"  # "best": talklab's rule; "first": aioice's own
+    nomination_patience: float = DEFAULT_PATIENCE  # s a better pair's check may go unanswered
+    nomination_wait: float = DEFAULT_WAIT  # s after the first success, at most
+
+    def __post_init__(self) -> None:
+        if type(self.check_retries) is not int or not 0 <= self.check_retries <= 10:
+            raise ValueError(f"check_retries must be an integer from 0 to 10, "
+                             f"got {self.check_retries!r}")
+        if self.nomination not in ("best", "first"):
+            raise ValueError(f"nomination must be 'best' or 'first', got {self.nomination!r}")
+        for name in ("nomination_patience", "nomination_wait"):
+            if not 0 <= getattr(self, name) <= 30:
+                raise ValueError(f"{name} must be 0 to 30 s, got {getattr(self, name)!r}")
+
+
+SETTINGS: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
+    "talklab_settings", default=None)
+HOST: contextvars.ContextVar[Any] = contextvars.ContextVar("talklab_host", default=None)
+
+
+@dataclass
+class Patch:
+    """One attribute of aiortc/aioice replaced while labs run."""
+
+    owner: Any
+    name: str
+    replacement: Callable[..., Any]
+    stock: Any = None
+    own: bool = True  # defined on owner itself (not inherited): restored, else deleted again
+
+
+_patches: list[Patch] = []
+_users = 0
+
+
+def patch(owner: Any, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the replacement of ``owner.name`` (not applied yet).
+    The stock attribute is kept, so the replacement can call it: ``stock(owner, name)``."""
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        own = not isinstance(owner, type) or name in vars(owner)
+        _patches.append(Patch(owner, name, function, getattr(owner, name), own))
+        return function
+    return register
+
+
+def stock(owner: Any, name: str) -> Any:
+    """aioice's own ``owner.name``, whether or not the adjustments are installed."""
+    for p in _patches:
+        if p.owner is owner and p.name == name:
+            return p.stock
+    return getattr(owner, name)
+
+
+def installed() -> bool:
+    return _users > 0
+
+
+def _load() -> None:
+    from . import checks, gathering, nomination  # noqa: F401  (they register their patches)
+
+
+def enter() -> None:
+    """A lab starts: install the adjustments if it is the first."""
+    global _users
+    _load()
+    if _users == 0:
+        for p in _patches:
+            setattr(p.owner, p.name, p.replacement)
+    _users += 1
+
+
+def leave() -> None:
+    """A lab closes: when it was the last, put every stock attribute back."""
+    global _users
+    if _users == 0:
+        return
+    _users -= 1
+    if _users == 0:
+        for p in reversed(_patches):
+            if p.own:
+                setattr(p.owner, p.name, p.stock)
+            else:
+                delattr(p.owner, p.name)
+
+
+@contextmanager
+def running(settings: Settings | None = None) -> Iterator[Settings]:
+    """``with running(settings):`` the adjustments are installed and code in the block (and the
+    tasks it starts) runs with ``settings``. For tests and scripts; a lab does the same."""
+    settings = settings or Settings()
+    enter()
+    token = SETTINGS.set(settings)
+    try:
+        yield settings
+    finally:
+        SETTINGS.reset(token)
+        leave()
+
+
+def bind(settings: Settings | None) -> None:
+    """Run the rest of the current task (and every task it starts) with ``settings``."""
+    SETTINGS.set(settings)
+
+
+def settings_of(owner: Any) -> Settings | None:
+    """The settings an aioice object was made under (see :mod:`.checks`), else the current."""
+    if hasattr(owner, "_talklab_settings"):
+        made_under: Settings | None = owner._talklab_settings
+        return made_under
+    return SETTINGS.get()
+
+
+@contextmanager
+def gathering_on(host: Any) -> Iterator[None]:
+    """Within this block (and the tasks it starts), ICE gathers as ``host``: a loopback address,
+    or a :class:`talklab.nat.Host` (its address, and its NAT if it has one)."""
+    token = HOST.set(host)
+    try:
+        yield
+    finally:
+        HOST.reset(token)

@@ -1,0 +1,53 @@
+"""Adjustments 4 and 5: how long a check may go unanswered, and the history of every pair.
+
+Every aioice ``Connection`` notes the lab settings it was made under (aiortc makes it when a
+person's link adds its track or applies a description, inside that person's tasks), so its
+checks follow its own lab's settings whichever task or callback runs them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aioice.ice
+import aioice.stun
+
+from . import SETTINGS, patch, settings_of, stock
+
+
+@patch(aioice.ice.Connection, "__init__")
+def connection_init(self: aioice.ice.Connection, *args: Any, **kwargs: Any) -> None:
+    stock(aioice.ice.Connection, "__init__")(self, *args, **kwargs)
+    self._talklab_settings = SETTINGS.get()  # type: ignore[attr-defined]
+
+
+@patch(aioice.stun.Transaction, "__init__")
+def transaction_init(self: aioice.stun.Transaction, request: aioice.stun.Message,
+                     addr: tuple[str, int], protocol: Any, retransmissions: int | None = None,
+                     **kwargs: Any) -> None:
+    """4. A lab's STUN transactions (checks, and its TURN client's requests) retransmit
+    ``check_retries`` times, unless aioice asked for a number itself (consent checks: 0)."""
+    if retransmissions is None:
+        settings = settings_of(getattr(protocol, "receiver", None))
+        if settings is not None:
+            retransmissions = settings.check_retries
+    stock(aioice.stun.Transaction, "__init__")(self, request, addr, protocol,
+                                               retransmissions=retransmissions, **kwargs)
+
+
+@patch(aioice.ice.Connection, "check_state")
+def check_state(self: aioice.ice.Connection, pair: aioice.ice.CandidatePair,
+                state: aioice.ice.CandidatePair.State) -> None:
+    """5. Note each state change of a lab's pairs, with its time."""
+    if settings_of(self) is not None:
+        record_check_state(pair, state)
+    stock(aioice.ice.Connection, "check_state")(self, pair, state)
+
+
+def record_check_state(pair: Any, state: Any) -> None:
+    """Keep a pair's state changes with their times (``pair.talklab_history``)."""
+    history = getattr(pair, "talklab_history", None)
+    if history is None:
+        history = pair.talklab_history = []
+    history.append((time.monotonic(), state.name))

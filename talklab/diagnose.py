@@ -1,0 +1,51 @@
+"""Why does a link not connect? A plain-language diagnosis from plain facts (no I/O).
+
+When :meth:`talklab.Lab.wait_connected` gives up, it names every link that did not carry audio
+and says what would fix it, from what the lab knows of the two people: their NATs, whether they
+use relays only, which of STUN and TURN the lab runs, and the link's state. The reasoning is
+that of the seed's *When STUN Isn't Enough* and notebook 06's NAT × NAT matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HARD = ("symmetric", "port-restricted")  # a symmetric NAT defeats these filters (and itself)
+
+
+@dataclass(frozen=True)
+class End:
+    """One end of a link, as the lab knows it."""
+
+    name: str
+    nat: str  # "none", a NAT type, or "udp-blocked"
+    lan: object = None  # people behind the same NAT box share one
+    relay_only: bool = False
+
+
+def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None) -> str:
+    """One line: ``"Alice–Bob: <what is wrong>; <what would fix it>"``."""
+    pair = f"{a.name}–{b.name}"
+    if state is None:
+        return (f"{pair}: no connection was made (are both in voice in the same room, and "
+                f"connected to the signaling server?)")
+    for end in (a, b):
+        if end.relay_only and not turn:
+            return (f"{pair}: {end.name} uses relays only (relay_only=True) but there is no "
+                    f"TURN server; start the lab with turn=True")
+        if end.nat == "udp-blocked" and not turn:
+            return (f"{pair}: {end.name}'s firewall lets no UDP out, only TURN over TCP gets "
+                    f"through; start the lab with turn=True")
+    same_lan = a.lan is not None and a.lan is b.lan
+    natted = [e for e in (a, b) if e.nat != "none"]
+    if not same_lan and len(natted) == 2 and not stun and not turn:
+        return (f"{pair}: both are behind NATs and nobody tells them their public addresses; "
+                f"start the lab with stun=True (and turn=True for the hard cases)")
+    kinds = {a.nat, b.nat}
+    if not same_lan and "symmetric" in kinds and kinds <= set(HARD) and not turn:
+        return (f"{pair}: behind {a.nat} and {b.nat} NATs, which STUN alone cannot cross (a "
+                f"symmetric NAT gives every destination a new port); add TURN: turn=True")
+    if state in ("new", "connecting", "checking"):
+        return f"{pair}: still connecting ({state}); give it more time, or look at its pairs"
+    return (f"{pair}: {state}; look at the link's candidate pairs "
+            f"(talklab.views.pairs_table(link)) to see which checks failed")

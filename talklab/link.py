@@ -1,0 +1,251 @@
+"""One ``RTCPeerConnection`` from a person to one other person: the seed's ``createPeerConnection``.
+
+A :class:`Link` carries one call of the mesh and remembers its story (:meth:`Link.steps`). It
+does the seed's browser steps for that one connection:
+
+* Step 3 (``handleUserJoinedVoice``, the one already in voice): :meth:`Link.offer`;
+* Step 5 (``handleWebRTCOffer``, the newcomer): :meth:`Link.on_offer` answers;
+* Step 7 (``handleWebRTCAnswer``): :meth:`Link.on_answer`;
+* Step 8 (``onicecandidate`` and ``handleWebRTCICECandidate``): candidates leave one message
+  each (:mod:`talklab.ice.trickle`), and arriving ones wait for the remote description;
+* Step 9: the remote track is heard by an :class:`~talklab.hearing.Ear`.
+
+Its messages are handled one at a time, in order, in a task of its own, so a slow step on one
+link never holds up the others, and a candidate never overtakes its offer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+from . import _aiortc
+from .hearing import Ear
+from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
+from .ice.trickle import end_of_candidates, loopback_only
+from .media import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from .encoding import EncodedAudioTrack
+    from .person import Person
+
+LINK_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    """One reading of a link's counters (cumulative; a view takes differences for rates)."""
+
+    t: float  # time.monotonic()
+    state: str
+    route: str | None
+    packets_sent: int  # RTP packets of our voice sent on this link
+    packets_received: int  # RTP packets of theirs received
+    packets_lost: int  # theirs, lost on the way to us (RTP sequence gaps)
+    bytes_sent: int  # everything this link's transport sent (RTP, RTCP, DTLS, STUN)
+    bytes_received: int
+    jitter: float  # s, of what we receive (RFC 3550, 6.4.1)
+    rtt: float | None  # s, from RTCP receiver reports about our stream (None until one came)
+    lost_by_them: int  # our packets the other side reports lost
+
+
+class Link:
+    """One call between two people, and its story."""
+
+    def __init__(self, person: Person, remote_sid: str, remote_name: str, role: str) -> None:
+        self.person = person
+        self.remote_sid = remote_sid
+        self.remote_name = remote_name
+        self.role = role  # "offerer" (was already in voice) or "answerer" (the newcomer)
+        self.pc = RTCPeerConnection(RTCConfiguration(
+            iceServers=person.ice_servers,  # never None: aiortc would fall back to Google
+            iceTransportPolicy=(RTCIceTransportPolicy.RELAY if person.relay_only
+                                else RTCIceTransportPolicy.ALL)))
+        self.ear = Ear()
+        self.ear.on_first_frame = lambda: self._step("first audio frame")
+        self.timeline: list[tuple[float, str]] = []
+        self.candidates_sent = 0
+        self.remote_candidates = RemoteCandidates(self.pc.addIceCandidate)
+        self._track: EncodedAudioTrack | None = None
+        self._work: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
+        self._worker = asyncio.ensure_future(self._run())
+        self._closed = False
+        self.error: str | None = None
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+        self.pc.on("iceconnectionstatechange", self._on_ice_state)
+
+    # -- the story -----------------------------------------------------------------------------
+    def _step(self, what: str) -> None:
+        self.timeline.append((time.monotonic(), what))
+        self.person.changed()
+        self.person.events.publish("link-step", person=self.person.name, remote=self.remote_name,
+                                   step=what)
+
+    def _on_track(self, track: Any) -> None:
+        self.ear.listen(track)
+
+    def _on_state(self) -> None:
+        self._step(f"connection {self.pc.connectionState}")
+        self.person.events.publish("link-state", person=self.person.name,
+                                   remote=self.remote_name, state=self.state)
+
+    def _on_ice_state(self) -> None:
+        self._step(f"ICE {self.pc.iceConnectionState}")
+
+    @property
+    def state(self) -> str:
+        """The link as a learner should see it: ``connected`` only once audio has arrived.
+
+        aiortc says ``connected`` when ICE and DTLS are up; talklab waits for the first decoded
+        audio frame from the other side too, so a line drawn as connected has carried sound.
+        """
+        if self._closed:
+            return "closed"
+        state: str = self.pc.connectionState
+        if state == "connected" and not self.ear.heard:
+            return "connecting"
+        return state
+
+    @property
+    def route(self) -> str | None:
+        """host / srflx / prflx / relay: how the chosen candidate pair carries audio."""
+        return route_of(selected_pair(self.pc))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def steps(self) -> list[str]:
+        return [what for _, what in self.timeline]
+
+    # -- the protocol, one message at a time ---------------------------------------------------
+    def do(self, job: Callable[[], Awaitable[None]]) -> None:
+        if not self._closed:
+            self._work.put_nowait(job)
+
+    async def _run(self) -> None:
+        _aiortc.bind(self.person.settings)  # this link's aioice runs with its lab's settings
+        while True:
+            job = await self._work.get()
+            if job is None:
+                return
+            try:
+                await job()
+            except Exception as exc:  # record it: a bad message must not kill the person
+                self.error = f"{type(exc).__name__}: {exc}"
+                self._step(f"error: {self.error}")
+
+    def _attach_voice(self) -> None:
+        if self._track is None:
+            self._track = self.person.fanout.subscribe()
+            self.pc.addTrack(self._track)
+
+    async def _set_local(self, description: RTCSessionDescription) -> None:
+        with _aiortc.gathering_on(self.person.host):
+            await self.pc.setLocalDescription(description)
+
+    async def _send_description(self, event: str) -> None:
+        local = self.pc.localDescription
+        if not self.person.trickle:  # everything gathered first, all in the one description
+            await self.person.emit(event, {local.type: {"type": local.type, "sdp": local.sdp},
+                                           "to": self.remote_sid})
+            self._step(f"{local.type} sent (with all candidates)")
+            return
+        sdp, candidates = split_candidates(local.sdp)
+        await self.person.emit(event, {local.type: {"type": local.type, "sdp": sdp},
+                                       "to": self.remote_sid})
+        self._step(f"{local.type} sent")
+        for candidate in candidates:  # the seed's pc.onicecandidate, once per route found
+            await self.person.emit("webrtc-ice-candidate",
+                                   {"candidate": candidate_to_json(candidate),
+                                    "to": self.remote_sid})
+            self.candidates_sent += 1
+        mid = candidates[0].sdp_mid if candidates else "0"
+        await self.person.emit("webrtc-ice-candidate",
+                               {"candidate": end_of_candidates(mid), "to": self.remote_sid})
+        self._step(f"{len(candidates)} candidates sent")
+
+    async def offer(self) -> None:
+        """Step 3: create the connection's offer and send it (the one already in voice)."""
+        self._attach_voice()
+        await self._set_local(await self.pc.createOffer())
+        await self._send_description("webrtc-offer")
+
+    async def _set_remote(self, description: dict) -> None:
+        """Apply the other side's description (loopback candidates only), then the candidates
+        that arrived before it."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(
+            loopback_only(description["sdp"]), description["type"]))
+        await self.remote_candidates.remote_description_set()
+
+    async def on_offer(self, offer: dict) -> None:
+        """Step 5: apply the offer, answer it (the newcomer)."""
+        self._step("offer received")
+        await self._set_remote(offer)
+        self._attach_voice()
+        await self._set_local(await self.pc.createAnswer())
+        await self._send_description("webrtc-answer")
+
+    async def on_answer(self, answer: dict) -> None:
+        """Step 7: apply the answer."""
+        self._step("answer received")
+        await self._set_remote(answer)
+
+    async def on_candidate(self, candidate: dict) -> None:
+        """Step 8, arriving: the other side's route, applied once its description is."""
+        before = self.remote_candidates.received
+        await self.remote_candidates.add(candidate)
+        if self.remote_candidates.received > before and self.remote_candidates.received == 1:
+            self._step("first candidate received")
+        if self.remote_candidates.ended:
+            self._step(f"{self.remote_candidates.received} candidates received")
+
+    # -- what it can tell ------------------------------------------------------------------------
+    async def stats(self) -> LinkStats:
+        """Counters from aiortc's ``getStats()``: what a browser's webrtc-internals shows."""
+        report = await self.pc.getStats() if not self._closed else {}
+        values: dict[str, Any] = {"packets_sent": 0, "packets_received": 0, "packets_lost": 0,
+                                  "bytes_sent": 0, "bytes_received": 0, "jitter": 0.0,
+                                  "rtt": None, "lost_by_them": 0}
+        for stat in report.values():
+            if stat.type == "inbound-rtp":
+                values.update(packets_received=stat.packetsReceived,
+                              packets_lost=max(0, stat.packetsLost),
+                              jitter=stat.jitter / SAMPLE_RATE)  # RTP clock units -> s
+            elif stat.type == "outbound-rtp":
+                values["packets_sent"] = stat.packetsSent
+            elif stat.type == "remote-inbound-rtp":
+                values.update(rtt=stat.roundTripTime, lost_by_them=max(0, stat.packetsLost))
+            elif stat.type == "transport":
+                values.update(bytes_sent=stat.bytesSent, bytes_received=stat.bytesReceived)
+        return LinkStats(t=time.monotonic(), state=self.state, route=self.route, **values)
+
+    # -- the end --------------------------------------------------------------------------------
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._work.put_nowait(None)
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+        await self.ear.stop()
+        if self._track is not None:
+            self._track.stop()
+        await self.pc.close()
+        self._step("closed")
+
+    def __repr__(self) -> str:
+        return f"<Link {self.person.name}->{self.remote_name} {self.state} {self.route}>"
