@@ -1,0 +1,85 @@
+"""The lab knows its room from its people: the same drawing whatever the server, and after the
+server has gone (the seed's Step 9: "the signaling server's job is done")."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from talklab import Lab
+
+NAMES = ("Alice", "Bob", "Charlie")
+
+
+def shape(graph) -> tuple:
+    """What a learner sees in the drawing: who, in voice or not, and every call's state."""
+    nodes = sorted((n, d["in_voice"], d["kind"], d["room"]) for n, d in graph.nodes(data=True))
+    edges = sorted((tuple(sorted((a, b))), d["state"], d["route"])
+                   for a, b, d in graph.edges(data=True))
+    return nodes, edges
+
+
+async def fill(lab: Lab) -> list:
+    people = [await lab.join(name, voice=True) for name in NAMES]
+    await lab.join("Dave")  # in the room, not in voice
+    await lab.wait_connected(15)
+    return people
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (run `make test`, which installs it)"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "Ready to accept connections" in line:
+                break
+        yield f"redis://127.0.0.1:{port}/3"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_a_lab_on_a_redis_backed_server_draws_the_same_room(redis_url):
+    async with Lab() as memory:
+        await fill(memory)
+        expected = shape(memory.graph())
+    async with Lab(redis=redis_url) as shared:
+        await fill(shared)
+        assert shape(shared.graph()) == expected
+    nodes, edges = expected
+    assert [n for n, in_voice, *_ in nodes if in_voice] == list(NAMES)
+    assert [state for _, state, _ in edges] == ["connected"] * 3
+
+
+async def test_the_postman_leaves_and_the_voices_stay():
+    async with Lab() as lab:
+        people = await fill(lab)
+        before = shape(lab.graph())
+        frames = {(p.name, link.remote_name): link.ear.frames
+                  for p in people for link in p.links.values()}
+        await lab.server.close()  # Step 9: the signaling server's job is done
+        for p in people:
+            await p.wait_until(lambda p=p: not p.signaling, 5, "the server's goodbye")
+        # five more seconds of audio, from both others, at every person
+        for p in people:
+            for link in p.links.values():
+                await link.ear.wait_frames(frames[(p.name, link.remote_name)] + 250, 15)
+        for p in people:
+            heard = p.hears()
+            assert sorted(heard) == sorted(set(NAMES) - {p.name})
+            for q in people:
+                if q is not p:
+                    assert heard[q.name] == pytest.approx(q.tone_hz, abs=2)
+        assert shape(lab.graph()) == before  # the lab still knows its room
+        assert all(not d["signaling"] for n, d in lab.graph().nodes(data=True)
+                   if d["kind"] == "python")
