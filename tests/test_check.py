@@ -1,47 +1,81 @@
-"""Every self-check accepts the right answer and explains a wrong one."""
+"""Every self-check accepts the right answer, hints at a wrong one without giving the answer
+away, explains a wrong-typed one, waits for None, and shows the answer only when asked."""
+
+from __future__ import annotations
 
 import pytest
 
 from talklab import check
 from talklab.media import NotAllowedError
 
+SDP = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96 0\r\na=rtpmap:96 opus/48000/2\r\n"
+       "a=rtpmap:0 PCMU/8000\r\n")
+# (check, parameters, right answer, wrong answer, wrong-typed answer)
 CASES = [
-    (check.mesh_links, dict(n=6), 15, 30),
-    (check.offers_to_newcomer, dict(in_voice=3), 3, 1),
-    (check.samples_per_frame, {}, 960, 480),
-    (check.xor_port, dict(xored=0xA147), 32853, 0xA147),
-    (check.candidate_priority, dict(type="relay"), 16777215, 0),
-    (check.upload_streams, dict(n=6), 5, 1),
-    (check.error_for, dict(situation="permission denied"), NotAllowedError, "NotFoundError"),
-    (check.error_for, dict(situation="no microphone"), "NotFoundError", "NotAllowedError"),
+    (check.mesh_links, dict(n=6), 15, 30, "15"),
+    (check.mesh_links, dict(n=4), 6, 3, 6.0),
+    (check.offers_to_newcomer, dict(in_voice=3), 3, 1, "3"),
+    (check.samples_per_frame, {}, 960, 480, "960"),
+    (check.xor_port, dict(xored=0xA147), 32853, 0xA147, "32853"),
+    (check.candidate_priority, dict(type="relay"), 16777215, 0, True),
+    (check.upload_streams, dict(n=6), 5, 1, "five"),
+    (check.error_for, dict(situation="permission denied"), NotAllowedError, "NotFoundError", 3),
+    (check.error_for, dict(situation="no microphone"), "notfounderror", "NotAllowedError", None),
     (check.relay_allowed, dict(same_room=True, sender_in_voice=True, target_in_voice=False),
-     False, True),
-    (check.connects, dict(a="port-restricted", b="symmetric"), False, True),
-    (check.connects, dict(a="symmetric", b="symmetric", turn=True), True, False),
-    (check.connects, dict(a="full-cone", b="symmetric"), True, False),
-    (check.sdp_codec, dict(sdp="v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96 0\r\n"
-                               "a=rtpmap:96 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n"),
-     "opus", "pcmu"),
+     False, True, "False"),
+    (check.connects, dict(a="port-restricted", b="symmetric"), False, True, "no"),
+    (check.connects, dict(a="symmetric", b="symmetric", turn=True), True, False, 1),
+    (check.connects, dict(a="full-cone", b="symmetric"), True, False, "True"),
+    (check.sdp_codec, dict(sdp=SDP), "opus", "pcmu", 96),
 ]
+IDS = [f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]
 
 
-@pytest.mark.parametrize("fn,kwargs,right,wrong", CASES,
-                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)])
-def test_right_is_accepted_and_wrong_is_explained(fn, kwargs, right, wrong):
-    assert fn(**kwargs, answer=right)
-    feedback = fn(**kwargs, answer=wrong)
-    assert not feedback and len(feedback.message) > 20
+def shown(value) -> str:
+    return value.__name__ if isinstance(value, type) else str(value)
+
+
+@pytest.mark.parametrize("question,params,right,wrong,badly_typed", CASES, ids=IDS)
+def test_each_check_judges_hints_and_reveals(question, params, right, wrong, badly_typed):
+    assert question(**params, answer=right)
+    feedback = question(**params, answer=wrong)
+    assert not feedback and feedback.verdict == "not yet" and len(feedback.message) > 20
+    assert shown(right).lower() not in feedback.message.lower(), feedback.message  # no spoiler
     assert "not yet" in feedback._repr_html_()
-    pending = fn(**kwargs, answer=None)
-    assert not pending and "replace None" in pending.message  # no answer given away
+    if badly_typed is not None:
+        typed = question(**params, answer=badly_typed)
+        assert not typed and typed.verdict == "wrong type" and "takes" in typed.message
+    pending = question(**params, answer=None)
+    assert not pending and pending.verdict == "pending" and "replace None" in pending.message
+    answer = check.reveal(question, **params)
+    assert answer.verdict == "answer" and shown(right).lower() in answer.message.lower()
+
+
+def test_the_old_type_traps_are_closed():
+    assert check.mesh_links(4, answer="6").verdict == "wrong type"  # not "= 6, not 6"
+    assert check.relay_allowed(True, True, False, answer="False").verdict == "wrong type"
+    assert check.mesh_links(4, answer=True).verdict == "wrong type"  # bool is not a number
+
+
+def test_a_prediction_is_set_beside_what_happened():
+    assert check.compare(None, 3, about="offers Dave receives").verdict == "pending"
+    said = check.compare(1, 3, about="offers Dave receives", why="each one already in voice offers")
+    assert "you predicted 1" in said.message and "not what you predicted" in said.message
+    assert "as you predicted" in check.compare(3, 3, about="offers").message
+    assert check.compare("3", 3, about="offers", kind=check.Whole()).verdict == "wrong type"
+
+
+def test_reveal_of_something_else_says_what_it_takes():
+    assert "not a self-check" in check.reveal(42).message
 
 
 async def test_capstone_checks_a_real_room():
     from talklab import Lab
+    assert not check.capstone(None)
     async with Lab(stun=True, turn=True) as lab:
         alice = await lab.join("Alice", nat="symmetric", voice=True)
         feedback = check.capstone(lab)
-        assert not feedback and "at least 3" in feedback.message
+        assert not feedback and "bring at least 3" in feedback.message
         await lab.join("Bob", nat="symmetric", voice=True)
         charlie = await lab.join("Charlie", nat="full-cone", voice=True)
         await lab.wait_connected(15)

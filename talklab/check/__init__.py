@@ -1,0 +1,44 @@
+"""Self-checks and code exercises for the course: you answer, talklab checks and explains.
+
+* questions: ``check.mesh_links(n=5, answer=...)``; ``check.reveal(check.mesh_links, n=5)``
+  shows the answer, only when asked;
+* predictions: ``check.compare(prediction, measured, about=...)`` sets your guess beside what
+  the live cell measured;
+* code exercises: you write a piece of the real system, talklab runs it live and judges what
+  happened (each notebook's exercises, below).
+
+See :mod:`talklab.check.feedback` for how feedback is given, and why.
+"""
+
+from .capstone import capstone
+from .feedback import (
+    Feedback,
+    Number,
+    OneOf,
+    Question,
+    Spec,
+    Whole,
+    YesNo,
+    compare,
+    question,
+    reveal,
+)
+from .questions import (
+    candidate_priority,
+    connects,
+    error_for,
+    mesh_links,
+    offers_to_newcomer,
+    relay_allowed,
+    samples_per_frame,
+    sdp_codec,
+    upload_streams,
+    xor_port,
+)
+
+__all__ = [
+    "Feedback", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo", "candidate_priority",
+    "capstone", "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
+    "question", "relay_allowed", "reveal", "samples_per_frame", "sdp_codec", "upload_streams",
+    "xor_port",
+]

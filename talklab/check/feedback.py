@@ -1,0 +1,192 @@
+"""Self-checks that check understanding: a question, the learner's answer, and feedback.
+
+How a check answers, and why:
+
+* **right**: says so, and adds one line of *why*, so a lucky guess still teaches;
+* **not yet**: a hint that leads to the reasoning, never the expected value (a learner who is
+  told "15, not 30" learns to copy, not to count);
+* **wrong type**: says what kind of answer the question takes (``4``, not the text ``"4"``;
+  ``True``, not ``"True"``), without judging the value;
+* **pending**: the answer is still ``None``: nothing is judged, and nothing is given away.
+
+The answer itself is shown only when asked for, with :func:`reveal`. Every check returns a
+:class:`Feedback`; none raises, so a notebook whose exercises are not done yet still runs
+top to bottom ("not yet" is an answer, not an error).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+RIGHT, NOT_YET, WRONG_TYPE, PENDING, ANSWER, PREDICTED = (
+    "right", "not yet", "wrong type", "pending", "answer", "predicted")
+STYLE = {RIGHT: ("✔ right", "#047857"), NOT_YET: ("✘ not yet", "#b91c1c"),
+         WRONG_TYPE: ("✘ not yet", "#b45309"), PENDING: ("… waiting for your answer", "#4b5563"),
+         ANSWER: ("answer", "#1d4ed8"), PREDICTED: ("prediction vs what happened", "#6d28d9")}
+PENDING_MESSAGE = "replace None with your answer, then run the cell again."
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What a check says. True only when right."""
+
+    verdict: str
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.verdict == RIGHT
+
+    @property
+    def ok(self) -> bool:
+        return bool(self)
+
+    def _repr_html_(self) -> str:
+        mark, colour = STYLE.get(self.verdict, ("", "#374151"))
+        return (f"<div style='border-left:4px solid {colour};padding:.25em .7em;"
+                f"margin:.2em 0'><b style='color:{colour}'>{mark}</b> — "
+                f"{html.escape(self.message)}</div>")
+
+    def __repr__(self) -> str:
+        return f"{STYLE.get(self.verdict, (self.verdict,))[0]}: {self.message}"
+
+
+# -- what kind of answer a question takes ---------------------------------------------------------
+class Kind:
+    """Checks the *type* of an answer before its value is judged."""
+
+    example = "an answer"
+
+    def accepts(self, answer: Any) -> bool:
+        raise NotImplementedError
+
+    def normal(self, answer: Any) -> Any:
+        return answer
+
+    def refusal(self, answer: Any) -> str:
+        got = f"the text {answer!r}" if isinstance(answer, str) else \
+            f"{type(answer).__name__} {answer!r}"
+        return f"this question takes {self.example}; you gave {got}."
+
+
+class Whole(Kind):
+    """A whole number, such as ``6`` (not ``"6"``, not ``6.0``, not ``True``)."""
+
+    example = "a whole number, such as 4 (no quotes)"
+
+    def accepts(self, answer: Any) -> bool:
+        return isinstance(answer, int) and not isinstance(answer, bool)
+
+
+class Number(Kind):
+    """A number (int or float), compared within ``tolerance``."""
+
+    example = "a number, such as 0.25 (no quotes)"
+
+    def __init__(self, tolerance: float = 0.0) -> None:
+        self.tolerance = tolerance
+
+    def accepts(self, answer: Any) -> bool:
+        return isinstance(answer, (int, float)) and not isinstance(answer, bool)
+
+
+class YesNo(Kind):
+    """``True`` or ``False`` (the Python values, not the words in quotes)."""
+
+    example = "True or False (without quotes)"
+
+    def accepts(self, answer: Any) -> bool:
+        return isinstance(answer, bool)
+
+
+class OneOf(Kind):
+    """One of a few names, as text (case does not matter); a class counts by its name."""
+
+    def __init__(self, choices: Sequence[str]) -> None:
+        self.choices = list(choices)
+        self.example = "one of " + ", ".join(repr(c) for c in self.choices)
+
+    def normal(self, answer: Any) -> Any:
+        if isinstance(answer, type):
+            answer = answer.__name__
+        return answer.strip().lower() if isinstance(answer, str) else answer
+
+    def accepts(self, answer: Any) -> bool:
+        return self.normal(answer) in {c.lower() for c in self.choices}
+
+
+# -- questions --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spec:
+    """What a question's author writes for given parameters."""
+
+    expected: Any
+    why: str  # shown when right, and with the answer
+    hint: str | Callable[[Any], str]  # shown when wrong; may look at the wrong answer
+
+
+class Question:
+    """A self-check: ``question(**params, answer=...)`` judges, ``question.reveal(**params)``
+    shows the answer. Made with the :func:`question` decorator."""
+
+    def __init__(self, spec: Callable[..., Spec], kind: Kind) -> None:
+        self.spec, self.kind = spec, kind
+        self.__name__ = spec.__name__
+        self.__doc__ = spec.__doc__
+
+    def __call__(self, *args: Any, answer: Any = None, **params: Any) -> Feedback:
+        if answer is None:
+            return Feedback(PENDING, PENDING_MESSAGE)
+        if not self.kind.accepts(answer):
+            return Feedback(WRONG_TYPE, self.kind.refusal(answer))
+        spec = self.spec(*args, **params)
+        given, expected = self.kind.normal(answer), self.kind.normal(spec.expected)
+        tolerance = getattr(self.kind, "tolerance", 0.0)
+        if given == expected or (tolerance and abs(given - expected) <= tolerance):
+            return Feedback(RIGHT, spec.why)
+        hint = spec.hint(given) if callable(spec.hint) else spec.hint
+        return Feedback(NOT_YET, hint)
+
+    def reveal(self, *args: Any, **params: Any) -> Feedback:
+        spec = self.spec(*args, **params)
+        shown = spec.expected.__name__ if isinstance(spec.expected, type) else spec.expected
+        return Feedback(ANSWER, f"{shown!r}: {spec.why}")
+
+    def __repr__(self) -> str:
+        return f"<self-check {self.__name__}: {(self.__doc__ or '').strip().splitlines()[0]}>"
+
+
+def question(kind: Kind) -> Callable[[Callable[..., Spec]], Question]:
+    """Turn a function ``(**params) -> Spec`` into a :class:`Question`."""
+    return lambda spec: Question(spec, kind)
+
+
+def reveal(check: Any, *args: Any, **params: Any) -> Feedback:
+    """The answer to a self-check, with its reasoning: only when you ask for it."""
+    if not hasattr(check, "reveal"):
+        return Feedback(NOT_YET, f"{check!r} is not a self-check; pass one, e.g. "
+                        "check.reveal(check.mesh_links, n=5)")
+    result: Feedback = check.reveal(*args, **params)
+    return result
+
+
+# -- predictions --------------------------------------------------------------------------------
+def compare(prediction: Any, happened: Any, *, about: str, why: str = "",
+            kind: Kind | None = None) -> Feedback:
+    """Set your prediction beside what the live cell measured.
+
+    ``prediction`` is what you wrote down before running the cell (``None``: you did not);
+    ``happened`` is the measurement; ``why`` explains the result either way (it is shown after
+    the fact, so it may name the value)."""
+    if prediction is None:
+        return Feedback(PENDING, f"you did not predict {about}. Write your guess in the "
+                        "prediction cell above, then run both again: it is the guess that "
+                        f"makes the measurement teach. (What happened: {happened!r}.)")
+    if kind is not None and not kind.accepts(prediction):
+        return Feedback(WRONG_TYPE, kind.refusal(prediction))
+    same = (kind.normal(prediction) == kind.normal(happened)) if kind else prediction == happened
+    verdict = "as you predicted" if same else "not what you predicted"
+    return Feedback(PREDICTED, f"{about}: you predicted {prediction!r}, the room did "
+                    f"{happened!r}, {verdict}. {why}".strip())
