@@ -105,6 +105,12 @@ class Trace:
         """Every entry still in the ring, oldest first."""
         return [_entry(raw) for raw in list(self._raw)]
 
+    @property
+    def started_at(self) -> float:
+        """When the trace began, on ``time.monotonic()``'s clock: ``entry.t`` counts from here
+        (so other logs of the same process can be set on the same timeline)."""
+        return self._t0
+
     def subscribe(self, callback: Callable[[TraceEntry], None]) -> Callable[[], None]:
         """Call ``callback(entry)`` for every new entry; returns a function that unsubscribes."""
         self._subscribers.append(callback)

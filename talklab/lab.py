@@ -248,6 +248,8 @@ class Lab:
         if stream is None:
             tone = tone_hz if tone_hz is not None else self._free_tone()
             stream = await get_user_media(audio=True, tone_hz=tone)
+        self.events.publish("got-media", person=name,  # Step 1: getUserMedia
+                            tone_hz=getattr(stream.audio, "tone_hz", None))
         if isinstance(nat, str) and nat != "none":
             nat = self.nat(nat)
         host = nat.host() if isinstance(nat, Nat) else Host()

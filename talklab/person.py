@@ -344,6 +344,7 @@ class Person:
         sid, name = data.get("socketId"), data.get("username")
         if not isinstance(sid, str) or not isinstance(name, str):
             return
+        self._publish("told-of-voice-join", newcomer=name)
         # Only for a newcomer. Someone listed in our own voiceJoined was in voice before us and
         # offers to us; their userJoinedVoice can still arrive after our voiceJoined when two
         # people join at nearly the same moment, and offering back would be glare.

@@ -1,17 +1,29 @@
-"""Views and widgets, driven without a browser: button clicks, live redraws, tables."""
+"""Views and widgets, driven without a browser: clicks, live redraws, drawings, tables."""
 
 from __future__ import annotations
 
+import re
+
 from talklab import Lab
 from talklab.views import (
+    DaveChecklist,
+    Drawing,
+    LinkStatsView,
     MeshView,
     RoomPanel,
     candidates_table,
+    draw_sequence,
+    mesh_drawing,
     pairs_table,
+    rooms_drawing,
+    rows_table,
     sequence_diagram,
+    story,
     timeline_table,
     trace_table,
 )
+
+RAW_REPR = re.compile(r"<[A-Za-z_.]+ object at 0x|\b[A-Z][A-Za-z]+\(\w+=")
 
 
 async def test_room_panel_buttons_join_leave_and_refuse_the_seventh():
@@ -36,12 +48,12 @@ async def test_room_panel_buttons_join_leave_and_refuse_the_seventh():
         await lab.wait_connected(15)
         assert panel.state("Grace").startswith("in voice")
         panel.mesh.redraw()
-        assert panel.mesh.redraws > before and panel.mesh.image.value[:4] == b"\x89PNG"
+        assert panel.mesh.redraws > before and "<svg" in panel.mesh.image.value
         assert lab.graph().number_of_edges() == 15
         panel.close()
 
 
-async def test_mesh_view_redraws_by_itself_on_events():
+async def test_mesh_view_redraws_by_itself_and_keeps_its_last_drawing_after_close():
     async with Lab() as lab:
         view = MeshView(lab, min_interval=0.01)
         first = view.redraws
@@ -50,19 +62,99 @@ async def test_mesh_view_redraws_by_itself_on_events():
         await lab.wait_connected(10)
         await alice.wait_until(lambda: view.redraws > first + 1, 5, "the view redrew")
         assert "2 people" in view.caption.value
-        view.close()
+    assert view.closed and "has closed" in view.caption.value and "<svg" in view.image.value
 
 
-async def test_tables_and_diagrams_render():
+async def test_drawings_are_svg_snapshots_that_outlive_the_lab():
+    async with Lab() as lab:
+        for name in ("Alice", "Bob", "Charlie"):
+            await lab.join(name, voice=True)
+        await lab.wait_connected(10)
+        before = lab.graph()
+        await lab.join("Dave", voice=True)
+        await lab.wait_connected(10)
+        both = rooms_drawing([before, lab.graph()], ["before Dave", "after Dave"])
+        one = mesh_drawing(lab.graph())
+    for drawing in (both, one):
+        assert isinstance(drawing, Drawing) and drawing._repr_svg_().startswith("<svg")
+    assert "host" in both.svg or "<path" in both.svg  # routes are written, not only coloured
+
+
+async def test_the_story_has_the_seeds_lanes_with_names_and_real_stun_and_audio():
     async with Lab(stun=True) as lab:
+        await lab.join("Alice", nat="port-restricted", voice=True)
+        dave = await lab.join("Dave", nat="full-cone")
+        mark = dave.view  # (any moment works: the story filters by time)
+        import time
+        since = time.monotonic()
+        await dave.join_voice()
+        await lab.wait_connected(10)
+        for p in lab.people.values():
+            await p.wait_heard(0.1)
+        arrows = story(lab, people=["Dave", "Alice"], since=since)
+        kinds = {a.kind for a in arrows}
+        assert kinds == {"signal", "stun", "media"}, kinds
+        lanes = {n for a in arrows for n in (a.src, a.dst)}
+        assert lanes == {"Dave", "Alice", "Signaling server", "STUN server"}, lanes
+        text = sequence_diagram(arrows, order=["Dave"])
+        assert "p_Dave->>p_Signaling_server: joinVoice" in text
+        assert "-->>" in text and "public address" in text
+        assert draw_sequence(arrows)._repr_svg_().startswith("<svg")
+        del mark
+
+
+def test_mermaid_text_cannot_be_injected_through_a_name():
+    from talklab.views.sequence import Arrow
+    evil = "Eve\n    p_Alice->>p_Bob: I am Bob; #fake"
+    text = sequence_diagram([Arrow(evil, "Signaling server", "joinRoom")])
+    assert text.count("->>") == 1 and "\n    p_Alice" not in text
+
+
+async def test_stats_view_reads_rates_and_stops_with_the_lab():
+    async with Lab() as lab:
+        await lab.join("Alice", voice=True)
+        await lab.join("Bob", voice=True)
+        await lab.wait_connected(10)
+        view = LinkStatsView(lab, every=0.2)
+        await view.wait_readings(4)
+        rates = view.history[("Alice", "Bob")][-1]
+        assert 40 <= rates.pps_out <= 60 and 40 <= rates.pps_in <= 60  # 20 ms frames
+        assert rates.kbps_in > 10 and "Alice → Bob" in view.widget.value
+        again = LinkStatsView(lab, every=0.2)  # a re-run cell replaces the view
+        assert view.closed and not again.closed
+    assert again.closed and "stopped" in again.widget.value
+
+
+async def test_daves_checklist_ticks_all_nine_steps():
+    async with Lab() as lab:
+        for name in ("Alice", "Bob", "Charlie"):
+            await lab.join(name, voice=True)
+        await lab.wait_connected(10)
+        checklist = DaveChecklist(lab)
+        dave = await lab.join("Dave")
+        assert checklist.done() == ["1"]
+        await dave.join_voice()
+        await lab.wait_connected(10)
+        for p in lab.people.values():
+            await p.wait_heard(0.1)
+        assert checklist.done() == ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9"]
+        assert "ms after the click" in checklist.widget.value
+
+
+async def test_tables_fit_and_show_no_raw_repr():
+    async with Lab(stun=True, turn=True) as lab:
         alice = await lab.join("Alice", nat="full-cone", voice=True)
         await lab.join("Bob", voice=True)
         await lab.wait_connected(10)
         link = alice.link_to("Bob")
-        for table in (candidates_table(link), pairs_table(link), timeline_table(link),
-                      trace_table(lab.trace)):
-            assert len(table) > 0 and table._repr_html_().startswith("<table>")
+        tables = [candidates_table(link), pairs_table(link), timeline_table(link),
+                  trace_table(lab.trace), rows_table(lab.ice_servers(), "ICE servers"),
+                  rows_table([alice.host.nat.counters], "NAT counters"),
+                  rows_table(lab.turn.core.rows(), "allocations")]
+        for table in tables:
+            html = table._repr_html_()
+            assert "max-width:100%" in html and "word-break" in html
+            assert not RAW_REPR.search(html), html
         assert any(r["nominated"] for r in pairs_table(link).rows)
-        diagram = sequence_diagram(lab.trace)
-        assert diagram.startswith("sequenceDiagram") and "Alice->>Server: joinVoice" in diagram
-        assert diagram._repr_markdown_().startswith("```mermaid")
+        names = {r["from"] for r in trace_table(lab.trace, last=1000).rows}
+        assert names <= {"Alice", "Bob", "Signaling server"}, names

@@ -18,7 +18,9 @@ import argparse
 import asyncio
 import functools
 import socket
-from dataclasses import dataclass, field
+import time
+from collections import deque
+from dataclasses import dataclass
 
 from aioice import stun
 
@@ -117,7 +119,15 @@ class Counters:
     received: int = 0
     answered: int = 0
     ignored: int = 0
-    clients: set = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One Binding request the server answered: who asked, and what it was told."""
+
+    t: float  # time.monotonic()
+    client: Address  # where the request came from, which is what the answer tells the client
+    local: Address  # which of the server's addresses it reached
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -142,6 +152,7 @@ class StunServer(Service):
         self.alternate_host, self.alternate_port = alternate_host, alternate_port
         self.endpoints: Endpoints | None = None
         self.counters = Counters()
+        self.answered: deque[Answered] = deque(maxlen=2000)  # the latest, for a notebook
         self._sockets: dict[Address, _Socket] = {}
 
     def _endpoints(self) -> Endpoints:
@@ -199,7 +210,7 @@ class StunServer(Service):
             return
         sender.transport.sendto(reply.data, reply.send_to or source)
         self.counters.answered += 1
-        self.counters.clients.add(source)
+        self.answered.append(Answered(time.monotonic(), source, local))
 
     async def close(self) -> None:
         for protocol in self._sockets.values():

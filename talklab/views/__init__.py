@@ -1,21 +1,39 @@
 """Drawings and widgets. Views subscribe to what the lab publishes; they never drive the protocol.
 
-* :mod:`.mesh` — the full mesh as a networkx drawing, and a live widget that redraws it;
-* :mod:`.sequence` — the signaling trace as a sequence diagram (Mermaid text or matplotlib);
-* :mod:`.tables` — candidates, pairs, timelines, the trace, as HTML tables;
+Drawings are SVG snapshots (:class:`Drawing`): sharp at any zoom, and still there after the lab
+has closed. Widgets are live: they redraw from the lab's events while the room runs.
+
+* :mod:`.mesh` — the full mesh: a drawing of one moment, several side by side, or live;
+* :mod:`.sequence` — the room's story as a sequence diagram (signaling, STUN, first audio);
+* :mod:`.checklist` — Dave's nine steps, ticking as the live room goes through them;
+* :mod:`.stats` — a webrtc-internals of talklab's own: each call's counters, live;
+* :mod:`.tables` — candidates, pairs, timelines, the trace, any records, as tables that fit;
 * :mod:`.charts` — priorities and the NAT x NAT matrix;
 * :mod:`.audio` — waveform, spectrum, spectrogram, and a player for what a person hears;
 * :mod:`.panel` — the room control panel: Join voice / Leave buttons beside the live mesh.
 """
 
-from .audio import draw_spectrogram, draw_spectrum, draw_waveform, player
+from .audio import draw_spectrogram, draw_spectrum, draw_waveform, listen, player
 from .charts import draw_matrix, draw_priorities
-from .mesh import MeshView, draw_mesh
+from .checklist import DaveChecklist
+from .drawing import Drawing, figure
+from .mesh import MeshView, draw_mesh, mesh_drawing, rooms_drawing
 from .panel import RoomPanel
-from .sequence import SequenceDiagram, draw_sequence, sequence_diagram
-from .tables import Table, candidates_table, pairs_table, timeline_table, trace_table
+from .sequence import SequenceDiagram, draw_sequence, sequence_diagram, story
+from .stats import LinkStatsView
+from .tables import (
+    Table,
+    candidates_table,
+    pairs_table,
+    rows_table,
+    timeline_table,
+    trace_table,
+)
 
-__all__ = ["MeshView", "RoomPanel", "SequenceDiagram", "Table", "candidates_table",
-           "draw_matrix", "draw_mesh", "draw_priorities", "draw_sequence", "draw_spectrogram",
-           "draw_spectrum", "draw_waveform", "pairs_table", "player", "sequence_diagram",
-           "timeline_table", "trace_table"]
+__all__ = [
+    "DaveChecklist", "Drawing", "LinkStatsView", "MeshView", "RoomPanel", "SequenceDiagram",
+    "Table", "candidates_table", "draw_matrix", "draw_mesh", "draw_priorities", "draw_sequence",
+    "draw_spectrogram", "draw_spectrum", "draw_waveform", "figure", "listen", "mesh_drawing",
+    "pairs_table", "player", "rooms_drawing", "rows_table", "sequence_diagram", "story",
+    "timeline_table", "trace_table",
+]

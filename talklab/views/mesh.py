@@ -1,132 +1,198 @@
 """The seed's "Visual Summary — Mesh Topology", drawn from a live :meth:`Lab.graph`.
 
-Nodes are people: filled when in voice, hollow when only in the room; squares are browser
-people, circles Python people. Edges are connections, coloured by state (green = connected,
-which in talklab means audio has arrived both ways; orange = connecting; red = failed) and
-styled by route (solid = host, dashed = srflx/prflx, dotted = relay). A relayed connection is
-drawn through the TURN server, in the middle, because that is where its audio goes.
+People sit on a circle, each always in the same place (so the room before and after Dave can
+be compared at a glance): filled when in voice, hollow when only in the room; squares for
+people talklab did not make (a browser), circles for the lab's. Each call is a line whose
+*colour and label* say its state (green "connected" means audio has arrived both ways, not
+merely that a connection exists) and whose *style and label* say its route: solid = host,
+dashed = srflx (through a NAT, thanks to STUN), dotted = relay, drawn through the TURN server
+(the square, outside the circle) because that is where its audio goes. Nothing is told by
+colour alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import html
+import math
+from collections.abc import Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
 import networkx as nx
+from matplotlib.lines import Line2D
 
-STATE_COLOURS = {"connected": "#10b981", "connecting": "#f59e0b", "new": "#9ca3af",
-                 "disconnected": "#f97316", "failed": "#dc2626", "closed": "#d1d5db"}
-ROUTE_STYLES = {"host": "solid", "srflx": "dashed", "prflx": "dashed", "relay": "dotted",
-                None: "solid"}
+from .drawing import Drawing, figure
+
+STATE_COLOURS = {"connected": "#059669", "connecting": "#d97706", "new": "#6b7280",
+                 "disconnected": "#ea580c", "failed": "#dc2626", "closed": "#9ca3af"}
+ROUTE_STYLES = {"host": "-", "srflx": "--", "prflx": "--", "relay": ":", None: "-"}
+ROUTE_WORDS = {"host": "host", "srflx": "srflx", "prflx": "prflx", "relay": "relay",
+               None: "…"}
+STATE_MARKS = {"connected": "", "connecting": " (connecting)", "new": " (new)",
+               "failed": " ✗ failed", "disconnected": " (lost)", "closed": " (closed)"}
 VOICE_COLOUR, ROOM_COLOUR = "#7c3aed", "#ffffff"
+TURN_AT = (1.45, -1.3)  # the TURN server's place: outside the circle, out of the way
 
 
-def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None):
-    """Draw ``graph`` (from ``lab.graph()``) on ``ax``; returns the axes."""
+def positions(names: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """Places on a circle, the first at the top, in order (clockwise)."""
+    n = len(names)
+    if n == 1:
+        return {names[0]: (0.0, 0.0)}
+    return {name: (math.sin(2 * math.pi * i / n), math.cos(2 * math.pi * i / n))
+            for i, name in enumerate(names)}
+
+
+def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
+              seats: Sequence[str] | None = None) -> Any:
+    """Draw ``graph`` (from ``lab.graph()``) on ``ax`` and return the axes. ``seats`` fixes
+    where each name sits (give the same list to two drawings to compare them)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.6, 4.2))
+        _, ax = figure(4.2, 4.0)
     ax.clear()
     ax.set_axis_off()
-    nodes = list(graph.nodes)
-    pos = nx.circular_layout(nodes) if len(nodes) > 1 else {n: (0, 0) for n in nodes}
-    relayed = [(a, b) for a, b, d in graph.edges(data=True) if d.get("route") == "relay"]
-    for style in ("solid", "dashed"):
-        edges = [(a, b) for a, b, d in graph.edges(data=True)
-                 if d.get("route") != "relay" and ROUTE_STYLES.get(d.get("route")) == style]
-        colours = [STATE_COLOURS.get(graph.edges[e].get("state"), "#9ca3af") for e in edges]
-        if edges:
-            nx.draw_networkx_edges(graph, pos, edgelist=edges, edge_color=colours, width=2.5,
-                                   style=style, ax=ax)
-    if relayed:  # via the TURN server, drawn at the centre
-        turn = (0.0, 0.0)
-        for a, b in relayed:
-            colour = STATE_COLOURS.get(graph.edges[a, b].get("state"), "#9ca3af")
-            for end in (a, b):
-                ax.plot([pos[end][0], turn[0]], [pos[end][1], turn[1]], linestyle=":",
-                        color=colour, linewidth=2.5, zorder=0)
-        ax.scatter([turn[0]], [turn[1]], marker="s", s=700, color="#f59e0b", zorder=3)
-        ax.text(turn[0], turn[1], "TURN", ha="center", va="center", fontsize=7,
-                color="white", zorder=4)
-    for shape, kind in (("o", "python"), ("s", "browser")):
-        group = [n for n in nodes if graph.nodes[n].get("kind", "python") == kind]
-        if group:
-            nx.draw_networkx_nodes(
-                graph, pos, nodelist=group, node_shape=shape, node_size=900, linewidths=2,
-                edgecolors=VOICE_COLOUR,
-                node_color=[VOICE_COLOUR if graph.nodes[n].get("in_voice") else ROOM_COLOUR
-                            for n in group], ax=ax)
-    labels = {n: n for n in nodes}
-    nx.draw_networkx_labels(graph, {n: (x, y - 0.22) for n, (x, y) in pos.items()}, labels,
-                            font_size=9, ax=ax)
-    in_voice = sum(1 for n in nodes if graph.nodes[n].get("in_voice"))
-    connected = sum(1 for *_, d in graph.edges(data=True) if d.get("state") == "connected")
-    ax.set_title(title or f"{in_voice} in voice · {connected} of "
-                 f"{in_voice * (in_voice - 1) // 2} links carrying audio", fontsize=10)
-    ax.set_xlim(-1.4, 1.4)
-    ax.set_ylim(-1.45, 1.3)
+    names = [n for n in (seats or graph.nodes) if n in graph] + \
+        [n for n in graph.nodes if seats is not None and n not in seats]
+    pos = positions(list(seats) if seats else names)
+    pos.update({n: p for n, p in positions(names).items() if n not in pos})
+    relayed = False
+    for a, b, d in graph.edges(data=True):
+        state, route = d.get("state"), d.get("route")
+        colour = STATE_COLOURS.get(state, "#6b7280")
+        style = ROUTE_STYLES.get(route, "-")
+        label = ROUTE_WORDS.get(route, str(route)) + STATE_MARKS.get(state, f" ({state})")
+        width = 2.4 if state == "connected" else 1.4
+        (xa, ya), (xb, yb) = pos[a], pos[b]
+        if route == "relay":  # via the TURN server: that is where its audio goes
+            relayed = True
+            tx, ty = TURN_AT
+            ax.plot([xa, tx, xb], [ya, ty, yb], linestyle=style, color=colour, lw=width,
+                    zorder=1)
+            far = max(((xa, ya), (xb, yb)), key=lambda q: math.dist(q, TURN_AT))
+            mx, my = far[0] + 0.4 * (tx - far[0]), far[1] + 0.4 * (ty - far[1])
+        else:
+            ax.plot([xa, xb], [ya, yb], linestyle=style, color=colour, lw=width, zorder=1)
+            t = 0.5 if math.hypot((xa + xb) / 2, (ya + yb) / 2) > 0.35 else 0.28
+            mx, my = xa + t * (xb - xa), ya + t * (yb - ya)
+        ax.text(mx, my, label, fontsize=6.5, ha="center", va="center", color=colour, zorder=2,
+                bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.92))
+    if relayed:
+        ax.scatter([TURN_AT[0]], [TURN_AT[1]], marker="s", s=900, color="#b45309", zorder=3)
+        ax.text(*TURN_AT, "TURN", ha="center", va="center", fontsize=6.5, color="white",
+                zorder=4)
+    for name in names:
+        data = graph.nodes[name]
+        x, y = pos[name]
+        ax.scatter([x], [y], s=650, zorder=5, linewidths=2, edgecolors=VOICE_COLOUR,
+                   marker="o" if data.get("kind", "python") == "python" else "s",
+                   color=VOICE_COLOUR if data.get("in_voice") else ROOM_COLOUR)
+        note = "" if data.get("in_voice") else "\n(not in voice)"
+        length = math.hypot(x, y) or 1.0
+        ux, uy = x / length, y / length
+        ax.text(x + 0.3 * ux, y + 0.24 * uy, name + note, fontsize=8.5, zorder=6,
+                ha="center" if abs(ux) < 0.5 else ("left" if ux > 0 else "right"),
+                va="center" if abs(uy) < 0.5 else ("bottom" if uy > 0 else "top"))
+    in_voice = sum(1 for n in names if graph.nodes[n].get("in_voice"))
+    carrying = sum(1 for *_, d in graph.edges(data=True) if d.get("state") == "connected")
+    ax.set_title(title or f"{in_voice} in voice · {carrying} of "
+                 f"{in_voice * (in_voice - 1) // 2} calls carrying audio", fontsize=9.5)
+    ax.set_xlim(-1.8, 1.8)
+    ax.set_ylim(-1.5, 1.45)
+    ax.set_aspect("equal")
     return ax
 
 
-def mesh_png(graph: nx.Graph, title: str | None = None) -> bytes:
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    draw_mesh(graph, ax, title)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+def legend(fig: Any) -> None:
+    """What the line styles and colours mean, under a drawing."""
+    handles = [Line2D([], [], color="#374151", linestyle=ROUTE_STYLES[r], lw=2,
+                      label=f"{r}") for r in ("host", "srflx", "relay")]
+    handles += [Line2D([], [], color=STATE_COLOURS["connected"], lw=2.4,
+                       label="carrying audio"),
+                Line2D([], [], color=STATE_COLOURS["connecting"], lw=1.4, label="connecting"),
+                Line2D([], [], color=STATE_COLOURS["failed"], lw=1.4, label="failed")]
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False,
+               handlelength=2.2, bbox_to_anchor=(0.5, -0.02))
+
+
+def mesh_drawing(graph: nx.Graph, title: str | None = None,
+                 seats: Sequence[str] | None = None) -> Drawing:
+    """A snapshot of the room as it is now: an SVG that stays after the lab closes."""
+    fig, ax = figure(4.4, 4.0)
+    draw_mesh(graph, ax, title, seats)
+    legend(fig)
+    return Drawing.of(fig, title or "the room")
+
+
+def rooms_drawing(graphs: Sequence[nx.Graph], titles: Sequence[str]) -> Drawing:
+    """Several moments of one room side by side, everyone in the same seat in each."""
+    seats = list(dict.fromkeys(n for g in graphs for n in g.nodes))
+    fig, axes = figure(4.0 * len(graphs), 3.6, columns=len(graphs))
+    for ax, graph, title in zip(axes[0], graphs, titles, strict=True):
+        draw_mesh(graph, ax, title, seats)
+    legend(fig)
+    return Drawing.of(fig, " → ".join(titles))
 
 
 class MeshView:
     """A widget showing the lab's mesh, redrawn whenever a person joins, leaves or a link
-    changes state, even while no cell is running (a task redraws it, at most 5 times a second).
+    changes state, even while no cell is running (at most 5 times a second).
 
         view = MeshView(lab); view        # in a notebook cell
     """
 
-    def __init__(self, lab, min_interval: float = 0.2) -> None:
+    EVENTS = ("link-state", "link-step", "link-closed", "voice-joined", "voice-left",
+              "room-joined", "closed", "connected", "signaling-lost")
+
+    def __init__(self, lab: Any, min_interval: float = 0.2) -> None:
         import ipywidgets as widgets
 
         self.lab = lab
         self.min_interval = min_interval
-        self.image = widgets.Image(format="png")
+        self.image = widgets.HTML()
         self.caption = widgets.HTML()
         self.widget = widgets.VBox([self.image, self.caption])
         self.redraws = 0
-        self._pending: asyncio.Task | None = None
+        self.closed = False
+        self._pending: asyncio.Task[None] | None = None
         self._unsubscribe = lab.events.subscribe(self._on_event)
         self.redraw()
 
-    def _on_event(self, event) -> None:
-        if event.kind in ("link-state", "link-step", "link-closed", "voice-joined", "voice-left",
-                          "room-joined", "closed", "connected"):
+    def _on_event(self, event: Any) -> None:
+        if event.kind == "lab-closed":
+            self.close()
+        elif event.kind in self.EVENTS:
             self.schedule()
 
     def schedule(self) -> None:
-        if self._pending is None or self._pending.done():
-            try:
-                self._pending = asyncio.get_running_loop().create_task(self._later())
-            except RuntimeError:  # no loop running (plain script): draw now
-                self.redraw()
+        if self.closed or (self._pending is not None and not self._pending.done()):
+            return
+        try:
+            self._pending = asyncio.get_running_loop().create_task(self._later())
+        except RuntimeError:  # no loop running (a plain script): draw now
+            self.redraw()
 
     async def _later(self) -> None:
-        await asyncio.sleep(self.min_interval)
+        await asyncio.sleep(self.min_interval)  # (a redraw rate, not a wait for an event)
         self.redraw()
 
     def redraw(self) -> None:
         graph = self.lab.graph()
-        self.image.value = mesh_png(graph)
+        self.image.value = mesh_drawing(graph).html()
         states = [d["state"] for *_, d in graph.edges(data=True)]
         self.caption.value = (f"<small>{graph.number_of_nodes()} people · "
-                              f"{states.count('connected')} connected · "
+                              f"{states.count('connected')} calls carrying audio · "
                               f"{len(states) - states.count('connected')} not yet</small>")
         self.redraws += 1
 
     def close(self) -> None:
+        """Stop following the lab; the last drawing stays, marked as closed."""
+        if self.closed:
+            return
+        self.closed = True
         self._unsubscribe()
         if self._pending is not None:
             self._pending.cancel()
+        self.caption.value += html.escape(" · the lab has closed: this is its last state")
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

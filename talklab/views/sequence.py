@@ -1,63 +1,159 @@
-"""The signaling trace as a sequence diagram, like the seed's "Full End-to-End Pipeline".
+"""The room's story as a sequence diagram, like the seed's "Full End-to-End Pipeline".
 
-The server's trace records every event in and out. Here each relayed message becomes two
-arrows through the server (Alice ->> Server: webrtc-offer to Dave; Server ->> Dave: webrtc-offer
-from Alice), in the order the server saw them.
+Three logs of the same process, set on one clock (``time.monotonic()``):
+
+* the signaling server's trace: every event in and out, each relayed message as two arrows
+  through the server ("Alice ->> Server: webrtc-offer (to Dave)", then "Server ->> Dave:
+  webrtc-offer (from Alice)");
+* the lab's STUN server: each Binding request it answered ("Dave ->> STUN: what's my public
+  address?", "STUN ->> Dave: you are 127.20.0.3:41234"), matched to a person by the address
+  their NAT sent it from;
+* each person's links: the first audio that arrived ("Alice -->> Dave: audio"), peer to peer.
+
+Lanes are named after people, never socket ids (a message sent before the server learnt
+someone's name is named from what it learnt later). :func:`sequence_diagram` writes Mermaid
+(JupyterLab draws it); :func:`draw_sequence` draws the same with matplotlib, as SVG.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
+from .drawing import Drawing, figure
 
 SHORT = {"webrtc-ice-candidate": "ice-candidate"}
 HIDDEN = {"connect", "disconnect"}
+SERVER, STUN = "Signaling server", "STUN server"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Arrow:
     src: str
     dst: str
     label: str
+    kind: str = "signal"  # "signal" (through the server), "stun", "media" (peer to peer)
+    t: float = 0.0  # time.monotonic()
 
 
-def arrows(trace: Iterable, events: set[str] | None = None, limit: int = 80) -> list[Arrow]:
-    out = []
+def _names(trace: Sequence[Any]) -> dict[str, str]:
+    """Every socket id the trace ever named (a first joinRoom is logged before its name)."""
+    names: dict[str, str] = {}
     for e in trace:
+        for sid, name in ((e.from_, e.from_name), (e.to, e.to_name), (e.peer, e.peer_name)):
+            if sid and name and sid != "server":
+                names[sid] = name
+    return names
+
+
+def arrows(trace: Iterable[Any], events: set[str] | None = None, limit: int = 80,
+           started_at: float = 0.0) -> list[Arrow]:
+    """The signaling trace as arrows (``started_at``: the trace's clock origin)."""
+    entries = list(trace)
+    names = _names(entries)
+
+    def who(sid: str, name: str | None) -> str:
+        return SERVER if sid == "server" else (name or names.get(sid) or "someone new")
+
+    out = []
+    for e in entries:
         if e.event in HIDDEN or (events is not None and e.event not in events):
             continue
-        src = "Server" if e.from_ == "server" else (e.from_name or e.from_[:6])
-        dst = "Server" if e.to == "server" else (e.to_name or e.to[:6])
         label = SHORT.get(e.event, e.event)
-        if e.peer_name:
-            label += f" ({'to' if e.to == 'server' else 'from'} {e.peer_name})"
-        out.append(Arrow(src, dst, label))
+        peer = e.peer_name or names.get(e.peer or "")
+        if peer:
+            label += f" ({'to' if e.to == 'server' else 'from'} {peer})"
+        out.append(Arrow(who(e.from_, e.from_name), who(e.to, e.to_name), label, "signal",
+                         started_at + e.t))
     return out[:limit]
 
 
-def participants(items: list[Arrow]) -> list[str]:
-    names: list[str] = []
+def story(lab: Any, people: Sequence[str] | None = None, since: float | None = None,
+          candidates: bool = True, limit: int = 80) -> list[Arrow]:
+    """The lab's signaling, STUN and first audio, in time order, among ``people`` (default:
+    everyone) and from ``since`` (a ``time.monotonic()`` value) on."""
+    wanted = set(people) if people else None
+    items = arrows(lab.trace, None if candidates else
+                   {e for e in _EVENTS if e != "webrtc-ice-candidate"},
+                   limit=100_000, started_at=lab.trace.started_at)
+    if lab.stun is not None:
+        by_address = {}
+        for p in lab.people.values():
+            by_address[p.host.address] = p.name
+            if p.host.nat is not None:
+                by_address[p.host.nat.public_ip] = p.name
+        for a in lab.stun.answered:
+            name = by_address.get(a.client[0])
+            if name is not None:
+                items.append(Arrow(name, STUN, "what's my public address?", "stun", a.t))
+                items.append(Arrow(STUN, name, f"you are {a.client[0]}:{a.client[1]}",
+                                   "stun", a.t + 1e-6))
+    for p in lab.people.values():
+        for link in list(p.links.values()):
+            for t, step in link.timeline:
+                if step == "first audio frame":
+                    items.append(Arrow(link.remote_name, p.name, "audio, peer to peer",
+                                       "media", t))
+    items.sort(key=lambda a: a.t)
+    if since is not None:
+        items = [a for a in items if a.t >= since]
+    if wanted is not None:
+        items = [a for a in items if {a.src, a.dst} - {SERVER, STUN} <= wanted]
+    return items[:limit]
+
+
+_EVENTS = ("joinRoom", "roomJoined", "userJoinedRoom", "userLeftRoom", "joinVoice",
+           "voiceJoined", "voiceError", "userJoinedVoice", "userLeftVoice", "leaveVoice",
+           "voiceLeft", "webrtc-offer", "webrtc-answer", "webrtc-ice-candidate",
+           "signalingError")
+
+
+def participants(items: Sequence[Arrow], order: Sequence[str] | None = None) -> list[str]:
+    """Lanes: the first person, the servers, then the others (as the seed draws them)."""
+    names: list[str] = list(order or [])
     for a in items:
         for n in (a.src, a.dst):
-            if n != "Server" and n not in names:
+            if n not in names and n not in (SERVER, STUN):
                 names.append(n)
-    if not names:
-        return ["Server"]
-    return [*names[:1], "Server", *names[1:]]
+    servers = [s for s in (SERVER, STUN) if any(s in (a.src, a.dst) for a in items)]
+    return [*names[:1], *servers, *names[1:]]
 
 
-def sequence_diagram(trace: Iterable, events: set[str] | None = None,
-                     limit: int = 80) -> SequenceDiagram:
-    """Mermaid text for the trace; shows as a diagram in JupyterLab (4.1+)."""
-    items = arrows(trace, events, limit)
+_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _mermaid_id(name: str) -> str:
+    return "p_" + _SAFE.sub("_", name)
+
+
+def _mermaid_text(text: str) -> str:
+    """Text Mermaid shows as is: no line breaks, and its special characters as entities, so a
+    name cannot add an arrow of its own (``#`` and ``;`` start entities and statements)."""
+    text = " ".join(text.split())
+    return "".join(f"#{ord(c)};" if c in "#;<>:\"`%{}" else c for c in text)
+
+
+def sequence_diagram(trace_or_arrows: Iterable[Any], events: set[str] | None = None,
+                     limit: int = 80, order: Sequence[str] | None = None) -> SequenceDiagram:
+    """Mermaid text for a trace (or for :func:`story`'s arrows); JupyterLab draws it."""
+    items = _as_arrows(trace_or_arrows, events, limit)
     lines = ["sequenceDiagram"]
-    lines += [f"    participant {p.replace(' ', '_')} as {p}" for p in participants(items)]
-    lines += [f"    {a.src.replace(' ', '_')}->>{a.dst.replace(' ', '_')}: {a.label}"
-              for a in items]
+    lines += [f"    participant {_mermaid_id(p)} as {_mermaid_text(p)}"
+              for p in participants(items, order)]
+    for a in items:
+        arrow = "-->>" if a.kind == "media" else "->>"
+        lines.append(f"    {_mermaid_id(a.src)}{arrow}{_mermaid_id(a.dst)}: "
+                     f"{_mermaid_text(a.label)}")
     return SequenceDiagram("\n".join(lines))
+
+
+def _as_arrows(source: Iterable[Any], events: set[str] | None, limit: int) -> list[Arrow]:
+    items = list(source)
+    if items and isinstance(items[0], Arrow):
+        return [a for a in items if events is None or a.label.split()[0] in events][:limit]
+    return arrows(items, events, limit)
 
 
 class SequenceDiagram(str):
@@ -67,27 +163,33 @@ class SequenceDiagram(str):
         return f"```mermaid\n{self}\n```"
 
 
-def draw_sequence(trace: Iterable, events: set[str] | None = None, limit: int = 40,
-                  ax: Any = None):
-    """The same diagram with matplotlib (for static output, PDFs, and nbconvert)."""
-    items = arrows(trace, events, limit)
-    names = participants(items)
+COLOURS = {"signal": "#2563eb", "stun": "#b45309", "media": "#059669"}
+
+
+def draw_sequence(trace_or_arrows: Iterable[Any], events: set[str] | None = None,
+                  limit: int = 40, order: Sequence[str] | None = None,
+                  title: str = "") -> Drawing:
+    """The same diagram with matplotlib, as an SVG drawing that stays in the notebook."""
+    items = _as_arrows(trace_or_arrows, events, limit)
+    names = participants(items, order)
     x = {n: i for i, n in enumerate(names)}
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.9 * len(names) + 1, 0.32 * len(items) + 1.2))
+    fig, ax = figure(max(4.0, 1.7 * len(names) + 0.8), 0.3 * len(items) + 1.0)
     ax.set_axis_off()
     bottom = -len(items) - 0.5
     for n, i in x.items():
         ax.plot([i, i], [0.3, bottom], color="#cbd5e1", lw=1, zorder=0)
-        ax.text(i, 0.5, n, ha="center", va="bottom", fontsize=9, fontweight="bold",
-                bbox=dict(boxstyle="round", fc="#1e3a5f" if n == "Server" else "#ede9fe",
-                          ec="none"), color="white" if n == "Server" else "#1f2937")
+        server = n in (SERVER, STUN)
+        ax.text(i, 0.5, n, ha="center", va="bottom", fontsize=8.5, fontweight="bold",
+                bbox=dict(boxstyle="round", fc="#1e3a5f" if server else "#ede9fe", ec="none"),
+                color="white" if server else "#1f2937")
     for row, a in enumerate(items, start=1):
-        y = -row
-        ax.annotate("", xy=(x[a.dst], y), xytext=(x[a.src], y),
-                    arrowprops=dict(arrowstyle="->", color="#3b82f6", lw=1.2))
-        ax.text((x[a.src] + x[a.dst]) / 2, y + 0.08, a.label, ha="center", va="bottom",
-                fontsize=7)
-    ax.set_xlim(-0.7, len(names) - 0.3)
-    ax.set_ylim(bottom, 1.2)
-    return ax
+        ax.annotate("", xy=(x[a.dst], -row), xytext=(x[a.src], -row),
+                    arrowprops=dict(arrowstyle="->", color=COLOURS[a.kind], lw=1.2,
+                                    linestyle="--" if a.kind == "media" else "-"))
+        ax.text((x[a.src] + x[a.dst]) / 2, -row + 0.08, a.label, ha="center", va="bottom",
+                fontsize=6.5, color="#111827")
+    ax.set_xlim(-0.8, len(names) - 0.2)
+    ax.set_ylim(bottom, 1.3)
+    if title:
+        ax.set_title(title, fontsize=9.5)
+    return Drawing.of(fig, title or "sequence")

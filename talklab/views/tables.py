@@ -6,6 +6,7 @@ Each function returns a :class:`Table`, which renders as HTML in Jupyter and kee
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Iterable
 from typing import Any
@@ -37,18 +38,34 @@ class Table:
             cells = "".join(f"<td>{html.escape(_show(row.get(c)))}</td>" for c in columns)
             body.append(f"<tr{style}>{cells}</tr>")
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        return (f"<table>{caption}<thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(body)}</tbody></table>")
+        # wrap long cells instead of running off the page; scroll only if it cannot fit
+        return (f"<div style='max-width:100%;overflow-x:auto'><table style='"
+                f"table-layout:auto;word-break:break-word;font-size:90%'>{caption}<thead><tr>"
+                f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
     def __repr__(self) -> str:
         return f"<Table {self.title!r}: {len(self.rows)} rows>"
 
 
 def _show(value: Any) -> str:
+    """A cell as a learner reads it: no Python reprs, ever."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3f}"
-    if isinstance(value, list):
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
+            and isinstance(value[1], int):
+        return f"{value[0]}:{value[1]}"  # an address
+    if isinstance(value, (list, tuple, set, frozenset)):
         return ", ".join(_show(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_show(k)}: {_show(v)}" for k, v in value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return ", ".join(f"{f.name.replace('_', ' ')}: {_show(getattr(value, f.name))}"
+                         for f in dataclasses.fields(value))
+    if hasattr(value, "urls"):  # an RTCIceServer
+        return " ".join(str(u) for u in ([value.urls] if isinstance(value.urls, str)
+                                         else value.urls))
     return "" if value is None else str(value)
 
 
@@ -81,8 +98,27 @@ def timeline_table(link) -> Table:
 
 
 def trace_table(trace, last: int = 20) -> Table:
-    """The signaling server's last ``last`` log entries."""
-    rows = [{"t (s)": e.t, "event": e.event, "from": e.from_name or e.from_[:6],
-             "to": e.to_name or e.to[:6], "peer": e.peer_name or "", "summary": e.summary}
-            for e in list(trace)[-last:]]
+    """The signaling server's last ``last`` log entries, people by name."""
+    from .sequence import SERVER, _names
+    entries = list(trace)
+    names = _names(entries)
+
+    def who(sid: str | None, name: str | None) -> str:
+        if not sid:
+            return ""
+        return SERVER if sid == "server" else (name or names.get(sid) or "someone new")
+    rows = [{"t (s)": e.t, "event": e.event, "from": who(e.from_, e.from_name),
+             "to": who(e.to, e.to_name), "about": who(e.peer, e.peer_name),
+             "what": e.summary} for e in entries[-last:]]
     return Table(rows, "signaling trace")
+
+
+def rows_table(rows: Iterable[Any], title: str = "") -> Table:
+    """Any records (dicts or dataclasses) as a table."""
+    out = []
+    for row in rows:
+        if dataclasses.is_dataclass(row) and not isinstance(row, type):
+            row = {f.name.replace("_", " "): getattr(row, f.name)
+                   for f in dataclasses.fields(row)}
+        out.append(dict(row))
+    return Table(out, title)
