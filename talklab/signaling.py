@@ -26,7 +26,7 @@ class SignalingClient:
 
     def __init__(self, name: str = "") -> None:
         self.name = name
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)  # see Person
         self.received: list[tuple[str, Any]] = []
         self._cursor: dict[str, int] = {}
         self._arrived = asyncio.Event()

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import socket
 import struct
 
 from .._service import Service, serve_forever
 from ..address import Address
-from ..nat.network import pending_datagrams
+from ..nat.network import Conditions, pending_datagrams
 from .core import Action, CloseRelay, SendToClient, SendToPeer, TurnCore, TurnCounters
 
 READ_BATCH = 256  # datagrams read from the listening socket per wake-up of the event loop
@@ -40,7 +41,7 @@ class TurnServer(Service):
                  secret: str | None = None, allow_loopback_peers: bool = False,
                  allow_private_peers: bool = False, relay_host: str | None = None,
                  relay_ports: tuple[int, int] = (49152, 65535), quota: int = 10,
-                 tcp: bool = True) -> None:
+                 tcp: bool = True, seed: int | None = None) -> None:
         self.host, self.port = host, port
         self.relay_host = relay_host or host
         self.relay_ports = relay_ports
@@ -61,6 +62,8 @@ class TurnServer(Service):
         self._next_port = relay_ports[0]
         self._expiry: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.conditions = Conditions()  # see shape()
+        self._rng = random.Random(seed)
 
     def _address(self) -> Address:
         if self.address is None:
@@ -192,23 +195,41 @@ class TurnServer(Service):
             writer.close()
 
     # -- doing what the core says ------------------------------------------------------------------
+    def shape(self, latency: float = 0.0, jitter: float = 0.0, loss: float = 0.0) -> None:
+        """Make the relay a far-away one: every packet the server sends waits ``latency``
+        seconds (± ``jitter``), and a fraction ``loss`` is lost (a relay across an ocean adds
+        tens of milliseconds each way: the seed's "50–150 ms" tier)."""
+        self.conditions = Conditions(latency, jitter, loss)
+
     def _apply(self, actions: list[Action]) -> None:
+        c = self.conditions
         for action in actions:
-            try:
-                if isinstance(action, SendToClient):
-                    if action.transport == "udp":
-                        if self._udp is not None:
-                            self._udp.sendto(action.data, action.client)
-                    elif action.client in self._tcp_clients:
-                        self._tcp_clients[action.client].write(action.data)
-                elif isinstance(action, SendToPeer):
-                    sock = self._relays.get(action.relay)
-                    if sock is not None:
-                        sock.sendto(action.data, action.peer)
-                elif isinstance(action, CloseRelay):
-                    self._close_relay(action.relay)
-            except OSError:
-                pass
+            if not c or isinstance(action, CloseRelay):
+                self._do(action)
+            elif not (c.loss and self._rng.random() < c.loss):
+                delay = max(0.0, c.latency + (self._rng.uniform(-c.jitter, c.jitter)
+                                              if c.jitter else 0.0))
+                loop = self._loop or asyncio.get_running_loop()
+                loop.call_later(delay, self._do, action)
+
+    def _do(self, action: Action) -> None:
+        if self.address is None:
+            return  # closed meanwhile (a delayed packet of a shaped relay)
+        try:
+            if isinstance(action, SendToClient):
+                if action.transport == "udp":
+                    if self._udp is not None:
+                        self._udp.sendto(action.data, action.client)
+                elif action.client in self._tcp_clients:
+                    self._tcp_clients[action.client].write(action.data)
+            elif isinstance(action, SendToPeer):
+                sock = self._relays.get(action.relay)
+                if sock is not None:
+                    sock.sendto(action.data, action.peer)
+            elif isinstance(action, CloseRelay):
+                self._close_relay(action.relay)
+        except OSError:
+            pass
 
 
 def _listen_udp(host: str, port: int) -> socket.socket:
