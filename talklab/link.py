@@ -147,12 +147,16 @@ class Link:
                 self.error = f"{type(exc).__name__}: {exc}"
                 self._step(f"error: {self.error}")
 
-    def _attach_voice(self) -> None:
+    def attach_voice(self) -> None:
+        """Add the person's voice to this connection (once): the seed's
+        ``localStream.getTracks().forEach(track => pc.addTrack(track, stream))``."""
         if self._track is None:
             self._track = self.person.fanout.subscribe()
             self.pc.addTrack(self._track)
 
-    async def _set_local(self, description: RTCSessionDescription) -> None:
+    async def set_local(self, description: RTCSessionDescription) -> None:
+        """``pc.setLocalDescription(description)``, gathering ICE candidates on the person's
+        own (maybe NATed) address: what the seed's browser does in that call."""
         with _aiortc.gathering_on(self.person.host):
             await self.pc.setLocalDescription(description)
 
@@ -179,8 +183,8 @@ class Link:
 
     async def offer(self) -> None:
         """Step 3: create the connection's offer and send it (the one already in voice)."""
-        self._attach_voice()
-        await self._set_local(await self.pc.createOffer())
+        self.attach_voice()
+        await self.set_local(await self.pc.createOffer())
         await self._send_description("webrtc-offer")
 
     async def _set_remote(self, description: dict) -> None:
@@ -194,8 +198,8 @@ class Link:
         """Step 5: apply the offer, answer it (the newcomer)."""
         self._step("offer received")
         await self._set_remote(offer)
-        self._attach_voice()
-        await self._set_local(await self.pc.createAnswer())
+        self.attach_voice()
+        await self.set_local(await self.pc.createAnswer())
         await self._send_description("webrtc-answer")
 
     async def on_answer(self, answer: dict) -> None:

@@ -32,16 +32,13 @@ import socketio
 from aiortc import RTCIceServer
 
 from ._aiortc import Settings
+from .browser import SERVER_EVENTS, BrowserHandlers
 from .encoding import OpusFanout
 from .events import EventBus
 from .link import Link
 from .media import MediaStream
 from .nat import Host
 from .roomview import RoomView
-
-SERVER_EVENTS = ("roomJoined", "userJoinedRoom", "userLeftRoom", "voiceJoined", "voiceLeft",
-                 "voiceError", "userJoinedVoice", "userLeftVoice", "webrtc-offer",
-                 "webrtc-answer", "webrtc-ice-candidate", "signalingError")
 
 
 class VoiceError(Exception):
@@ -56,7 +53,7 @@ class PersonClosed(RuntimeError):
     """This person has hung up (or their lab was closed or replaced)."""
 
 
-class Person:
+class Person(BrowserHandlers):
     """One participant: a Socket.IO client, a voice, and a link to each other voice member."""
 
     def __init__(self, name: str, stream: MediaStream, *, host: Host | None = None,
@@ -89,19 +86,12 @@ class Person:
         self._changed = asyncio.Event()
         self._replies: dict[str, asyncio.Future[tuple[str, Any]]] = {}
         self.url: str | None = None
+        self.overrides: dict[str, Callable[..., Any]] = {}  # see on()
         for event in SERVER_EVENTS:
             self.sio.on(event, self._handler(event))
         self.sio.on("disconnect", self._on_disconnect)
 
     # -- what the person knows ---------------------------------------------------------------
-    @property
-    def room(self) -> str | None:
-        return self.view.room
-
-    @property
-    def in_voice(self) -> bool:
-        return self.view.in_voice
-
     @property
     def members(self) -> dict[str, str]:
         """``{sid: username}``: everyone in the room, as the server told this person."""
@@ -292,112 +282,6 @@ class Person:
                                      "packets_sent": s.packets_sent, "rtt": s.rtt,
                                      "state": s.state, "route": s.route}
         return out
-
-    # -- the server's events -------------------------------------------------------------------
-    def _handler(self, event: str) -> Callable[[Any], Any]:
-        specific = getattr(self, "_on_" + event.replace("-", "_"), None)
-
-        async def handle(data: Any = None, *_: Any) -> None:
-            if self.closed:
-                return
-            self.view.apply(event, data)
-            if specific is not None and isinstance(data, dict):
-                await specific(data)
-            self.changed()
-        return handle
-
-    async def _on_roomJoined(self, data: dict) -> None:
-        self._publish("room-joined", room=self.room)
-        self._reply("roomJoined", data)
-
-    async def _on_signalingError(self, data: dict) -> None:
-        self.errors.append(data)
-        self._publish("signaling-error", **data)
-        self._reply(f"signalingError:{data.get('event')}", data)
-
-    async def _on_disconnect(self, *args: Any) -> None:
-        """The signaling connection is gone. Calls already up carry on (the seed's Step 9):
-        only the server's ``userLeftVoice`` ends a call."""
-        if self.closed:
-            return
-        self.signaling = False
-        self._publish("signaling-lost")
-
-    async def _on_voiceJoined(self, data: dict) -> None:
-        self._before_me = {p["socketId"] for p in data.get("peers", [])
-                           if isinstance(p, dict) and isinstance(p.get("socketId"), str)}
-        self._publish("voice-joined", room=data.get("room"),
-                      peers=[p.get("username") for p in data.get("peers", [])])
-        self._reply("voiceJoined", data)
-
-    async def _on_voiceError(self, data: dict) -> None:
-        self._publish("voice-error", message=data.get("message"))
-        self._reply("voiceError", data)
-
-    async def _on_voiceLeft(self, data: dict) -> None:
-        self._publish("voice-left", room=data.get("room"))
-        self._reply("voiceLeft", data)
-
-    async def _on_userJoinedVoice(self, data: dict) -> None:
-        """Step 3 (the seed's ``handleUserJoinedVoice``): someone joined voice; as one already
-        in voice, make a connection for them and send them an offer."""
-        sid, name = data.get("socketId"), data.get("username")
-        if not isinstance(sid, str) or not isinstance(name, str):
-            return
-        self._publish("told-of-voice-join", newcomer=name)
-        # Only for a newcomer. Someone listed in our own voiceJoined was in voice before us and
-        # offers to us; their userJoinedVoice can still arrive after our voiceJoined when two
-        # people join at nearly the same moment, and offering back would be glare.
-        if not self.in_voice or sid in self.links or sid in self._before_me or sid == self.sid:
-            return
-        link = self._new_link(sid, name, "offerer")
-        link.do(link.offer)
-
-    async def _on_userLeftVoice(self, data: dict) -> None:
-        sid = data.get("socketId")
-        if not isinstance(sid, str):
-            return
-        self._before_me.discard(sid)  # if they come back, they are a newcomer: we offer
-        link = self.links.pop(sid, None)
-        if link is not None:
-            await link.close()
-            self._publish("link-closed", remote=link.remote_name)
-
-    # -- the relays: Steps 5, 7 and 8 -----------------------------------------------------------
-    async def _on_webrtc_offer(self, data: dict) -> None:
-        """Step 5 (the seed's ``handleWebRTCOffer``): a connection for whoever offered."""
-        sid, offer = data.get("from"), data.get("offer")
-        if not (self.in_voice or self._joining) or not isinstance(sid, str) \
-                or not isinstance(offer, dict):
-            return
-        link = self.links.get(sid)
-        if link is None:
-            link = self._new_link(sid, self.members.get(sid, sid), "answerer")
-        link.do(lambda: link.on_offer(offer))
-
-    async def _on_webrtc_answer(self, data: dict) -> None:
-        """Step 7 (the seed's ``handleWebRTCAnswer``)."""
-        link, answer = self.links.get(str(data.get("from"))), data.get("answer")
-        if link is not None and isinstance(answer, dict):
-            link.do(lambda: link.on_answer(answer))
-
-    async def _on_webrtc_ice_candidate(self, data: dict) -> None:
-        """Step 8 (the seed's ``handleWebRTCICECandidate``)."""
-        link = self.links.get(str(data.get("from")))
-        candidate = data.get("candidate")
-        if link is not None and isinstance(candidate, dict):
-            link.do(lambda: link.on_candidate(candidate))
-
-    def _new_link(self, sid: str, name: str, role: str) -> Link:
-        link = Link(self, sid, name, role)
-        self.links[sid] = link
-        self._publish("link-created", remote=name, role=role)
-        return link
-
-    async def _close_links(self) -> None:
-        links, self.links = list(self.links.values()), {}
-        await asyncio.gather(*(link.close() for link in links))
-        self.changed()
 
     def __repr__(self) -> str:
         where = f"in voice in {self.room}" if self.in_voice else (

@@ -89,6 +89,9 @@ class NatTable:
     def __init__(self, public_ip: str, mapping: Behaviour, filtering: Behaviour) -> None:
         self.public_ip = public_ip
         self.mapping, self.filtering = mapping, filtering
+        # a filtering rule written by hand (notebook 06): (remotes sent to, remote) -> let in?
+        self.rule: Callable[[frozenset[Address], Address], bool] | None = None
+        self.rule_error: str | None = None  # the first exception the rule raised
         self.by_flow: dict[tuple, Mapping] = {}  # (private, mapping key) -> Mapping
         self.by_public: dict[Address, Mapping] = {}
         self.counters = NatCounters()
@@ -118,6 +121,13 @@ class NatTable:
         return entry.private
 
     def allows(self, entry: Mapping, remote: Address) -> bool:
+        """The filter (RFC 4787, 5): may a packet from ``remote`` come in through ``entry``?"""
+        if self.rule is not None:
+            try:
+                return bool(self.rule(frozenset(entry.sent_to), remote))
+            except Exception as exc:  # a hand-written rule that fails drops the packet
+                self.rule_error = self.rule_error or f"{type(exc).__name__}: {exc}"
+                return False
         if self.filtering is EI:
             return True
         if self.filtering is AD:

@@ -16,7 +16,7 @@ import asyncio
 import html
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 from matplotlib.lines import Line2D
@@ -104,7 +104,7 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
 
 def legend(fig: Any) -> None:
     """What the line styles and colours mean, under a drawing."""
-    handles = [Line2D([], [], color="#374151", linestyle=ROUTE_STYLES[r], lw=2,
+    handles = [Line2D([], [], color="#374151", linestyle=cast(Any, ROUTE_STYLES[r]), lw=2,
                       label=f"{r}") for r in ("host", "srflx", "relay")]
     handles += [Line2D([], [], color=STATE_COLOURS["connected"], lw=2.4,
                        label="carrying audio"),
