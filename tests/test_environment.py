@@ -71,3 +71,15 @@ def test_a_plain_checkout_imports_without_installing(tmp_path):
                          timeout=60, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().startswith(str(copy)), run.stdout
+
+
+def test_every_package_folder_is_listed_for_setuptools():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(project["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "talklab").rglob("__init__.py")
+             if "server" not in p.relative_to(ROOT).parts}
+    found |= {"talklab.server." + ".".join(p.parent.relative_to(ROOT / "server").parts)
+              for p in (ROOT / "server").rglob("*/__init__.py")}
+    found.add("talklab.server")
+    assert found <= listed, sorted(found - listed)

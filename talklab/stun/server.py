@@ -20,7 +20,9 @@ import functools
 import socket
 import time
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from aioice import stun
 
@@ -144,7 +146,12 @@ class _Socket(asyncio.DatagramProtocol):
 
 class StunServer(Service):
     """A Binding server on loopback. With ``alternate_host`` (default 127.0.0.2) it listens on
-    2 IPs x 2 ports and supports RFC 5780 discovery; ``port=0`` picks free ports."""
+    2 IPs x 2 ports and supports RFC 5780 discovery; ``port=0`` picks free ports.
+
+    In a notebook, ``server = await StunServer()`` starts it and closes the one the previous
+    ``await StunServer()`` started (re-running the cell replaces it, leaking no socket)."""
+
+    current: ClassVar[StunServer | None] = None
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  alternate_host: str | None = "127.0.0.2", alternate_port: int = 0) -> None:
@@ -212,7 +219,20 @@ class StunServer(Service):
         self.counters.answered += 1
         self.answered.append(Answered(time.monotonic(), source, local))
 
+    def __await__(self) -> Generator[Any, None, StunServer]:
+        return self._replace().__await__()
+
+    async def _replace(self) -> StunServer:
+        previous = StunServer.current
+        if previous is not None and previous is not self:
+            await previous.close()
+        await self.start()
+        StunServer.current = self
+        return self
+
     async def close(self) -> None:
+        if StunServer.current is self:
+            StunServer.current = None
         for protocol in self._sockets.values():
             if protocol.transport is not None:
                 protocol.transport.close()

@@ -26,6 +26,7 @@ from .tables import (
     candidates_table,
     pairs_table,
     rows_table,
+    source,
     timeline_table,
     trace_table,
 )
@@ -34,6 +35,6 @@ __all__ = [
     "DaveChecklist", "Drawing", "LinkStatsView", "MeshView", "RoomPanel", "SequenceDiagram",
     "Table", "candidates_table", "draw_matrix", "draw_mesh", "draw_priorities", "draw_sequence",
     "draw_spectrogram", "draw_spectrum", "draw_waveform", "figure", "listen", "mesh_drawing",
-    "pairs_table", "player", "rooms_drawing", "rows_table", "sequence_diagram", "story",
+    "pairs_table", "player", "rooms_drawing", "rows_table", "sequence_diagram", "source", "story",
     "timeline_table", "trace_table",
 ]

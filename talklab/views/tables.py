@@ -122,3 +122,12 @@ def rows_table(rows: Iterable[Any], title: str = "") -> Table:
                    for f in dataclasses.fields(row)}
         out.append(dict(row))
     return Table(out, title)
+
+
+def source(obj: Any) -> Any:
+    """Python source of a function, method or class, highlighted: talklab's code for one of
+    the seed's functions, to read line by line beside it."""
+    import inspect as _inspect
+
+    from IPython.display import Code
+    return Code(_inspect.getsource(obj), language="python")
