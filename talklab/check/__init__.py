@@ -10,6 +10,7 @@
 See :mod:`talklab.check.feedback` for how feedback is given, and why.
 """
 
+from . import ice, media, mesh, nat, offer, signaling, stun
 from .capstone import capstone
 from .feedback import (
     Feedback,
@@ -36,7 +37,14 @@ from .questions import (
     xor_port,
 )
 
-__all__ = [
+# Each notebook's questions and exercises live in a module of their own (media: 01,
+# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07) and are re-exported here,
+# so a notebook writes check.<name>.
+_TOPICS = (media, signaling, offer, stun, ice, nat, mesh)
+for _topic in _TOPICS:
+    globals().update({name: getattr(_topic, name) for name in _topic.__all__})
+
+__all__ = [*(name for topic in _TOPICS for name in topic.__all__), 
     "Feedback", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo", "candidate_priority",
     "capstone", "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
     "question", "relay_allowed", "reveal", "samples_per_frame", "sdp_codec", "upload_streams",
