@@ -44,7 +44,7 @@ _TOPICS = (media, signaling, offer, stun, ice, nat, mesh)
 for _topic in _TOPICS:
     globals().update({name: getattr(_topic, name) for name in _topic.__all__})
 
-__all__ = [*(name for topic in _TOPICS for name in topic.__all__), 
+__all__ = [*(name for topic in _TOPICS for name in topic.__all__),
     "Feedback", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo", "candidate_priority",
     "capstone", "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
     "question", "relay_allowed", "reveal", "samples_per_frame", "sdp_codec", "upload_streams",
