@@ -93,6 +93,7 @@ def test_notebook_is_committed_clean_and_follows_the_course_shape(path):
         assert cells(path, "exercise"), "at least one code exercise"
 
 
+@pytest.mark.nbclient  # make test runs them in real JupyterLab instead (tests/test_jupyterlab.py)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom_as_committed(path):
     nb = nbformat.read(path, as_version=4)
@@ -141,6 +142,7 @@ def test_the_capstone_filled_in_with_the_answer_key_says_right():
         assert "right" in said and "not yet" not in said, said
 
 
+@pytest.mark.nbclient
 def test_all_notebooks_together_fit_the_budget():
     if len(seconds) < len(NOTEBOOKS):
         pytest.skip("runs after every notebook has been executed")
