@@ -1,9 +1,14 @@
-"""Notebook 07 in real JupyterLab, in headless Chromium: run it, click Join, see the mesh change.
+"""The course in real JupyterLab, in headless Chromium, as a learner runs it.
+
+Every notebook is opened in JupyterLab and run with Run All; then it is saved and the executed
+file is checked as tests/test_notebooks.py checks a notebook (no error, nothing on stderr, no raw
+repr, every exercise "not yet" as committed), and all of them together must fit the course's
+time budget. Where a notebook shows the live stats view, the test sees its readings go up while
+the notebook runs. A last test clicks the room panel's buttons and sees the live mesh redraw.
 
 JupyterLab runs on 127.0.0.1 with a token and its app object exposed
 (``--LabApp.expose_app_in_browser``), in throwaway config/settings/workspace folders, with the
-news pop-up extension disabled. The notebook is a copy in a temporary folder (JupyterLab saves
-what it runs) without its last, clean-up cell, so the room is still live when the test clicks.
+news pop-up extension disabled, serving a copy of notebooks/ (it saves what it runs there).
 Chromium is Debian's, driven by Playwright (flags: see tests/test_browser.py).
 """
 
@@ -13,35 +18,52 @@ import json
 import os
 import pathlib
 import queue
+import re
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
+import time
 
+import nbformat
 import pytest
-from test_browser import CHROMIUM, HEADLESS, pytest_artifacts
+from test_browser import CHROMIUM, HEADLESS
+from test_notebooks import BUDGET, NOTEBOOKS, RAW_REPR, outputs, text_of
 
 ROOT = pathlib.Path(__file__).parent.parent
-NOTEBOOK = "07-the-full-mesh.ipynb"
+seconds: dict[str, float] = {}
+
+KERNEL_READY = (
+    "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+    " const k = w && w.sessionContext && w.sessionContext.session &&"
+    " w.sessionContext.session.kernel;"
+    " return !!(document.querySelector('.jp-Notebook') && k &&"
+    " k.connectionStatus === 'connected' && k.status === 'idle'); }")
+ALL_RAN = (
+    "() => { const w = window.jupyterapp.shell.currentWidget;"
+    " const k = w.sessionContext.session.kernel;"
+    " const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
+    " return k.status === 'idle' && p.length > 0 &&"
+    " p.every(e => /\\[\\d+\\]/.test(e.textContent)); }")
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    nb = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())
-    assert "lab.close()" in "".join(nb["cells"][-1]["source"])
-    nb["cells"] = nb["cells"][:-1]  # keep the room open for the clicks
-    (work / NOTEBOOK).write_text(json.dumps(nb))
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    work = tmp / "work"
+    shutil.copytree(ROOT / "notebooks", work)
     env = dict(os.environ,
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
+               JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
     jupyter = str(pathlib.Path(sys.executable).with_name("jupyter"))
-    subprocess.run([jupyter, "labextension", "disable",
-                    "@jupyterlab/apputils-extension:announcements"], env=env, check=True,
-                   capture_output=True)
+    # the news pop-up off, as `jupyter labextension disable` would, in the throwaway config
+    labconfig = tmp / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     token = secrets.token_hex(16)
     proc = subprocess.Popen(
         [jupyter, "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
@@ -53,6 +75,7 @@ def jupyterlab(tmp_path):
     found: queue.Queue = queue.Queue()
 
     def drain() -> None:  # read the log for the URL, and keep reading so the pipe never fills
+        assert proc.stderr is not None
         for line in proc.stderr:
             if "http://127.0.0.1:" in line and "/lab" in line:
                 found.put(line[line.index("http://127.0.0.1:"):].split("/lab")[0])
@@ -71,56 +94,113 @@ def jupyterlab(tmp_path):
             proc.kill()
 
 
-async def test_notebook_07_in_jupyterlab_join_button_redraws_the_mesh(jupyterlab, tmp_path):
+@pytest.fixture
+async def page(tmp_path):
     from playwright.async_api import async_playwright
-    url, token, _work = jupyterlab
     async with async_playwright() as p:
         browser = await p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=HEADLESS,
             viewport={"width": 1400, "height": 1000})
         try:
-            page = await browser.new_page()
-            await page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}")
-            await page.wait_for_function(
-                "() => window.jupyterapp && document.querySelector('.jp-Notebook') &&"
-                " window.jupyterapp.shell.currentWidget &&"
-                " window.jupyterapp.shell.currentWidget.sessionContext.session &&"
-                " window.jupyterapp.shell.currentWidget.sessionContext.session.kernel &&"
-                " window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                "   .connectionStatus === 'connected'", timeout=60_000)
-            await page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            # every code cell ran: each input prompt shows a number
-            await page.wait_for_function(
-                "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
-                " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
-                timeout=90_000)
-            assert not await page.query_selector(".jp-OutputArea-output[data-mime-type="
-                                                 "'application/vnd.jupyter.stderr'] .ansi-red-fg")
-            row = ".widget-vbox > .widget-hbox:has(b:text-is('{}'))"  # one row per person
-            join = page.locator(row.format("Bob") + " button:has-text('Join voice')")
-            leave = page.locator(row.format("Frank") + " button:has-text('Leave')")
-            status = page.locator(row.format("Bob") + " .widget-html").last
-            mesh = page.locator(".widget-image").first
-            await join.wait_for(timeout=10_000)
-            before = await mesh.get_attribute("src")
-            assert "in the room" in await status.inner_text()
-
-            await leave.click()     # Frank frees a seat ...
-            await page.wait_for_function(
-                "() => [...document.querySelectorAll('.widget-vbox > .widget-hbox')].some(r => "
-                "r.textContent.includes('Frank') && r.textContent.includes('in the room'))",
-                timeout=15_000)
-            await join.click()      # ... and Bob takes it
-            await page.wait_for_function(
-                "() => [...document.querySelectorAll('.widget-vbox > .widget-hbox')].some(r => "
-                "r.textContent.includes('Bob') && r.textContent.includes('5/5 links up'))",
-                timeout=20_000)
-            await page.wait_for_function(  # the mesh redrew by itself: a new image, all green
-                "before => document.querySelector('.widget-image').src !== before &&"
-                " document.body.innerText.includes('7 people · 15 connected')",
-                arg=before, timeout=10_000)
-            assert "in voice" in await status.inner_text()
-            await page.screenshot(path=str(pytest_artifacts() / "jupyterlab-07-mesh.png"),
-                                  full_page=False)
+            yield await browser.new_page()
         finally:
             await browser.close()
+
+
+async def open_notebook(page, url: str, token: str, name: str) -> None:
+    await page.goto(f"{url}/lab/tree/{name}?token={token}")
+    await page.wait_for_function(KERNEL_READY, timeout=60_000)
+
+
+async def command(page, name: str) -> None:
+    await page.evaluate(f"window.jupyterapp.commands.execute('{name}')")
+
+
+async def save_and_stop(page) -> None:
+    await command(page, "docmanager:save")
+    await page.wait_for_function(
+        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+async def test_run_all_in_jupyterlab(jupyterlab, page, path):
+    url, token, work = jupyterlab
+    await open_notebook(page, url, token, path.name)
+    uses_stats = "LinkStatsView" in path.read_text()
+    start = time.perf_counter()
+    await command(page, "notebook:run-all-cells")
+    stats_moved = False
+    if uses_stats:  # the live view's readings go up while the notebook runs
+        await page.wait_for_function(
+            "() => [...document.body.innerText.matchAll(/readings: (\\d+)/g)]"
+            ".some(m => +m[1] >= 2)", timeout=240_000)
+        stats_moved = True
+    await page.wait_for_function(ALL_RAN, timeout=240_000, polling=250)
+    seconds[path.stem] = time.perf_counter() - start
+    assert not await page.query_selector(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    await save_and_stop(page)
+    nb = nbformat.read(work / path.name, as_version=4)
+    found = outputs(nb)
+    assert not [text_of(o) for o in found if o.get("output_type") == "error"]
+    assert not [text_of(o) for o in found if o.get("name") == "stderr"]
+    raw = [text_of(o) for o in found if RAW_REPR.search(text_of(o))]
+    assert not raw, raw[:3]
+    for cell in nb.cells:
+        if "exercise-check" in cell.get("metadata", {}).get("tags", []):
+            said = "".join(text_of(o) for o in cell.outputs)
+            assert "not yet" in said, said
+    assert stats_moved or not uses_stats
+
+
+def test_the_whole_course_fits_its_budget_in_jupyterlab():
+    if len(seconds) < len(NOTEBOOKS):
+        pytest.skip("runs after every notebook has been run in JupyterLab")
+    assert sum(seconds.values()) < BUDGET, {k: round(v, 1) for k, v in seconds.items()}
+
+
+PANEL = [
+    "import talklab\nfrom talklab.views import RoomPanel\nlab = await talklab.Lab()\n"
+    "panel = RoomPanel(lab)\npanel",
+    "for name in ('Alice', 'Charlie', 'Dave', 'Eve', 'Frank'):\n    await panel.join(name)\n"
+    "await lab.wait_connected()\npanel.state('Frank')",
+]
+
+
+async def test_the_room_panels_buttons_change_the_live_room(jupyterlab, page):
+    url, token, work = jupyterlab
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in PANEL]
+    (work / "panel.ipynb").write_text(json.dumps(nb))
+    await open_notebook(page, url, token, "panel.ipynb")
+    await command(page, "notebook:run-all-cells")
+    await page.wait_for_function(ALL_RAN, timeout=60_000)
+    row = ".widget-vbox > .widget-hbox:has(b:text-is('{}'))"  # one row per person
+    join = page.locator(row.format("Bob") + " button:has-text('Join voice')")
+    status = page.locator(row.format("Bob") + " .widget-html").last
+    await join.wait_for(timeout=10_000)
+    assert "not here" in await status.inner_text()
+    before = await page.locator(".widget-html svg").first.inner_html()
+    await join.click()  # Bob joins the room and its voice: the sixth seat
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.widget-vbox > .widget-hbox')].some(r => "
+        "r.textContent.includes('Bob') && r.textContent.includes('5/5 links up'))",
+        timeout=30_000)
+    await page.wait_for_function(  # the mesh redrew by itself, with Bob's calls
+        "() => /6 people · 15 calls carrying audio/.test(document.body.innerText)",
+        timeout=15_000)
+    assert await page.locator(".widget-html svg").first.inner_html() != before
+    grace = page.locator(row.format("Grace") + " button:has-text('Join voice')")
+    await grace.click()  # the seventh is refused, with the seed's words
+    await page.wait_for_function(
+        "() => /refused: Voice channel is full!/.test(document.body.innerText)", timeout=15_000)
+    await command(page, "notebook:insert-cell-below")
+    await page.evaluate(
+        "window.jupyterapp.shell.currentWidget.content.activeCell.model.sharedModel.setSource("
+        "'await lab.close()')")
+    await command(page, "notebook:run-cell")
+    await page.wait_for_function(ALL_RAN, timeout=30_000)
+    assert re.search(r"\[\d+\]", await page.locator(".jp-InputPrompt").last.inner_text())
