@@ -163,3 +163,15 @@ async def test_the_long_poll_delivers_each_event_to_its_request():
         assert {p["display"] for p in listed.data["participants"]} == {"A", "B"}
         await session.destroy()
         assert session.closed and not janus.client().sessions
+
+
+async def test_a_janus_without_its_loopback_guard_is_stopped_before_use(monkeypatch, tmp_path):
+    """The dynamic loader skips a preload it cannot open and runs Janus anyway: talklab checks
+    the guard is mapped into the process, and stops a Janus that runs without it."""
+    missing = tmp_path / "libtalklab_loopback.so"  # never built
+    monkeypatch.setattr(janus_server.loopback, "library_path", lambda: missing)
+    janus = Janus(plugins=("videoroom",))
+    with pytest.raises(JanusStartError, match=r"loopback guard .* is not loaded"):
+        await janus.start()
+    assert janus.last_pid is not None and gone(janus.last_pid)
+    assert janus.folder is None

@@ -145,7 +145,7 @@ class Person:
             if remaining <= 0:
                 raise TimeoutError(f"{self.name} hears {heard} after {timeout} s, expected "
                                    f"{sorted(expected)}; links: {self.link_states()}")
-            await self._more_audio(remaining, frames=max(5, int(seconds * 25)))
+            await self._more_audio(remaining, frames=10)  # 200 ms more, from every ear
 
     def _hears_right(self, heard: dict[str, float], expected: set[str]) -> bool:
         tones = self.room.tones()
