@@ -74,6 +74,9 @@ class Reply:
 
 
 def _reply(message: Json) -> Reply:
+    if message.get("janus") == "error":  # an asynchronous refusal, on the long poll
+        error = message.get("error", {})
+        raise JanusError(int(error.get("code", 0)), str(error.get("reason")))
     data = message.get("plugindata", {}).get("data", {})
     if "error_code" in data or "error" in data:
         raise PluginError(int(data.get("error_code", 0)), str(data.get("error")))
@@ -200,7 +203,7 @@ class Session:
 
     async def _poll(self) -> None:
         failures = 0
-        while not self.closed:
+        while not self.closed and self.error is None:  # a failed session is not polled again
             try:
                 events = await self.client.get(self.path, {"maxev": str(POLL_EVENTS)},
                                                timeout=45.0)  # Janus answers within 30 s
@@ -222,6 +225,9 @@ class Session:
         self.client._note("received", self.path, event)
         if kind == "error" and event.get("error", {}).get("code") == 458:  # no such session
             self._fail(JanusError(458, "Janus no longer knows this session"))
+            return
+        if kind == "timeout":  # no request for session_timeout seconds: Janus dropped it
+            self._fail(JanusError(0, "Janus timed this session out"))
             return
         future = self._pending.get(str(event.get("transaction")))
         if future is not None and kind != "ack":

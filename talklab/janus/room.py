@@ -28,6 +28,7 @@ from .client import Handle, JanusClient, Session
 from .peer import JanusLink, LinkCounters
 from .server import Janus
 
+PITCH_TOLERANCE = 0.5  # Hz: a tone heard through Opus is measured to about 0.01 Hz
 TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
 
 
@@ -134,12 +135,14 @@ class Person:
     async def wait_hears(self, names: set[str] | None = None, timeout: float = 10.0,
                          seconds: float = 1.0) -> dict[str, float]:
         """Wait until this person hears everyone in ``names`` (default: everyone else in the
-        room), each at their own tone, for the last ``seconds``; returns :meth:`hears`."""
+        room), each at their own tone (within ``PITCH_TOLERANCE``), measured over the last
+        ``seconds`` of audio, and every link has brought that much audio (the proof the mesh's
+        ``Person.wait_heard`` asks for); returns :meth:`hears`."""
         expected = set(names) if names is not None else set(self.room.people) - {self.name}
         deadline = time.monotonic() + timeout
         while True:
             heard = self.hears(seconds)
-            if self._hears_right(heard, expected):
+            if self._enough_audio(seconds) and self._hears_right(heard, expected):
                 return heard
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -147,10 +150,16 @@ class Person:
                                    f"{sorted(expected)}; links: {self.link_states()}")
             await self._more_audio(remaining, frames=10)  # 200 ms more, from every ear
 
+    def _enough_audio(self, seconds: float) -> bool:
+        frames = int(seconds * 50)  # 20 ms frames
+        return all(link.ear.frames >= frames for link in self.links
+                   if link.ear is not None and not link.closed)
+
     def _hears_right(self, heard: dict[str, float], expected: set[str]) -> bool:
         tones = self.room.tones()
         return set(heard) >= expected and all(
-            abs(heard[name] - tones[name]) < 1.0 for name in expected if name in tones)
+            abs(heard[name] - tones[name]) <= PITCH_TOLERANCE for name in expected
+            if name in tones)
 
     async def _more_audio(self, timeout: float, frames: int) -> None:
         """Wait until every open ear has ``frames`` more frames, or a link changes."""

@@ -241,9 +241,6 @@ class Janus(Service):
         self.last_pid, self.returncode = self._process.pid, None
         self._reader = asyncio.ensure_future(self._read(self._process))
         await self._wait_ready()
-        if not loopback.guard_loaded(self._process.pid, self.guard):
-            raise JanusStartError(f"talklab's loopback guard ({self.guard}) is not loaded into "
-                                  f"Janus, so it could gather beyond 127.0.0.0/8", self.log())
         self.started_in = time.monotonic() - launched
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
@@ -276,6 +273,10 @@ class Janus(Service):
             cause, port_taken = _why(self.log(LOG_LINES), process.returncode, settings.port,
                                      settings.host)
             raise JanusStartError(cause, self.log(), port_taken=port_taken)
+        assert self.guard is not None
+        if not loopback.guard_loaded(process.pid, self.guard):  # before anyone talks to it
+            raise JanusStartError(f"talklab's loopback guard ({self.guard}) is not loaded into "
+                                  f"Janus, so it could gather beyond 127.0.0.0/8", self.log())
         self.info = await self._ask_info()
 
     async def _ask_info(self) -> dict[str, Any]:
