@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talklab.janus import Janus, McuRoom, SfuRoom, available
+from talklab.janus import JANUS, Janus, McuRoom, SfuRoom, available
 from talklab.janus.loopback import non_loopback_candidates, sdp_candidate_addresses
 from talklab.janus.mix import tone_amplitude, voices_in_mix
 
@@ -49,6 +49,9 @@ async def test_sfu_room_of_three_everyone_hears_everyone():
             assert person.link_states() == {"publish": "connected",
                                             **{f"from {n}": "connected" for n in others}}
             assert all(link.route == "host" for link in person.links)
+        edges = {(e.source, e.target, e.voice) for e in room.edges()}
+        assert edges == ({(n, JANUS, n) for n in NAMES}
+                         | {(JANUS, a, b) for a in NAMES for b in NAMES if a != b})
         assert_janus_on_loopback(janus, people)
 
         await room.close()
@@ -74,6 +77,8 @@ async def test_mcu_room_of_three_everyone_hears_everyone_in_the_mix():
             streams = await person.streams()
             assert (streams.upload, streams.download) == (1, 1)
             assert person.link_states() == {"mix": "connected"}
+        edges = {(e.source, e.target, e.voice) for e in room.edges()}
+        assert edges == {(n, JANUS, n) for n in NAMES} | {(JANUS, n, "mix") for n in NAMES}
         assert_janus_on_loopback(janus, people)
 
         await room.close()

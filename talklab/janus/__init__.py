@@ -34,11 +34,13 @@ from .config import JanusSettings
 from .loopback import Socket, non_loopback_candidates, outside_loopback, process_sockets
 from .mcu import McuPerson, McuRoom
 from .peer import JanusLink, LinkCounters
-from .room import Person, Room, Streams
+from .room import JANUS, Edge, Person, Room, Streams
 from .server import Janus, JanusStartError, JanusUnavailable, available
 from .sfu import SfuPerson, SfuRoom
 
 __all__ = [
+    "JANUS",
+    "Edge",
     "Handle",
     "Janus",
     "JanusClient",

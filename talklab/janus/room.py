@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from .. import _aiortc
 from ..encoding import OpusFanout
@@ -30,6 +30,21 @@ from .server import Janus
 
 PITCH_TOLERANCE = 0.5  # Hz: a tone heard through Opus is measured to about 0.01 Hz
 TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
+
+
+JANUS = "Janus"  # the server's name, as a node of a drawing
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One RTP stream, for a drawing: from ``source`` to ``target`` (a person's name or
+    :data:`JANUS`), carrying ``voice`` (a person's name, or ``"mix"``)."""
+
+    source: str
+    target: str
+    voice: str
+    kind: str  # the link's: "publish", "subscribe" or "mix"
+    state: str  # the link's state
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,18 @@ class Person:
         readings = list((await self.counters()).values())
         return Streams(sum(r.streams_up for r in readings), sum(r.streams_down for r in readings))
 
+    def edges(self) -> list[Edge]:
+        """This person's streams: its voice up to Janus, and what comes down."""
+        out = []
+        for link in self.links:
+            if link.closed:
+                continue
+            if link.kind in ("publish", "mix"):
+                out.append(Edge(self.name, JANUS, self.name, link.kind, link.state))
+            if link.kind in ("subscribe", "mix"):
+                out.append(Edge(JANUS, self.name, link.voice_of or "?", link.kind, link.state))
+        return out
+
     def janus_sdps(self) -> list[str]:
         """Every SDP Janus sent this person."""
         return [sdp for link in self.links for sdp in link.janus_sdps]
@@ -211,7 +238,7 @@ class Room:
     async def create(self, handle: Handle) -> int:  # pragma: no cover - per topology
         raise NotImplementedError
 
-    async def start(self) -> Room:
+    async def start(self) -> Self:
         if self.id is not None:
             return self
         _aiortc.enter()
@@ -272,7 +299,11 @@ class Room:
             self._entered = False
             _aiortc.leave()
 
-    async def __aenter__(self) -> Room:
+    def edges(self) -> list[Edge]:
+        """Every stream in the room (people and Janus as nodes, each stream an edge)."""
+        return [edge for person in list(self.people.values()) for edge in person.edges()]
+
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: Any) -> None:
