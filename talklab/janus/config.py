@@ -138,11 +138,9 @@ def http_jcfg(settings: JanusSettings) -> str:
 
 
 def plugin_jcfg(plugin: str) -> str:
-    """A plugin's configuration: no rooms made at start (the lab creates its own), and, for the
-    VideoRoom, numeric room ids."""
-    if plugin == "videoroom":
-        return "general: {\n\tstring_ids = false\n}\n"
-    if plugin == "audiobridge":
+    """A plugin's configuration: no rooms made at start (the lab creates its own), numeric
+    room ids for the two room plugins."""
+    if plugin in ("videoroom", "audiobridge"):
         return "general: {\n\tstring_ids = false\n}\n"
     return "general: {\n}\n"
 

@@ -19,13 +19,14 @@ The VideoRoom plugin's protocol (Janus docs, "VideoRoom plugin"), as a person ru
 
 One subscriber handle and connection per feed: the simplest shape, and each stream keeps its
 own DTLS, so one slow handshake never holds up the others. When Janus offers, it proposes
-``a=setup:actpass`` and an answerer usually takes the DTLS *client* role; then about one
-handshake in 36 stalled for a second (measured: aiortc's ClientHello can reach Janus before
-Janus is ready for it, and OpenSSL retransmits after 1 s). A subscription here answers
-``a=setup:passive`` instead (:meth:`talklab.janus.peer.JanusLink.answer`): Janus starts the
-handshake once its side is ready, and aiortc, which queues what arrives early, never missed
-one (0 stalls in 72). So a person's subscriptions are all made at once; ``one_at_a_time=True``
-makes the room's subscriptions strictly sequential instead, for comparison.
+``a=setup:actpass``, and an answerer usually takes the DTLS *client* role: then 3 handshakes
+in 144 (sequential or parallel, rooms of 4) stalled about one second, the length of OpenSSL's
+first DTLS retransmission timer; the likely cause is a ClientHello reaching Janus before its
+side of the connection is ready for it. A subscription here answers ``a=setup:passive``
+instead (:meth:`talklab.janus.peer.JanusLink.answer`): Janus, now the client, starts the
+handshake when it is ready, aiortc queues whatever arrives early, and none of 144 stalled. So
+a person's subscriptions are all made at once; ``one_at_a_time=True`` makes the room's
+subscriptions strictly sequential instead, for comparison.
 """
 
 from __future__ import annotations
