@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import _aiortc
 from ..events import EventBus
+from ..media import MediaStream
 from .client import Handle, Json
 from .mix import relative_levels, tone_levels, voices_in_mix
 from .peer import JanusLink
@@ -138,7 +139,8 @@ class McuRoom(Room):
     async def destroy(self, handle: Handle) -> None:
         await handle.request({"request": "destroy", "room": self.id}, timeout=3)
 
-    async def join(self, name: str, **kwargs: Any) -> McuPerson:
-        person = await super().join(name, **kwargs)
+    async def join(self, name: str, *, tone_hz: float | None = None,
+                   stream: MediaStream | None = None, host: str = "127.0.0.1") -> McuPerson:
+        person = await super().join(name, tone_hz=tone_hz, stream=stream, host=host)
         assert isinstance(person, McuPerson)
         return person

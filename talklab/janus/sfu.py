@@ -37,6 +37,7 @@ from typing import Any
 
 from .. import _aiortc
 from ..events import EventBus
+from ..media import MediaStream
 from .client import Handle, Json
 from .peer import JanusLink
 from .room import Person, Room
@@ -197,8 +198,9 @@ class SfuRoom(Room):
     async def destroy(self, handle: Handle) -> None:
         await handle.request({"request": "destroy", "room": self.id}, timeout=3)
 
-    async def join(self, name: str, **kwargs: Any) -> SfuPerson:
-        person = await super().join(name, **kwargs)
+    async def join(self, name: str, *, tone_hz: float | None = None,
+                   stream: MediaStream | None = None, host: str = "127.0.0.1") -> SfuPerson:
+        person = await super().join(name, tone_hz=tone_hz, stream=stream, host=host)
         assert isinstance(person, SfuPerson)
         return person
 
