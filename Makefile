@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: lab test lint bench clean node-deps browser-deps coturn-deps redis-deps
+.PHONY: lab test lint bench clean node-deps browser-deps coturn-deps redis-deps janus-deps janus-native
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -46,6 +46,17 @@ coturn-deps:
 redis-deps:
 	@command -v redis-server >/dev/null || { $(APT) update && $(APT) install -y redis-server; }
 
+# -- Janus: a real WebRTC server (SFU: VideoRoom, MCU: AudioBridge), and the small C library
+#    that keeps it on loopback (talklab/janus/loopback.py says why) ------------------------------
+janus-deps:
+	@command -v janus >/dev/null || { $(APT) update && $(APT) install -y janus; }
+
+JANUS_GUARD := talklab/janus/native/libtalklab_loopback.so
+$(JANUS_GUARD): talklab/janus/native/loopback_ifaddrs.c
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
+
+janus-native: $(JANUS_GUARD)
+
 # -- the two commands --------------------------------------------------------------------------
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
@@ -57,7 +68,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 test: lint $(VENV)/.installed tests/node/node_modules/.installed \
-		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps
+		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps janus-deps janus-native
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps
@@ -67,3 +78,4 @@ bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules bench/node/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -f $(JANUS_GUARD)
