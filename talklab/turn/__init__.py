@@ -4,7 +4,10 @@
 * :mod:`.server` — :class:`TurnServer`, UDP and TCP listeners and relay sockets.
 """
 
-from .core import Allocation, TurnCore, rest_credentials
+from .core import Allocation, TurnCore
+from .credentials import Credentials, rest_credentials
+from .policy import PeerPolicy
 from .server import TurnServer
 
-__all__ = ["Allocation", "TurnCore", "TurnServer", "rest_credentials"]
+__all__ = ["Allocation", "Credentials", "PeerPolicy", "TurnCore", "TurnServer",
+           "rest_credentials"]

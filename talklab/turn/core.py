@@ -14,16 +14,12 @@ returns :class:`Action`\\ s (send this to that client, to that peer); the asynci
 Authentication is the long-term credential mechanism (RFC 8489, 9.2): a request without
 credentials gets 401 with REALM and a NONCE; the client then signs with
 MD5(username:realm:password); an expired nonce gets 438. Time-limited credentials from a
-shared secret (the "TURN REST API" coturn implements) are accepted too: username
-``"<expiry unix time>:<name>"``, password ``base64(HMAC-SHA1(secret, username))``.
+shared secret are accepted too (:mod:`.credentials`). Whom the relay may reach is its
+:class:`~.policy.PeerPolicy`.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
-import ipaddress
-import os
 import struct
 import time
 from collections.abc import Callable
@@ -33,6 +29,8 @@ from aioice import stun
 
 from ..address import Address
 from ..stun.dissect import long_term_key
+from .credentials import Credentials
+from .policy import PeerPolicy
 
 SOFTWARE = "talklab-turn"
 UDP = 17
@@ -40,7 +38,6 @@ DEFAULT_LIFETIME = 600  # s (RFC 8656, 7.2)
 MAX_LIFETIME = 3600
 PERMISSION_LIFETIME = 300  # s (RFC 8656, 9)
 CHANNEL_LIFETIME = 600  # s (RFC 8656, 12)
-NONCE_LIFETIME = 600
 
 
 @dataclass
@@ -96,15 +93,16 @@ class TurnCore:
 
     def __init__(self, *, realm: str = "talklab", users: dict[str, str] | None = None,
                  secret: str | None = None, allow_loopback_peers: bool = False,
-                 allow_private_peers: bool = False, quota: int = 10,
+                 allow_private_peers: bool = False, policy: PeerPolicy | None = None,
+                 quota: int = 10,
                  allocate_relay: Callable[[], Address] | None = None,
                  release_relay: Callable[[Address], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.realm = realm
-        self.users = dict(users or {})
-        self.secret = secret
-        self.allow_loopback_peers = allow_loopback_peers
-        self.allow_private_peers = allow_private_peers
+        self.credentials = Credentials(users, secret, clock)
+        # whom the relay may send to (see .policy): coturn's refusals, unless allowed
+        self.policy = policy or PeerPolicy(allow_loopback=allow_loopback_peers,
+                                           allow_private=allow_private_peers)
         self.quota = quota
         self.allocate_relay = allocate_relay or (lambda: ("127.0.0.1", 0))
         self.release_relay = release_relay or (lambda relay: None)
@@ -112,35 +110,16 @@ class TurnCore:
         self.allocations: dict[tuple[Address, str], Allocation] = {}
         self.by_relay: dict[Address, Allocation] = {}
         self.counters = TurnCounters()
-        self._nonce_key = os.urandom(16)
 
-    # -- credentials ------------------------------------------------------------------------------
+    # -- credentials (see .credentials) -----------------------------------------------------------
     def nonce(self) -> str:
-        expiry = int(self.clock()) + NONCE_LIFETIME
-        tag = hmac.new(self._nonce_key, str(expiry).encode(), "sha1").hexdigest()[:16]
-        return f"{expiry:x}{tag}"
+        return self.credentials.nonce()
 
     def nonce_state(self, nonce: str) -> str:
-        """'ok', 'stale' or 'bad'."""
-        expiry_hex, tag = nonce[:-16], nonce[-16:]
-        try:
-            expiry = int(expiry_hex, 16)
-        except ValueError:
-            return "bad"
-        good = hmac.new(self._nonce_key, str(expiry).encode(), "sha1").hexdigest()[:16]
-        if not hmac.compare_digest(tag, good):
-            return "bad"
-        return "ok" if expiry > self.clock() else "stale"
+        return self.credentials.nonce_state(nonce)
 
     def password(self, username: str) -> str | None:
-        if username in self.users:
-            return self.users[username]
-        if self.secret and ":" in username:
-            expiry = username.split(":", 1)[0]
-            if expiry.isdigit() and int(expiry) > self.clock():
-                digest = hmac.new(self.secret.encode(), username.encode(), "sha1").digest()
-                return base64.b64encode(digest).decode()
-        return None
+        return self.credentials.password(username)
 
     # -- replies ---------------------------------------------------------------------------------
     def _reply(self, request: stun.Message, attributes: dict | None = None,
@@ -267,15 +246,11 @@ class TurnCore:
         return reply
 
     def peer_refusal(self, peer: Address) -> str | None:
-        try:
-            ip = ipaddress.ip_address(peer[0])
-        except ValueError:
-            return "bad peer address"
-        if ip.is_loopback and not self.allow_loopback_peers:
-            return "loopback peers are not allowed"
-        if ip.is_private and not ip.is_loopback and not self.allow_private_peers:
-            return "private peers are not allowed"
-        return None
+        """Why the relay refuses ``peer`` (its IP, by the policy; its address, by ``only``)."""
+        reason = self.policy.refusal(peer[0])
+        if reason is None and self.policy.only is not None and not self.policy.only(peer):
+            reason = "not one of this relay's peers"
+        return reason
 
     def _create_permission(self, m, client, transport, username, key) -> bytes:
         allocation = self._own(m, client, transport, username, key)
@@ -331,6 +306,9 @@ class TurnCore:
         if allocation.permissions.get(peer[0], 0) < self.clock():
             self.counters.ignored += 1
             return []  # no permission: silently dropped (RFC 8656, 11.2)
+        if not self.policy.allows(peer):  # a permission is per IP; the policy is per address
+            self.counters.refused += 1
+            return []
         allocation.bytes_to_peers += len(data)
         self._count(data)
         return [SendToPeer(allocation.relay, data, peer)]
@@ -339,7 +317,8 @@ class TurnCore:
     def handle_peer(self, relay: Address, data: bytes, peer: Address) -> list[Action]:
         """A datagram from ``peer`` arriving at the relayed address ``relay``."""
         allocation = self.by_relay.get(relay)
-        if allocation is None or allocation.permissions.get(peer[0], 0) < self.clock():
+        if allocation is None or allocation.permissions.get(peer[0], 0) < self.clock() \
+                or not self.policy.allows(peer):
             self.counters.ignored += 1
             return []
         number = allocation.channel_of.get(peer)
@@ -398,14 +377,3 @@ class TurnCore:
                      hex(n): f"{p[0]}:{p[1]}" for n, (p, _) in a.channels.items()},
                  "bytes to peers": a.bytes_to_peers, "bytes to client": a.bytes_to_client}
                 for a in self.allocations.values()]
-
-
-def rest_credentials(secret: str, name: str, ttl: int = 3600,
-                     now: Callable[[], float] = time.time) -> tuple[str, str]:
-    """Time-limited (username, password) for a shared ``secret`` (coturn's TURN REST API):
-    the username carries its expiry as Unix time, which is why TurnCore's clock is one."""
-    username = f"{int(now()) + ttl}:{name}"
-    password = base64.b64encode(hmac.new(secret.encode(), username.encode(), "sha1")
-                                .digest()).decode()
-    return username, password
-

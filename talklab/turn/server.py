@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import socket
 import struct
@@ -25,7 +26,9 @@ from ..address import Address
 from ..nat.network import Conditions, pending_datagrams
 from .core import Action, CloseRelay, SendToClient, SendToPeer, TurnCore, TurnCounters
 
+log = logging.getLogger("talklab.turn")
 READ_BATCH = 256  # datagrams read from the listening socket per wake-up of the event loop
+MAX_TCP_UNSENT = 1024 * 1024  # bytes a TCP client may leave unread before it is dropped
 RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes the kernel may hold for the listening socket
 
 
@@ -221,7 +224,7 @@ class TurnServer(Service):
                     if self._udp is not None:
                         self._udp.sendto(action.data, action.client)
                 elif action.client in self._tcp_clients:
-                    self._tcp_clients[action.client].write(action.data)
+                    self._write_tcp(action.client, action.data)
             elif isinstance(action, SendToPeer):
                 sock = self._relays.get(action.relay)
                 if sock is not None:
@@ -230,6 +233,21 @@ class TurnServer(Service):
                 self._close_relay(action.relay)
         except OSError:
             pass
+
+
+    def _write_tcp(self, client: Address, data: bytes) -> None:
+        """Over TCP nothing is ever dropped on the way, so a client that stops reading (while
+        its peer keeps sending, or while it pipelines requests) would make the server hold
+        everything for it: past :data:`MAX_TCP_UNSENT` unsent bytes it is hung up on."""
+        writer = self._tcp_clients[client]
+        writer.write(data)
+        unsent = writer.transport.get_write_buffer_size()
+        if unsent > MAX_TCP_UNSENT:
+            log.warning("TURN over TCP: %s:%d is not reading (%d bytes unsent); dropping it",
+                        client[0], client[1], unsent)
+            self._tcp_clients.pop(client, None)
+            writer.transport.abort()
+            self._apply(self.core.client_gone(client, "tcp"))
 
 
 def _listen_udp(host: str, port: int) -> socket.socket:
