@@ -18,7 +18,8 @@ trip. How the pieces fit:
   with Redis first (a replica may not know people older than itself).
 * **Liveness** (:mod:`.liveness`): heartbeats, and freeing a dead server's seats.
 
-All of it goes over two connections (:mod:`.wire`): one for commands, one subscribed.
+All of it goes over three connections of two kinds (:mod:`.wire`): two command connections
+(one for commands that want an answer, one for PUBLISH) and one subscribed.
 
 When Redis does not answer (stopped, or cut off), every call fails within the URL's
 ``socket_timeout`` with :class:`~..store.StoreUnavailable`; relays between people the replica
@@ -71,8 +72,13 @@ class RedisStore:
         self.voice_cap = voice_cap
         self.server_id = uuid.uuid4().hex[:12]
         self.keys = Keys(prefix, self.options.db)
+        self._events, self._inbox = self.keys.events, self.keys.to(self.server_id)
+        # Commands that want an answer, and PUBLISH, which does not: on connections of their
+        # own, so that a relay forwarded to another server never waits in Redis behind a long
+        # batch of changes (Redis runs one connection's commands in order).
         self.client = Client(self.options, scripts.SCRIPTS)
-        self.client.on_recovered = self._recovered
+        self.publisher = Client(self.options)
+        self.client.on_recovered = self.publisher.on_recovered = self._recovered
         self.replica = Replica()
         self.liveness = Liveness(self, on_reaped)
         self.on_forwarded = on_forwarded
@@ -125,6 +131,7 @@ class RedisStore:
             log.warning("closing: %s", exc)
         if self._flush_due:
             self._flush()
+        await self.publisher.close()
         await self.client.close()
 
     def _later(self, job: Awaitable[None]) -> None:
@@ -150,8 +157,8 @@ class RedisStore:
         if not self._running:
             return
         log.warning("Redis answers again (%s); reloading the rooms", self.options.where)
-        self.client.call(self._refused, "PUBLISH", self.keys.events,
-                         self.server_id + "\n" + RESYNC)
+        self.publisher.call(self._refused, "PUBLISH", self.keys.events,
+                            self.server_id + "\n" + RESYNC)
         self._later(self._resync(measure=True))
 
     async def _resync(self, measure: bool = False) -> None:
@@ -209,9 +216,9 @@ class RedisStore:
         await asyncio.wait_for(wait(), timeout)
 
     def _pushed(self, channel: str, data: str) -> None:
-        if channel == self.keys.events:
+        if channel == self._events:
             self._on_event(data)
-        elif channel == self.keys.to(self.server_id) and self.on_forwarded is not None:
+        elif channel == self._inbox and self.on_forwarded is not None:
             self.on_forwarded([(sid, text) for sid, _, text in
                                (line.partition(" ") for line in data.split("\n"))])
 
@@ -260,11 +267,11 @@ class RedisStore:
         per packet: JSON never holds a raw newline)."""
         self._flush_due = False
         if self._announcements:
-            self.client.call(self._refused, "PUBLISH", self.keys.events,
+            self.publisher.call(self._refused, "PUBLISH", self.keys.events,
                              "\n".join([self.server_id, *self._announcements]))
             self._announcements = []
         for server, lines in self._outbox.items():
-            self.client.call(self._refused, "PUBLISH", self.keys.to(server), "\n".join(lines))
+            self.publisher.call(self._refused, "PUBLISH", self.keys.to(server), "\n".join(lines))
         self._outbox = {}
 
     def _refused(self, reply: Any) -> None:

@@ -1,12 +1,14 @@
 """Redis on the wire: RESP written by hand, parsed by hiredis, on two kinds of connection.
 
-A signaling server keeps exactly two connections to Redis:
+A signaling server keeps three connections to Redis, of two kinds:
 
-* one :class:`Client` for every command (the batched Lua changes, PUBLISH, the heartbeat, the
-  snapshot, ``/health``): commands are pipelined, each written the moment it is asked for and
-  each reply handed to its callback the moment hiredis has parsed it (Redis answers in order,
-  RESP2 section "Pipelining"). It reopens itself when the connection is lost, and keeps the
-  order of whatever was asked meanwhile;
+* two :class:`Client` connections, one for the commands that want an answer (the batched Lua
+  changes, the heartbeat, the snapshot, ``/health``) and one for PUBLISH (so that a relay for
+  another server never waits in Redis behind a long batch of changes). Commands are pipelined,
+  each written the moment it is asked for and each reply handed to its callback the moment
+  hiredis has parsed it (Redis answers in order: "Pipelining" in the Redis documentation). A
+  client reopens its connection when it is lost, and keeps the order of whatever was asked
+  meanwhile;
 * one :class:`Subscriber`, on which Redis pushes the messages of the channels it subscribed to
   (a subscribed RESP2 connection takes no other commands).
 
