@@ -400,8 +400,9 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
         await two.close()
 
 
-def test_nothing_waits_on_the_wall_clock():
-    """(A guard for the deadline arithmetic: Redis's clock and ours, in milliseconds.)"""
+def test_a_batch_deadline_is_the_timeout_less_a_margin():
+    """A batch stops being worth running a little before its caller gives up on it (ms, on
+    Redis's clock: here, before any offset was measured, ours)."""
     store = RedisStore("redis://127.0.0.1:1/3?socket_timeout=2", voice_cap=6)
     now_ms = time.time() * 1000
     assert now_ms + 1400 <= store.deadline() <= now_ms + 1600  # timeout minus a margin
