@@ -1,31 +1,41 @@
 """The signaling server ("the postman"): the seed's Socket.IO backend, as talklab.server.
 
 * :mod:`.rooms` — room and voice-seat state, no I/O (the seed's ``userSocketMap``);
-* :mod:`.store` / :mod:`.redis_store` — where that state lives: this process, or Redis shared by
-  several servers;
+* :mod:`.relay` — the one rule of who may relay to whom (pure);
+* :mod:`.store` — the one :class:`Store` interface, and the in-memory store;
+* :mod:`.redis` — the Redis store, for several servers sharing rooms (wire, scripts, store,
+  liveness);
 * :mod:`.replica` — each server's copy of the Redis rooms, for checking relays without a round
   trip (no I/O);
 * :mod:`.payloads` — what each event must carry;
 * :mod:`.trace` — the log of every event in and out;
-* :mod:`.app` — the Socket.IO handlers and the listening server;
-* :mod:`.engine` — Engine.IO's WebSocket transport, read and written inline;
+* :mod:`.app` — the Socket.IO handlers; :mod:`.http` — the HTTP routes; :mod:`.serve` — the
+  listening :class:`SignalingServer` and the ``talklab-server`` command;
+* :mod:`.engine` — Engine.IO's WebSocket transport, read and written inline, and
+  :mod:`.fastpath` — the check that the internals it relies on are there;
 * ``static/`` — the seed's browser client, served at ``/``.
 
-This folder is installed as the subpackage ``talklab.server`` (see pyproject.toml).
+This folder is installed as the subpackage ``talklab.server`` (see pyproject.toml). Importing
+it loads nothing else of talklab but ``talklab._service``.
 """
 
-from .app import SignalingApp, SignalingServer, main
+from .app import SignalingApp, main
 from .rooms import DEFAULT_VOICE_CAP, VOICE_FULL_MESSAGE, Member, RoomError, Rooms, VoiceFull
+from .serve import SignalingServer
+from .store import MemoryStore, Store, StoreUnavailable
 from .trace import Trace, TraceEntry
 
 __all__ = [
     "DEFAULT_VOICE_CAP",
     "VOICE_FULL_MESSAGE",
     "Member",
+    "MemoryStore",
     "RoomError",
     "Rooms",
     "SignalingApp",
     "SignalingServer",
+    "Store",
+    "StoreUnavailable",
     "Trace",
     "TraceEntry",
     "VoiceFull",

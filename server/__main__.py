@@ -1,5 +1,5 @@
 """``python -m talklab.server``: the same as ``talklab-server``."""
 
-from .app import main
+from .serve import main
 
 main()

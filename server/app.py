@@ -4,46 +4,42 @@ It passes offers, answers and ICE candidates between people and never touches au
 handler below reads like the seed's ``socket.on(...)`` it ports. What it adds to the seed:
 
 * every payload is checked (:mod:`.payloads`) before anything happens;
-* room and voice-seat state lives in :class:`.rooms.Rooms`, where the seat check-and-mark is
-  one synchronous step, so 7 people joining at once can never make 7 seats;
+* room and voice-seat state lives in a :class:`.store.Store`, where the seat check-and-mark is
+  one atomic step, so 7 people joining at once can never make 7 seats;
 * offers, answers and candidates are relayed only between two people of one room who are both
-  in voice (the seed relays to any socket id it is given);
-* anything refused answers ``signalingError {event, message}`` and changes nothing;
+  in voice (:mod:`.relay`; the seed relays to any socket id it is given);
+* anything refused answers ``signalingError {event, message}`` and changes nothing; so does a
+  room service (Redis) that does not answer, in bounded time;
 * every event in and out is written to a :class:`.trace.Trace` (``GET /trace``).
 
-Run it alone with ``talklab-server --port 5000``, or in-process with
-:class:`talklab.SignalingServer` (what the notebooks and tests do).
+This module holds the handlers (:class:`SignalingApp`); :mod:`.http` its HTTP routes and
+:mod:`.serve` the listening :class:`~.serve.SignalingServer` and the ``talklab-server`` command.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
-import gc
 import logging
-import pathlib
-import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
-import socketio
 from aiohttp import web
 from engineio import packet as eio_packet
 
-from .._service import Service, serve_forever
-from . import payloads
-from .engine import DirectSocket, allow_batched_polling
+from . import fastpath, payloads
+from .engine import DirectSocket, flush_held
 from .payloads import InvalidPayload
 from .rooms import DEFAULT_VOICE_CAP, Member, RoomError, Rooms, VoiceFull
-from .store import MemoryStore
+from .store import MemoryStore, Store, StoreUnavailable
 from .trace import SERVER, Trace
 
 log = logging.getLogger("talklab.server")
-STATIC = pathlib.Path(__file__).parent / "static"
 
 Handler = Callable[..., Awaitable[None]]
+IceServers = list[dict] | Callable[[], list[dict]]
+UNAVAILABLE = "the room service did not answer; try again"
 
 
 def _guarded(event: str) -> Callable[[Handler], Handler]:
@@ -57,6 +53,9 @@ def _guarded(event: str) -> Callable[[Handler], Handler]:
                 await handler(self, sid, data)
             except (InvalidPayload, RoomError) as exc:
                 await self.refuse(sid, event, str(exc))
+            except StoreUnavailable as exc:  # Redis stopped answering: say so, no traceback
+                log.warning("%s from %s: %s", event, sid, exc)
+                await self.refuse(sid, event, f"{UNAVAILABLE} ({exc})")
             except Exception:  # a bug must cost one event, never the server
                 log.exception("handler for %s failed", event)
                 await self.refuse(sid, event, "internal error")
@@ -79,79 +78,63 @@ class _fast_json:
         return orjson.loads(text)
 
 
-def _decline_permessage_deflate() -> None:
-    """Answer WebSocket upgrades without permessage-deflate (RFC 7692).
-
-    Browsers and socket.io-client offer it; aiohttp accepts by default and then compresses and
-    decompresses every frame (about 8 % of a relay's cost, measured), for signaling messages of
-    a few hundred bytes. The seed's Node server declines it by default; so does talklab's.
-    (engineio's aiohttp driver builds its WebSocketResponse through this module global.)
-    """
-    import engineio.async_drivers.aiohttp as driver
-    if getattr(driver.WebSocketResponse, "talklab", False):
-        return
-    stock = driver.WebSocketResponse
-
-    class WebSocketResponse(stock):
-        talklab = True
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["compress"] = False
-            super().__init__(*args, **kwargs)
-
-    driver.WebSocketResponse = WebSocketResponse
+# python-socketio settings of talklab's stack (the protocol tests build their server with them)
+SOCKETIO_OPTIONS: dict[str, Any] = {
+    "cors_allowed_origins": "*",
+    # Handle each client's events in order, inline: an ICE candidate can never overtake the
+    # offer it belongs to, and no task is spawned per message.
+    "async_handlers": False,
+    "json": _fast_json,
+    "logger": False,
+    "engineio_logger": False,
+}
 
 
-class _SocketIOServer(socketio.AsyncServer):
-    """python-socketio's server, with each new WebSocket on :class:`.engine.DirectSocket`."""
-
-    async def _handle_eio_connect(self, eio_sid: str, environ: dict) -> Any:
-        sock = self.eio.sockets.get(eio_sid)
-        if sock is not None:
-            DirectSocket.adopt(sock)
-        return await super()._handle_eio_connect(eio_sid, environ)
+def _checked_ice_servers(value: Any) -> IceServers:
+    """``ice_servers`` as given: a list of dicts (RTCIceServer), or a zero-argument callable
+    returning one (read each time the browser page asks ``GET /config``)."""
+    if callable(value):
+        return value
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or not all(isinstance(s, dict) for s in value):
+        raise TypeError("ice_servers must be a list of dicts (RTCIceServer: urls, username, "
+                        f"credential) or a zero-argument callable returning one, not {value!r}")
+    return [dict(s) for s in value]
 
 
 class SignalingApp:
-    """The Socket.IO application: handlers, rooms and trace. No listening socket of its own."""
+    """The Socket.IO application: handlers, store and trace. No listening socket of its own.
+
+    ``redis_url`` keeps rooms in Redis (shared with every server on the same database) instead
+    of this process; ``fast_path`` chooses talklab's own WebSocket loop (:mod:`.fastpath`);
+    ``ice_servers`` is what the browser page is told to use.
+    """
 
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, trace_size: int = 10_000,
-                 ice_servers: list[dict] | None = None, redis_url: str | None = None) -> None:
-        self.rooms = Rooms(voice_cap=voice_cap)  # this process's rooms (without Redis)
-        self.store = MemoryStore(self.rooms)
-        manager = None
+                 ice_servers: IceServers | None = None, redis_url: str | None = None,
+                 fast_path: bool = True) -> None:
+        if not isinstance(voice_cap, int) or isinstance(voice_cap, bool) or voice_cap < 1:
+            raise ValueError(f"voice_cap must be a whole number of at least 1, not {voice_cap!r}")
+        self._ice_servers = _checked_ice_servers(ice_servers)
+        self.store: Store
         if redis_url:
-            from .redis_store import RedisStore
+            from .redis import RedisStore
             self.store = RedisStore(redis_url, voice_cap=voice_cap, on_reaped=self._reaped,
-                                    on_message=self._deliver_forwarded)
-            manager = socketio.AsyncRedisManager(redis_url, channel="talklab-socketio")
+                                    on_forwarded=self._deliver_forwarded)
+        else:
+            self.store = MemoryStore(Rooms(voice_cap=voice_cap))
         self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
         self._delivering: set[asyncio.Task] = set()  # forwarded packets for long-polling
         self._dumps = _fast_json.dumps
+        self.closing = False  # the server is shutting down: nobody is told who leaves
         self.trace = Trace(trace_size)
-        self.ice_servers = list(ice_servers or [])  # what the browser page is told to use
-        self.sio = _SocketIOServer(
-            async_mode="aiohttp",
-            cors_allowed_origins="*",
-            # Handle each client's events in order, inline: an ICE candidate can never overtake
-            # the offer it belongs to, and no task is spawned per message.
-            async_handlers=False,
-            client_manager=manager,
-            json=_fast_json,
-            logger=False,
-            engineio_logger=False,
-        )
-        _decline_permessage_deflate()
-        allow_batched_polling()
+        self.sio = fastpath.socketio_server(fast_path=fast_path, **SOCKETIO_OPTIONS)
+        self.fast_path_active: bool = self.sio.fast_path_active
         self.web = web.Application()
         self.sio.attach(self.web)
-        self.web.router.add_get("/health", self._health)
-        self.web.router.add_get("/trace", self._trace_json)
-        self.web.router.add_get("/config", self._config)
-        # The seed's browser client (static/): join the same rooms as the notebook's people.
-        self.web.router.add_get("/", self._page)
-        self.web.router.add_get("/client.js", self._page)
-        self.web.router.add_static("/vendor", STATIC / "vendor")
+        from .http import add_routes
+        add_routes(self)
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         for event, handler in {
@@ -164,6 +147,33 @@ class SignalingApp:
         }.items():
             self.sio.on(event, handler)
         self.sio.on("*", self.on_unknown)
+
+    @property
+    def rooms(self) -> Rooms:
+        """This process's view of the rooms: the memory store's, or (with Redis) the replica's.
+        Prefer :meth:`members`, which asks the store itself."""
+        rooms = getattr(self.store, "rooms", None)
+        if not isinstance(rooms, Rooms):
+            raise AttributeError(f"{type(self.store).__name__} keeps no rooms in this process")
+        return rooms
+
+    async def members(self, room: str) -> list[dict]:
+        """The members of ``room`` as the seed's clients see them (``socketId``, ``userId``,
+        ``username``, ``inVoice``), in join order, read from the store (Redis included)."""
+        return [m.public() for m in await self.store.members(payloads.room({"room": room}))]
+
+    @property
+    def ice_servers(self) -> list[dict]:
+        """What ``GET /config`` tells the browser page to use (read now, if a callable)."""
+        value = self._ice_servers
+        servers = value() if callable(value) else value
+        if not isinstance(servers, list) or not all(isinstance(s, dict) for s in servers):
+            raise TypeError(f"the ice_servers callable returned {servers!r}, not a list of dicts")
+        return servers
+
+    @ice_servers.setter
+    def ice_servers(self, value: IceServers) -> None:
+        self._ice_servers = _checked_ice_servers(value)
 
     # -- sending, always through the trace ----------------------------------------------------
     def _learn(self, *members: Member | None) -> None:
@@ -199,18 +209,21 @@ class SignalingApp:
         await self.sio.eio.send_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
         return True
 
-    def _deliver_forwarded(self, sid: str, text: str) -> None:
-        """A packet another server sent through Redis for one of ours: written at once on the
-        WebSocket path; otherwise (long-polling) through python-engineio, in order."""
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
-        if sock is None:
-            return  # gone
-        if isinstance(sock, DirectSocket) and sock.send_text("4" + text):
-            return
-        task = asyncio.ensure_future(self._deliver(sid, text))  # tasks run in order
-        self._delivering.add(task)
-        task.add_done_callback(self._delivering.discard)
+    def _deliver_forwarded(self, batch: Iterable[tuple[str, str]]) -> None:
+        """Packets another server sent through Redis for our sockets (the store's hook): on the
+        WebSocket path, held and then written at once, since they have waited for Redis
+        already; otherwise (long-polling) through python-engineio, in order."""
+        for sid, text in batch:
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+            if sock is None:
+                continue  # gone
+            if isinstance(sock, DirectSocket) and sock.send_text("4" + text):
+                continue
+            task = asyncio.ensure_future(self._deliver(sid, text))  # tasks run in order
+            self._delivering.add(task)
+            task.add_done_callback(self._delivering.discard)
+        flush_held()
 
     async def send_to_room(self, event: str, data: dict, members: list[Member],
                            skip: str) -> None:
@@ -230,7 +243,15 @@ class SignalingApp:
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
         self._trace_in("disconnect", sid, self._room_of(sid), {})
-        await self._leave_room(sid)
+        try:
+            member, members = await self.store.leave_room(sid)
+        except StoreUnavailable as exc:  # (the Redis store retries it later, and tells then)
+            log.warning("%s hung up, but the room service did not answer: %s", sid, exc)
+        else:
+            # The seed's Step 9: when the server itself shuts down, its job is done. Nobody is
+            # told that anyone left: their audio still flows peer to peer.
+            if member is not None and not self.closing:
+                await self._tell_left(member, members)
         self._known.pop(sid, None)
 
     async def _leave_room(self, sid: str) -> None:
@@ -247,7 +268,10 @@ class SignalingApp:
                                 skip=member.sid)
 
     async def _reaped(self, gone: list[tuple[Member, list[Member]]]) -> None:
-        """People of a signaling server that died (Redis mode): their seats are free now."""
+        """People who left without the rooms being told (Redis mode: their server died, or
+        Redis did not answer when they hung up): their seats are free now."""
+        if self.closing:
+            return
         for member, members in gone:
             await self._tell_left(member, members)
 
@@ -315,107 +339,8 @@ class SignalingApp:
         self._trace_in(event, sid, self._room_of(sid), data[0] if data else None)
         await self.refuse(sid, event, f"unknown event {event!r}")
 
-    # -- HTTP -----------------------------------------------------------------------------------
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", **await self.store.counts(),
-                                  "voiceCap": self.store.voice_cap})
-
-    async def _trace_json(self, request: web.Request) -> web.Response:
-        try:
-            since = int(request.query.get("since", "0"))
-        except ValueError:
-            raise web.HTTPBadRequest(text="since must be an integer") from None
-        return web.json_response({"entries": [e.as_dict() for e in self.trace.since(since)]})
-
-    async def _page(self, request: web.Request) -> web.FileResponse:
-        name = "client.js" if request.path.endswith("client.js") else "index.html"
-        return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
-
-    async def _config(self, request: web.Request) -> web.Response:
-        return web.json_response({"iceServers": self.ice_servers,
-                                  "voiceCap": self.store.voice_cap})
-
-
-class SignalingServer(Service):
-    """A :class:`SignalingApp` listening on a loopback address (or any address you give it).
-
-    ``port=0`` picks a free port. Use it as ``async with SignalingServer() as server: ...`` or
-    ``await server.start()`` / ``await server.close()``.
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
-        self.host, self.port = host, port
-        self.app = SignalingApp(**options)
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def rooms(self) -> Rooms:
-        return self.app.rooms
-
-    @property
-    def trace(self) -> Trace:
-        return self.app.trace
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def start(self) -> SignalingServer:
-        if self._runner is not None:
-            return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        await self.app.store.start()
-        runner = web.AppRunner(self.app.web, handle_signals=False, access_log=None,
-                               shutdown_timeout=0.5)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
-        return self
-
-    async def close(self) -> None:
-        """Disconnect every client, stop listening, free the port. Safe to call twice."""
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        sio = self.app.sio
-        for eio_socket in list(sio.eio.sockets.values()):
-            # wait=False: a client that already hung up never drains its queue, and engineio's
-            # default close would wait for that forever.
-            await eio_socket.close(wait=False)
-        sio.eio.sockets.clear()
-        await sio.shutdown()
-        await runner.cleanup()
-        await self.app.store.close()
-
 
 def main(argv: list[str] | None = None) -> None:
-    """``talklab-server``: run the signaling server alone until interrupted."""
-    parser = argparse.ArgumentParser(prog="talklab-server", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5000, help="port; 0 picks a free one (5000)")
-    parser.add_argument("--voice-cap", type=int, default=DEFAULT_VOICE_CAP,
-                        help="most people in one room's voice channel (6, as the seed)")
-    parser.add_argument("--redis", metavar="redis://HOST:PORT/DB",
-                        help="share rooms with every talklab-server using this Redis")
-    args = parser.parse_args(argv)
-    if args.voice_cap < 1:
-        parser.error("--voice-cap must be at least 1")
-    # A relay allocates a few short-lived objects; with a thousand connections alive, the
-    # default first-generation threshold (700) runs the cyclic GC constantly. Measured: 50,000
-    # relays ~13 % more messages per second in the storm.
-    gc.set_threshold(50_000, 20, 100)
-    serve_forever(SignalingServer(args.host, args.port, voice_cap=args.voice_cap,
-                                  redis_url=args.redis),
-                  lambda server: f"talklab signaling server on {server.url}", "talklab-server",
-                  fast_loop=True)
-
-
-if __name__ == "__main__":
-    main()
+    """``talklab-server`` (the console script names ``talklab.server.app:main``)."""
+    from .serve import main as serve_main
+    serve_main(argv)

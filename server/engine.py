@@ -12,11 +12,15 @@ pings, ``close``, the ``disconnect`` event) and changes only how bytes move on a
 opened as a WebSocket:
 
 * the reader awaits aiohttp's ``receive()`` directly: no task or timer per message;
-* ``send`` frames the packet itself (RFC 6455 section 5.2: a server's text frame is two to ten
-  bytes of header and the text, unmasked) and holds it until the end of the event loop's
-  current turn, then writes everything held for that socket at once. An answer and its three
-  ICE candidates usually arrive together and now leave together: one system call, not four.
-  Packets leave in exactly the order they were sent, with no queue and no writer task.
+* ``send`` frames each packet itself (RFC 6455 section 5.2: two to ten bytes of header, then
+  the payload, unmasked as a server sends it; opcode 0x1 for a text packet, 0x2 for a binary
+  one) and holds the frame until the end of the event loop's current turn, then writes
+  everything held for that socket at once. An answer and its three ICE candidates usually
+  arrive together and now leave together: one system call, not four.
+* **one order on the wire.** Text and binary frames go into the same held buffer, so every
+  packet leaves in exactly the order it was sent. (A Socket.IO packet with binary attachments
+  is a text header followed by one binary Engine.IO packet per attachment; the receiver
+  rebuilds it only if the header comes first.)
 * a client that stops reading does not make the server hold its messages forever: past
   :data:`MAX_BUFFERED` unsent bytes its connection is dropped.
 
@@ -24,11 +28,16 @@ A client that is silent for too long is still caught: python-engineio's service 
 every socket's ping timeout and calls :meth:`DirectSocket.close`, which closes the WebSocket
 and ends the reader. Clients that start on long-polling and upgrade (a browser's default) keep
 python-engineio's own WebSocket loop.
+
+This module reaches into python-engineio's internals (the socket class, its private
+``_websocket_handler``, its queue) and into its aiohttp driver (``ws._sock``). Which ones,
+and the check that they are all there before any of this is used, are in :mod:`.fastpath`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import struct
 from typing import Any
@@ -43,38 +52,66 @@ log = logging.getLogger("talklab.server.engine")
 MAX_BUFFERED = 4 * 1024 * 1024  # bytes a client may leave unread before it is dropped
 MAX_PACKETS_PER_POST = 256
 
+OP_TEXT = 0x1  # RFC 6455 section 5.2, "%x1 denotes a text frame"
+OP_BINARY = 0x2  # "%x2 denotes a binary frame"
 
-def allow_batched_polling() -> None:
-    """Accept up to :data:`MAX_PACKETS_PER_POST` packets in one long-polling POST.
+# True while a request of one of talklab's own sockets is being answered; the WebSocket
+# response made meanwhile declines permessage-deflate (see fastpath.decline_permessage_deflate).
+ours: contextvars.ContextVar[bool] = contextvars.ContextVar("talklab_engine_ours",
+                                                            default=False)
 
-    A client on long-polling (a browser, before its upgrade) sends everything queued while its
-    previous POST was in flight as one request. python-engineio refuses a request of more than
-    16 packets, and the client then loses all of them and hangs up: a person trickling ICE
-    candidates to five others easily queues more. The request's size stays capped by
-    ``max_http_buffer_size`` (1 MB).
+
+def frame(opcode: int, data: bytes) -> bytes:
+    """A final, unmasked WebSocket frame (RFC 6455 section 5.2), as a server sends it.
+
+    The first byte is FIN (0x80) plus the opcode; the second is the payload length when it
+    is under 126, or 126 followed by a 16-bit length, or 127 followed by a 64-bit length. A
+    server never masks (section 5.1), so the payload follows as is.
     """
-    payload.Payload.max_decode_packets = max(payload.Payload.max_decode_packets,
-                                             MAX_PACKETS_PER_POST)
-
-
-def text_frame(payload: bytes) -> bytes:
-    """A final, unmasked WebSocket text frame (RFC 6455 section 5.2), as a server sends it."""
-    n = len(payload)
+    n = len(data)
+    first = 0x80 | opcode
     if n < 126:
-        header = struct.pack("!BB", 0x81, n)
+        header = struct.pack("!BB", first, n)
     elif n < 65536:
-        header = struct.pack("!BBH", 0x81, 126, n)
+        header = struct.pack("!BBH", first, 126, n)
     else:
-        header = struct.pack("!BBQ", 0x81, 127, n)
-    return header + payload
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + data
+
+
+def text_frame(data: bytes) -> bytes:
+    """A text frame (opcode 0x1) holding UTF-8 ``data``."""
+    return frame(OP_TEXT, data)
+
+
+def binary_frame(data: bytes) -> bytes:
+    """A binary frame (opcode 0x2)."""
+    return frame(OP_BINARY, data)
+
+
+def encoded_frame(pkt: packet.Packet) -> bytes:
+    """An Engine.IO packet as the one WebSocket frame that carries it: a text packet is its
+    type digit and data in a text frame, a binary one its bytes alone in a binary frame
+    (Engine.IO protocol v4, "WebSocket" transport)."""
+    data = pkt.encode()
+    if isinstance(data, str):
+        return frame(OP_TEXT, data.encode())
+    return frame(OP_BINARY, bytes(data))
+
+
+class _BatchedPayload(payload.Payload):
+    """A long-polling payload of up to :data:`MAX_PACKETS_PER_POST` packets (see
+    :meth:`DirectSocket.handle_post_request`)."""
+
+    max_decode_packets = MAX_PACKETS_PER_POST
 
 
 _holding: set[DirectSocket] = set()  # sockets with frames held for the end of this turn
 
 
-def flush_now() -> None:
-    """Write every socket's held frames now, instead of at the start of the next turn of the
-    loop: for a caller that has just delivered a whole batch of packets (messages forwarded by
+def flush_held() -> None:
+    """Write every socket's held frames now, instead of at the end of this turn of the loop:
+    for a caller that has just delivered a whole batch of packets (messages forwarded by
     another server), so that they do not wait one more turn."""
     for sock in list(_holding):
         sock._flush()
@@ -87,45 +124,51 @@ class DirectSocket(AsyncSocket):
     _ws_done = False  # the direct WebSocket has closed: later packets go nowhere
     _transport: asyncio.Transport | None = None
     _held: list[bytes] | None = None  # frames waiting for the end of this turn of the loop
+    _closing_ws: asyncio.Future | None = None
+    connected: bool  # (python-engineio's, set in its __init__)
+    upgraded: bool
 
     @classmethod
-    def adopt(cls, sock: AsyncSocket) -> None:
+    def adopt(cls, sock: AsyncSocket) -> bool:
         """Turn python-engineio's freshly made socket into a :class:`DirectSocket`.
 
         python-engineio builds its sockets itself, with no hook for the class, so the server
-        swaps the class of each new socket before its transport starts (it adds only methods).
+        swaps the class of each new socket before its transport starts (it adds only methods
+        and class-level defaults). Returns whether it did.
         """
         if type(sock) is AsyncSocket:
             sock.__class__ = cls
+            return True
+        return isinstance(sock, cls)
 
+    # -- sending --------------------------------------------------------------------------------
     async def send(self, pkt: packet.Packet) -> None:
-        ws = self._ws
-        if ws is None:
+        if self._ws is None:
             if not self._ws_done:
                 await super().send(pkt)  # long-polling, or before the WebSocket is up
             return
         if not await self.check_ping_timeout():
             return
         data = pkt.encode()
-        if not isinstance(data, str):  # binary packets (never sent by talklab): aiohttp frames
-            try:
-                await ws.send_bytes(data)
-            except Exception as exc:  # the peer hung up: the reader will see it, and clean up
-                log.debug("%s: send failed: %r", self.sid, exc)
-            return
-        self.send_text(data)
+        if type(data) is str:  # (the common case, inline: this is every relay's path)
+            self._hold(frame(OP_TEXT, data.encode()))
+        else:
+            self._hold(frame(OP_BINARY, bytes(data)))
 
     def send_text(self, text: str) -> bool:
         """Hold an encoded text packet for this socket's WebSocket, without awaiting anything:
         False if the socket is not on the direct path (long-polling), or closed."""
         if self._ws is None:
             return False
+        self._hold(frame(OP_TEXT, text.encode()))
+        return True
+
+    def _hold(self, data: bytes) -> None:
         if self._held is None:
             self._held = []
             _holding.add(self)
             asyncio.get_running_loop().call_soon(self._flush)
-        self._held.append(text_frame(text.encode()))
-        return True
+        self._held.append(data)
 
     def _flush(self) -> None:
         frames, self._held = self._held, None
@@ -139,6 +182,7 @@ class DirectSocket(AsyncSocket):
                         transport.get_write_buffer_size())
             transport.abort()
 
+    # -- closing --------------------------------------------------------------------------------
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         """Close as python-engineio does (``disconnect`` event, CLOSE packet), then the
         WebSocket too, which ends the reader. The WebSocket's closing handshake runs in its own
@@ -155,6 +199,32 @@ class DirectSocket(AsyncSocket):
             # the writer task) now. python-engineio would hold it for up to 30 s.
             self.queue.put_nowait(None)
 
+    # -- HTTP requests (long-polling, and the WebSocket's upgrade request) ----------------------
+    async def handle_get_request(self, environ: dict) -> Any:
+        token = ours.set(True)  # a WebSocket response made from here declines compression
+        try:
+            return await super().handle_get_request(environ)
+        finally:
+            ours.reset(token)
+
+    async def handle_post_request(self, environ: dict) -> None:
+        """Accept up to :data:`MAX_PACKETS_PER_POST` packets in one long-polling POST.
+
+        A client on long-polling (a browser, before its upgrade) sends everything queued while
+        its previous POST was in flight as one request. python-engineio refuses a request of
+        more than 16 packets, and the client then loses all of them and hangs up: a person
+        trickling ICE candidates to five others easily queues more. The request's size stays
+        capped by ``max_http_buffer_size`` (1 MB), as python-engineio caps it; only this
+        socket's limit changes, not python-engineio's for the whole process.
+        """
+        length = int(environ.get("CONTENT_LENGTH", "0"))
+        if length > self.server.max_http_buffer_size:
+            raise exceptions.ContentTooLongError()
+        body = (await environ["wsgi.input"].read(length)).decode("utf-8")
+        for pkt in _BatchedPayload(encoded_payload=body).packets:
+            await self.receive(pkt)
+
+    # -- the WebSocket, read inline -------------------------------------------------------------
     async def _websocket_handler(self, ws: Any) -> None:
         sock = getattr(ws, "_sock", None)  # engineio's aiohttp driver keeps the response here
         request = getattr(ws, "environ", {}).get("aiohttp.request")
@@ -163,13 +233,14 @@ class DirectSocket(AsyncSocket):
             # An upgrade from long-polling: python-engineio's own loop handles the probe.
             return await super()._websocket_handler(ws)
         self.connected = self.upgraded = True
-        # The OPEN packet (and anything else queued so far) goes first, then the rest inline.
+        self._ws, self._transport = sock, transport
+        # The OPEN packet (and anything else queued so far) goes first, in the same held
+        # buffer as everything after it.
         while not self.queue.empty():
             pkt = self.queue.get_nowait()
             self.queue.task_done()
             if pkt is not None:
-                await sock.send_str(pkt.encode())
-        self._ws, self._transport = sock, transport
+                self._hold(encoded_frame(pkt))
         limit = self.server.max_http_buffer_size
         try:
             while True:
@@ -191,6 +262,8 @@ class DirectSocket(AsyncSocket):
                 except Exception:
                     log.exception("%s: receive error", self.sid)
         finally:
+            if self._held:
+                self._flush()
             self._ws, self._ws_done = None, True
             await sock.close()
             await super().close(wait=False, abort=True,

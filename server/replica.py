@@ -1,7 +1,7 @@
 """Each server's copy of the rooms that live in Redis, for checking relays without a round trip.
 
 With several signaling servers, the truth about rooms and seats is in Redis
-(:mod:`.redis_store`). Joining and leaving are rare (six times per person per class) and go to
+(:mod:`.redis`). Joining and leaving are rare (six times per person per class) and go to
 Redis, atomically. Relays are the opposite: 120 per room of six, each needing "are these two
 people in voice in the same room, and which server holds the other one?". Asking Redis every
 time made two servers slower than one (measured). So every change to a member is also
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import orjson
 
+from . import relay
 from .rooms import Member, Rooms
 
 # A member travels as an array: [sid, server, room, in_voice, username, user_id, seq].
@@ -69,7 +70,7 @@ class Replica:
     """
 
     def __init__(self) -> None:
-        self.rooms = Rooms()  # its check_relay is the same rule the single server applies
+        self.rooms = Rooms()  # (its own bookkeeping; relays are checked by check_relay)
         self.server_of: dict[str, str] = {}  # sid -> id of the server holding its socket
         self.version = 0  # the newest version seen
         self.floor = 0  # the snapshot's version: anything older about an unknown sid is stale
@@ -126,6 +127,11 @@ class Replica:
         self.server_of[sid] = server
         self._seq[sid] = seq
         self._ver[sid] = ver
+
+    def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
+        """The relay rule (:func:`.relay.check`) against this replica's members."""
+        members = self.rooms.members
+        return relay.check(members.get(sid), to, members.get(to))
 
     def in_room(self, room: str) -> list[Member]:
         """Members of ``room`` in the order they joined it."""

@@ -13,7 +13,8 @@ Rules
 * A room has at most ``voice_cap`` members in voice (the seed: 6). Checking the count and
   taking the seat happen in one synchronous call, so two joins can never both see "5 taken".
 * Relaying signaling (offer/answer/candidate) is allowed only between two different members
-  of the same room who are both in voice. The seed relays blindly; we do not.
+  of the same room who are both in voice (:mod:`.relay`, the one place that rule is written).
+  The seed relays blindly; we do not.
 
 Every method that refuses something raises :class:`RoomError` and changes nothing.
 """
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+
+from . import relay
 
 DEFAULT_VOICE_CAP = 6
 VOICE_FULL_MESSAGE = "Voice channel is full!"  # the seed's exact words
@@ -136,20 +139,11 @@ class Rooms:
                 del self._by_room[member.room]
         return member
 
-    # -- the relay rule ------------------------------------------------------------------
+    # -- the relay rule (one rule for every store: see relay.py) ------------------------
     def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
-        """Allow a signaling relay from ``sid`` to ``to`` only inside one room's voice channel."""
-        sender = self._member(sid)
-        if not sender.in_voice:
-            raise RoomError("you are not in voice")
-        if to == sid:
-            raise RoomError("cannot signal yourself")
-        target = self.members.get(to)
-        if target is None or target.room != sender.room:
-            raise RoomError(f"no member {to} in room {sender.room}")
-        if not target.in_voice:
-            raise RoomError(f"{to} is not in voice")
-        return sender, target
+        """Allow a signaling relay from ``sid`` to ``to`` only inside one room's voice channel
+        (:func:`.relay.check`)."""
+        return relay.check(self.members.get(sid), to, self.members.get(to))
 
     def _member(self, sid: str) -> Member:
         try:

@@ -1,14 +1,83 @@
-"""Where room and seat state lives: in this process, or in Redis shared by several servers.
+"""Where room and seat state lives: one interface, two homes.
 
-The handlers in :mod:`.app` ask a *store* (all methods ``async``): :class:`MemoryStore` keeps
-:class:`~.rooms.Rooms` in this process (the seed's ``userSocketMap``); :class:`RedisStore`
-(:mod:`.redis_store`) keeps the same facts in Redis, so that several signaling servers behind a
-load balancer share one set of rooms. Both keep the seat check-and-mark atomic.
+The handlers in :mod:`.app` ask a *store*, through the :class:`Store` protocol below (every
+question ``async``, because one home is across a network). :class:`MemoryStore` keeps
+:class:`~.rooms.Rooms` in this process (the seed's ``userSocketMap``); the Redis store
+(:mod:`.redis`) keeps the same facts in Redis, so that several signaling servers behind a load
+balancer share one set of rooms. Both keep the seat check-and-mark atomic, and both check
+relays with the one rule of :mod:`.relay`.
+
+Every change answers with what the handler needs to tell people, so that no handler ever asks
+twice: the member as it now is, and the room's members after the change (whom to tell).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from .rooms import Member, Rooms
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer in time, or cannot be reached (Redis stopped, or gone).
+
+    Unlike :class:`~.rooms.RoomError`, nothing was refused: the question could not be asked.
+    The handler tells the client so (``signalingError``: "the room service did not answer")
+    and goes on serving everyone else.
+    """
+
+
+class Store(Protocol):
+    """What the signaling handlers ask of the place rooms live (see the module docstring)."""
+
+    @property
+    def voice_cap(self) -> int:
+        """The most members one room's voice channel holds."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def member(self, sid: str) -> Member | None:
+        """The member connected as ``sid``, or None if it is in no room."""
+        ...
+
+    async def members(self, room: str) -> list[Member]:
+        """The members of ``room`` in the order they joined it ([] if it is empty)."""
+        ...
+
+    async def join_room(self, sid: str, room: str, username: str,
+                        user_id: str | None) -> tuple[Member, list[Member]]:
+        """Put ``sid`` in ``room``: the new member, and the room afterwards."""
+        ...
+
+    async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member], list[Member]]:
+        """Take a voice seat (or raise :class:`~.rooms.VoiceFull`): the member, the peers
+        already in voice (who will send offers), and the room afterwards."""
+        ...
+
+    async def leave_voice(self, sid: str, room: str | None = None
+                          ) -> tuple[Member, list[Member]]:
+        """Give up the voice seat: the member, and the room afterwards."""
+        ...
+
+    async def leave_room(self, sid: str) -> tuple[Member | None, list[Member]]:
+        """Forget ``sid`` (leaving, or hanging up): who left (None: nobody), and the room."""
+        ...
+
+    async def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
+        """``(sender, target)`` if ``sid`` may relay to ``to`` (:mod:`.relay`), else
+        :class:`~.rooms.RoomError`."""
+        ...
+
+    async def forward(self, sid: str, text: str) -> None:
+        """Deliver a Socket.IO packet to a socket that is not connected to this server."""
+        ...
+
+    async def counts(self) -> dict:
+        """``{rooms, members, inVoice}``, for ``GET /health``."""
+        ...
 
 
 class MemoryStore:
@@ -30,14 +99,15 @@ class MemoryStore:
     async def member(self, sid: str) -> Member | None:
         return self.rooms.members.get(sid)
 
-    # Each change answers with the member and the room as it now is (whom to tell).
+    async def members(self, room: str) -> list[Member]:
+        return self.rooms.in_room(room)
+
     async def join_room(self, sid: str, room: str, username: str,
                         user_id: str | None) -> tuple[Member, list[Member]]:
         member = self.rooms.join_room(sid, room, username, user_id)
         return member, self.rooms.in_room(room)
 
     async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member], list[Member]]:
-        """The member, the peers already in voice (who will send offers), and the room."""
         member, peers = self.rooms.join_voice(sid, room)
         return member, peers, self.rooms.in_room(room)
 

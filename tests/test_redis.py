@@ -1,63 +1,56 @@
 """Several signaling servers, one set of rooms: talklab-server --redis, with a real redis-server.
 
-Each test starts redis-server (Debian's, installed by `make test`) on a free loopback port and
-two or three talklab-server processes pointing at it, and spreads the seed's people over them.
+Each test starts redis-server (Debian's, installed by `make test`) on a free loopback port,
+points two or three talklab-servers at its database 3 (processes, as a user would run them, or
+in-process where a test looks inside), and spreads the seed's people over them. Every test runs
+on both WebSocket paths.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import pytest
+from server_fixtures import FAST_PATHS, cli_flags, running_redis, start_redis, stop_redis
 
-from talklab.server import VOICE_FULL_MESSAGE
+from talklab.server import VOICE_FULL_MESSAGE, SignalingServer
 from talklab.signaling import SignalingClient
+
+
+@pytest.fixture(**FAST_PATHS)
+def fast_path(request) -> bool:
+    return request.param
+
+
+@pytest.fixture
+def redis(tmp_path):
+    with running_redis(tmp_path) as r:
+        yield r
+
 
 ROOM = "ABCD12"
 OFFER = {"type": "offer", "sdp": "v=0\r\ns=offer\r\n"}
 ANSWER = {"type": "answer", "sdp": "v=0\r\ns=answer\r\n"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def redis_url(tmp_path):
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (run `make test`, which installs it)"
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stdout:  # redis says when it accepts connections
-            if "Ready to accept connections" in line:
-                break
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture
-def servers(redis_url):
-    """``servers(n)``: n talklab-server processes sharing ``redis_url``; returns their URLs."""
+def servers(redis, fast_path):
+    """``servers(n)``: n talklab-server processes sharing ``redis.url``; returns their URLs."""
     procs: list[subprocess.Popen] = []
 
     def start(n: int) -> list[tuple[str, subprocess.Popen]]:
         out = []
         for _ in range(n):
             proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0",
-                                     "--redis", redis_url], stdout=subprocess.PIPE, text=True,
+                                     "--redis", redis.url, *cli_flags(fast_path)],
+                                    stdout=subprocess.PIPE, text=True,
                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
             procs.append(proc)
             line = proc.stdout.readline()
@@ -72,17 +65,25 @@ def servers(redis_url):
             proc.wait(timeout=10)
 
 
-async def person(name: str, url: str, voice: bool = True) -> SignalingClient:
+async def person(name: str, url: str, voice: bool = True, room: str = ROOM) -> SignalingClient:
     c = await SignalingClient(name).connect(url)
-    await c.emit("joinRoom", {"room": ROOM, "username": name})
+    await c.emit("joinRoom", {"room": room, "username": name})
     await c.next("roomJoined")
     if voice:
-        await c.emit("joinVoice", {"room": ROOM})
+        await c.emit("joinVoice", {"room": room})
         await c.next("voiceJoined")
     return c
 
 
-async def test_the_dave_scenario_across_two_servers(servers):
+def health(url: str, timeout: float = 5) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=timeout) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.load(refused)
+
+
+async def test_the_dave_scenario_across_two_servers_on_database_3(servers, redis):
     (one, _), (two, _) = servers(2)
     alice = await person("Alice", one)
     bob = await person("Bob", two)
@@ -105,7 +106,16 @@ async def test_the_dave_scenario_across_two_servers(servers):
     eve = await person("Eve", one, voice=False)
     await eve.emit("webrtc-offer", {"offer": OFFER, "to": dave.sid})
     assert "not in voice" in (await eve.next("signalingError"))["message"]
-    for c in (alice, bob, charlie, dave, eve):
+    # The rooms really are in database 3 (asked with a plain redis-cli), none in database 0.
+    people = (alice, bob, charlie, dave, eve)
+    assert {f"talklab:m:{c.sid}" for c in people} <= redis.scan()
+    assert "talklab:r:" + ROOM in redis.scan() and redis.scan(db=0) == set()
+    assert redis.cli("ZCARD", "talklab:v:" + ROOM).strip() == "4"
+    for url in (one, two):
+        status, counts = await asyncio.to_thread(health, url)
+        assert (status, counts) == (200, {"status": "ok", "rooms": 1, "members": 5,
+                                          "inVoice": 4, "voiceCap": 6})
+    for c in people:
         await c.close()
 
 
@@ -120,7 +130,8 @@ async def test_seven_concurrent_joins_over_two_servers_admit_exactly_six(servers
         await p.close()
 
 
-async def test_a_killed_server_frees_its_seats_and_the_others_are_told(servers):
+async def test_a_killed_server_frees_its_seats_and_the_others_are_told(servers,
+                                                                       redis):
     (one, _), (two, doomed) = servers(2)
     alice = await person("Alice", one)
     bob = await person("Bob", two)
@@ -128,11 +139,15 @@ async def test_a_killed_server_frees_its_seats_and_the_others_are_told(servers):
     late = await person("Late", one, voice=False)
     await late.emit("joinVoice", {"room": ROOM})
     assert (await late.next("voiceError"))["message"] == VOICE_FULL_MESSAGE
+    assert (await asyncio.to_thread(health, one))[1]["inVoice"] == 6
 
     doomed.send_signal(signal.SIGKILL)  # no goodbye: its sockets and heartbeat just stop
     doomed.wait(timeout=10)
     for c in (alice, *others):
         assert await c.next("userLeftVoice", timeout=10) == {"socketId": bob.sid}
+    _, counts = await asyncio.to_thread(health, one)
+    assert (counts["members"], counts["inVoice"]) == (6, 5)
+    assert f"talklab:m:{bob.sid}" not in redis.scan()
     await late.emit("joinVoice", {"room": ROOM})
     assert [p["username"] for p in (await late.next("voiceJoined"))["peers"]] == [
         "Alice", "P0", "P1", "P2", "P3"]
@@ -164,17 +179,18 @@ async def test_leaving_is_seen_at_once_by_every_server(servers):
         await c.close()
 
 
-async def test_a_server_started_later_knows_the_rooms_already_there(servers, redis_url):
+async def test_a_server_started_later_knows_the_rooms_already_there(servers, redis,
+                                                                    fast_path):
     """A new server loads a snapshot of every member before it serves anyone."""
-    from talklab.server import SignalingServer
     ((one, _),) = servers(1)
     alice = await person("Alice", one)
     bob = await person("Bob", one)
-    async with SignalingServer(redis_url=redis_url) as late:
+    async with SignalingServer(redis_url=redis.url, fast_path=fast_path) as late:
         replica = late.app.store.replica
         assert {m.username for m in replica.rooms.in_voice(ROOM)} == {"Alice", "Bob"}
         assert replica.server_of[alice.sid] == replica.server_of[bob.sid] != \
             late.app.store.server_id
+        assert [m["username"] for m in await late.members(ROOM)] == ["Alice", "Bob"]
         carol = await person("Carol", late.url)
         for old in (alice, bob):
             await old.next("userJoinedVoice", where=lambda e: e["username"] == "Carol")
@@ -190,139 +206,99 @@ async def test_a_server_started_later_knows_the_rooms_already_there(servers, red
         await c.close()
 
 
-async def test_one_failing_change_does_not_fail_the_others_in_its_batch(redis_url):
-    """Changes asked for in one turn of the loop run as one script call; a change that fails
-    there (here: one the script does not know) is refused on its own."""
-    from talklab.server.redis_store import RedisStore
-    from talklab.server.rooms import RoomError
-    store = RedisStore(redis_url, voice_cap=6)
-    await store.start()
-    try:
-        joined, broken = await asyncio.gather(
-            store.join_room("sid-1", ROOM, "Alice", None),
-            store._scripts.run("no-such-change", [], []), return_exceptions=True)
-        assert joined[0].username == "Alice" and [m.username for m in joined[1]] == ["Alice"]
-        assert broken == ["ERR", "internal error"]
-        with pytest.raises(RoomError, match="already in room"):
-            await store.join_room("sid-1", ROOM, "Alice", None)
-    finally:
-        await store.close()
+def on_disconnect(client: SignalingClient) -> asyncio.Event:
+    gone = asyncio.Event()
+    client.sio.on("disconnect", lambda *reason: gone.set())
+    return gone
 
 
-def test_publish_commands_are_resp_arrays_of_bulk_strings():
-    from talklab.server.redis_store import resp_command
-    assert resp_command("PUBLISH", "ch", "hé\nllo") == (
-        b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$7\r\nh\xc3\xa9\nllo\r\n")
-
-
-async def test_messages_between_servers_keep_their_order_and_survive_a_lost_connection(
-        redis_url):
-    """What one server publishes reaches another in the order it was queued; if the publishing
-    connection drops, the next message opens a new one."""
-    from talklab.server.redis_store import RedisStore
-    got: list[tuple[str, str]] = []
-    arrived = asyncio.Event()
-
-    def on_message(sid: str, text: str) -> None:  # called as the message is read
-        got.append((sid, text))
-        if len(got) in (500, 501):
-            arrived.set()
-
-    one = RedisStore(redis_url, voice_cap=6)
-    two = RedisStore(redis_url, voice_cap=6, on_message=on_message)
-    await one.start()
-    await two.start()
-    try:
-        one._hints["sid-x"] = two.server_id  # as a room list would have told it
-        for n in range(500):
-            await one.forward("sid-x", f'2["n",{n}]')
-            if n % 100 == 0:
-                await asyncio.sleep(0)  # several turns of the loop, several batches
-        await asyncio.wait_for(arrived.wait(), 5)
-        assert got == [("sid-x", f'2["n",{n}]') for n in range(500)]
-        arrived.clear()
-        one._publisher.transport.abort()  # the connection is lost
-        await one.forward("sid-x", '2["after",1]')
-        await asyncio.wait_for(arrived.wait(), 5)
-        assert got[-1] == ("sid-x", '2["after",1]')
-    finally:
+async def test_a_server_shutting_down_tells_nobody_and_frees_its_seats(redis,
+                                                                       fast_path):
+    """The seed's Step 9, with two servers: server one closes; its people are disconnected,
+    their seats freed quietly, and nobody (on either server) is told that anyone left: the
+    audio between them still flows peer to peer."""
+    one = await SignalingServer(redis_url=redis.url, fast_path=fast_path).start()
+    async with SignalingServer(redis_url=redis.url, fast_path=fast_path) as two:
+        alice = await person("Alice", one.url)
+        bob = await person("Bob", two.url)
+        gone = on_disconnect(alice)
         await one.close()
-        await two.close()
+        await asyncio.wait_for(gone.wait(), 5)
+        # Seats freed, server one forgotten (so no reaper will ever announce its people).
+        assert [m["username"] for m in await two.members(ROOM)] == ["Bob"]
+        assert "talklab:alive:" + one.app.store.server_id not in redis.scan()
+        assert one.app.store.server_id not in redis.cli("SMEMBERS", "talklab:servers")
+        # Bob is still served (a round trip through server two), and was told nothing.
+        await bob.emit("webrtc-offer", {"offer": OFFER, "to": alice.sid})
+        assert "no member" in (await bob.next("signalingError"))["message"]
+        await two.app.store.liveness.wait_rounds(1)  # (a reaper round has run, too)
+        assert bob.all("userLeftVoice") == [] and bob.all("userLeftRoom") == []
+        assert alice.all("userLeftVoice") == [] and alice.all("userLeftRoom") == []
+        await alice.close()
+        await bob.close()
 
 
-class FakeTransport:
-    """Collects what a protocol writes; no socket (the protocols are driven by hand)."""
+async def test_a_redis_that_stops_answering(redis, fast_path):
+    """SIGSTOP the redis-server: a join pending on it fails within the URL's timeout with a
+    clear signalingError; relays between people already in voice keep working off the
+    replica; /health answers (503) within a bound. After SIGCONT, everything recovers, and
+    nobody was reaped for Redis's absence."""
+    url = redis.url + "?socket_timeout=1&socket_connect_timeout=1"
+    async with SignalingServer(redis_url=url, fast_path=fast_path) as one, \
+            SignalingServer(redis_url=url, fast_path=fast_path) as two:
+        alice = await person("Alice", one.url)
+        bob = await person("Bob", one.url)
+        dan = await person("Dan", two.url)
+        carol = await person("Carol", one.url, voice=False)
+        loop = asyncio.get_running_loop()
+        redis.stop()
+        started = loop.time()
+        await carol.emit("joinVoice", {"room": ROOM})
+        error = await carol.next("signalingError", timeout=5)
+        assert loop.time() - started < 3
+        assert error["event"] == "joinVoice"
+        assert error["message"].startswith("the room service did not answer")
+        assert "internal error" not in error["message"] and "Traceback" not in error["message"]
+        # The server keeps serving: relays between people in voice, checked by the replica.
+        await alice.emit("webrtc-offer", {"offer": OFFER, "to": bob.sid})
+        assert (await bob.next("webrtc-offer"))["from"] == alice.sid
+        await bob.emit("webrtc-answer", {"answer": ANSWER, "to": alice.sid})
+        assert (await alice.next("webrtc-answer"))["from"] == bob.sid
+        started = loop.time()
+        status, body = await asyncio.to_thread(health, one.url, 10)
+        assert loop.time() - started < 3
+        assert status == 503 and body["status"] == "unavailable"
+        assert "did not answer" in body["message"]
+        # Stay stopped past a heartbeat's expiry (3 s): two failed heartbeats on each server.
+        for server in (one, two):
+            await server.app.store.liveness.wait_rounds(2, failed=True)
+        redis.resume()
+        # Recovered: Carol's join works now, the room hears of it, /health counts right.
+        await carol.emit("joinVoice", {"room": ROOM})
+        joined = await carol.next("voiceJoined", timeout=5)
+        assert [p["username"] for p in joined["peers"]] == ["Alice", "Bob", "Dan"]
+        for c in (alice, bob, dan):
+            await c.next("userJoinedVoice", where=lambda e: e["username"] == "Carol")
+        assert (await asyncio.to_thread(health, two.url))[1]["inVoice"] == 4
+        await dan.emit("webrtc-offer", {"offer": OFFER, "to": carol.sid})  # across servers
+        assert (await carol.next("webrtc-offer", timeout=5))["from"] == dan.sid
+        # Redis's absence (longer than a heartbeat's expiry? no matter) reaped nobody.
+        for server in (one, two):
+            await server.app.store.liveness.wait_rounds(2)
+        assert all(c.all("userLeftVoice") == [] for c in (alice, bob, carol, dan))
+        for c in (alice, bob, carol, dan):
+            await c.close()
 
-    def __init__(self) -> None:
-        self.written = b""
-        self.closing = False
 
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-
-async def test_commands_hand_each_reply_to_its_caller_in_order():
-    from talklab.server.redis_store import Commands
-    conn = Commands()
-    conn.connection_made(FakeTransport())
-    replies: list = []
-    conn.call(replies.append, "PING")
-    conn.call(replies.append, "EVALSHA", "nope", "0")
-    conn.call(replies.append, "GET", "k")
-    assert conn.transport.written.startswith(b"*1\r\n$4\r\nPING\r\n*3\r\n$7\r\nEVALSHA")
-    for chunk in (b"+PO", b"NG\r\n-NOSCRIPT No matching script\r\n$3\r", b"\nabc\r\n"):
-        conn.data_received(chunk)  # replies may arrive cut anywhere
-    assert replies[0] == "PONG" and replies[2] == "abc"
-    assert str(replies[1]).startswith("NOSCRIPT")
-    conn.call(replies.append, "GET", "k")
-    conn.connection_lost(None)  # whoever still waits is told
-    assert isinstance(replies[3], ConnectionError)
-    conn.call(replies.append, "GET", "k")  # and later callers at once
-    assert isinstance(replies[4], ConnectionError)
-
-
-async def test_the_subscriber_hands_over_each_message_as_it_is_read():
-    from talklab.server.redis_store import Subscriber
-    got, lost = [], []
-    sub = Subscriber(["a", "b"], lambda channel, data: got.append((channel, data)),
-                     lambda: lost.append(True))
-    sub.connection_made(FakeTransport())
-    assert sub.transport.written == b"*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n"
-    data = (b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"
-            b"*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$6\r\nx\ny \xc3\xa9\r\n")
-    for i in range(0, len(data), 7):
-        sub.data_received(data[i:i + 7])
-    assert sub.subscribed.done() and got == [("b", "x\ny é")]
-    sub.connection_lost(None)
-    assert lost == [True]
-
-
-async def test_servers_carry_on_after_redis_restarts(tmp_path):
+async def test_servers_carry_on_after_redis_restarts(tmp_path, fast_path):
     """Redis restarts empty (no persistence here): each server subscribes again, reloads its
-    script, reconnects its publisher, and new rooms work across servers."""
-    from talklab.server import SignalingServer
-    port = free_port()
-
-    def start_redis() -> subprocess.Popen:
-        proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind",
-                                 "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                                 str(tmp_path)], stdout=subprocess.PIPE, text=True)
-        next(line for line in proc.stdout if "Ready to accept connections" in line)
-        return proc
-
-    redis_proc = start_redis()
-    url = f"redis://127.0.0.1:{port}/0"
+    scripts, reopens its command connection, and new rooms work across servers."""
+    r = start_redis(tmp_path)
     try:
-        async with SignalingServer(redis_url=url) as one, SignalingServer(redis_url=url) as two:
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
-            redis_proc = start_redis()
+        async with SignalingServer(redis_url=r.url, fast_path=fast_path) as one, \
+                SignalingServer(redis_url=r.url, fast_path=fast_path) as two:
+            stop_redis(r)
+            r = start_redis(tmp_path, port=r.port)
             for server in (one, two):
                 await server.app.store.subscribed(2)
             alice = await person("Alice", one.url)
@@ -334,5 +310,49 @@ async def test_servers_carry_on_after_redis_restarts(tmp_path):
             for c in (alice, bob):
                 await c.close()
     finally:
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+        stop_redis(r)
+
+
+async def test_someone_hanging_up_while_redis_is_away_leaves_once_it_is_back(
+        redis, fast_path):
+    url = redis.url + "?socket_timeout=0.5&socket_connect_timeout=0.5"
+    async with SignalingServer(redis_url=url, fast_path=fast_path) as one:
+        alice = await person("Alice", one.url)
+        bob = await person("Bob", one.url)
+        redis.stop()
+        await bob.close()  # its seat cannot be freed now
+        await one.app.store.liveness.wait_rounds(1, failed=True)
+        redis.resume()
+        assert await alice.next("userLeftVoice", timeout=10) == {"socketId": bob.sid}
+        assert await alice.next("userLeftRoom") == {"socketId": bob.sid}
+        assert [m["username"] for m in await one.members(ROOM)] == ["Alice"]
+        await alice.close()
+
+
+async def test_after_redis_was_away_a_server_waits_before_reaping(redis):
+    """When Redis comes back, every server's heartbeat may have lapsed at once: a server that
+    could not beat waits a whole expiry before it takes anyone else for dead. A server that
+    really stopped is still reaped after that."""
+    from talklab.server.redis import RedisStore
+    from talklab.server.redis.liveness import ALIVE_MS, BEAT_S
+    url = redis.url + "?socket_timeout=0.5&socket_connect_timeout=0.5"
+    one, two = RedisStore(url, voice_cap=6), RedisStore(url, voice_cap=6)
+    await one.start()
+    await two.start()
+    try:
+        await two.join_room("sid-b", ROOM, "Bob", None)
+        two.liveness.stop()  # server two hangs: no more heartbeats...
+        redis.cli("DEL", two.keys.alive(two.server_id))  # ...and its key has lapsed
+        redis.stop()
+        await one.liveness.wait_rounds(1, failed=True)
+        redis.resume()
+        loop = asyncio.get_running_loop()
+        back = loop.time()
+        await one.liveness.wait_rounds(1)
+        assert "talklab:m:sid-b" in redis.scan()  # not yet
+        while "talklab:m:sid-b" in redis.scan():
+            await one.liveness.wait_rounds(1)
+        assert loop.time() - back >= ALIVE_MS / 1000 + BEAT_S - 1  # (after the quiet time)
+    finally:
+        await one.close()
+        await two.close()

@@ -1,4 +1,5 @@
-"""A client written for the seed (Node, socket.io-client v4) against talklab-server, unchanged."""
+"""A client written for the seed (Node, socket.io-client v4) against talklab-server, unchanged
+(on both WebSocket paths)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ import subprocess
 import sys
 
 import pytest
+from server_fixtures import FAST_PATHS, cli_flags
 
 NODE_DIR = pathlib.Path(__file__).parent / "node"
 
 
-@pytest.fixture
-def talklab_server():
+@pytest.fixture(**FAST_PATHS)
+def talklab_server(request):
     """The console script, as a user would start it, on a free port."""
     script = pathlib.Path(sys.executable).with_name("talklab-server")
     assert script.exists(), "talklab-server is not installed (run `make test`)"
-    proc = subprocess.Popen([str(script), "--host", "127.0.0.1", "--port", "0"],
+    proc = subprocess.Popen([str(script), "--host", "127.0.0.1", "--port", "0",
+                             *cli_flags(request.param)],
                             stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:

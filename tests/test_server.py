@@ -1,4 +1,5 @@
-"""The signaling server, driven by real python-socketio clients over loopback."""
+"""The signaling server, driven by real python-socketio clients over loopback (every test on
+both WebSocket paths: talklab's own loop and python-engineio's)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,23 @@ import sys
 import urllib.request
 
 import pytest
+from server_fixtures import FAST_PATHS, cli_flags, serving
 
-from talklab.server import VOICE_FULL_MESSAGE
+from talklab.server import VOICE_FULL_MESSAGE, SignalingServer
+from talklab.server.payloads import InvalidPayload
+from talklab.signaling import SignalingClient
+
+
+@pytest.fixture(**FAST_PATHS)
+def fast_path(request) -> bool:
+    return request.param
+
+
+@pytest.fixture
+async def server(fast_path):
+    async with serving(fast_path) as srv:
+        yield srv
+
 
 ROOM = "ABCD12"
 OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}
@@ -60,7 +76,7 @@ async def test_dave_joins_a_room_of_three(clients, server):
     """The seed's scenario, with the exact payloads of Steps 2-8."""
     alice, bob, charlie = await in_voice(clients, "Alice", "Bob", "Charlie")
     (dave,) = await in_room(clients, "Dave")
-    dave_id = next(m.user_id for m in server.rooms.members.values() if m.username == "Dave")
+    dave_id = next(m["userId"] for m in await server.members(ROOM) if m["username"] == "Dave")
 
     # Step 2: Dave joins voice; the three already in voice hear about it.
     await dave.emit("joinVoice", {"room": ROOM})
@@ -109,8 +125,9 @@ async def test_seventh_gets_voice_channel_is_full(clients, server):
     (seventh,) = await in_room(clients, "Seventh")
     await seventh.emit("joinVoice", {"room": ROOM})
     assert await seventh.next("voiceError") == {"message": VOICE_FULL_MESSAGE}
-    assert len(server.rooms.in_voice(ROOM)) == 6
-    assert not server.rooms.members[seventh.sid].in_voice
+    members = await server.members(ROOM)
+    assert sum(m["inVoice"] for m in members) == 6
+    assert not next(m for m in members if m["socketId"] == seventh.sid)["inVoice"]
     # Nobody was told about a seventh.
     for p in people:
         assert seventh.sid not in [e["socketId"] for e in p.all("userJoinedVoice")]
@@ -131,13 +148,11 @@ async def test_seven_concurrent_joins_admit_exactly_six(clients, server):
 
     results = await asyncio.gather(*(outcome(p) for p in people))
     assert sorted(results) == ["full"] + ["joined"] * 6
-    assert len(server.rooms.in_voice(ROOM)) == 6
+    assert sum(m["inVoice"] for m in await server.members(ROOM)) == 6
 
 
-async def test_voice_cap_is_a_setting():
-    from talklab.server import SignalingServer
-    from talklab.signaling import SignalingClient
-    async with SignalingServer(voice_cap=2) as srv:
+async def test_voice_cap_is_a_setting(fast_path):
+    async with SignalingServer(voice_cap=2, fast_path=fast_path) as srv:
         people = [await SignalingClient(n).connect(srv.url) for n in "ABC"]
         for p in people:
             await p.emit("joinRoom", {"room": "R", "username": p.name})
@@ -225,13 +240,13 @@ MALFORMED = [
 async def test_malformed_payload_is_refused_and_changes_nothing(clients, server, event, payload):
     alice, bob = await in_voice(clients, "Alice", "Bob")
     (carol,) = await in_room(clients, "Carol")
-    before = {sid: (m.room, m.in_voice) for sid, m in server.rooms.members.items()}
+    before = await server.members(ROOM)
 
     await carol.emit(event, payload)
     err = await carol.next("signalingError")
     assert err["event"] == event and isinstance(err["message"], str) and err["message"]
-    assert {sid: (m.room, m.in_voice) for sid, m in server.rooms.members.items()} == before
-    assert len(server.rooms.in_voice(ROOM)) == 2
+    assert await server.members(ROOM) == before
+    assert sum(m["inVoice"] for m in before) == 2
 
     # The server still serves correctly, and leaked nothing to the others.
     await bob.emit("webrtc-offer", {"offer": OFFER, "to": alice.sid})
@@ -267,7 +282,7 @@ async def test_leave_voice_and_disconnect_free_the_seat(clients, server):
     for p in people[2:]:
         assert await p.next("userLeftVoice") == {"socketId": gone.sid}
         assert await p.next("userLeftRoom") == {"socketId": gone.sid}
-    assert gone.sid not in server.rooms.members
+    assert gone.sid not in [m["socketId"] for m in await server.members(ROOM)]
     await people[0].emit("joinVoice", {"room": ROOM})
     assert len((await people[0].next("voiceJoined"))["peers"]) == 5
 
@@ -278,7 +293,7 @@ async def test_joining_another_room_leaves_the_first(clients, server):
     assert (await alice.next("roomJoined"))["room"] == "ELSEWHERE"
     assert await bob.next("userLeftVoice") == {"socketId": alice.sid}
     assert await bob.next("userLeftRoom") == {"socketId": alice.sid}
-    assert [m.username for m in server.rooms.in_voice(ROOM)] == ["Bob"]
+    assert [m["username"] for m in await server.members(ROOM) if m["inVoice"]] == ["Bob"]
 
 
 async def test_trace_and_health_over_http(clients, server):
@@ -305,10 +320,8 @@ async def test_trace_and_health_over_http(clients, server):
     assert [e.seq for e in server.trace][-1] == last
 
 
-async def test_trace_is_bounded():
-    from talklab.server import SignalingServer
-    from talklab.signaling import SignalingClient
-    async with SignalingServer(trace_size=10) as srv:
+async def test_trace_is_bounded(fast_path):
+    async with SignalingServer(trace_size=10, fast_path=fast_path) as srv:
         c = await SignalingClient("c").connect(srv.url)
         for _ in range(20):
             await c.emit("joinVoice", {"room": "R"})
@@ -318,10 +331,10 @@ async def test_trace_is_bounded():
         await c.close()
 
 
-def test_talklab_server_runs_alone_and_prints_its_url():
+def test_talklab_server_runs_alone_and_prints_its_url(fast_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0",
+                             *cli_flags(fast_path)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
         assert line.startswith("talklab signaling server on http://127.0.0.1:")
@@ -331,3 +344,86 @@ def test_talklab_server_runs_alone_and_prints_its_url():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- the seed's Step 9: a server that shuts down announces nobody's leaving ----------------------
+def on_disconnect(client: SignalingClient) -> asyncio.Event:
+    """An event set when the server disconnects ``client``."""
+    gone = asyncio.Event()
+    client.sio.on("disconnect", lambda *reason: gone.set())
+    return gone
+
+
+async def test_a_server_shutting_down_tells_nobody_who_left(fast_path):
+    """Once audio flows peer to peer the signaling server's job is done: closing it must not
+    make anyone hang up on anyone. Everything a socket was sent leaves before it closes, so
+    an announcement, had there been one, would have arrived before the disconnect."""
+    srv = await SignalingServer(fast_path=fast_path).start()
+    alice = await SignalingClient("Alice").connect(srv.url)
+    bob = await SignalingClient("Bob").connect(srv.url)
+    for c in (alice, bob):
+        await c.emit("joinRoom", {"room": ROOM, "username": c.name})
+        await c.next("roomJoined")
+        await c.emit("joinVoice", {"room": ROOM})
+        await c.next("voiceJoined")
+    gone = [on_disconnect(c) for c in (alice, bob)]
+    await srv.close()
+    for c, disconnected in zip((alice, bob), gone, strict=True):
+        await asyncio.wait_for(disconnected.wait(), 5)
+        assert c.all("userLeftVoice") == [] and c.all("userLeftRoom") == []
+        await c.close()
+
+
+async def test_a_client_hanging_up_is_still_announced(clients, server):
+    alice, bob = await in_voice(clients, "Alice", "Bob")
+    await bob.close()
+    assert await alice.next("userLeftVoice") == {"socketId": bob.sid}
+    assert await alice.next("userLeftRoom") == {"socketId": bob.sid}
+
+
+# -- public API: members, ICE servers -----------------------------------------------------------
+async def test_members_reads_a_room_through_the_store(clients, server):
+    await in_voice(clients, "Alice", "Bob")
+    await in_room(clients, "Carol")
+    assert [(m["username"], m["inVoice"]) for m in await server.members(ROOM)] == [
+        ("Alice", True), ("Bob", True), ("Carol", False)]
+    assert set((await server.members(ROOM))[0]) == {"socketId", "userId", "username", "inVoice"}
+    assert await server.members("EMPTY") == []
+    with pytest.raises(InvalidPayload, match="room"):
+        await server.members("no spaces allowed")
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.load(r)
+
+
+async def test_ice_servers_are_a_list_or_a_callable():
+    stun = [{"urls": "stun:127.0.0.1:3478"}]
+    async with SignalingServer(ice_servers=stun) as srv:
+        assert (await asyncio.to_thread(get_json, srv.url + "/config"))["iceServers"] == stun
+    current = [{"urls": "stun:127.0.0.1:1"}]
+    async with SignalingServer(ice_servers=lambda: current) as srv:
+        assert (await asyncio.to_thread(get_json, srv.url + "/config"))["iceServers"] == current
+        current.append({"urls": "turn:127.0.0.1:2", "username": "u", "credential": "p"})
+        config = await asyncio.to_thread(get_json, srv.url + "/config")
+        assert config == {"iceServers": current, "voiceCap": 6}  # read at each request
+    for bad in ("stun:127.0.0.1", [{"urls": "x"}, "y"], 5):
+        with pytest.raises(TypeError, match="ice_servers"):
+            SignalingServer(ice_servers=bad)
+    for cap in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="voice_cap"):
+            SignalingServer(voice_cap=cap)
+
+
+def test_talklab_server_says_why_it_cannot_reach_redis():
+    from server_fixtures import free_port
+    url = f"redis://127.0.0.1:{free_port()}/3"  # nobody listens there
+    run = subprocess.run([sys.executable, "-m", "talklab.server", "--port", "0", "--redis", url],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1
+    assert "cannot start: cannot connect to redis 127.0.0.1" in run.stderr
+    assert "Traceback" not in run.stderr
+    run = subprocess.run([sys.executable, "-m", "talklab.server", "--redis", "redis://h/x"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2 and "the database must be a number" in run.stderr

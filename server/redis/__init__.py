@@ -1,0 +1,16 @@
+"""The Redis store: rooms and seats shared by several signaling servers.
+
+* :mod:`.url` — what a Redis URL says (database, login, timeouts, TLS, Unix socket), read once;
+* :mod:`.wire` — RESP by hand on two connections per server (commands, and a subscription),
+  every one honouring the URL, every call bounded by its timeouts;
+* :mod:`.scripts` — the key names (once in Python, once in Lua from the same prefix) and the
+  Lua scripts that change rooms atomically;
+* :mod:`.store` — :class:`RedisStore`, the :class:`~..store.Store` the handlers ask;
+* :mod:`.liveness` — heartbeats, and freeing the seats of a server that died.
+"""
+
+from .store import RedisStore
+from .url import RedisOptions, RedisURLError, parse_url
+from .wire import RedisUnavailable
+
+__all__ = ["RedisOptions", "RedisStore", "RedisURLError", "RedisUnavailable", "parse_url"]
