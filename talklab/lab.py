@@ -107,7 +107,7 @@ class Lab:
                 await self.turn.start()
             self.server = SignalingServer(self.host, 0, voice_cap=self.voice_cap,
                                           redis_url=self.redis,
-                                          ice_servers=self._ice_config())
+                                          ice_servers=self._ice_config)
             await self.server.start()
         except BaseException:
             await self.close()

@@ -107,7 +107,7 @@ async def test_a_taken_port_is_named_with_the_log():
             await janus.start()
     assert failed.value.port_taken
     assert f"127.0.0.1:{port} is taken" in str(failed.value)
-    assert "Couldn't start webserver" in str(failed.value)  # Janus's own words, from its log
+    assert "last lines of its log" in str(failed.value)  # (Janus may crash before saying why)
     assert janus.last_pid is not None and gone(janus.last_pid)
     assert janus.folder is None
 

@@ -74,10 +74,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _in_use(host: str, port: int) -> bool:
+    """Someone else holds ``host:port`` (TCP)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _why(log: list[str], returncode: int | None, port: int, host: str) -> tuple[str, bool]:
-    """The cause of a failed start, read from Janus's log and exit status."""
+    """The cause of a failed start, read from Janus's log and exit status. (Janus 1.1.2 may
+    crash, SIGSEGV, while it fails to bind its HTTP port, before it logs why: the port is
+    probed too.)"""
     text = "\n".join(log)
-    if re.search(r"Couldn't start webserver on port", text):
+    if re.search(r"Couldn't start webserver on port", text) or _in_use(host, port):
         return f"the HTTP API's port {host}:{port} is taken (or cannot be bound)", True
     if "Error parsing" in text or "Error reading configuration" in text:
         line = next(line for line in log if "Error pars" in line or "Error reading" in line)
