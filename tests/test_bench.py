@@ -20,7 +20,10 @@ def test_signaling_storm_runs_and_loses_nothing():
         ["talklab", "talklab x2", "talklab x2 room", "stock", "seed-node"])
     for r in rows:
         assert (r["lost"], r["duplicated"], r["misrouted"]) == ("0", "0", "0"), r
-        assert float(r["server cpu"]) >= 0 and float(r["load cpu"]) >= 0, r  # printed, not judged
+        assert float(r["relayed/s"]) > 0 and float(r["p50 ms"]) <= float(r["p99 ms"]), r
+        # CPU columns are printed, not judged (a tiny storm may use less than a clock tick),
+        # but the load generator always works: its column must be a real, positive figure
+        assert float(r["load cpu"]) > 0, r
     assert any(line.startswith("R=2: talklab / stock = ") for line in lines)
     assert any(line.startswith("R=2: talklab x2 / talklab = ") for line in lines)
 

@@ -24,7 +24,8 @@ class Kernel:
     def run(self, code: str, timeout: float = 60, interrupt_when_running: bool = False
             ) -> list[dict]:
         """Execute ``code``; return its iopub messages. With ``interrupt_when_running``, send
-        SIGINT as soon as the kernel says it has started the cell."""
+        SIGINT as soon as the cell prints that it is waiting (so the signal cannot arrive
+        before the cell has started, when the kernel would swallow it)."""
         msg_id = self.client.execute(code)
         messages = []
         while True:
@@ -35,7 +36,8 @@ class Kernel:
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             messages.append(msg)
-            if interrupt_when_running and msg["msg_type"] == "execute_input":
+            if interrupt_when_running and msg["msg_type"] == "stream" \
+                    and "waiting" in msg["content"]["text"]:
                 self.manager.interrupt_kernel()
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 return messages
@@ -68,7 +70,8 @@ def kernel():
 
 def test_interrupting_a_cell_that_awaits_a_live_lab_leaves_everything_working(kernel):
     assert errors(kernel.run(SETUP)) == []
-    interrupted = kernel.run("await asyncio.sleep(60)", interrupt_when_running=True)
+    interrupted = kernel.run("print('waiting', flush=True)\nawait asyncio.sleep(60)",
+                             interrupt_when_running=True)
     # ipykernel 7 cancels an awaiting cell (CancelledError); a blocking one gets
     # KeyboardInterrupt. Either way the cell stops and nothing else does.
     assert errors(interrupted) in (["KeyboardInterrupt"], ["CancelledError"])
