@@ -19,6 +19,7 @@ While a lab runs, talklab's adjustments to aioice apply to its people
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Generator
 from typing import Any, ClassVar
 
@@ -34,9 +35,12 @@ from .nat import Conditions, Host, Nat
 from .person import Person
 from .server import DEFAULT_VOICE_CAP, SignalingServer
 from .stun import StunServer
-from .turn import TurnServer
+from .turn import PeerPolicy, TurnServer, rest_credentials
 
 DEFAULT_ROOM = "ABCD12"  # the seed's room
+PERSON_TTL = 24 * 3600  # s: a person's TURN credentials (longer than any lesson)
+CONFIG_TTL = 3600  # s: the browser page's, minted per /config request
+PEOPLE_TTL_QUOTA = 20  # allocations per TURN username: a person has one per call
 # One tone per person, 110 Hz apart: easy to tell apart by ear and by FFT.
 TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
 
@@ -72,8 +76,13 @@ class Lab:
         self.events = EventBus()
         self.voice_cap, self.host, self.redis = voice_cap, host, redis
         self.stun = StunServer() if _flag("stun", stun) else None
-        # everyone in the lab shares one TURN user: no per-user allocation quota to speak of
-        self.turn = TurnServer(allow_loopback_peers=True, quota=10_000) \
+        # The lab's TURN server hands out time-limited credentials only (the REST-API scheme
+        # coturn uses with use-auth-secret; the secret never leaves the lab), and relays only
+        # between the lab's own hosts and relays: not to any other port on this machine.
+        self._turn_secret = secrets.token_urlsafe(24)
+        self.config_ttl = CONFIG_TTL  # s: credentials in /config (the browser page) live this long
+        self.turn = TurnServer(users={}, secret=self._turn_secret, quota=PEOPLE_TTL_QUOTA,
+                               policy=PeerPolicy(allow_loopback=True, only=self._lab_peer)) \
             if _flag("turn", turn) else None
         self.server: SignalingServer | None = None
         self.people: dict[str, Person] = {}
@@ -181,22 +190,35 @@ class Lab:
         from IPython.display import IFrame
         return IFrame(self.page_url(room, name, voice), width="100%", height=height)
 
-    def ice_servers(self, tcp: bool = False) -> list[RTCIceServer]:
-        """The lab's own STUN/TURN servers, as every person (and the browser page) uses them.
-        ``tcp`` offers TURN over TCP (aiortc uses one TURN URL only)."""
+    def ice_servers(self, tcp: bool = False, name: str = "person",
+                    ttl: int = PERSON_TTL) -> list[RTCIceServer]:
+        """The lab's own STUN/TURN servers, as a person (or the browser page) uses them, with
+        TURN credentials minted for ``name``, valid ``ttl`` seconds. ``tcp`` offers TURN over
+        TCP (aiortc uses one TURN URL only)."""
         servers = []
         if self.stun is not None and self.stun.endpoints is not None:
             servers.append(RTCIceServer(urls=self.stun.url))
         if self.turn is not None and self.turn.address is not None:
+            username, password = rest_credentials(self._turn_secret, name, ttl,
+                                                  now=self.turn.core.clock)
             servers.append(RTCIceServer(urls=self.turn.url_tcp if tcp else self.turn.url,
-                                        username=self.turn.username,
-                                        credential=self.turn.password))
+                                        username=username, credential=password))
         return servers
 
     def _ice_config(self) -> list[dict]:
-        """What the server's ``/config`` hands the browser page."""
+        """What the server's ``/config`` hands the browser page: credentials minted for this
+        request, living ``config_ttl`` seconds."""
         return [{"urls": s.urls, **({"username": s.username, "credential": s.credential}
-                                    if s.username else {})} for s in self.ice_servers()]
+                                    if s.username else {})}
+                for s in self.ice_servers(name="page", ttl=self.config_ttl)]
+
+    def _lab_peer(self, address: tuple[str, int]) -> bool:
+        """Whom the lab's relay may send to: the lab's own hosts, NATs and relays."""
+        ip = address[0]
+        if self.turn is not None and self.turn.is_relay(address):
+            return True
+        return (any(p.host.address == ip for p in self.people.values())
+                or any(n.public_ip == ip for n in self.nats))
 
     def nat(self, kind: str, **conditions: float) -> Nat:
         """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric, or
@@ -254,7 +276,8 @@ class Lab:
             nat = self.nat(nat)
         host = nat.host() if isinstance(nat, Nat) else Host()
         blocked = isinstance(nat, Nat) and nat.blocks_udp
-        servers = self.ice_servers(tcp=blocked) if ice_servers is None else ice_servers
+        servers = self.ice_servers(tcp=blocked, name=name) if ice_servers is None else \
+            ice_servers
         person = Person(name, stream, host=host, ice_servers=servers, relay_only=relay_only,
                         trickle=trickle, events=self.events, settings=self.settings)
         person.join_options = wanted

@@ -59,7 +59,8 @@ async def test_people_on_one_lan_connect_host_to_host():
         await lab.join("Bob", nat=office, voice=True)
         await lab.wait_connected(10)
         assert alice.link_to("Bob").route == "host"
-        assert office.counters.dropped_by_filter == 0
+        await alice.wait_heard(1.0)  # a second of audio, none of it through the NAT: the
+        assert office.counters.packets_in < 10  # NAT saw at most a few checks and STUN
 
 
 async def test_tables_show_real_priorities_and_the_nominated_pair():

@@ -25,6 +25,7 @@ from .._service import Service, serve_forever
 from ..address import Address
 from ..nat.network import Conditions, pending_datagrams
 from .core import Action, CloseRelay, SendToClient, SendToPeer, TurnCore, TurnCounters
+from .policy import PeerPolicy
 
 log = logging.getLogger("talklab.turn")
 READ_BATCH = 256  # datagrams read from the listening socket per wake-up of the event loop
@@ -44,7 +45,8 @@ class TurnServer(Service):
                  secret: str | None = None, allow_loopback_peers: bool = False,
                  allow_private_peers: bool = False, relay_host: str | None = None,
                  relay_ports: tuple[int, int] = (49152, 65535), quota: int = 10,
-                 tcp: bool = True, seed: int | None = None) -> None:
+                 tcp: bool = True, seed: int | None = None,
+                 policy: PeerPolicy | None = None) -> None:
         self.host, self.port = host, port
         self.relay_host = relay_host or host
         self.relay_ports = relay_ports
@@ -54,7 +56,8 @@ class TurnServer(Service):
         self.username, self.password = first
         self.core = TurnCore(realm=realm, users=users, secret=secret,
                              allow_loopback_peers=allow_loopback_peers,
-                             allow_private_peers=allow_private_peers, quota=quota,
+                             allow_private_peers=allow_private_peers, policy=policy,
+                             quota=quota,
                              allocate_relay=self._open_relay, release_relay=self._close_relay)
         self.tcp = tcp
         self.address: Address | None = None
@@ -83,6 +86,10 @@ class TurnServer(Service):
     def url_tcp(self) -> str:
         host, port = self._address()
         return f"turn:{host}:{port}?transport=tcp"
+
+    def is_relay(self, address: Address) -> bool:
+        """Is ``address`` one of this server's relayed transport addresses (right now)?"""
+        return (address[0], address[1]) in self._relays
 
     @property
     def counters(self) -> TurnCounters:
