@@ -1,0 +1,17 @@
+"""Notebook 02, the signaling server: the teacher's answer key."""
+
+# Predictions, as a class should have worked them out:
+PREDICTIONS = {
+    "alice_hears": "userJoinedVoice",  # Bob joins voice: Alice is told, and will offer to him
+    "seats_given": 6,  # 7 click at once: the check-and-mark is one step, so exactly 6
+    "calls_survive": True,  # the postman leaves; audio never went through him
+}
+
+# Self-checks:
+#   check.relay_allowed(same_room=True, sender_in_voice=True, target_in_voice=False, answer=False)
+#   check.relayed_messages(3, answer=10)   # offer + answer + 2 × (3 candidates + 1 end)
+
+
+def relay_answer(sid, data):
+    """The seed's Step 6: pass Dave's answer on to the one who offered, saying it is from Dave."""
+    return data["to"], {"answer": data["answer"], "from": sid}

@@ -1,0 +1,49 @@
+"""Notebook 02's self-checks and its code exercise, run live with the answer key and the stub."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+from talklab import check
+
+spec = importlib.util.spec_from_file_location(
+    "answers_02", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "02.py")
+assert spec is not None and spec.loader is not None
+answers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(answers)
+
+
+def test_relayed_messages_is_worked_out_not_read():
+    assert check.relayed_messages(3, answer=10)
+    wrong = check.relayed_messages(3, answer=8)
+    assert not wrong and "10" not in wrong.message and "end-of-candidates" in wrong.message
+    assert check.relayed_messages(3, answer="10").verdict == "wrong type"
+    assert "10" in check.reveal(check.relayed_messages, 3).message
+
+
+async def test_the_answer_keys_relay_carries_a_real_call():
+    feedback = await check.relay_answer(answers.relay_answer)
+    assert feedback, feedback.message
+
+
+def stub(sid, data):
+    raise NotImplementedError
+
+
+def to_the_sender(sid, data):
+    return sid, {"answer": data["answer"], "from": sid}
+
+
+def without_from(sid, data):
+    return data["to"], {"answer": data["answer"]}
+
+
+async def test_the_stub_and_wrong_relays_are_told_why_without_the_answer():
+    assert "stub" in (await check.relay_answer(stub)).message
+    back = await check.relay_answer(to_the_sender)
+    assert not back and "back to Dave" in back.message
+    anonymous = await check.relay_answer(without_from)
+    assert not anonymous and "from whom" in anonymous.message
+    assert not await check.relay_answer(relay_answer_called := answers.relay_answer("a", {
+        "answer": {}, "to": "b"})) and relay_answer_called  # a value, not a function
