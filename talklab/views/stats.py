@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..link import Link, LinkStats
+from .live import show
 
 
 @dataclass(frozen=True)
@@ -173,5 +174,4 @@ class LinkStatsView:
         self.widget.value = self._render()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+        show(self.widget, "each call's counters, live (run the notebook to see them move)")
