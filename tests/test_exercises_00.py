@@ -140,4 +140,7 @@ async def test_the_notebooks_room_tells_the_truth():
         for data in shown:
             assert "application/vnd.jupyter.widget-view+json" in data
             assert not re.search(RAW_REPR, data["text/plain"]), data["text/plain"]
-        stats.close()
+        await stats.wait_readings(1)
+    # the lab has closed (the notebook's last cell): the counters keep their calls, stopped
+    assert stats.closed and "stopped" in stats.widget.value
+    assert all(f"Dave → {name}" in stats.widget.value for name in ("Alice", "Bob", "Charlie"))
