@@ -15,7 +15,7 @@ import numpy as np
 
 from ..hearing import dominant_frequency
 from ..media import FRAME_SAMPLES, SAMPLE_RATE, FrameVoice, MediaStream
-from .exercise import run
+from .exercise import STUB, run
 from .feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, Whole, question
 
 __all__ = ["raw_kbps", "voice_frame", "which_error"]
@@ -134,8 +134,15 @@ async def voice_frame(function: Any, pitch_hz: float = CHECK_PITCH) -> Feedback:
     return await run(function, lambda f: _live(f, pitch_hz), name="voice_frame")
 
 
+STUB_HINT = (" A start: the frame's sample numbers in the voice are offset, offset + 1, ...; "
+             "turn each into a time in seconds, and take 0.3 × sin(2π × pitch × time).")
+
+
 async def _live(function: Any, pitch: float) -> Feedback:
-    problem = judge_frames(function, pitch)  # (a stub's NotImplementedError goes up from here)
+    try:
+        problem = judge_frames(function, pitch)
+    except NotImplementedError:
+        return Feedback(NOT_YET, STUB + STUB_HINT)
     if problem:
         return Feedback(NOT_YET, problem)
     from ..lab import Lab

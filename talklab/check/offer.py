@@ -17,7 +17,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from .exercise import run
+from .exercise import STUB, run
 from .feedback import NOT_YET, RIGHT, Feedback, Number, OneOf, Spec, question
 
 __all__ = ["gather_first_delay", "handle_user_joined_voice", "handle_webrtc_offer", "line_for"]
@@ -111,11 +111,11 @@ class _Room:
         await asyncio.gather(*pending, return_exceptions=True)
         return connected in done and connected.exception() is None
 
-    def problem(self) -> str | None:
-        """The learner's handler raised (NotImplementedError goes up: it is the stub)."""
-        for error in self.errors:
-            if error.startswith("NotImplementedError"):
-                raise NotImplementedError
+    def problem(self, stub_hint: str) -> str | None:
+        """What went wrong: the stub (with ``stub_hint``), an error the handler raised, or a
+        message the server refused."""
+        if any(error.startswith("NotImplementedError") for error in self.errors):
+            return STUB + " " + stub_hint
         if self.errors:
             return f"your handler raised {self.errors[0]}."
         if self.refused:
@@ -172,7 +172,9 @@ async def _offers_live(function: Any) -> Feedback:
             person.on("userJoinedVoice", function)
         await room.dave.join_voice()
         connected = await room.settle()
-        problem = room.problem()
+        problem = room.problem("The seed's handler does three things: a connection for "
+                               "data[\"socketId\"], an offer set as its local description, "
+                               "and one webrtc-offer to that socket id.")
         if problem:
             return Feedback(NOT_YET, problem)
         offers = room.relayed("webrtc-offer", room.dave)
@@ -213,7 +215,9 @@ async def _answers_live(function: Any) -> Feedback:
         room.dave.on("webrtc-offer", function)
         await room.dave.join_voice()
         connected = await room.settle()
-        problem = room.problem()
+        problem = room.problem("The seed's handler: a connection for data[\"from\"], their "
+                               "offer applied, an answer set as the local description, and "
+                               "one webrtc-answer back to data[\"from\"].")
         if problem:
             return Feedback(NOT_YET, problem)
         for person in room.people:
