@@ -30,7 +30,7 @@ _EXPORTS = {
     "Event": ".events", "EventBus": ".events",
     "Ear": ".hearing", "dominant_frequency": ".hearing", "level_dbfs": ".hearing",
     "nat_matrix": ".matrix",
-    "FileVoice": ".media", "MediaError": ".media", "MediaStream": ".media",
+    "FileVoice": ".media", "FrameVoice": ".media", "MediaError": ".media", "MediaStream": ".media",
     "NotAllowedError": ".media", "NotFoundError": ".media", "OverconstrainedError": ".media",
     "SyntheticVoice": ".media", "enumerate_devices": ".media", "get_user_media": ".media",
     "detect_nat": ".nat",
@@ -39,14 +39,14 @@ _EXPORTS = {
     "SignalingServer": ".server",
     "SignalingClient": ".signaling",
 }
-_SUBMODULES = {"check", "ice", "nat", "stun", "turn", "views", "server", "media", "hearing",
+_SUBMODULES = {"check", "ice", "nat", "stun", "turn", "views", "server", "media", "hearing", "sdp",
                "person", "link", "lab", "matrix", "events", "signaling", "encoding"}
 
-__all__ = ["DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "Lab", "Link", "MediaError",
-    "MediaStream", "NotAllowedError", "NotFoundError", "OverconstrainedError", "Person",
-    "SignalingClient", "SignalingError", "SignalingServer", "SyntheticVoice", "VoiceError",
-    "detect_nat", "dominant_frequency", "enumerate_devices", "get_user_media", "level_dbfs",
-    "nat_matrix"]
+__all__ = ["DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice", "Lab", "Link",
+    "MediaError", "MediaStream", "NotAllowedError", "NotFoundError", "OverconstrainedError",
+    "Person", "SignalingClient", "SignalingError", "SignalingServer", "SyntheticVoice",
+    "VoiceError", "detect_nat", "dominant_frequency", "enumerate_devices", "get_user_media",
+    "level_dbfs", "nat_matrix"]
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from .events import Event, EventBus
@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from .matrix import nat_matrix
     from .media import (
         FileVoice,
+        FrameVoice,
         MediaError,
         MediaStream,
         NotAllowedError,

@@ -7,7 +7,8 @@ does the seed's browser steps for that one connection:
 * Step 5 (``handleWebRTCOffer``, the newcomer): :meth:`Link.on_offer` answers;
 * Step 7 (``handleWebRTCAnswer``): :meth:`Link.on_answer`;
 * Step 8 (``onicecandidate`` and ``handleWebRTCICECandidate``): candidates leave one message
-  each (:mod:`talklab.ice.trickle`), and arriving ones wait for the remote description;
+  each (:mod:`talklab.ice.trickle`): the host ones with the description, a server-reflexive
+  one when the STUN server answers; arriving ones wait for the remote description;
 * Step 9: the remote track is heard by an :class:`~talklab.hearing.Ear`.
 
 Its messages are handled one at a time, in order, in a task of its own, so a slow step on one
@@ -33,7 +34,7 @@ from aiortc import (
 from . import _aiortc
 from .hearing import Ear
 from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
-from .ice.trickle import end_of_candidates, loopback_only
+from .ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
 from .media import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Link:
         self._track: EncodedAudioTrack | None = None
         self._work: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
         self._worker = asyncio.ensure_future(self._run())
+        self._trickling: asyncio.Future[None] | None = None  # srflx candidates still to send
         self._closed = False
         self.error: str | None = None
         self.pc.on("track", self._on_track)
@@ -160,7 +162,21 @@ class Link:
         with _aiortc.gathering_on(self.person.host):
             await self.pc.setLocalDescription(description)
 
-    async def _send_description(self, event: str) -> None:
+    async def _describe(self, description: RTCSessionDescription, event: str) -> None:
+        """Set ``description`` as the local one and send it as ``event``. Trickling (the
+        seed's way), it leaves at once with the host candidates, and the server-reflexive ones
+        follow when the STUN server answers (:class:`~talklab.ice.trickle.LaterReflexive`);
+        gathering first, it leaves once every candidate is known, all of them inside it."""
+        if not self.person.trickle:
+            await self.set_local(description)
+            await self._send_description(event, None)
+            return
+        later = LaterReflexive.of(self.pc)
+        with later.defer():
+            await self.set_local(description)
+        await self._send_description(event, later)
+
+    async def _send_description(self, event: str, later: LaterReflexive | None) -> None:
         local = self.pc.localDescription
         if not self.person.trickle:  # everything gathered first, all in the one description
             await self.person.emit(event, {local.type: {"type": local.type, "sdp": local.sdp},
@@ -172,24 +188,43 @@ class Link:
                                        "to": self.remote_sid})
         self._step(f"{local.type} sent")
         for candidate in candidates:  # the seed's pc.onicecandidate, once per route found
-            await self.person.emit("webrtc-ice-candidate",
-                                   {"candidate": candidate_to_json(candidate),
-                                    "to": self.remote_sid})
-            self.candidates_sent += 1
+            await self._send_candidate(candidate_to_json(candidate))
         mid = candidates[0].sdp_mid if candidates else "0"
+        if later is not None and later.pending:  # STUN's answer is still to come
+            self._trickling = asyncio.ensure_future(self._send_later(later, mid))
+            return
+        await self._end_of_candidates(mid)
+
+    async def _send_candidate(self, candidate: dict) -> None:
+        await self.person.emit("webrtc-ice-candidate",
+                               {"candidate": candidate, "to": self.remote_sid})
+        self.candidates_sent += 1
+
+    async def _send_later(self, later: LaterReflexive, mid: str | None) -> None:
+        """The STUN server's answers, as srflx candidates, then end-of-candidates."""
+        try:
+            for candidate in await later.gather():
+                self._step("STUN answered: srflx candidate found")
+                await self._send_candidate(candidate_json(candidate, mid))
+            await self._end_of_candidates(mid)
+        except Exception as exc:  # (a task of its own: nobody else would see it)
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._step(f"error: {self.error}")
+
+    async def _end_of_candidates(self, mid: str | None) -> None:
         await self.person.emit("webrtc-ice-candidate",
                                {"candidate": end_of_candidates(mid), "to": self.remote_sid})
-        self._step(f"{len(candidates)} candidates sent")
+        self._step(f"{_count(self.candidates_sent, 'candidate')} sent")
 
     async def offer(self) -> None:
         """Step 3: create the connection's offer and send it (the one already in voice)."""
         self.attach_voice()
-        await self.set_local(await self.pc.createOffer())
-        await self._send_description("webrtc-offer")
+        await self._describe(await self.pc.createOffer(), "webrtc-offer")
 
-    async def _set_remote(self, description: dict) -> None:
-        """Apply the other side's description (loopback candidates only), then the candidates
-        that arrived before it."""
+    async def set_remote(self, description: dict) -> None:
+        """``pc.setRemoteDescription(description)`` for a description as the server relays it
+        (``{"type": ..., "sdp": ...}``), with its loopback candidates only; then the trickled
+        candidates that arrived before it (aiortc would drop them)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(
             loopback_only(description["sdp"]), description["type"]))
         await self.remote_candidates.remote_description_set()
@@ -197,15 +232,14 @@ class Link:
     async def on_offer(self, offer: dict) -> None:
         """Step 5: apply the offer, answer it (the newcomer)."""
         self._step("offer received")
-        await self._set_remote(offer)
+        await self.set_remote(offer)
         self.attach_voice()
-        await self.set_local(await self.pc.createAnswer())
-        await self._send_description("webrtc-answer")
+        await self._describe(await self.pc.createAnswer(), "webrtc-answer")
 
     async def on_answer(self, answer: dict) -> None:
         """Step 7: apply the answer."""
         self._step("answer received")
-        await self._set_remote(answer)
+        await self.set_remote(answer)
 
     async def on_candidate(self, candidate: dict) -> None:
         """Step 8, arriving: the other side's route, applied once its description is."""
@@ -214,7 +248,7 @@ class Link:
         if self.remote_candidates.received > before and self.remote_candidates.received == 1:
             self._step("first candidate received")
         if self.remote_candidates.ended:
-            self._step(f"{self.remote_candidates.received} candidates received")
+            self._step(f"{_count(self.remote_candidates.received, 'candidate')} received")
 
     # -- what it can tell ------------------------------------------------------------------------
     async def stats(self) -> LinkStats:
@@ -245,6 +279,10 @@ class Link:
         self._worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._worker
+        if self._trickling is not None:
+            self._trickling.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._trickling
         await self.ear.stop()
         if self._track is not None:
             self._track.stop()
@@ -253,3 +291,7 @@ class Link:
 
     def __repr__(self) -> str:
         return f"<Link {self.person.name}->{self.remote_name} {self.state} {self.route}>"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

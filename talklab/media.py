@@ -149,6 +149,43 @@ class SyntheticVoice(AudioTrack):
         return (np.sin(phases) * (self.amplitude * 32767)).astype(np.int16)
 
 
+class FrameVoice(AudioTrack):
+    """A voice made by a function of yours: ``frame(pitch_hz, offset)`` returns one 20 ms frame,
+    960 numbers from -1 to 1, whose first sample is sample number ``offset`` of the voice (so
+    that consecutive frames join smoothly). talklab calls it once per frame, in real time, and
+    turns the numbers into 16-bit samples, as a microphone's driver would.
+
+    A function that raises, or returns the wrong number of samples, makes the track silent for
+    that frame; :attr:`problem` says what went wrong (the track must keep its clock)."""
+
+    source = "synthetic"
+
+    def __init__(self, frame: Callable[[float, int], Any],
+                 tone_hz: float = DEFAULT_TONE_HZ) -> None:
+        super().__init__(label=f"your voice ({tone_hz:g} Hz)")
+        self.frame = frame
+        self.tone_hz = float(tone_hz)
+        self.offset = 0  # the number of the next frame's first sample
+        self.problem: str | None = None
+
+    def get_settings(self) -> dict:
+        return {**super().get_settings(), "toneHz": self.tone_hz}
+
+    getSettings = get_settings
+
+    def samples(self, n: int) -> np.ndarray:
+        offset, self.offset = self.offset, self.offset + n
+        try:
+            values = np.asarray(self.frame(self.tone_hz, offset), dtype=np.float64).reshape(-1)
+        except Exception as exc:  # the learner's code: a silent frame, and why
+            self.problem = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+            return np.zeros(n, np.int16)
+        if values.size != n:
+            self.problem = f"a frame of {values.size} samples, not {n}"
+            return np.zeros(n, np.int16)
+        return (np.clip(np.nan_to_num(values), -1.0, 1.0) * 32767).astype(np.int16)
+
+
 class FileVoice(AudioTrack):
     """An audio file (WAV, or anything PyAV decodes), resampled to 48 kHz mono, looped."""
 

@@ -31,6 +31,7 @@ from .questions import (
     mesh_links,
     offers_to_newcomer,
     relay_allowed,
+    relayed_messages,
     samples_per_frame,
     sdp_codec,
     upload_streams,
@@ -47,6 +48,6 @@ for _topic in _TOPICS:
 __all__ = [*(name for topic in _TOPICS for name in topic.__all__),
     "Feedback", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo", "candidate_priority",
     "capstone", "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
-    "question", "relay_allowed", "reveal", "samples_per_frame", "sdp_codec", "upload_streams",
-    "xor_port",
+    "question", "relay_allowed", "relayed_messages", "reveal", "samples_per_frame", "sdp_codec",
+    "upload_streams", "xor_port",
 ]

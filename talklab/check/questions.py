@@ -44,6 +44,29 @@ def offers_to_newcomer(in_voice: int) -> Spec:
 
 
 @question(Whole())
+def relayed_messages(in_voice: int, candidates: int) -> Spec:
+    """Someone joins a voice channel of ``in_voice`` people; on every call each side trickles
+    ``candidates`` candidates and then its end-of-candidates marker. How many messages does the
+    signaling server relay for those calls (each counted once, not once in and once out)?"""
+    per_call = 2 + 2 * (candidates + 1)
+    expected = in_voice * per_call
+
+    def hint(given: Any) -> str:
+        if given == 2 * expected:
+            return ("you counted each message twice, going in and coming out; count each "
+                    "relayed message once.")
+        if given == per_call:
+            return "that is one call; how many calls does the newcomer make?"
+        if given == in_voice * (2 + 2 * candidates):
+            return "close: each side also ends its candidates with an empty one."
+        return ("count one call first: its descriptions (one each way) and each side's "
+                "candidates, with the empty one that ends them. Then count the calls.")
+    return Spec(expected, f"per call: an offer, an answer, and {candidates} + 1 candidates from "
+                f"each side = {per_call}; {in_voice} calls: {expected}. The server relays all "
+                "of them and carries no audio.", hint)
+
+
+@question(Whole())
 def samples_per_frame(rate: int = 48_000, ms: float = 20) -> Spec:
     """How many samples does one ``ms`` frame hold at ``rate`` Hz (one channel)?"""
     expected = int(rate * ms / 1000)

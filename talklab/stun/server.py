@@ -127,9 +127,10 @@ class Counters:
 class Answered:
     """One Binding request the server answered: who asked, and what it was told."""
 
-    t: float  # time.monotonic()
+    t: float  # time.monotonic(), when the request arrived
     client: Address  # where the request came from, which is what the answer tells the client
     local: Address  # which of the server's addresses it reached
+    delay: float = 0.0  # s the answer waited before it left (a shaped server: see shape())
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -161,6 +162,7 @@ class StunServer(Service):
         self.counters = Counters()
         self.answered: deque[Answered] = deque(maxlen=2000)  # the latest, for a notebook
         self._sockets: dict[Address, _Socket] = {}
+        self.latency = 0.0  # s each answer waits before it leaves (see shape())
 
     def _endpoints(self) -> Endpoints:
         if self.endpoints is None:
@@ -215,9 +217,23 @@ class StunServer(Service):
         sender = self._sockets.get(reply.send_from)
         if sender is None or sender.transport is None:
             return
-        sender.transport.sendto(reply.data, reply.send_to or source)
+        if self.latency:
+            asyncio.get_running_loop().call_later(self.latency, _send, sender, reply.data,
+                                                  reply.send_to or source)
+        else:
+            sender.transport.sendto(reply.data, reply.send_to or source)
         self.counters.answered += 1
-        self.answered.append(Answered(time.monotonic(), source, local))
+        self.answered.append(Answered(time.monotonic(), source, local, self.latency))
+
+    def shape(self, latency: float = 0.0) -> None:
+        """Make the server a far-away one: each answer leaves ``latency`` seconds after its
+        request arrived (a STUN server across an ocean answers in 100-300 ms). ``0`` is
+        loopback's own speed again."""
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) \
+                or not 0 <= latency <= 10:
+            raise ValueError(f"latency must be from 0 to 10 seconds, e.g. 0.2 for 200 ms, "
+                             f"got {latency!r}")
+        self.latency = float(latency)
 
     def __await__(self) -> Generator[Any, None, StunServer]:
         return self._replace().__await__()
@@ -238,6 +254,12 @@ class StunServer(Service):
                 protocol.transport.close()
         self._sockets.clear()
         self.endpoints = None
+
+
+def _send(sender: _Socket, data: bytes, to: Address) -> None:
+    """A shaped server's delayed answer (unless its socket closed meanwhile)."""
+    if sender.transport is not None and not sender.transport.is_closing():
+        sender.transport.sendto(data, to)
 
 
 def _free_port(host: str, avoid: int = 0) -> int:

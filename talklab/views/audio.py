@@ -13,6 +13,7 @@ import numpy as np
 
 from ..media import SAMPLE_RATE
 from .drawing import Drawing, figure
+from .live import Live
 
 
 def draw_waveform(samples: np.ndarray, title: str = "waveform") -> Drawing:
@@ -70,4 +71,5 @@ def listen(person: Any, seconds: float = 2.0) -> Any:
             display(player(link.ear.recording(seconds)))
         rows.append(widgets.HBox([widgets.HTML(f"<b>{link.remote_name}</b> → "
                                                f"{person.name}&nbsp;&nbsp;"), out]))
-    return widgets.VBox(rows or [widgets.HTML(f"<i>{person.name} hears nobody yet</i>")])
+    return Live(widgets.VBox(rows or [widgets.HTML(f"<i>{person.name} hears nobody yet</i>")]),
+                f"players: what {person.name} hears from each of the others")

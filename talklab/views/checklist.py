@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .live import show
+
 STEPS = (
     ("1", "getUserMedia: Dave's browser gets a microphone", "handleJoinVoice"),
     ("2", "joinVoice: the server checks the seats, marks Dave in voice", "socket.on('joinVoice')"),
@@ -121,15 +123,22 @@ class DaveChecklist:
             else:
                 mark, colour, status = "○", "#6b7280", "waiting"
             rows.append(f"<tr><td style='color:{colour};font-weight:bold'>{mark}</td>"
-                        f"<td>Step {key[0]}</td><td>{html.escape(what)}</td>"
-                        f"<td><code>{html.escape(function)}</code></td>"
-                        f"<td style='color:{colour}'>{status}</td></tr>")
+                        f"<td style='text-align:left;white-space:nowrap'>Step {key[0]}</td>"
+                        f"<td style='text-align:left'>{html.escape(what)}</td>"
+                        f"<td style='text-align:left'><code>{html.escape(function)}</code></td>"
+                        f"<td style='color:{colour};text-align:left'>{status}</td></tr>")
         title = f"{html.escape(self.newcomer)} clicks “Join Voice”"
         return f"<table><caption><b>{title}</b></caption>{''.join(rows)}</table>"
+
+    def snapshot(self) -> Any:
+        """The checklist as it stands now, as plain HTML: it stays in a saved notebook, where
+        the live widget is gone once the kernel is."""
+        from IPython.display import HTML
+        return HTML(self._render())
 
     def close(self) -> None:
         self._unsubscribe()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+        show(self.widget, f"{self.newcomer}'s nine steps (a live checklist: run the notebook "
+             "to see it tick)")

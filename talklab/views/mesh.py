@@ -22,6 +22,7 @@ import networkx as nx
 from matplotlib.lines import Line2D
 
 from .drawing import Drawing, figure
+from .live import show
 
 STATE_COLOURS = {"connected": "#059669", "connecting": "#d97706", "new": "#6b7280",
                  "disconnected": "#ea580c", "failed": "#dc2626", "closed": "#9ca3af"}
@@ -195,5 +196,4 @@ class MeshView:
         self.caption.value += html.escape(" · the lab has closed: this is its last state")
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+        show(self.widget, "the room, live (run the notebook to see it redraw)")

@@ -13,6 +13,7 @@ import html
 
 from ..lab import DEFAULT_ROOM
 from ..person import VoiceError
+from .live import show
 from .mesh import MeshView
 
 PEOPLE = ("Alice", "Bob", "Charlie", "Dave", "Eve", "Frank", "Grace")
@@ -101,5 +102,4 @@ class RoomPanel:
         self.mesh.close()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+        show(self.widget, "the room's control panel (run the notebook to use it)")

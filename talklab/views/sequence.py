@@ -36,6 +36,25 @@ class Arrow:
     label: str
     kind: str = "signal"  # "signal" (through the server), "stun", "media" (peer to peer)
     t: float = 0.0  # time.monotonic()
+    about: str | None = None  # the other end of the call it serves ("to Alice": Alice)
+
+
+TYPE_OF_PREFERENCE = {126: "host", 110: "prflx", 100: "srflx", 0: "relay"}
+
+
+def candidate_kind(summary: str) -> str:
+    """What a trickled candidate is, from the trace's summary of it: ``host``, ``srflx``,
+    ``relay``..., or ``end`` for the end-of-candidates marker. (The summary may be cut short
+    before its ``typ``; the priority's top byte is the type preference, RFC 8445 5.1.2.1.)"""
+    if summary == "end-of-candidates":
+        return "end"
+    fields = summary.split()
+    if "typ" in fields[:-1]:
+        return fields[fields.index("typ") + 1]
+    try:
+        return TYPE_OF_PREFERENCE.get(int(fields[3]) >> 24, "candidate")
+    except (IndexError, ValueError):
+        return "candidate"
 
 
 def _names(trace: Sequence[Any]) -> dict[str, str]:
@@ -62,11 +81,13 @@ def arrows(trace: Iterable[Any], events: set[str] | None = None, limit: int = 80
         if e.event in HIDDEN or (events is not None and e.event not in events):
             continue
         label = SHORT.get(e.event, e.event)
+        if e.event == "webrtc-ice-candidate":
+            label += f": {candidate_kind(e.summary)}"
         peer = e.peer_name or names.get(e.peer or "")
         if peer:
             label += f" ({'to' if e.to == 'server' else 'from'} {peer})"
         out.append(Arrow(who(e.from_, e.from_name), who(e.to, e.to_name), label, "signal",
-                         started_at + e.t))
+                         started_at + e.t, peer))
     return out[:limit]
 
 
@@ -84,24 +105,42 @@ def story(lab: Any, people: Sequence[str] | None = None, since: float | None = N
             by_address[p.host.address] = p.name
             if p.host.nat is not None:
                 by_address[p.host.nat.public_ip] = p.name
+        serving = _calls_served(lab)
         for a in lab.stun.answered:
             name = by_address.get(a.client[0])
             if name is not None:
-                items.append(Arrow(name, STUN, "what's my public address?", "stun", a.t))
+                about = serving.get(tuple(a.client[:2]))
+                items.append(Arrow(name, STUN, "what's my public address?", "stun", a.t, about))
                 items.append(Arrow(STUN, name, f"you are {a.client[0]}:{a.client[1]}",
-                                   "stun", a.t + 1e-6))
+                                   "stun", a.t + a.delay + 1e-6, about))
     for p in lab.people.values():
         for link in list(p.links.values()):
             for t, step in link.timeline:
                 if step == "first audio frame":
                     items.append(Arrow(link.remote_name, p.name, "audio, peer to peer",
-                                       "media", t))
+                                       "media", t, p.name))
     items.sort(key=lambda a: a.t)
     if since is not None:
         items = [a for a in items if a.t >= since]
-    if wanted is not None:
-        items = [a for a in items if {a.src, a.dst} - {SERVER, STUN} <= wanted]
+    if wanted is not None:  # among these people, and about calls among them
+        items = [a for a in items if {a.src, a.dst} - {SERVER, STUN} <= wanted
+                 and (a.about is None or a.about in wanted)]
     return items[:limit]
+
+
+def _calls_served(lab: Any) -> dict[tuple[str, int], str]:
+    """Which call each public address learnt through STUN serves: a srflx candidate of the
+    link from a person to whom (each call has its own sockets, so its own mapping)."""
+    from ..ice import ice_connection
+
+    served = {}
+    for p in lab.people.values():
+        for link in list(p.links.values()):
+            connection = ice_connection(link.pc)
+            for c in connection.local_candidates if connection is not None else ():
+                if c.type == "srflx":
+                    served[(c.host, c.port)] = link.remote_name
+    return served
 
 
 _EVENTS = ("joinRoom", "roomJoined", "userJoinedRoom", "userLeftRoom", "joinVoice",

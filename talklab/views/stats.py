@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..link import Link, LinkStats
+from .live import show
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class LinkStatsView:
         self.readings = 0
         self._read = asyncio.Event()
         self.closed = False
+        self._shown: list[Link] = []  # the calls of the last reading
         self.widget = widgets.HTML(self._render())
         previous = LinkStatsView._by_lab.get(id(lab))
         if previous is not None:
@@ -100,6 +102,8 @@ class LinkStatsView:
         self._task = asyncio.ensure_future(self._run())
 
     def links(self) -> list[Link]:
+        if self.closed:  # the calls as they were last read: a stopped view keeps its rows
+            return self._shown
         if self._links is not None:
             return [link for link in self._links if not link.closed]
         return [link for p in list(self.lab.people.values()) for link in p.links.values()
@@ -107,7 +111,8 @@ class LinkStatsView:
 
     async def read(self) -> None:
         """Take one reading of every call now (the task does this every ``every`` s)."""
-        for link in self.links():
+        self._shown = self.links()
+        for link in self._shown:
             key = (link.person.name, link.remote_name)
             now = await link.stats()
             before = self._last.get(key)
@@ -173,5 +178,4 @@ class LinkStatsView:
         self.widget.value = self._render()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+        show(self.widget, "each call's counters, live (run the notebook to see them move)")

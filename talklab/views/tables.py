@@ -30,12 +30,14 @@ class Table:
         if not self.rows:
             return f"<i>{html.escape(self.title or 'empty')}: nothing yet</i>"
         columns = list(self.rows[0])
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        head = "".join(f"<th{_align(self.rows[0].get(c))}>{html.escape(str(c))}</th>"
+                       for c in columns)
         body = []
         for row in self.rows:
             style = ' style="font-weight:bold;background:#ecfdf5"' if \
                 self.highlight and row.get(self.highlight) else ""
-            cells = "".join(f"<td>{html.escape(_show(row.get(c)))}</td>" for c in columns)
+            cells = "".join(f"<td{_align(row.get(c))}>{html.escape(_show(row.get(c)))}</td>"
+                            for c in columns)
             body.append(f"<tr{style}>{cells}</tr>")
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         # wrap long cells instead of running off the page; scroll only if it cannot fit
@@ -45,6 +47,12 @@ class Table:
 
     def __repr__(self) -> str:
         return f"<Table {self.title!r}: {len(self.rows)} rows>"
+
+
+def _align(value: Any) -> str:
+    """Numbers to the right, so their digits line up; words to the left, so they read."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return ' style="text-align:right"' if number else ' style="text-align:left"'
 
 
 def _show(value: Any) -> str:
@@ -93,7 +101,7 @@ def timeline_table(link) -> Table:
     if not link.timeline:
         return Table([], "timeline")
     t0 = link.timeline[0][0]
-    return Table([{"ms": round((t - t0) * 1000, 1), "step": step} for t, step in link.timeline],
+    return Table([{"ms": f"{(t - t0) * 1000:.1f}", "step": step} for t, step in link.timeline],
                  f"{link.person.name} → {link.remote_name}")
 
 
