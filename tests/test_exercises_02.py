@@ -14,12 +14,12 @@ answers = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(answers)
 
 
-def test_relayed_messages_is_worked_out_not_read():
-    assert check.relayed_messages(3, answer=10)
-    wrong = check.relayed_messages(3, answer=8)
-    assert not wrong and "10" not in wrong.message and "end-of-candidates" in wrong.message
-    assert check.relayed_messages(3, answer="10").verdict == "wrong type"
-    assert "10" in check.reveal(check.relayed_messages, 3).message
+def test_seats_taken_is_worked_out_not_read():
+    assert check.seats_taken(4, 3, answer=2)
+    wrong = check.seats_taken(4, 3, answer=3)
+    assert not wrong and "2" not in wrong.message and "one step" in wrong.message
+    assert check.seats_taken(4, 3, answer="2").verdict == "wrong type"
+    assert "2" in check.reveal(check.seats_taken, 4, 3).message
 
 
 async def test_the_answer_keys_relay_carries_a_real_call():

@@ -9,7 +9,7 @@ PREDICTIONS = {
 
 # Self-checks:
 #   check.relay_allowed(same_room=True, sender_in_voice=True, target_in_voice=False, answer=False)
-#   check.relayed_messages(3, answer=10)   # offer + answer + 2 × (3 candidates + 1 end)
+#   check.seats_taken(in_voice=4, clicking=3, answer=2)   # 6 − 4 seats left
 
 
 def relay_answer(sid, data):

@@ -13,26 +13,23 @@ from ..server import payloads
 from .exercise import call, run, where
 from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 
-__all__ = ["relay_answer", "relayed_messages"]
+__all__ = ["relay_answer", "seats_taken"]
 
 
 @question(Whole())
-def relayed_messages(candidates: int) -> Spec:
-    """For one call, how many messages does the server relay if each side trickles
-    ``candidates`` ICE candidates (then an end-of-candidates marker)?"""
-    expected = 2 + 2 * (candidates + 1)
+def seats_taken(in_voice: int, clicking: int, cap: int = 6) -> Spec:
+    """``in_voice`` people are in a voice channel of ``cap`` seats; ``clicking`` more click
+    "Join Voice" at the very same moment. How many of them get a seat?"""
+    expected = max(0, min(clicking, cap - in_voice))
 
     def hint(given: Any) -> str:
-        if given == 2 + 2 * candidates:
-            return ("close: each side also sends one more webrtc-ice-candidate, with an empty "
-                    "candidate, to say it has no more (end-of-candidates).")
-        if given == 2 * (2 + 2 * (candidates + 1)):
-            return ("you counted each message twice (in and out); the question is how many "
-                    "the server relays, one per message a person sends.")
-        return ("count what each of the two people sends through the postman for one call: "
-                "a description each (who sends which?), and their candidates.")
-    return Spec(expected, f"an offer, an answer, and {candidates} candidates plus an "
-                f"end-of-candidates from each side: 2 + 2 × {candidates + 1} = {expected}.", hint)
+        if given == clicking and clicking > cap - in_voice:
+            return ("could they all get in? Each join counts the seats taken and marks its own "
+                    "in one step that nothing can interleave with.")
+        return (f"{in_voice} of {cap} seats are taken; the server handles the clicks one at a "
+                "time, each seeing the seats the previous ones took.")
+    return Spec(expected, f"{cap} − {in_voice} seats are left, and the count-and-mark is one "
+                f"step: {expected} get one, the rest hear \"Voice channel is full!\".", hint)
 
 
 async def relay_answer(function: Any) -> Feedback:
