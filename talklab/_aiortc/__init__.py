@@ -33,6 +33,11 @@ The adjustments (aioice 0.13.0, aiortc 1.16.0, pinned in pyproject.toml):
 6. **The best pair, not the first** (:mod:`.nomination`). aioice nominates the first pair that
    succeeds; a lab's controlling agents nominate by :func:`talklab.ice.nomination.choose`
    (RFC 8445, 8.1.1, regular nomination): host > srflx > relay, as browsers behave.
+
+One more reaches into aioice without replacing anything, per call rather than while labs run:
+a trickling person's link holds its agent's STUN server back during ``setLocalDescription`` and
+gathers the server-reflexive candidate afterwards (:class:`talklab.ice.trickle.LaterReflexive`),
+so that the description leaves before STUN has answered, as a browser's does.
 """
 
 from __future__ import annotations
