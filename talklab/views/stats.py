@@ -173,5 +173,10 @@ class LinkStatsView:
         self.widget.value = self._render()
 
     def _ipython_display_(self) -> None:
+        """The live widget; its plain-text form (what a text-only view or a saved notebook
+        without widget state shows) is a sentence, not the widget's Python repr."""
         from IPython.display import display
-        display(self.widget)
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = (f"live link stats, read every {self.every:g} s (a widget: it "
+                                "updates while the room runs)")
+        display(bundle, raw=True)
