@@ -114,7 +114,8 @@ class OneOf(Kind):
         return answer.strip().lower() if isinstance(answer, str) else answer
 
     def accepts(self, answer: Any) -> bool:
-        return self.normal(answer) in {c.lower() for c in self.choices}
+        normal = self.normal(answer)  # (a list or a dict is not a choice, and cannot be hashed)
+        return isinstance(normal, str) and normal in {c.lower() for c in self.choices}
 
 
 # -- questions --------------------------------------------------------------------------------

@@ -64,8 +64,12 @@ def candidates(pc: RTCPeerConnection) -> list[dict]:
             [candidate_row(c, "remote") for c in connection.remote_candidates])
 
 
-def pairs(pc: RTCPeerConnection) -> list[dict]:
-    """The check list: each pair's candidates, priority, state, history and nomination."""
+def pairs(pc: RTCPeerConnection, since: float | None = None) -> list[dict]:
+    """The check list: each pair's candidates, priority, state, history and nomination.
+
+    ``history`` is ``[(seconds, state), ...]`` on one clock for the whole check list: seconds
+    since ``since`` (a ``time.monotonic()`` value, e.g. when the link was made), by default
+    since the first state change of any pair, so that pairs can be compared in time."""
     connection = ice_connection(pc)
     if connection is None:
         return []
@@ -73,6 +77,9 @@ def pairs(pc: RTCPeerConnection) -> list[dict]:
     seen = list(connection._check_list)
     if chosen is not None and chosen not in seen:
         seen.append(chosen)
+    if since is None:
+        since = min((h[0][0] for h in (getattr(p, "talklab_history", None) for p in seen)
+                     if h), default=0.0)
     rows = []
     for pair in seen:
         local, remote = pair.local_candidate, pair.remote_candidate
@@ -84,7 +91,7 @@ def pairs(pc: RTCPeerConnection) -> list[dict]:
             "remote": f"{remote.type} {remote.host}:{remote.port}",
             "priority": pair_priority(g, d),
             "state": pair.state.name,
-            "history": [(round(t - history[0][0], 4), s) for t, s in history] if history else [],
+            "history": [(round(t - since, 4), s) for t, s in history],
             "nominated": pair is chosen,
         })
     return rows

@@ -36,6 +36,9 @@ class NatReport:
     mapped: Address | None = None
     steps: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # what a notebook shows as text: a summary, not the fields
+        return f"<NAT report: {self.type}, {len(self.steps)} steps>"
+
     def _repr_html_(self) -> str:
         steps = "".join(f"<li>{s}</li>" for s in self.steps)
         return f"<b>{self.type}</b><ol>{steps}</ol>"

@@ -2,11 +2,12 @@
 
 * :func:`dissect` — a STUN message byte by byte (sans-I/O);
 * :func:`long_term_key` — the RFC 8489 long-term credential key;
-* :func:`binding` — one real Binding request and its answer, as bytes;
+* :func:`binding` — one real Binding request and its answer, as bytes; :func:`bindings` —
+  several servers asked from one socket (a NAT's mapping behaviour, seen);
 * :class:`StunServer` / :func:`binding_response` — the server and its socket-free core.
 """
 
-from .client import Exchange, binding
+from .client import Exchange, binding, bindings
 from .dissect import Attribute, Dissection, dissect, long_term_key, saslprep
 from .server import Endpoints, StunServer, binding_response
 
@@ -18,6 +19,7 @@ __all__ = [
            "StunServer",
            "binding",
            "binding_response",
+           "bindings",
            "dissect",
            "long_term_key",
            "saslprep",

@@ -143,17 +143,39 @@ class Dissection:
                         "value": value, "steps": a.steps})
         return out
 
+    def __repr__(self) -> str:  # what a notebook shows as text: a summary, not the fields
+        names = ", ".join(a.name for a in self.attributes) or "no attributes"
+        return f"<STUN {self.method} {self.cls}, {self.size} bytes: {names}>"
+
     def _repr_html_(self) -> str:
         cells = []
         for r in self.rows():
             steps = "<br>".join(html.escape(s) for s in r.get("steps", []))
             cells.append(
                 f"<tr><td>{r['offset']}</td><td><b>{html.escape(r['field'])}</b></td>"
-                f"<td>{r['length']}</td><td><code>{html.escape(str(r['value']))}</code>"
+                f"<td>{r['length']}</td><td><code>{html.escape(_shown(r['value']))}</code>"
                 f"{'<br><small>' + steps + '</small>' if steps else ''}</td></tr>")
         return ("<table><thead><tr><th>offset</th><th>field</th><th>bytes</th><th>value</th>"
                 f"</tr></thead><tbody>{''.join(cells)}</tbody></table>"
                 f"<small>{self.size} bytes</small>")
+
+
+def _shown(value: Any) -> str:
+    """A decoded value as a learner reads it: ``ip:port``, not a Python tuple."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
+            and isinstance(value[1], int):
+        return f"{value[0]}:{value[1]}" if ":" not in value[0] else f"[{value[0]}]:{value[1]}"
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex(" ") if value else "(empty)"
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')}: {_yes_no(v)}" for k, v in value.items())
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int):
+        return f"{value[0]} {value[1]}"  # ERROR-CODE: code, reason
+    return str(value)
+
+
+def _yes_no(value: Any) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
 def _address(value: bytes, where: str) -> tuple[str, int]:

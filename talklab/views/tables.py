@@ -40,9 +40,12 @@ class Table:
                             for c in columns)
             body.append(f"<tr{style}>{cells}</tr>")
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        # wrap long cells instead of running off the page; scroll only if it cannot fit
+        # wrap long cells at spaces instead of running off the page (a word is broken only
+        # where nothing else fits: word-break:break-word let columns shrink to one letter and
+        # split numbers and headers mid-word); scroll only if it cannot fit
         return (f"<div style='max-width:100%;overflow-x:auto'><table style='"
-                f"table-layout:auto;word-break:break-word;font-size:90%'>{caption}<thead><tr>"
+                f"table-layout:auto;word-break:normal;overflow-wrap:break-word;"
+                f"font-size:90%'>{caption}<thead><tr>"
                 f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
     def __repr__(self) -> str:
@@ -86,14 +89,25 @@ def candidates_table(link) -> Table:
     return Table(inspect.candidates(_pc(link)), "ICE candidates")
 
 
-def pairs_table(link) -> Table:
+def pairs_table(link, since: float | None = None) -> Table:
     """The check list: each candidate pair, its priority, state and history; the chosen pair
-    in bold."""
+    in bold. Times are on one clock: since ``since``, by default since the link was made (as
+    in :func:`timeline_table`), else since the check list's first change."""
+    timeline = getattr(link, "timeline", None)
+    if since is None and timeline:
+        since = timeline[0][0]
     rows = []
-    for r in inspect.pairs(_pc(link)):
-        history = " → ".join(f"{s} @{t * 1000:.0f} ms" for t, s in r["history"])
-        rows.append({**r, "history": history})
-    return Table(rows, "candidate pairs (bold: nominated)", highlight="nominated")
+    for r in inspect.pairs(_pc(link), since):
+        history = " → ".join(f"{_state(s)} @{t * 1000:.0f}" for t, s in r["history"])
+        rows.append({**r, "state": _state(r["state"]), "history": history})
+    since_what = "the link was made" if since is not None and timeline else "the first check"
+    return Table(rows, f"candidate pairs (bold: nominated; history in ms since {since_what})",
+                 highlight="nominated")
+
+
+def _state(name: str) -> str:
+    """A pair state as words ("IN_PROGRESS" -> "in progress"): narrower, and easier to read."""
+    return name.replace("_", " ").lower()
 
 
 def timeline_table(link) -> Table:
