@@ -82,6 +82,7 @@ class RedisStore:
         self.replica = Replica()
         self.liveness = Liveness(self, on_reaped)
         self.on_forwarded = on_forwarded
+        self.forwarded = 0  # messages this server sent on to another server's sockets
         self.subscriptions = 0  # how many times it has subscribed and loaded a snapshot
         self._subscribed = asyncio.Event()
         self._subscriber: Subscriber | None = None
@@ -288,6 +289,7 @@ class RedisStore:
             server = await self.client.execute("HGET", self.keys.member(sid), "server")
         if server is None or server == self.server_id:
             return  # gone (if it were ours and connected, it would not come here)
+        self.forwarded += 1  # a message that crosses to another server, through Redis
         self._outbox.setdefault(server, []).append(sid + " " + text)
         self._flush_soon()
 

@@ -10,7 +10,7 @@
 See :mod:`talklab.check.feedback` for how feedback is given, and why.
 """
 
-from . import ice, media, mesh, nat, offer, signaling, stun
+from . import ice, media, mesh, nat, offer, scaleout, signaling, stun
 from .capstone import capstone
 from .feedback import (
     Feedback,
@@ -39,9 +39,10 @@ from .questions import (
 )
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
-# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07) and are re-exported here,
+# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, scaleout: 09) and are
+# re-exported here,
 # so a notebook writes check.<name>.
-_TOPICS = (media, signaling, offer, stun, ice, nat, mesh)
+_TOPICS = (media, signaling, offer, stun, ice, nat, mesh, scaleout)
 for _topic in _TOPICS:
     globals().update({name: getattr(_topic, name) for name in _topic.__all__})
 

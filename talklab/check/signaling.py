@@ -47,10 +47,10 @@ async def _live_answer(function: Any) -> Feedback:
         relayed: list[tuple[str, Any, Any]] = []
         problems: list[str] = []
 
-        async def on_answer(sid: str, data: Any = None, *_: Any) -> None:
+        async def on_answer(sid: str, data: Any = None, *extra: Any) -> None:
             try:  # the server's own checks first: a well-formed answer, to someone allowed
                 p = payloads.description(data, "answer")
-                sender, _ = await app.store.check_relay(sid, p["to"])
+                sender, _target = await app.store.check_relay(sid, p["to"])
             except Exception as exc:  # (the learner's function is not at fault here)
                 await app.refuse(sid, "webrtc-answer", str(exc))
                 return

@@ -1,0 +1,117 @@
+"""A redis-server of the lab's own, on loopback, for several signaling servers to share rooms.
+
+Several signaling servers behind a load balancer share one set of rooms through Redis
+(:mod:`talklab.server.redis`). :class:`RedisServer` starts Debian's ``redis-server`` on a free
+loopback port, keeping nothing on disk (no snapshot, no append-only file, a temporary
+folder), waits until it says it accepts connections, and stops it again. Where
+``redis-server`` is not installed (Binder, without an ``apt.txt`` line for it),
+:class:`RedisUnavailable` says so, so a notebook section can skip cleanly.
+
+In a notebook, ``redis = await RedisServer()`` closes the one the previous ``await
+RedisServer()`` started, like :class:`talklab.Lab`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import tempfile
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+from ._service import Service
+
+
+class RedisUnavailable(RuntimeError):
+    """``redis-server`` is not installed here."""
+
+
+class RedisServer(Service):
+    """``redis-server`` on ``127.0.0.1`` and a free port, for as long as the lab needs it."""
+
+    current: ClassVar[RedisServer | None] = None
+
+    def __init__(self, start_timeout: float = 10.0) -> None:
+        self.start_timeout = start_timeout
+        self.port: int | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._drainer: asyncio.Future[None] | None = None
+
+    def url(self, db: int = 0) -> str:
+        """The ``redis://`` URL of database ``db`` (0 to 15)."""
+        if self.port is None:
+            raise RuntimeError("Redis is not running: await RedisServer() starts it")
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self) -> RedisServer:
+        if self.running:
+            return self
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RedisUnavailable("redis-server is not installed here (Debian: apt-get "
+                                   "install redis-server); this part needs it")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self._folder = tempfile.TemporaryDirectory(prefix="talklab-redis-")
+        self._process = await asyncio.create_subprocess_exec(
+            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", self._folder.name,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            await asyncio.wait_for(self._ready(), self.start_timeout)
+        except BaseException:
+            await self.close()
+            raise
+        self.port = port
+        return self
+
+    async def _ready(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        while line := await self._process.stdout.readline():
+            if b"Ready to accept connections" in line:
+                self._drainer = asyncio.ensure_future(self._drain(self._process))  # (the pipe
+                return  # must never fill up)
+        raise RuntimeError("redis-server exited before it was ready")
+
+    @staticmethod
+    async def _drain(process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while await process.stdout.readline():
+            pass
+
+    async def close(self) -> None:
+        """Stop redis-server (everything it held is gone: nothing was kept on disk)."""
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._folder is not None:
+            with contextlib.suppress(OSError):
+                self._folder.cleanup()
+            self._folder = None
+        self.port = None
+        if RedisServer.current is self:
+            RedisServer.current = None
+
+    def __await__(self) -> Generator[Any, None, RedisServer]:
+        return self._replace().__await__()
+
+    async def _replace(self) -> RedisServer:
+        previous = RedisServer.current
+        if previous is not None and previous is not self:
+            await previous.close()
+        await self.start()
+        RedisServer.current = self
+        return self

@@ -1,0 +1,44 @@
+"""Notebook 09's self-check and its code exercise, run live with the answer key and the stub."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+from talklab import check
+
+spec = importlib.util.spec_from_file_location(
+    "answers_09", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "09.py")
+assert spec is not None and spec.loader is not None
+answers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(answers)
+
+
+def test_calls_across_is_worked_out():
+    assert check.calls_across(6, 2, answer=9)
+    wrong = check.calls_across(6, 2, answer=6)
+    assert not wrong and "9" not in wrong.message
+    assert check.calls_across(6, 2, answer="9").verdict == "wrong type"
+    assert "9" in check.reveal(check.calls_across, 6, 2).message
+
+
+async def test_routing_by_room_keeps_every_relay_on_one_server():
+    feedback = await check.server_for(answers.server_for)
+    assert feedback, feedback.message
+
+
+async def test_routing_by_address_is_told_what_it_costs():
+    def by_address(request, servers):  # a common default: hash the visitor's address
+        return int(request["address"].split(".")[-1]) % servers
+
+    said = await check.server_for(by_address)
+    assert not said and "cross" in said.message and "room" not in said.message.split(".")[0]
+
+
+async def test_the_stub_and_out_of_range_answers():
+    def stub(request, servers):
+        raise NotImplementedError
+
+    assert "stub" in (await check.server_for(stub)).message
+    assert "0 or 1" in (await check.server_for(lambda request, servers: 2)).message
+    assert "same server" in (await check.server_for(lambda request, servers: 0)).message
