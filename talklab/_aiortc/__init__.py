@@ -25,9 +25,11 @@ The adjustments (aioice 0.13.0, aiortc 1.16.0, pinned in pyproject.toml):
    a :class:`~talklab.nat.network.NatTransport`; packets reaching its private socket from
    outside its LAN are dropped. Behind a UDP-blocking firewall aioice's UDP TURN client sends
    nothing, so only TURN over TCP gets out.
-4. **Failing fast** (:mod:`.checks`). aioice retransmits a STUN request 6 times with a doubling
-   RTO (63.5 s before a pair fails); a lab's transactions use ``Settings.check_retries`` (3:
-   7.5 s). ``aioice.stun.RETRY_MAX`` itself is never changed.
+4. **Failing fast, and not too fast** (:mod:`.checks`). aioice retransmits a STUN request 6
+   times with a doubling RTO (63.5 s before a pair fails); a lab's transactions use
+   ``Settings.check_retries`` (3: 7.5 s). ``aioice.stun.RETRY_MAX`` itself is never changed.
+   Consent checks (RFC 7675), which aioice sends without retransmission, get
+   ``Settings.consent_retries`` (2), so a busy process does not end its own calls.
 5. **Check history** (:mod:`.checks`). Each candidate pair's state changes are kept with their
    times, for :func:`talklab.ice.inspect.pairs`.
 6. **The best pair, not the first** (:mod:`.nomination`). aioice nominates the first pair that
@@ -58,6 +60,7 @@ class Settings:
     """How aioice behaves for one lab's people."""
 
     check_retries: int = DEFAULT_CHECK_RETRIES  # STUN retransmissions: 3 -> failure in 7.5 s
+    consent_retries: int = 2  # a consent check waits 0.5 + 1 + 2 s, not aioice's 0.5 s
     nomination: str = "best"  # "best": talklab's rule; "first": aioice's own
     nomination_patience: float = DEFAULT_PATIENCE  # s a better pair's check may go unanswered
     nomination_wait: float = DEFAULT_WAIT  # s after the first success, at most

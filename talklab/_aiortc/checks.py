@@ -27,11 +27,16 @@ def transaction_init(self: aioice.stun.Transaction, request: aioice.stun.Message
                      addr: tuple[str, int], protocol: Any, retransmissions: int | None = None,
                      **kwargs: Any) -> None:
     """4. A lab's STUN transactions (checks, and its TURN client's requests) retransmit
-    ``check_retries`` times, unless aioice asked for a number itself (consent checks: 0)."""
-    if retransmissions is None:
-        settings = settings_of(getattr(protocol, "receiver", None))
-        if settings is not None:
+    ``check_retries`` times. aioice's consent checks (RFC 7675, every ~5 s once a call is up)
+    ask for none: one 0.5 s wait, and six misses in a row end the call. With a room of eight
+    or ten in one busy process, the loop lags enough to miss six in a row and every call
+    closed itself (measured); a lab's consent checks retransmit ``consent_retries`` times."""
+    settings = settings_of(getattr(protocol, "receiver", None))
+    if settings is not None:
+        if retransmissions is None:
             retransmissions = settings.check_retries
+        elif retransmissions == 0:  # (aioice asks for 0 for consent checks only)
+            retransmissions = settings.consent_retries
     stock(aioice.stun.Transaction, "__init__")(self, request, addr, protocol,
                                                retransmissions=retransmissions, **kwargs)
 

@@ -1,0 +1,47 @@
+"""Notebook 07's self-checks and its code exercise, run live with the answer key and the stub."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+from talklab import check
+
+spec = importlib.util.spec_from_file_location(
+    "answers_07", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "07.py")
+assert spec is not None and spec.loader is not None
+answers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(answers)
+
+
+def test_calls_after_leaving_is_worked_out():
+    assert check.calls_after_leaving(6, 2, answer=6)
+    wrong = check.calls_after_leaving(6, 2, answer=13)
+    assert not wrong and "6" not in wrong.message and "all of theirs" in wrong.message
+    assert check.calls_after_leaving(6, 2, answer=6.0).verdict == "wrong type"
+    assert "6" in check.reveal(check.calls_after_leaving, 6, 2).message
+
+
+async def test_the_answer_keys_handler_hangs_up_on_the_one_who_left_only():
+    feedback = await check.user_left_voice(answers.handle_user_left_voice)
+    assert feedback, feedback.message
+
+
+async def test_the_stub_and_the_usual_mistakes_are_told_why():
+    async def stub(me, data):
+        raise NotImplementedError("your code here")
+
+    async def nothing(me, data):
+        pass
+
+    async def everyone(me, data):
+        for link in list(me.links.values()):
+            await link.close()
+
+    async def closes_but_keeps_listed(me, data):
+        await me.links[data["socketId"]].close()
+
+    assert "stub" in (await check.user_left_voice(stub)).message
+    assert "still keep a call with Bob" in (await check.user_left_voice(nothing)).message
+    assert "hung up on" in (await check.user_left_voice(everyone)).message
+    assert "still listed" in (await check.user_left_voice(closes_but_keeps_listed)).message
