@@ -3,14 +3,17 @@ promise around them: applied only while a lab runs, each lab with its own settin
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 
 import aioice.ice
 import aioice.stun
 import aioice.turn
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from talklab import Lab, _aiortc
 from talklab._aiortc import Settings
@@ -25,6 +28,7 @@ STOCK = {
     (aioice.ice.Connection, "check_state"): aioice.ice.Connection.check_state,
     (aioice.ice.Connection, "check_start"): aioice.ice.Connection.check_start,
     (aioice.stun.Transaction, "__init__"): aioice.stun.Transaction.__init__,
+    (RTCRtpReceiver, "receive"): RTCRtpReceiver.receive,
 }
 
 
@@ -98,6 +102,8 @@ def test_settings_refuse_what_makes_no_sense():
         Settings(check_retries=-1)
     with pytest.raises(ValueError, match="nomination"):
         Settings(nomination="random")
+    with pytest.raises(ValueError, match="decoding"):
+        Settings(decoding="gpu")
 
 
 def test_host_addresses_come_from_the_context():
@@ -166,3 +172,27 @@ async def test_three_hundred_nat_hosts_over_several_labs_never_share_an_address(
     assert len({b.public_ip for b in boxes}) == 3
     for box in boxes:
         box.close()
+
+
+async def test_a_labs_audio_is_decoded_on_the_loop_and_still_heard():
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        bob = await lab.join("Bob", voice=True)
+        await lab.wait_connected()
+        await alice.wait_heard()
+        await bob.wait_heard()
+        assert abs(alice.hears()["Bob"] - bob.tone_hz) < 2
+        assert abs(bob.hears()["Alice"] - alice.tone_hz) < 2
+        assert not [t for t in threading.enumerate() if t.name.endswith("-decoder")]
+        receiver = next(iter(bob.links.values())).pc.getReceivers()[0]
+        decoder = receiver._RTCRtpReceiver__decoder_thread
+        assert isinstance(decoder, _aiortc.decoding.LoopDecoder) and decoder.frames > 25
+        ended = asyncio.Event()
+        put = decoder.put
+        decoder.put = lambda task: (put(task), task is None and ended.set())  # type: ignore
+        await alice.leave_voice()
+        # Bob hangs up: the receiver stops and its track's queue ends, as aiortc's thread ends it
+        await asyncio.wait_for(ended.wait(), 10)
+        queued = [receiver.track._queue.get_nowait() for _ in range(receiver.track._queue.qsize())]
+        assert queued[-1] is None
+    assert_stock()

@@ -35,6 +35,10 @@ The adjustments (aioice 0.13.0, aiortc 1.16.0, pinned in pyproject.toml):
 6. **The best pair, not the first** (:mod:`.nomination`). aioice nominates the first pair that
    succeeds; a lab's controlling agents nominate by :func:`talklab.ice.nomination.choose`
    (RFC 8445, 8.1.1, regular nomination): host > srflx > relay, as browsers behave.
+7. **Audio decoded on the loop** (:mod:`.decoding`). aiortc decodes each receiver's frames on a
+   thread of its own (30 threads in a room of six, in one process), and the hand-over to and
+   from them costs more than the decoding; a lab's audio receivers decode where the frame was
+   reassembled (``Settings.decoding``, "loop"; "thread" is aiortc's own, for ``bench/mesh.py``).
 
 One more reaches into aioice without replacing anything, per call rather than while labs run:
 a trickling person's link holds its agent's STUN server back during ``setLocalDescription`` and
@@ -64,6 +68,7 @@ class Settings:
     nomination: str = "best"  # "best": talklab's rule; "first": aioice's own
     nomination_patience: float = DEFAULT_PATIENCE  # s a better pair's check may go unanswered
     nomination_wait: float = DEFAULT_WAIT  # s after the first success, at most
+    decoding: str = "loop"  # "loop": audio decoded on the event loop; "thread": aiortc's own
 
     def __post_init__(self) -> None:
         if type(self.check_retries) is not int or not 0 <= self.check_retries <= 10:
@@ -71,6 +76,8 @@ class Settings:
                              f"got {self.check_retries!r}")
         if self.nomination not in ("best", "first"):
             raise ValueError(f"nomination must be 'best' or 'first', got {self.nomination!r}")
+        if self.decoding not in ("loop", "thread"):
+            raise ValueError(f"decoding must be 'loop' or 'thread', got {self.decoding!r}")
         for name in ("nomination_patience", "nomination_wait"):
             if not 0 <= getattr(self, name) <= 30:
                 raise ValueError(f"{name} must be 0 to 30 s, got {getattr(self, name)!r}")
@@ -119,7 +126,7 @@ def installed() -> bool:
 
 
 def _load() -> None:
-    from . import checks, gathering, nomination  # noqa: F401  (they register their patches)
+    from . import checks, decoding, gathering, nomination  # noqa: F401  (they register their patches)
 
 
 def enter() -> None:

@@ -7,6 +7,7 @@ gathering, in the same process, is aioice's own.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import aioice.ice
@@ -14,6 +15,12 @@ import aioice.turn
 
 from ..address import is_loopback
 from . import HOST, patch, stock
+
+
+@functools.lru_cache(maxsize=4096)
+def _loopback(ip: str) -> bool:
+    """:func:`~talklab.address.is_loopback`, remembered: it runs for every datagram."""
+    return is_loopback(ip)
 
 
 @patch(aioice.ice, "get_host_addresses")
@@ -51,7 +58,7 @@ def datagram_received(self: aioice.ice.StunProtocol, data: bytes | str,
                       addr: tuple[Any, ...]) -> None:
     """2. and 3. An agent gathering on loopback hears only loopback; a host behind a NAT hears,
     on its private address, only its own LAN (the rest must come through the NAT)."""
-    if getattr(self, "_talklab_loopback", False) and not is_loopback(addr[0]):
+    if getattr(self, "_talklab_loopback", False) and not _loopback(addr[0]):
         dropped = getattr(self, "talklab_dropped_outside", 0)
         self.talklab_dropped_outside = dropped + 1  # type: ignore[attr-defined]
         return
