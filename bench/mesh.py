@@ -131,9 +131,10 @@ async def main() -> None:
     six = rows.get((6, "loop"))
     if six is not None:
         ok = six["pkt/s min"] >= REAL_TIME
+        threads = rows[(6, "threads")]
         print(f"6-person mesh real time with talklab's decoding (every stream >= "
               f"{REAL_TIME:.0f} pkt/s): {'yes' if ok else 'NO'} (min {six['pkt/s min']:.1f} "
-              f"pkt/s, cpu {six['cpu %']:.0f} %, threads' cpu {rows[(6, 'threads')]['cpu %']:.0f} %)")
+              f"pkt/s, cpu {six['cpu %']:.0f} %, threads' cpu {threads['cpu %']:.0f} %)")
 
 
 if __name__ == "__main__":

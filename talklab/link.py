@@ -270,6 +270,17 @@ class Link:
                 values.update(bytes_sent=stat.bytesSent, bytes_received=stat.bytesReceived)
         return LinkStats(t=time.monotonic(), state=self.state, route=self.route, **values)
 
+    def packets(self) -> tuple[int, int]:
+        """``(sent, received)`` RTP packets so far: the counters ``getStats()`` reports as
+        ``packetsSent`` and ``packetsReceived``, read at once, without awaiting. A busy room's
+        ``getStats()`` waits its turn on the loop; a measurement of that room must not."""
+        sent = sum(getattr(t.sender, "_RTCRtpSender__packet_count", 0)
+                   for t in self.pc.getTransceivers())
+        received = sum(stream.packets_received for t in self.pc.getTransceivers()
+                       for stream in getattr(t.receiver, "_RTCRtpReceiver__remote_streams",
+                                             {}).values())
+        return sent, received
+
     # -- the end --------------------------------------------------------------------------------
     async def close(self) -> None:
         if self._closed:

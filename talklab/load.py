@@ -6,11 +6,21 @@ one browser's worth of machine for everybody: :func:`measure` says, over a windo
 room still runs in real time. A stream is real time at 50 packets a second (20 ms frames); the
 process's CPU is in percent of one core; loop lag is how late a 10 ms timer fires, the delay
 every packet of every call waits on top of the network.
+
+When the process falls behind, the packets it has not read yet wait in each socket's receive
+queue in the kernel (aioice asks for 512 KB per socket): the voice arrives later and later, and
+once a queue is full the kernel drops what no longer fits. ``queued_kb`` is what waits in the
+room's sockets at the end of the window (from ``/proc/net/udp``, Linux only).
+
+The counters are read all at once, at the two ends of the window (:meth:`Link.packets`), not
+through ``getStats()``: in a room that has fallen behind, every await waits its turn on the
+loop, and a window stretched by its own measuring would flatter the room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import statistics
 import time
 from dataclasses import dataclass
@@ -26,9 +36,11 @@ class RoomLoad:
     cpu_percent: float  # of one core, the whole process
     pps_min: float  # packets/s on the slowest stream
     pps_median: float
+    upload_pps_median: float  # packets/s one person sends, all their calls together
     lag_p50_ms: float
     lag_p99_ms: float
     seconds: float
+    queued_kb: float | None = None  # waiting in the room's UDP receive queues (None: not Linux)
 
     @property
     def real_time(self) -> bool:
@@ -36,12 +48,34 @@ class RoomLoad:
         return self.streams > 0 and self.pps_min >= REAL_TIME
 
 
-async def _received(people: list[Any]) -> dict[tuple[str, str], int]:
-    out = {}
+def _counters(people: list[Any]) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """Packets received on each stream (sender, receiver), and sent by each person."""
+    received, sent = {}, {}
     for p in people:
+        sent[p.name] = 0
         for link in list(p.links.values()):
-            out[(link.remote_name, p.name)] = (await link.stats()).packets_received
-    return out
+            out, into = link.packets()
+            received[(link.remote_name, p.name)] = into
+            sent[p.name] += out
+    return received, sent
+
+
+def _queued_kb(addresses: set[str], table: str = "/proc/net/udp") -> float | None:
+    """Bytes waiting in the receive queues of UDP sockets bound to ``addresses`` (IPv4), in KB.
+    Each row of ``/proc/net/udp`` has ``local_address`` as little-endian hex ``0100007F:port``
+    and ``tx_queue:rx_queue`` in hex."""
+    wanted = {socket.inet_aton(a)[::-1].hex().upper() for a in addresses if "." in a}
+    try:
+        with open(table) as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return None
+    total = 0
+    for row in rows:
+        fields = row.split()
+        if len(fields) > 4 and fields[1].split(":")[0] in wanted:
+            total += int(fields[4].split(":")[1], 16)
+    return total / 1024
 
 
 async def _lag(samples: list[float], stop: asyncio.Event) -> None:
@@ -53,21 +87,27 @@ async def _lag(samples: list[float], stop: asyncio.Event) -> None:
 
 async def measure(lab: Any, seconds: float = 2.0) -> RoomLoad:
     """Watch the lab's room for ``seconds`` and report its load."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not (
+            0.1 <= seconds <= 60):
+        raise ValueError(f"seconds must be from 0.1 to 60, got {seconds!r}")
     people = [p for p in lab.people.values() if p.in_voice]
     lag: list[float] = []
     stop = asyncio.Event()
     sampler = asyncio.ensure_future(_lag(lag, stop))
-    before, cpu0, wall0 = await _received(people), time.process_time(), time.perf_counter()
+    (before, sent0), cpu0, wall0 = _counters(people), time.process_time(), time.perf_counter()
     await asyncio.sleep(seconds)  # the measuring window
-    after, cpu1, wall1 = await _received(people), time.process_time(), time.perf_counter()
+    (after, sent1), cpu1, wall1 = _counters(people), time.process_time(), time.perf_counter()
     stop.set()
     await sampler
     dt = wall1 - wall0
     rates = sorted((after[k] - before.get(k, 0)) / dt for k in after)
+    uploads = [(sent1[name] - sent0.get(name, 0)) / dt for name in sent1]
+    queued = _queued_kb({p.address for p in people})
     lag.sort()
     return RoomLoad(people=len(people), streams=len(rates), cpu_percent=100 * (cpu1 - cpu0) / dt,
                     pps_min=rates[0] if rates else 0.0,
                     pps_median=statistics.median(rates) if rates else 0.0,
+                    upload_pps_median=statistics.median(uploads) if uploads else 0.0,
                     lag_p50_ms=1000 * lag[len(lag) // 2] if lag else 0.0,
                     lag_p99_ms=1000 * lag[min(len(lag) - 1, int(0.99 * len(lag)))] if lag
-                    else 0.0, seconds=dt)
+                    else 0.0, seconds=dt, queued_kb=queued)
