@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
 import networkx as nx
 from aiortc import RTCIceServer
 
 from . import _aiortc
+from .browser import SERVER_EVENTS
 from .diagnose import End, advice
 from .events import Event, EventBus
 from .media import MediaStream, get_user_media
@@ -87,6 +88,7 @@ class Lab:
         self.server: SignalingServer | None = None
         self.people: dict[str, Person] = {}
         self.nats: list[Nat] = []
+        self.handlers: dict[str, Callable[..., Any]] = {}  # see on()
         self._started = False
         self._entered = False
         self.events.subscribe(self._forget_closed)
@@ -220,6 +222,22 @@ class Lab:
         return (any(p.host.address == ip for p in self.people.values())
                 or any(n.public_ip == ip for n in self.nats))
 
+    def on(self, event: str, handler: Callable[[Person, dict], Any] | None) -> None:
+        """Every person of this lab, those here and those who join later, handles ``event``
+        with ``handler(person, data)`` instead of talklab's (:meth:`Person.on`): a room whose
+        browsers all run *your* handler. ``None`` puts talklab's back."""
+        if event not in SERVER_EVENTS:
+            raise ValueError(f"{event!r} is not an event the server sends; one of "
+                             f"{', '.join(SERVER_EVENTS)}")
+        if handler is not None and not callable(handler):
+            raise TypeError(f"a handler is a function (person, data), got {handler!r}")
+        if handler is None:
+            self.handlers.pop(event, None)
+        else:
+            self.handlers[event] = handler
+        for person in self.people.values():
+            person.on(event, handler)
+
     def nat(self, kind: str, **conditions: float) -> Nat:
         """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric, or
         udp-blocked: a firewall only TURN over TCP gets through); give the same one to several
@@ -281,6 +299,8 @@ class Lab:
         person = Person(name, stream, host=host, ice_servers=servers, relay_only=relay_only,
                         trickle=trickle, events=self.events, settings=self.settings)
         person.join_options = wanted
+        for event, handler in self.handlers.items():
+            person.on(event, handler)
         self.people[name] = person
         token = _aiortc.SETTINGS.set(self.settings)  # inherited by the person's tasks
         try:

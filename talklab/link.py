@@ -250,6 +250,15 @@ class Link:
         if self.remote_candidates.ended:
             self._step(f"{_count(self.remote_candidates.received, 'candidate')} received")
 
+    async def add_ice_candidate(self, candidate: dict) -> None:
+        """The seed's ``pc.addIceCandidate(new RTCIceCandidate(candidate))`` (Step 8), for a
+        candidate as the server relays it (``{"candidate", "sdpMid", "sdpMLineIndex"}``; an
+        empty ``candidate`` ends them). One that arrives before the other side's description is
+        kept until it is applied, as a browser does."""
+        if not isinstance(candidate, dict):
+            raise TypeError(f"a candidate is a dict as the server relays it, got {candidate!r}")
+        await self.on_candidate(candidate)
+
     # -- what it can tell ------------------------------------------------------------------------
     async def stats(self) -> LinkStats:
         """Counters from aiortc's ``getStats()``: what a browser's webrtc-internals shows."""

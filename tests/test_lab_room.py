@@ -83,3 +83,27 @@ async def test_the_postman_leaves_and_the_voices_stay():
         assert shape(lab.graph()) == before  # the lab still knows its room
         assert all(not d["signaling"] for n, d in lab.graph().nodes(data=True)
                    if d["kind"] == "python")
+
+
+async def test_a_labs_handler_runs_in_every_browser_here_and_joining_later():
+    heard: list[tuple[str, str]] = []
+
+    def left(me, data):
+        heard.append((me.name, data["socketId"]))
+
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        lab.on("userLeftVoice", left)  # Alice is here already; Bob and Charlie join later
+        await lab.join("Bob", voice=True)
+        charlie = await lab.join("Charlie", voice=True)
+        await lab.wait_connected()
+        sid = charlie.sid
+        await charlie.leave_voice()
+        await alice.wait_until(lambda: len(heard) == 2, 5, "both heard Charlie leave")
+        assert sorted(heard) == [("Alice", sid), ("Bob", sid)]
+        lab.on("userLeftVoice", None)  # talklab's own again
+        assert "userLeftVoice" not in alice.overrides
+        with pytest.raises(ValueError, match="not an event the server sends"):
+            lab.on("userJoinedvoice", left)
+        with pytest.raises(TypeError, match="a handler is a function"):
+            lab.on("userLeftVoice", "left")

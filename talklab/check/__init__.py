@@ -10,8 +10,7 @@
 See :mod:`talklab.check.feedback` for how feedback is given, and why.
 """
 
-from . import ice, media, mesh, nat, offer, scaleout, signaling, stun
-from .capstone import capstone
+from . import capstone, ice, media, mesh, nat, offer, scaleout, signaling, stun
 from .feedback import (
     Feedback,
     Number,
@@ -39,16 +38,17 @@ from .questions import (
 )
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
-# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, scaleout: 09) and are
+# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, capstone: 08, scaleout: 09)
+# and are
 # re-exported here,
 # so a notebook writes check.<name>.
-_TOPICS = (media, signaling, offer, stun, ice, nat, mesh, scaleout)
+_TOPICS = (media, signaling, offer, stun, ice, nat, mesh, capstone, scaleout)
 for _topic in _TOPICS:
     globals().update({name: getattr(_topic, name) for name in _topic.__all__})
 
 __all__ = [*(name for topic in _TOPICS for name in topic.__all__),
     "Feedback", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo", "candidate_priority",
-    "capstone", "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
+    "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
     "question", "relay_allowed", "relayed_messages", "reveal", "samples_per_frame", "sdp_codec",
     "upload_streams", "xor_port",
 ]

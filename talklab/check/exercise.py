@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,3 +58,74 @@ async def call(function: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+class LiveRoom:
+    """A live room for one exercise: its lab, its people, and what went wrong (an error the
+    learner's handler raised, a message the server refused)."""
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+        self.people: list[Any] = []
+        self.errors: list[str] = []
+        self.refused: list[str] = []
+        self.timed_out = ""  # what wait_connected said when it gave up
+        lab.events.subscribe(self._on_event)
+        self._stop = asyncio.Event()
+
+    def _on_event(self, event: Any) -> None:
+        if event.kind == "handler-error":
+            self.errors.append(f"{event.data['error']} (in {event.data['person']}'s browser)")
+            self._stop.set()
+        elif event.kind == "signaling-error":
+            self.refused.append(f"the server refused {event.data.get('person')}'s "
+                                f"{event.data.get('event')}: {event.data.get('message')}. "
+                                "It relays {\"offer\" (or \"answer\"): {\"type\", \"sdp\"}, "
+                                "\"to\": a socket id} and nothing else")
+            self._stop.set()
+
+    async def settle(self, wait: float) -> bool:
+        """Wait until every call carries audio (True), or something went wrong, or time ran
+        out (False)."""
+        connected = asyncio.ensure_future(self.lab.wait_connected(wait))
+        stopped = asyncio.ensure_future(self._stop.wait())
+        done, pending = await asyncio.wait({connected, stopped},
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if connected in done and connected.exception() is not None:
+            self.timed_out = str(connected.exception())
+        return connected in done and connected.exception() is None
+
+    def problem(self, stub_hint: str) -> str | None:
+        """What went wrong: the stub (with ``stub_hint``), an error the handler raised, or a
+        message the server refused."""
+        if any(error.startswith("NotImplementedError") for error in self.errors):
+            return STUB + " " + stub_hint
+        if self.errors:
+            return f"your handler raised {self.errors[0]}."
+        if self.refused:
+            return self.refused[0] + "."
+        return None
+
+    def relayed(self, event: str, to: Any) -> Counter[str]:
+        """How many ``event`` messages the server relayed to ``to``, by sender."""
+        names = {p.sid: p.name for p in self.lab.people.values()}
+        return Counter(names.get(e.peer, "someone else") for e in self.lab.trace
+                       if e.event == event and e.to == to.sid and e.from_ == "server")
+
+    def unheard(self, people: list[Any] | None = None) -> list[str]:
+        """Who (of ``people``, else all of the room's) does not hear whom at their tone
+        (within 2 Hz)."""
+        people = self.people if people is None else people
+        missing = []
+        for listener in people:
+            heard = listener.hears()
+            for speaker in people:
+                if speaker is listener:
+                    continue
+                hz = heard.get(speaker.name)
+                if hz is None or abs(hz - (speaker.tone_hz or 0)) > 2:
+                    missing.append(f"{listener.name} does not hear {speaker.name}")
+        return missing

@@ -181,6 +181,9 @@ def compare(prediction: Any, happened: Any, *, about: str, why: str = "",
     ``prediction`` is what you wrote down before running the cell (``None``: you did not);
     ``happened`` is the measurement; ``why`` explains the result either way (it is shown after
     the fact, so it may name the value)."""
+    if happened is None:
+        return Feedback(PENDING, f"nothing to compare with yet: {about} is measured once the "
+                        "live cell above has run to the end.")
     if prediction is None:
         return Feedback(PENDING, f"you did not predict {about}. Write your guess in the "
                         "prediction cell above, then run both again: it is the guess that "

@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
 from typing import Any
 
-from .exercise import STUB, run
+from .exercise import LiveRoom, run
 from .feedback import NOT_YET, RIGHT, Feedback, Number, OneOf, Spec, question
 
 __all__ = ["gather_first_delay", "handle_user_joined_voice", "handle_webrtc_offer", "line_for"]
@@ -76,70 +74,13 @@ OFFERERS = ("Alice", "Bob", "Charlie")
 WAIT = 5.0  # s for the calls to carry audio once Dave has joined (they need about 0.2 s)
 
 
-class _Room:
-    """A live room of four for one exercise: its lab, the people, and what went wrong."""
+class _Room(LiveRoom):
+    """A live room of four for one exercise: Alice, Bob and Charlie, and Dave."""
 
-    def __init__(self, lab: Any) -> None:
-        self.lab = lab
-        self.people: list[Any] = []
-        self.dave: Any = None
-        self.errors: list[str] = []
-        self.refused: list[str] = []
-        lab.events.subscribe(self._on_event)
-        self._stop = asyncio.Event()
+    dave: Any = None
 
-    def _on_event(self, event: Any) -> None:
-        if event.kind == "handler-error":
-            self.errors.append(f"{event.data['error']} (in {event.data['person']}'s browser)")
-            self._stop.set()
-        elif event.kind == "signaling-error":
-            self.refused.append(f"the server refused {event.data.get('person')}'s "
-                                f"{event.data.get('event')}: {event.data.get('message')}. "
-                                "It relays {\"offer\" (or \"answer\"): {\"type\", \"sdp\"}, "
-                                "\"to\": a socket id} and nothing else")
-            self._stop.set()
-
-    async def settle(self) -> bool:
-        """Wait until every call carries audio (True), or something went wrong, or time ran
-        out (False)."""
-        connected = asyncio.ensure_future(self.lab.wait_connected(WAIT))
-        stopped = asyncio.ensure_future(self._stop.wait())
-        done, pending = await asyncio.wait({connected, stopped},
-                                           return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        return connected in done and connected.exception() is None
-
-    def problem(self, stub_hint: str) -> str | None:
-        """What went wrong: the stub (with ``stub_hint``), an error the handler raised, or a
-        message the server refused."""
-        if any(error.startswith("NotImplementedError") for error in self.errors):
-            return STUB + " " + stub_hint
-        if self.errors:
-            return f"your handler raised {self.errors[0]}."
-        if self.refused:
-            return self.refused[0] + "."
-        return None
-
-    def relayed(self, event: str, to: Any) -> Counter[str]:
-        """How many ``event`` messages the server relayed to ``to``, by sender."""
-        names = {p.sid: p.name for p in self.lab.people.values()}
-        return Counter(names.get(e.peer, "someone else") for e in self.lab.trace
-                       if e.event == event and e.to == to.sid and e.from_ == "server")
-
-    def unheard(self) -> list[str]:
-        """Who does not hear whom at their tone (within 2 Hz)."""
-        missing = []
-        for listener in [*self.people, self.dave]:
-            heard = listener.hears()
-            for speaker in [*self.people, self.dave]:
-                if speaker is listener:
-                    continue
-                hz = heard.get(speaker.name)
-                if hz is None or abs(hz - (speaker.tone_hz or 0)) > 2:
-                    missing.append(f"{listener.name} does not hear {speaker.name}")
-        return missing
+    def unheard(self, people: list[Any] | None = None) -> list[str]:
+        return super().unheard([*self.people, self.dave] if people is None else people)
 
 
 async def _room(lab: Any) -> _Room:
@@ -171,7 +112,7 @@ async def _offers_live(function: Any) -> Feedback:
         for person in room.people:
             person.on("userJoinedVoice", function)
         await room.dave.join_voice()
-        connected = await room.settle()
+        connected = await room.settle(WAIT)
         problem = room.problem("The seed's handler does three things: a connection for "
                                "data[\"socketId\"], an offer set as its local description, "
                                "and one webrtc-offer to that socket id.")
@@ -214,7 +155,7 @@ async def _answers_live(function: Any) -> Feedback:
         room = await _room(lab)
         room.dave.on("webrtc-offer", function)
         await room.dave.join_voice()
-        connected = await room.settle()
+        connected = await room.settle(WAIT)
         problem = room.problem("The seed's handler: a connection for data[\"from\"], their "
                                "offer applied, an answer set as the local description, and "
                                "one webrtc-answer back to data[\"from\"].")

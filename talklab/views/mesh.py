@@ -128,7 +128,8 @@ def rooms_drawing(graphs: Sequence[nx.Graph], titles: Sequence[str]) -> Drawing:
     """Several moments of one room side by side, everyone in the same seat in each."""
     seats = list(dict.fromkeys(n for g in graphs for n in g.nodes))
     fig, axes = figure(4.0 * len(graphs), 3.6, columns=len(graphs))
-    for ax, graph, title in zip(axes[0], graphs, titles, strict=True):
+    row = axes[0] if len(graphs) > 1 else [axes]  # (one column: figure() gives one Axes)
+    for ax, graph, title in zip(row, graphs, titles, strict=True):
         draw_mesh(graph, ax, title, seats)
     legend(fig)
     return Drawing.of(fig, " → ".join(titles))

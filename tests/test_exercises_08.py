@@ -1,0 +1,103 @@
+"""Notebook 08, the capstone: its two handler exercises and Dave's room, run live with the
+answer key, the stubs, and the usual mistakes; a changed network changes what it reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+from talklab import check
+
+spec = importlib.util.spec_from_file_location(
+    "answers_08", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "08.py")
+assert spec is not None and spec.loader is not None
+answers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(answers)
+
+
+async def stub(*args):
+    raise NotImplementedError("your code here")
+
+
+async def nothing(me, data):
+    pass
+
+
+async def test_the_answer_handler_completes_alices_call():
+    assert await check.handle_webrtc_answer(answers.handle_webrtc_answer)
+    said = await check.handle_webrtc_answer(stub)
+    assert not said and "stub" in said.message and "data[\"from\"]" in said.message
+    said = await check.handle_webrtc_answer(nothing)
+    assert not said and "what does it still need from Bob" in said.message
+
+    async def wrong_key(me, data):
+        await me.links[data["to"]].set_remote(data["answer"])  # "to" goes in, "from" comes out
+    said = await check.handle_webrtc_answer(wrong_key)
+    assert not said and "KeyError" in said.message
+
+
+async def test_the_candidate_handler_gets_alice_and_bob_through_their_nats():
+    said = await check.handle_webrtc_ice_candidate(answers.handle_webrtc_ice_candidate)
+    assert said and "srflx" in said.message, said.message
+    said = await check.handle_webrtc_ice_candidate(stub)
+    assert not said and "stub" in said.message
+    said = await check.handle_webrtc_ice_candidate(nothing)
+    assert not said and "Where does each one have to end up?" in said.message
+    assert not await check.handle_webrtc_ice_candidate("handle_webrtc_ice_candidate")
+
+
+async def test_daves_room_from_the_answer_key_is_right_and_carries_on_without_the_server():
+    room = await check.capstone(answers.build_room, answers.handle_webrtc_answer,
+                                answers.handle_webrtc_ice_candidate)
+    assert room, room.message
+    assert room.route("Alice", "Charlie") == "host"
+    assert room.route("Alice", "Bob") == "srflx" and room.route("Bob", "Dave") == "relay"
+    assert room.relayed == answers.PREDICTIONS["relayed_calls"] == 3
+    assert room.carried_on == answers.PREDICTIONS["calls_after_the_server"] == 6
+    assert all(c.heard for c in room.calls) and room.graph.number_of_edges() == 6
+    assert "0x" not in repr(room) and "Call(" not in repr(room)  # no raw repr for a learner
+
+
+async def test_a_changed_network_changes_what_the_capstone_reports():
+    async def dave_at_home(lab):  # Dave on an ordinary router: nothing needs TURN any more
+        office = lab.nat("port-restricted")
+        await lab.join("Alice", nat=office, voice=True)
+        await lab.join("Charlie", nat=office, voice=True)
+        await lab.join("Bob", nat="port-restricted", voice=True)
+        await lab.join("Dave", nat="full-cone", voice=True)
+    room = await check.capstone(dave_at_home)  # talklab's own handlers
+    assert not room and "no call is relay" in room.message and "notebook 06" in room.message
+    assert room.relayed == 0 and room.route("Bob", "Dave") != "relay"
+    assert len(room.calls) == 6 and all(c.heard for c in room.calls)
+
+
+async def test_the_capstone_says_what_is_missing_without_giving_the_room_away():
+    said = await check.capstone(stub)
+    assert not said and "stub" in said.message and "Dave comes last" in said.message
+    assert said.relayed is None and said.calls == ()
+
+    async def three(lab):
+        for name in ("Alice", "Bob", "Charlie"):
+            await lab.join(name, voice=True)
+    said = await check.capstone(three)
+    assert not said and "Alice, Bob, Charlie" in said.message and "Dave" in said.message
+
+    async def dave_first(lab):
+        for name in ("Dave", "Alice", "Bob", "Charlie"):
+            await lab.join(name, voice=True)
+    assert "bring Dave in last" in (await check.capstone(dave_first)).message
+
+    async def forced(lab):
+        for name in ("Alice", "Bob", "Charlie"):
+            await lab.join(name, voice=True)
+        await lab.join("Dave", voice=True, relay_only=True)
+    assert "relay_only" in (await check.capstone(forced)).message
+
+    said = await check.capstone(answers.build_room, stub, answers.handle_webrtc_ice_candidate)
+    assert not said and "still the stub" in said.message and "handle_webrtc_answer" in said.message
+    assert not await check.capstone(answers.build_room, "not a function")
+
+
+def test_a_prediction_has_nothing_to_compare_with_before_the_room_runs():
+    said = check.compare(3, None, about="calls through TURN", kind=check.Whole())
+    assert said.verdict == "pending" and "nothing to compare with yet" in said.message
