@@ -82,6 +82,10 @@ def test_notebook_is_committed_clean_and_follows_the_course_shape(path):
     first = "".join(raw["cells"][0]["source"])
     assert "You will learn" in first and "Seed:" in first
     markdown = [c for c in raw["cells"] if c["cell_type"] == "markdown"]
+    for cell in markdown:  # prose, not a script's comments: every line "# ..." renders as a title
+        lines = "".join(cell["source"]).split("\n")
+        assert len(lines) == 1 or not all(line.startswith("# ") or line == "#" for line in lines), \
+            "".join(cell["source"])[:80]
     assert "Key takeaways" in "".join(markdown[-1]["source"]), "end with key takeaways"
     everything = "".join("".join(c["source"]) for c in raw["cells"])
     assert "asyncio.run(" not in everything
