@@ -29,6 +29,7 @@ _EXPORTS = {
     "DEFAULT_ROOM": ".lab", "Lab": ".lab",
     "Event": ".events", "EventBus": ".events",
     "Ear": ".hearing", "dominant_frequency": ".hearing", "level_dbfs": ".hearing",
+    "LabClosed": ".lab",
     "nat_matrix": ".matrix",
     "FileVoice": ".media", "FrameVoice": ".media", "MediaError": ".media", "MediaStream": ".media",
     "NotAllowedError": ".media", "NotFoundError": ".media", "OverconstrainedError": ".media",
@@ -42,7 +43,8 @@ _EXPORTS = {
 _SUBMODULES = {"check", "ice", "nat", "stun", "turn", "views", "server", "media", "hearing", "sdp",
                "person", "link", "lab", "matrix", "events", "signaling", "encoding"}
 
-__all__ = ["DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice", "Lab", "Link",
+__all__ = ["DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice", "Lab",
+    "LabClosed", "Link",
     "MediaError", "MediaStream", "NotAllowedError", "NotFoundError", "OverconstrainedError",
     "Person", "SignalingClient", "SignalingError", "SignalingServer", "SyntheticVoice",
     "VoiceError", "detect_nat", "dominant_frequency", "enumerate_devices", "get_user_media",
@@ -51,7 +53,7 @@ __all__ = ["DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice"
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from .events import Event, EventBus
     from .hearing import Ear, dominant_frequency, level_dbfs
-    from .lab import DEFAULT_ROOM, Lab
+    from .lab import DEFAULT_ROOM, Lab, LabClosed
     from .link import Link
     from .matrix import nat_matrix
     from .media import (

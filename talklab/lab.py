@@ -52,6 +52,10 @@ def _flag(name: str, value: object) -> bool:
     return value
 
 
+class LabClosed(RuntimeError):
+    """This lab was closed, or replaced by a newer one: its people have hung up."""
+
+
 class Lab:
     """A signaling server on a free loopback port, and the people you add to it.
 
@@ -90,6 +94,7 @@ class Lab:
         self.nats: list[Nat] = []
         self.handlers: dict[str, Callable[..., Any]] = {}  # see on()
         self._started = False
+        self._closed: str | None = None  # why it was closed, once it has run
         self._entered = False
         self.events.subscribe(self._forget_closed)
 
@@ -144,6 +149,7 @@ class Lab:
             _aiortc.leave()
         if self._started:
             self.events.publish("lab-closed")
+            self._closed = because
         self._started = False
         if Lab.current is self:
             Lab.current = None
@@ -271,6 +277,11 @@ class Lab:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"a person needs a name, got {name!r}")
         if not self._started:
+            if self._closed is not None:
+                raise LabClosed(
+                    "this lab was replaced by a newer one (each `lab = await talklab.Lab()` "
+                    "closes the last): use the new lab" if "replaced" in self._closed else
+                    "this lab is closed: start a new one with `lab = await talklab.Lab()`")
             await self.start()
         wanted = {"room": room, "nat": nat if isinstance(nat, Nat) else (nat or "none"),
                   "tone_hz": tone_hz, "stream": stream, "relay_only": relay_only,
@@ -323,18 +334,30 @@ class Lab:
     async def wait_connected(self, timeout: float = 10) -> None:
         """Wait until every person in voice has a working, audio-carrying link to every other.
 
-        On timeout, the :class:`TimeoutError` names each link that did not connect and what
-        would fix it."""
+        When a link has failed (ICE gave up) and every other is connected or failed too, the
+        room cannot get there: this says so at once. Either way, and on timeout, the
+        :class:`TimeoutError` names each link that did not connect and what would fix it."""
         people = list(self.people.values())
 
+        def links() -> list[tuple[Person, str]]:
+            return [(p, sid) for p in people if p.in_voice and not p.closed
+                    for sid in expected_peers(p, self.people.values())]
+
         def done() -> bool:
-            return all(_connected(p, expected_peers(p, self.people.values()))
-                       for p in people if p.in_voice and not p.closed)
+            return all(sid in p.links and p.links[sid].state == "connected" for p, sid in links())
+
+        def hopeless() -> bool:
+            ends = [p.links[sid].pc.connectionState if sid in p.links else "new"
+                    for p, sid in links()
+                    if not (sid in p.links and p.links[sid].state == "connected")]
+            return bool(ends) and all(end in ("failed", "closed") for end in ends)
 
         try:
-            await asyncio.wait_for(self._until(done), timeout)
+            await asyncio.wait_for(self._until(lambda: done() or hopeless()), timeout)
         except TimeoutError:
-            raise TimeoutError(self._why_not(timeout)) from None
+            raise TimeoutError(self._why_not(f"within {timeout} s")) from None
+        if not done():
+            raise TimeoutError(self._why_not("(ICE gave up)"))
 
     async def _until(self, condition: Any) -> None:
         changed = asyncio.Event()
@@ -346,7 +369,7 @@ class Lab:
         finally:
             unsubscribe()
 
-    def _why_not(self, timeout: float) -> str:
+    def _why_not(self, when: str) -> str:
         by_sid = {p.sid: p for p in self.people.values()}
         lines, seen = [], set()
         for p in self.people.values():
@@ -364,7 +387,7 @@ class Lab:
                 lines.append(advice(_end(p), _end(other) if other else End(sid, "none"),
                                     stun=self.stun is not None, turn=self.turn is not None,
                                     state=None if link is None else link.pc.connectionState))
-        return f"not every link carried audio within {timeout} s:\n  " + "\n  ".join(
+        return f"not every link carried audio {when}:\n  " + "\n  ".join(
             lines or ["(no link is missing any more: it connected as the time ran out)"])
 
     # -- the mesh -------------------------------------------------------------------------------
@@ -378,11 +401,6 @@ class Lab:
     def __repr__(self) -> str:
         state = self.url if self._started else "not started"
         return f"<Lab {state}, {len(self.people)} people>"
-
-
-def _connected(person: Person, expected: set[str]) -> bool:
-    return (set(person.links) >= expected
-            and all(person.links[sid].state == "connected" for sid in expected))
 
 
 def _end(person: Person) -> End:

@@ -91,4 +91,4 @@ async def test_the_live_stats_view_shows_words_not_a_widget_repr(monkeypatch):
         view._ipython_display_()
     (bundle,) = published
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert "live link stats" in bundle["text/plain"] and not RAW_REPR.search(bundle["text/plain"])
+    assert "counters, live" in bundle["text/plain"] and not RAW_REPR.search(bundle["text/plain"])
