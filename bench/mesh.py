@@ -11,10 +11,20 @@ measures over a window of ``--window`` seconds:
 * event-loop lag (how late a 10 ms timer fires): p50 and p99;
 * resident memory.
 
-Each size runs twice in the same process: ``threads`` is aiortc's own decoding (a thread per
-receiver, the baseline) and ``loop`` is talklab's (adjustment 7, :mod:`talklab._aiortc.decoding`).
+Each size runs in three ways, one after the other, in the same process:
+
+* ``plain``: the baseline, plain aiortc. One ``RTCPeerConnection`` per pair, each with a voice
+  track of its own (so aiortc's encoder per connection), aiortc's jitter buffers and decoder
+  threads, the descriptions handed over in-process (no signaling server). Only the loopback
+  gathering every lab needs is changed (adjustment 1 of :mod:`talklab._aiortc`), and consent
+  checks retransmit (adjustment 4) so that a busy baseline does not end its own calls;
+* ``threads``: talklab's people (one encode per person, fanned out) with aiortc's decoder
+  threads;
+* ``loop``: talklab as a lab runs it, audio decoded on the loop (adjustment 7).
+
 Absolute times differ between machines of the same kind, so the figures to compare are the
-ratio lines: CPU per delivered packet and packets delivered, loop / threads.
+ratio lines: CPU per delivered packet, talklab / plain (plain aiortc cannot keep six people
+real time here, so its raw CPU would flatter it), and packets delivered.
 
     python bench/mesh.py [--sizes 2 4 6 8 10] [--window 5]
 
@@ -26,15 +36,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import resource
 import statistics
 import time
 
-import talklab
-from talklab.load import REAL_TIME
+from aiortc import RTCConfiguration, RTCPeerConnection
 
-MODES = ("threads", "loop")
+import talklab
+from talklab import _aiortc
+from talklab._aiortc import Settings
+from talklab.hearing import Ear
+from talklab.load import REAL_TIME
+from talklab.media import SyntheticVoice
+
+MODES = ("plain", "threads", "loop")
 
 
 def rss_mb() -> float:
@@ -52,15 +69,9 @@ async def loop_lag(samples: list[float], stop: asyncio.Event) -> None:
         samples.append(time.perf_counter() - t - 0.01)
 
 
-async def received(people) -> dict[tuple[str, str], int]:
-    out = {}
-    for p in people:
-        for name, s in (await p.stats()).items():
-            out[(name, p.name)] = s["packets_received"]
-    return out
-
-
 async def measure(n: int, window: float, mode: str) -> dict:
+    if mode == "plain":
+        return await measure_plain(n, window)
     async with talklab.Lab(voice_cap=max(n, 6)) as lab:
         lab.settings = dataclasses.replace(lab.settings,
                                            decoding="thread" if mode == "threads" else "loop")
@@ -78,31 +89,101 @@ async def measure(n: int, window: float, mode: str) -> dict:
         except TimeoutError:
             pass
 
-        lag: list[float] = []
-        stop = asyncio.Event()
-        lag_task = asyncio.ensure_future(loop_lag(lag, stop))
-        before, cpu0, w0 = await received(people), time.process_time(), time.perf_counter()
-        await asyncio.sleep(window)  # the measuring window
-        after, cpu1, w1 = await received(people), time.process_time(), time.perf_counter()
-        stop.set()
-        await lag_task
-        rates = sorted((after[k] - before.get(k, 0)) / (w1 - w0) for k in after)
-        delivered = sum(after[k] - before.get(k, 0) for k in after)
-        lag.sort()
-        return {
-            "n": n,
-            "decoding": mode,
-            "streams": len(rates),
-            "connected s": connected,
-            "heard s": heard,
-            "cpu %": 100 * (cpu1 - cpu0) / (w1 - w0),
-            "cpu ms/1k pkt": 1e6 * (cpu1 - cpu0) / delivered if delivered else float("nan"),
-            "pkt/s min": rates[0] if rates else 0.0,
-            "pkt/s med": statistics.median(rates) if rates else 0.0,
-            "lag p50 ms": 1000 * lag[len(lag) // 2],
-            "lag p99 ms": 1000 * lag[min(len(lag) - 1, int(0.99 * len(lag)))],
-            "rss MB": rss_mb(),
-        }
+        counters = [link.packets for p in people for link in p.links.values()]
+        return await window_of(n, mode, counters, window, connected, heard)
+
+
+async def window_of(n: int, mode: str, counters: list, window: float, connected: float,
+                    heard: float) -> dict:
+    """Measure a running room over ``window`` s: ``counters`` are functions returning one
+    stream's ``(sent, received)`` packets, read at once at both ends of the window."""
+    lag: list[float] = []
+    stop = asyncio.Event()
+    lag_task = asyncio.ensure_future(loop_lag(lag, stop))
+    before, cpu0, w0 = [c()[1] for c in counters], time.process_time(), time.perf_counter()
+    await asyncio.sleep(window)  # the measuring window
+    after, cpu1, w1 = [c()[1] for c in counters], time.process_time(), time.perf_counter()
+    stop.set()
+    await lag_task
+    rates = sorted((a - b) / (w1 - w0) for a, b in zip(after, before, strict=True))
+    delivered = sum(after) - sum(before)
+    lag.sort()
+    return {
+        "n": n,
+        "mode": mode,
+        "streams": len(rates),
+        "connected s": connected,
+        "heard s": heard,
+        "cpu %": 100 * (cpu1 - cpu0) / (w1 - w0),
+        "cpu ms/1k pkt": 1e6 * (cpu1 - cpu0) / delivered if delivered else float("nan"),
+        "pkt/s min": rates[0] if rates else 0.0,
+        "pkt/s med": statistics.median(rates) if rates else 0.0,
+        "lag p50 ms": 1000 * lag[len(lag) // 2],
+        "lag p99 ms": 1000 * lag[min(len(lag) - 1, int(0.99 * len(lag)))],
+        "rss MB": rss_mb(),
+    }
+
+
+def plain_counter(pc: RTCPeerConnection):
+    """``(sent, received)`` RTP packets of a plain connection (what getStats reports)."""
+    def read() -> tuple[int, int]:
+        sent = sum(getattr(t.sender, "_RTCRtpSender__packet_count", 0)
+                   for t in pc.getTransceivers())
+        received = sum(s.packets_received for t in pc.getTransceivers()
+                       for s in getattr(t.receiver, "_RTCRtpReceiver__remote_streams",
+                                        {}).values())
+        return sent, received
+    return read
+
+
+async def measure_plain(n: int, window: float) -> dict:
+    """The baseline: n people in plain aiortc, a connection per pair, a track per connection."""
+    settings = Settings(decoding="thread", nomination="first")
+    with _aiortc.running(settings):
+        pcs: list[RTCPeerConnection] = []
+        ears: list[tuple[Ear, float]] = []
+        streams = []
+        t0 = time.perf_counter()
+
+        def connection(i: int, tone: float) -> RTCPeerConnection:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            voice = SyntheticVoice(tone)  # a track of its own: aiortc encodes per connection
+            streams.append(voice)
+            pc.addTrack(voice)
+            pc.talklab_host = f"127.10.250.{i + 1}"  # type: ignore[attr-defined]
+            pcs.append(pc)
+            return pc
+
+        tones = [220.0 + 40 * i for i in range(n)]
+        for a in range(n):
+            for b in range(a + 1, n):
+                offerer, answerer = connection(a, tones[a]), connection(b, tones[b])
+                for pc, tone in ((offerer, tones[b]), (answerer, tones[a])):
+                    ear = Ear()
+                    ears.append((ear, tone))
+                    pc.on("track", lambda track, ear=ear: ear.listen(track))
+                with _aiortc.gathering_on(offerer.talklab_host):  # type: ignore[attr-defined]
+                    await offerer.setLocalDescription(await offerer.createOffer())
+                await answerer.setRemoteDescription(offerer.localDescription)
+                with _aiortc.gathering_on(answerer.talklab_host):  # type: ignore[attr-defined]
+                    await answerer.setLocalDescription(await answerer.createAnswer())
+                await offerer.setRemoteDescription(answerer.localDescription)
+        try:
+            await asyncio.gather(*(ear.wait_frames(1, 30 + 5 * n) for ear, _ in ears))
+            connected = time.perf_counter() - t0
+            heard = float("nan")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.gather(*(ear.wait_frames(50, 60) for ear, _ in ears))
+                if all(abs((ear.pitch() or 0) - tone) <= 2 for ear, tone in ears):
+                    heard = time.perf_counter() - t0
+            return await window_of(n, "plain", [plain_counter(pc) for pc in pcs], window,
+                                   connected, heard)
+        finally:
+            for ear, _ in ears:
+                await ear.stop()
+            for voice in streams:
+                voice.stop()
+            await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
 
 
 def show(row: dict, header: bool) -> None:
@@ -123,18 +204,22 @@ async def main() -> None:
             rows[(n, mode)] = await measure(n, args.window, mode)
             show(rows[(n, mode)], header=len(rows) == 1)
     for n in args.sizes:
-        base, ours = rows[(n, "threads")], rows[(n, "loop")]
-        cpu = ours["cpu ms/1k pkt"] / base["cpu ms/1k pkt"]
-        rate = ours["pkt/s med"] / base["pkt/s med"] if base["pkt/s med"] else float("nan")
-        print(f"n={n}: cpu per delivered packet, loop / threads = {cpu:.2f}; "
-              f"packets delivered, loop / threads = {rate:.2f}", flush=True)
+        base = rows[(n, "plain")]
+        for mode in ("threads", "loop"):
+            ours = rows[(n, mode)]
+            cpu = ours["cpu ms/1k pkt"] / base["cpu ms/1k pkt"]
+            rate = ours["pkt/s med"] / base["pkt/s med"] if base["pkt/s med"] else float("nan")
+            print(f"n={n}: {mode} / plain: cpu per delivered packet = {cpu:.2f}, "
+                  f"packets delivered = {rate:.2f}", flush=True)
     six = rows.get((6, "loop"))
     if six is not None:
         ok = six["pkt/s min"] >= REAL_TIME
-        threads = rows[(6, "threads")]
-        print(f"6-person mesh real time with talklab's decoding (every stream >= "
-              f"{REAL_TIME:.0f} pkt/s): {'yes' if ok else 'NO'} (min {six['pkt/s min']:.1f} "
-              f"pkt/s, cpu {six['cpu %']:.0f} %, threads' cpu {threads['cpu %']:.0f} %)")
+        ratio = six["cpu ms/1k pkt"] / rows[(6, "plain")]["cpu ms/1k pkt"]
+        print(f"6-person mesh: talklab's cpu per delivered packet is {ratio:.2f} x plain "
+              f"aiortc's (target <= 0.5), every stream real time (>= {REAL_TIME:.0f} pkt/s): "
+              f"{'yes' if ok else 'NO'} (min {six['pkt/s min']:.1f} pkt/s, cpu "
+              f"{six['cpu %']:.0f} %; plain: min {rows[(6, 'plain')]['pkt/s min']:.1f} pkt/s, "
+              f"cpu {rows[(6, 'plain')]['cpu %']:.0f} %)")
 
 
 if __name__ == "__main__":

@@ -28,16 +28,18 @@ def test_signaling_storm_runs_and_loses_nothing():
     assert any(line.startswith("R=2: talklab x2 / talklab = ") for line in lines)
 
 
-def test_mesh_bench_compares_talklabs_decoding_with_aiortcs_in_the_same_run():
+def test_mesh_bench_compares_talklab_with_plain_aiortc_in_the_same_run():
     run = subprocess.run([sys.executable, str(BENCH / "mesh.py"), "--sizes", "2", "--window", "1"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     header = [h.strip() for h in lines[0].split("|")]
     rows = [dict(zip(header, [v.strip() for v in line.split("|")], strict=True))
-            for line in lines[1:3]]
-    assert [(r["n"], r["decoding"], r["streams"]) for r in rows] == [
-        ("2", "threads", "2"), ("2", "loop", "2")]
-    for r in rows:  # both really carried audio: about 50 packets a second on each stream
+            for line in lines[1:4]]
+    assert [(r["n"], r["mode"], r["streams"]) for r in rows] == [
+        ("2", "plain", "2"), ("2", "threads", "2"), ("2", "loop", "2")]
+    for r in rows:  # all three really carried audio: about 50 packets a second on each stream
         assert float(r["pkt/s min"]) > 25, r
-    assert lines[3].startswith("n=2: cpu per delivered packet, loop / threads = ")
+        assert r["heard s"] != "nan", r  # and each heard the other's tone
+    assert lines[4].startswith("n=2: threads / plain: cpu per delivered packet = ")
+    assert lines[5].startswith("n=2: loop / plain: cpu per delivered packet = ")
