@@ -43,3 +43,16 @@ def test_mesh_bench_compares_talklab_with_plain_aiortc_in_the_same_run():
         assert r["heard s"] != "nan", r  # and each heard the other's tone
     assert lines[4].startswith("n=2: threads / plain: cpu per delivered packet = ")
     assert lines[5].startswith("n=2: loop / plain: cpu per delivered packet = ")
+
+
+def test_dave_bench_breaks_his_join_into_stages():
+    run = subprocess.run([sys.executable, str(BENCH / "dave.py"), "--runs", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    stages = [line.split("|")[0].strip() for line in lines[1:-1]]
+    assert stages == ["offer received", "answer sent", "ICE checking", "ICE completed",
+                      "connection connected", "first audio frame", "Dave hears all three"]
+    times = [float(line.split("|")[1]) for line in lines[1:-1]]
+    assert min(times) > 0 and times[-1] == max(times)  # hearing all three comes last
+    assert lines[-1].startswith("Dave's join to first audio from all three, median of 1: ")
