@@ -136,6 +136,8 @@ class Lab:
 
     async def close(self, because: str = "their lab was closed") -> None:
         """Close every person, then the servers. Safe to call twice."""
+        if self._started:
+            self.events.publish("lab-closing")  # views keep the room as it was, before it ends
         people, self.people = list(self.people.values()), {}
         await asyncio.gather(*(p.close(because) for p in people), return_exceptions=True)
         for service in (self.server, self.stun, self.turn):

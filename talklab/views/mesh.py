@@ -160,7 +160,7 @@ class MeshView:
         self.redraw()
 
     def _on_event(self, event: Any) -> None:
-        if event.kind == "lab-closed":
+        if event.kind in ("lab-closing", "lab-closed"):  # keep the room as it was, before it ends
             self.close()
         elif event.kind in self.EVENTS:
             self.schedule()

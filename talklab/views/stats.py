@@ -98,7 +98,7 @@ class LinkStatsView:
             previous.close()  # a re-run cell: one live view per lab
         LinkStatsView._by_lab[id(lab)] = self
         self._unsubscribe = lab.events.subscribe(
-            lambda event: self.close() if event.kind == "lab-closed" else None)
+            lambda event: self.close() if event.kind in ("lab-closing", "lab-closed") else None)
         self._task = asyncio.ensure_future(self._run())
 
     def links(self) -> list[Link]:
