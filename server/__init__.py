@@ -8,6 +8,10 @@
 * :mod:`.replica` — each server's copy of the Redis rooms, for checking relays without a round
   trip (no I/O);
 * :mod:`.payloads` — what each event must carry;
+* :mod:`.limits` — each client's budgets (:class:`Limits`), :mod:`.gate` — who may reach the
+  lab (Host, Origin, the trace's token), :mod:`.sessions` — handshakes that never connect,
+  :mod:`.transport` — every socket's memory budget, :mod:`.inbound` — each message checked
+  before python-socketio dispatches it, :mod:`.delivery` — how messages reach people;
 * :mod:`.trace` — the log of every event in and out;
 * :mod:`.app` — the Socket.IO handlers; :mod:`.http` — the HTTP routes; :mod:`.serve` — the
   listening :class:`SignalingServer` and the ``talklab-server`` command;
@@ -20,6 +24,7 @@ it loads nothing else of talklab but ``talklab._service``.
 """
 
 from .app import SignalingApp, main
+from .limits import Limits
 from .rooms import DEFAULT_VOICE_CAP, VOICE_FULL_MESSAGE, Member, RoomError, Rooms, VoiceFull
 from .serve import SignalingServer
 from .store import MemoryStore, Store, StoreUnavailable
@@ -28,6 +33,7 @@ from .trace import Trace, TraceEntry
 __all__ = [
     "DEFAULT_VOICE_CAP",
     "VOICE_FULL_MESSAGE",
+    "Limits",
     "Member",
     "MemoryStore",
     "RoomError",

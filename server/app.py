@@ -10,7 +10,16 @@ handler below reads like the seed's ``socket.on(...)`` it ports. What it adds to
   in voice (:mod:`.relay`; the seed relays to any socket id it is given);
 * anything refused answers ``signalingError {event, message}`` and changes nothing; so does a
   room service (Redis) that does not answer, in bounded time;
-* every event in and out is written to a :class:`.trace.Trace` (``GET /trace``).
+* every event in and out is written to a :class:`.trace.Trace` (``GET /trace``, with the
+  server's :attr:`SignalingApp.token`);
+* no client can cost the server more than its budget (:mod:`.limits`): what it leaves unread,
+  its handshakes (:mod:`.sessions`), its room changes (a rate per socket), its bad input
+  (:mod:`.inbound`: binary and reserved events refused, no traceback for anything it sends);
+* only the lab's own page, and programs, may reach it (:mod:`.gate`: Host and Origin);
+* a ``userId`` already in a room cannot be taken by another socket; every notice about a room
+  (``userJoinedRoom``, ``userLeftRoom``, ``userJoinedVoice``, ``userLeftVoice``) names it in an
+  added field ``room`` (the seed's clients ignore it), and one that arrives for someone who has
+  left that room meanwhile is not delivered (with Redis, a notice can cross a move).
 
 This module holds the handlers (:class:`SignalingApp`); :mod:`.http` its HTTP routes and
 :mod:`.serve` the listening :class:`~.serve.SignalingServer` and the ``talklab-server`` command.
@@ -21,19 +30,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
 from aiohttp import web
-from engineio import packet as eio_packet
 
 from . import fastpath, payloads
-from .engine import DirectSocket, flush_held
+from .delivery import Delivery
+from .gate import Gate
+from .inbound import Inbound
+from .limits import Limits, QuietLog, TokenBucket
 from .payloads import InvalidPayload
 from .rooms import DEFAULT_VOICE_CAP, Member, RoomError, Rooms, VoiceFull
+from .sessions import Sessions
 from .store import MemoryStore, Store, StoreUnavailable
 from .trace import SERVER, Trace
+from .transport import drop
 
 log = logging.getLogger("talklab.server")
 
@@ -48,16 +62,21 @@ def _guarded(event: str) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def run(self: SignalingApp, sid: str, data: Any = None, *extra: Any) -> None:
-            self._trace_in(event, sid, self._room_of(sid), data)
             try:
+                self._trace_in(event, sid, self._room_of(sid), data)
                 await handler(self, sid, data)
             except (InvalidPayload, RoomError) as exc:
                 await self.refuse(sid, event, str(exc))
             except StoreUnavailable as exc:  # Redis stopped answering: say so, no traceback
-                log.warning("%s from %s: %s", event, sid, exc)
+                self.quiet("unavailable", "%s from %s: %s", event, sid, exc,
+                           level=logging.WARNING)
                 await self.refuse(sid, event, f"{UNAVAILABLE} ({exc})")
+            except RecursionError:  # (bad input that got past orjson's own depth limit)
+                await self.refuse(sid, event, "the payload is nested too deeply")
             except Exception:  # a bug must cost one event, never the server
-                log.exception("handler for %s failed", event)
+                if self.quiet("bug:" + event, "handler for %s failed", event,
+                              level=logging.ERROR):
+                    log.exception("handler for %s failed (traceback)", event)
                 await self.refuse(sid, event, "internal error")
 
         return run
@@ -80,7 +99,10 @@ class _fast_json:
 
 # python-socketio settings of talklab's stack (the protocol tests build their server with them)
 SOCKETIO_OPTIONS: dict[str, Any] = {
-    "cors_allowed_origins": "*",
+    # CORS and the Origin check are the gate's (gate.py): python-engineio's own echoed any
+    # Origin back with Access-Control-Allow-Credentials: true. [] turns its handling off.
+    "cors_allowed_origins": [],
+    "cors_credentials": False,
     # Handle each client's events in order, inline: an ICE candidate can never overtake the
     # offer it belongs to, and no task is spawned per message.
     "async_handlers": False,
@@ -103,38 +125,68 @@ def _checked_ice_servers(value: Any) -> IceServers:
     return [dict(s) for s in value]
 
 
-class SignalingApp:
+class SignalingApp(Delivery):
     """The Socket.IO application: handlers, store and trace. No listening socket of its own.
 
     ``redis_url`` keeps rooms in Redis (shared with every server on the same database) instead
     of this process; ``fast_path`` chooses talklab's own WebSocket loop (:mod:`.fastpath`);
-    ``ice_servers`` is what the browser page is told to use.
+    ``ice_servers`` is what the browser page is told to use; ``limits`` the budgets of each
+    client (:class:`.limits.Limits`); ``host`` the address the server listens on and
+    ``allowed_origins`` the pages besides its own that may reach it (:mod:`.gate`); ``token``
+    what ``GET /trace`` asks for (random unless given).
     """
 
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, trace_size: int = 10_000,
                  ice_servers: IceServers | None = None, redis_url: str | None = None,
-                 fast_path: bool = True) -> None:
+                 fast_path: bool = True, limits: Limits | None = None,
+                 host: str = "127.0.0.1", allowed_origins: Iterable[str] = (),
+                 token: str | None = None) -> None:
         if not isinstance(voice_cap, int) or isinstance(voice_cap, bool) or voice_cap < 1:
             raise ValueError(f"voice_cap must be a whole number of at least 1, not {voice_cap!r}")
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a talklab.server.Limits, not {limits!r}")
         self._ice_servers = _checked_ice_servers(ice_servers)
+        self.limits = limits or Limits()
+        self.gate = Gate(host, allowed_origins)
+        self.token: str = token or secrets.token_urlsafe(24)
+        self.quiet = QuietLog(log, self.limits.refusal_log_interval)
         self.store: Store
         if redis_url:
             from .redis import RedisStore
             self.store = RedisStore(redis_url, voice_cap=voice_cap, on_reaped=self._reaped,
-                                    on_forwarded=self._deliver_forwarded)
+                                    on_forwarded=self._deliver_forwarded,
+                                    on_unreachable=self._unreachable)
         else:
             self.store = MemoryStore(Rooms(voice_cap=voice_cap))
         self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
         self._delivering: set[asyncio.Task] = set()  # forwarded packets for long-polling
+        self._buckets: dict[str, TokenBucket] = {}  # sid -> its room changes
         self._dumps = _fast_json.dumps
         self.closing = False  # the server is shutting down: nobody is told who leaves
         self.trace = Trace(trace_size)
-        self.sio = fastpath.socketio_server(fast_path=fast_path, **SOCKETIO_OPTIONS)
+        self.stale_dropped = 0  # notices not delivered: their room was left meanwhile
+        self.sio = fastpath.socketio_server(fast_path=fast_path, limits=self.limits,
+                                            **SOCKETIO_OPTIONS)
         self.fast_path_active: bool = self.sio.fast_path_active
-        self.web = web.Application()
+        self.sessions = Sessions(self.limits, self._close_session)
+        self.sio.on_session = self._session_opened
+        from .http import add_routes, middleware
+        self.web = web.Application(middlewares=[middleware(self)])
         self.sio.attach(self.web)
-        from .http import add_routes
         add_routes(self)
+        eio = self.sio.eio
+        self.inbound = Inbound(self, eio.handlers["message"])
+        engine_disconnect = eio.handlers["disconnect"]
+
+        async def on_engine_message(eio_sid: str, data: Any) -> None:  # (a coroutine function,
+            await self.inbound(eio_sid, data)  # as python-engineio checks handlers to be)
+
+        async def on_engine_disconnect(eio_sid: str, *reason: Any) -> None:
+            self.sessions.closed(eio_sid)
+            await engine_disconnect(eio_sid, *reason)
+
+        eio.on("message", on_engine_message)
+        eio.on("disconnect", on_engine_disconnect)
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         for event, handler in {
@@ -175,16 +227,7 @@ class SignalingApp:
     def ice_servers(self, value: IceServers) -> None:
         self._ice_servers = _checked_ice_servers(value)
 
-    # -- sending, always through the trace ----------------------------------------------------
-    def _learn(self, *members: Member | None) -> None:
-        for m in members:
-            if m is not None:
-                self._known[m.sid] = (m.username, m.room)
-
-    def _name(self, sid: str) -> str | None:
-        known = self._known.get(sid)
-        return known[0] if known else None
-
+    # -- the trace ---------------------------------------------------------------------------
     def _room_of(self, sid: str) -> str | None:
         known = self._known.get(sid)
         return known[1] if known else None
@@ -192,61 +235,30 @@ class SignalingApp:
     def _trace_in(self, event: str, sid: str, room: str | None, data: Any) -> None:
         self.trace.record(event, sid, SERVER, room, data, self._name)
 
-    async def send(self, event: str, data: dict, to: str, room: str | None = None) -> None:
-        self.trace.record(event, SERVER, to, room, data, self._name)
-        # Not python-socketio's emit: it builds a Packet (walking the data for binary parts),
-        # then a task per recipient and an asyncio.wait on them, most of the cost of a relay.
-        # A text EVENT packet for the default namespace is just "2" + JSON.
-        text = "2" + self._dumps([event, data])
-        if not await self._deliver(to, text):  # not connected here: another server's, or gone
-            await self.store.forward(to, text)
-
-    async def _deliver(self, sid: str, text: str) -> bool:
-        """Write a Socket.IO packet to one of this server's sockets; False if it is not here."""
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        if eio_sid is None:
-            return False
-        await self.sio.eio.send_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
-        return True
-
-    def _deliver_forwarded(self, batch: Iterable[tuple[str, str]]) -> None:
-        """Packets another server sent through Redis for our sockets (the store's hook): on the
-        WebSocket path, held and then written at once, since they have waited for Redis
-        already; otherwise (long-polling) through python-engineio, in order."""
-        for sid, text in batch:
-            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-            sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
-            if sock is None:
-                continue  # gone
-            if isinstance(sock, DirectSocket) and sock.send_text("4" + text):
-                continue
-            task = asyncio.ensure_future(self._deliver(sid, text))  # tasks run in order
-            self._delivering.add(task)
-            task.add_done_callback(self._delivering.discard)
-        flush_held()
-
-    async def send_to_room(self, event: str, data: dict, members: list[Member],
-                           skip: str) -> None:
-        """The seed's ``socket.to(room).emit(...)``: everyone in the room but the sender.
-        ``members`` is the room as the store answered the change being announced."""
-        self._learn(*members)
-        for member in members:
-            if member.sid != skip:
-                await self.send(event, data, member.sid, member.room)
-
-    async def refuse(self, sid: str, event: str, message: str) -> None:
-        await self.send("signalingError", {"event": event, "message": message}, sid)
-
     # -- connection lifecycle -----------------------------------------------------------------
+    def _session_opened(self, eio_sid: str, environ: dict) -> None:
+        """An Engine.IO session opened: pending until it connects to the namespace."""
+        request = environ.get("aiohttp.request")
+        environ["talklab.eio_sid"] = eio_sid
+        self.sessions.opened(eio_sid, getattr(request, "remote", None) or "?")
+
+    async def _close_session(self, eio_sid: str) -> None:
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is not None:
+            await drop(sock)
+
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        self.sessions.connected(environ.get("talklab.eio_sid", ""))
         self._trace_in("connect", sid, None, {})
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
         self._trace_in("disconnect", sid, self._room_of(sid), {})
+        self._buckets.pop(sid, None)
         try:
             member, members = await self.store.leave_room(sid)
         except StoreUnavailable as exc:  # (the Redis store retries it later, and tells then)
-            log.warning("%s hung up, but the room service did not answer: %s", sid, exc)
+            self.quiet("unavailable", "%s hung up, but the room service did not answer: %s",
+                       sid, exc, level=logging.WARNING)
         else:
             # The seed's Step 9: when the server itself shuts down, its job is done. Nobody is
             # told that anyone left: their audio still flows peer to peer.
@@ -261,11 +273,10 @@ class SignalingApp:
             await self._tell_left(member, members)
 
     async def _tell_left(self, member: Member, members: list[Member]) -> None:
+        gone = {"socketId": member.sid, "room": member.room}
         if member.in_voice:
-            await self.send_to_room("userLeftVoice", {"socketId": member.sid}, members,
-                                    skip=member.sid)
-        await self.send_to_room("userLeftRoom", {"socketId": member.sid}, members,
-                                skip=member.sid)
+            await self.send_to_room("userLeftVoice", gone, members, skip=member.sid)
+        await self.send_to_room("userLeftRoom", gone, members, skip=member.sid)
 
     async def _reaped(self, gone: list[tuple[Member, list[Member]]]) -> None:
         """People who left without the rooms being told (Redis mode: their server died, or
@@ -275,9 +286,23 @@ class SignalingApp:
         for member, members in gone:
             await self._tell_left(member, members)
 
+    def _allow_room_change(self, sid: str) -> None:
+        """A room change (joinRoom, joinVoice, leaveVoice) of ``sid`` within its rate, or
+        :class:`RoomError` saying when to try again (nothing changes)."""
+        bucket = self._buckets.get(sid)
+        if bucket is None:
+            bucket = self._buckets[sid] = TokenBucket(self.limits.room_changes_burst,
+                                                      self.limits.room_changes_per_second)
+        if not bucket.take():
+            self.quiet("rate", "%s: too many room changes", sid)
+            raise RoomError(f"too many room changes (at most {self.limits.room_changes_burst} "
+                            f"at once, then {self.limits.room_changes_per_second:g} a second); "
+                            f"try again in {bucket.wait():.1f} s")
+
     # -- rooms --------------------------------------------------------------------------------
     @_guarded("joinRoom")
     async def on_join_room(self, sid: str, data: Any) -> None:
+        self._allow_room_change(sid)
         p = payloads.join_room(data)
         current = await self.store.member(sid)
         if current is not None and current.room == p["room"]:
@@ -291,11 +316,13 @@ class SignalingApp:
             "socketId": sid,
             "members": [m.public() for m in members],
         }, sid, member.room)
-        await self.send_to_room("userJoinedRoom", member.identity(), members, skip=sid)
+        await self.send_to_room("userJoinedRoom", {**member.identity(), "room": member.room},
+                                members, skip=sid)
 
     # -- voice: the seed's Step 2 -------------------------------------------------------------
     @_guarded("joinVoice")
     async def on_join_voice(self, sid: str, data: Any) -> None:
+        self._allow_room_change(sid)
         room = payloads.room_only(data)["room"]
         try:
             member, peers, members = await self.store.join_voice(sid, room)
@@ -308,20 +335,24 @@ class SignalingApp:
         await self.send("voiceJoined", {"room": room, "peers": [p.public() for p in peers]},
                         sid, room)
         # Tell Alice, Bob, Charlie: "Dave joined voice!" (they will each send him an offer)
-        await self.send_to_room("userJoinedVoice", member.identity(), members, skip=sid)
+        await self.send_to_room("userJoinedVoice", {**member.identity(), "room": room},
+                                members, skip=sid)
 
     @_guarded("leaveVoice")
     async def on_leave_voice(self, sid: str, data: Any) -> None:
+        self._allow_room_change(sid)
         room = payloads.room_only(data)["room"]
         _, members = await self.store.leave_voice(sid, room)
-        await self.send_to_room("userLeftVoice", {"socketId": sid}, members, skip=sid)
+        await self.send_to_room("userLeftVoice", {"socketId": sid, "room": room}, members,
+                                skip=sid)
         await self.send("voiceLeft", {"room": room}, sid, room)
 
     # -- the relays: the seed's Steps 4, 6 and 8 ----------------------------------------------
     async def _relay(self, sid: str, event: str, key: str, p: dict) -> None:
         sender, target = await self.store.check_relay(sid, p["to"])
         self._learn(sender, target)
-        await self.send(event, {key: p[key], "from": sid}, target.sid, sender.room)
+        await self.send(event, {key: p[key], "from": sid}, target.sid, sender.room,
+                        relay_from=sid)
 
     @_guarded("webrtc-offer")
     async def on_webrtc_offer(self, sid: str, data: Any) -> None:
@@ -336,8 +367,14 @@ class SignalingApp:
         await self._relay(sid, "webrtc-ice-candidate", "candidate", payloads.ice_candidate(data))
 
     async def on_unknown(self, event: str, sid: str, *data: Any) -> None:
-        self._trace_in(event, sid, self._room_of(sid), data[0] if data else None)
-        await self.refuse(sid, event, f"unknown event {event!r}")
+        await self._unknown(sid, event, data[0] if data else None)
+
+    async def _unknown(self, sid: str, event: str, data: Any) -> None:
+        try:
+            self._trace_in(str(event)[:64], sid, self._room_of(sid), data)
+        except Exception as exc:  # (the trace never fails on input; if it did, say so once)
+            self.quiet("trace", "tracing %r failed: %r", str(event)[:64], exc)
+        await self.refuse(sid, str(event)[:64], f"unknown event {str(event)[:64]!r}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,12 +22,14 @@ opened as a WebSocket:
   is a text header followed by one binary Engine.IO packet per attachment; the receiver
   rebuilds it only if the header comes first.)
 * a client that stops reading does not make the server hold its messages forever: past
-  :data:`MAX_BUFFERED` unsent bytes its connection is dropped.
+  ``Limits.max_unread_bytes`` unsent bytes (its memory budget, :mod:`.limits`) its connection
+  is dropped, with one log line.
 
 A client that is silent for too long is still caught: python-engineio's service task checks
 every socket's ping timeout and calls :meth:`DirectSocket.close`, which closes the WebSocket
 and ends the reader. Clients that start on long-polling and upgrade (a browser's default) keep
-python-engineio's own WebSocket loop.
+python-engineio's own WebSocket loop, with the memory budget of every talklab socket
+(:class:`.transport.GuardedSocket`, which this class extends).
 
 This module reaches into python-engineio's internals (the socket class, its private
 ``_websocket_handler``, its queue) and into its aiohttp driver (``ws._sock``). Which ones,
@@ -43,14 +45,11 @@ import struct
 from typing import Any
 
 from aiohttp import web
-from engineio import exceptions, packet, payload
-from engineio.async_socket import AsyncSocket
+from engineio import exceptions, packet
+
+from .transport import GuardedSocket, limits_of, quiet
 
 log = logging.getLogger("talklab.server.engine")
-
-
-MAX_BUFFERED = 4 * 1024 * 1024  # bytes a client may leave unread before it is dropped
-MAX_PACKETS_PER_POST = 256
 
 OP_TEXT = 0x1  # RFC 6455 section 5.2, "%x1 denotes a text frame"
 OP_BINARY = 0x2  # "%x2 denotes a binary frame"
@@ -99,13 +98,6 @@ def encoded_frame(pkt: packet.Packet) -> bytes:
     return frame(OP_BINARY, bytes(data))
 
 
-class _BatchedPayload(payload.Payload):
-    """A long-polling payload of up to :data:`MAX_PACKETS_PER_POST` packets (see
-    :meth:`DirectSocket.handle_post_request`)."""
-
-    max_decode_packets = MAX_PACKETS_PER_POST
-
-
 _holding: set[DirectSocket] = set()  # sockets with frames held for the end of this turn
 
 
@@ -117,7 +109,7 @@ def flush_held() -> None:
         sock._flush()
 
 
-class DirectSocket(AsyncSocket):
+class DirectSocket(GuardedSocket):
     """An Engine.IO socket whose WebSocket frames are read and written inline."""
 
     _ws: web.WebSocketResponse | None = None  # set while the direct WebSocket is open
@@ -125,21 +117,9 @@ class DirectSocket(AsyncSocket):
     _transport: asyncio.Transport | None = None
     _held: list[bytes] | None = None  # frames waiting for the end of this turn of the loop
     _closing_ws: asyncio.Future | None = None
+    _budget = 4 * 1024 * 1024  # (Limits.max_unread_bytes, set when the WebSocket opens)
     connected: bool  # (python-engineio's, set in its __init__)
     upgraded: bool
-
-    @classmethod
-    def adopt(cls, sock: AsyncSocket) -> bool:
-        """Turn python-engineio's freshly made socket into a :class:`DirectSocket`.
-
-        python-engineio builds its sockets itself, with no hook for the class, so the server
-        swaps the class of each new socket before its transport starts (it adds only methods
-        and class-level defaults). Returns whether it did.
-        """
-        if type(sock) is AsyncSocket:
-            sock.__class__ = cls
-            return True
-        return isinstance(sock, cls)
 
     # -- sending --------------------------------------------------------------------------------
     async def send(self, pkt: packet.Packet) -> None:
@@ -177,9 +157,10 @@ class DirectSocket(AsyncSocket):
         if not frames or transport is None or ws is None or ws.closed or transport.is_closing():
             return  # the peer hung up: the reader will see it, and clean up
         transport.write(b"".join(frames))
-        if transport.get_write_buffer_size() > MAX_BUFFERED:
-            log.warning("%s: client is not reading (%d bytes unsent); dropping it", self.sid,
-                        transport.get_write_buffer_size())
+        if transport.get_write_buffer_size() > self._budget:
+            quiet("unread", "%s: client left %d bytes unread (limit %d); dropping it",
+                  self.sid, transport.get_write_buffer_size(), self._budget,
+                  level=logging.WARNING)
             transport.abort()
 
     # -- closing --------------------------------------------------------------------------------
@@ -207,23 +188,6 @@ class DirectSocket(AsyncSocket):
         finally:
             ours.reset(token)
 
-    async def handle_post_request(self, environ: dict) -> None:
-        """Accept up to :data:`MAX_PACKETS_PER_POST` packets in one long-polling POST.
-
-        A client on long-polling (a browser, before its upgrade) sends everything queued while
-        its previous POST was in flight as one request. python-engineio refuses a request of
-        more than 16 packets, and the client then loses all of them and hangs up: a person
-        trickling ICE candidates to five others easily queues more. The request's size stays
-        capped by ``max_http_buffer_size`` (1 MB), as python-engineio caps it; only this
-        socket's limit changes, not python-engineio's for the whole process.
-        """
-        length = int(environ.get("CONTENT_LENGTH", "0"))
-        if length > self.server.max_http_buffer_size:
-            raise exceptions.ContentTooLongError()
-        body = (await environ["wsgi.input"].read(length)).decode("utf-8")
-        for pkt in _BatchedPayload(encoded_payload=body).packets:
-            await self.receive(pkt)
-
     # -- the WebSocket, read inline -------------------------------------------------------------
     async def _websocket_handler(self, ws: Any) -> None:
         sock = getattr(ws, "_sock", None)  # engineio's aiohttp driver keeps the response here
@@ -234,6 +198,7 @@ class DirectSocket(AsyncSocket):
             return await super()._websocket_handler(ws)
         self.connected = self.upgraded = True
         self._ws, self._transport = sock, transport
+        self._budget = limits_of(self.server).max_unread_bytes
         # The OPEN packet (and anything else queued so far) goes first, in the same held
         # buffer as everything after it.
         while not self.queue.empty():
@@ -251,7 +216,7 @@ class DirectSocket(AsyncSocket):
                 try:
                     pkt = packet.Packet(encoded_packet=data)
                 except Exception:  # not Engine.IO: close the transport, as engine.io does
-                    log.info("%s: unparseable packet, closing", self.sid)
+                    quiet("unparseable", "%s: unparseable packet, closing", self.sid)
                     break
                 try:
                     await self.receive(pkt)
@@ -259,8 +224,9 @@ class DirectSocket(AsyncSocket):
                     pass
                 except exceptions.SocketIsClosedError:
                     break
-                except Exception:
-                    log.exception("%s: receive error", self.sid)
+                except Exception as exc:  # (the application's guard answers bad input)
+                    quiet("receive", "%s: receive error: %r", self.sid, exc,
+                          level=logging.ERROR)
         finally:
             if self._held:
                 self._flush()

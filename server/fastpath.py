@@ -1,6 +1,6 @@
 """The fast WebSocket path, and the check that makes it honest.
 
-talklab's signaling server is python-socketio on python-engineio on aiohttp. Three changes make
+talklab's signaling server is python-socketio on python-engineio on aiohttp. Two changes make
 it several times faster under a storm of joins (see :mod:`.engine` and the README's storm
 table), and each one reaches into another library's internals:
 
@@ -10,9 +10,7 @@ table), and each one reaches into another library's internals:
    aiohttp driver's ``ws._sock`` and the request's transport);
 2. WebSocket upgrades decline permessage-deflate (RFC 7692): the aiohttp driver builds its
    ``WebSocketResponse`` through a module global, which is swapped for a subclass that turns
-   compression off, but only for talklab's own sockets;
-3. a long-polling POST may carry up to :data:`.engine.MAX_PACKETS_PER_POST` packets (a
-   subclass of python-engineio's ``Payload``, used by talklab's sockets only).
+   compression off, but only for talklab's own sockets (:func:`patch_websocket_response`).
 
 The versions are pinned in ``pyproject.toml``, but a pin can be overridden (an environment that
 already has another python-engineio, a Binder image built with other constraints). So before
@@ -22,6 +20,10 @@ shape it needs: classes, attributes, and the signatures of the methods it overri
 ONE warning naming what is missing and runs python-engineio's own loop, unchanged: slower, but
 correct. ``SignalingServer(fast_path=False)`` (``talklab-server --no-fast-path``) chooses that
 loop on purpose; ``server.fast_path_active`` tells which one is in use.
+
+The guards of :mod:`.transport` (a memory budget per client, long-polling limits) run on both
+loops, and need a few internals too (:func:`guard_problems`). They have no fallback: without
+them the server refuses to start, naming what is missing.
 """
 
 from __future__ import annotations
@@ -29,10 +31,15 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
+
+from .limits import Limits
+
+if TYPE_CHECKING:
+    from .transport import GuardedSocket
 
 log = logging.getLogger("talklab.server.fastpath")
 
@@ -159,19 +166,26 @@ def problems(eio: Any = None) -> list[str]:
     return [p for p in found if p]
 
 
-def decline_permessage_deflate() -> None:
-    """Answer talklab's WebSocket upgrades without permessage-deflate (RFC 7692).
+def patch_websocket_response() -> None:
+    """The WebSocket responses of talklab's sockets: exactly ``max_payload`` bytes accepted,
+    and (on the fast path) no permessage-deflate (RFC 7692).
 
-    Browsers and socket.io-client offer it; aiohttp accepts by default and then compresses and
-    decompresses every frame (about 8 % of a relay's cost, measured), for signaling messages of
-    a few hundred bytes. The seed's Node server declines it by default; so does talklab's.
-    engineio's aiohttp driver builds its WebSocketResponse through a module global; the
-    subclass put there turns compression off only while one of talklab's sockets is answering
-    (:data:`.engine.ours`), so any other python-engineio server in the process is unchanged.
+    engineio's aiohttp driver builds its ``WebSocketResponse(max_msg_size=max_http_buffer_size)``
+    through a module global. aiohttp refuses a message of ``max_msg_size`` bytes or more, while
+    Engine.IO's ``maxPayload`` (which the server announces in its handshake) is the largest
+    packet allowed: so a message of exactly 1,000,000 bytes was refused. The subclass put there
+    allows one byte more while one of talklab's sockets is answering
+    (:data:`.transport.guarded`).
+
+    Browsers and socket.io-client offer permessage-deflate; aiohttp accepts by default and then
+    compresses and decompresses every frame (about 8 % of a relay's cost, measured), for
+    signaling messages of a few hundred bytes. The seed's Node server declines it by default;
+    so does talklab's fast path (:data:`.engine.ours`). Any other python-engineio server in the
+    process is unchanged.
     """
     import engineio.async_drivers.aiohttp as driver
 
-    from . import engine
+    from . import engine, transport
     if getattr(driver.WebSocketResponse, "talklab", False):
         return
     stock: type[web.WebSocketResponse] = driver.WebSocketResponse
@@ -180,6 +194,8 @@ def decline_permessage_deflate() -> None:
         talklab = True
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if transport.guarded.get() and kwargs.get("max_msg_size"):
+                kwargs["max_msg_size"] += 1
             if engine.ours.get():
                 kwargs["compress"] = False
             super().__init__(*args, **kwargs)
@@ -187,42 +203,98 @@ def decline_permessage_deflate() -> None:
     driver.WebSocketResponse = WebSocketResponse
 
 
-class FastServer(socketio.AsyncServer):
-    """python-socketio's server, with each new Engine.IO socket on
-    :class:`.engine.DirectSocket`. Made only by :func:`socketio_server`, after the check."""
+class GuardedServer(socketio.AsyncServer):
+    """python-socketio's server, with each new Engine.IO socket made a
+    :class:`.transport.GuardedSocket` (or, on the fast path, a :class:`.engine.DirectSocket`)
+    and reported to ``on_session(eio_sid, environ)`` (the application counts pending
+    handshakes there: :mod:`.sessions`). Made only by :func:`socketio_server`."""
 
-    fast_path_active = True
+    fast_path_active = False
+    on_session: Callable[[str, dict], None] | None = None
+
+    def _socket_class(self) -> type[GuardedSocket]:
+        from .transport import GuardedSocket
+        return GuardedSocket
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict) -> Any:
-        from .engine import DirectSocket
         sock = self.eio.sockets.get(eio_sid)
         if sock is not None:
-            DirectSocket.adopt(sock)
+            self._socket_class().adopt(sock)
+        if self.on_session is not None:
+            self.on_session(eio_sid, environ)
         return await super()._handle_eio_connect(eio_sid, environ)
 
 
-class StockServer(socketio.AsyncServer):
-    """python-socketio's server exactly as published (what the fast path falls back to)."""
+class FastServer(GuardedServer):
+    """The guarded server on talklab's own WebSocket loop (:class:`.engine.DirectSocket`)."""
 
-    fast_path_active = False
+    fast_path_active = True
+
+    def _socket_class(self) -> type[GuardedSocket]:
+        from .engine import DirectSocket
+        return DirectSocket
 
 
-def socketio_server(*, fast_path: bool = True, **options: Any) -> socketio.AsyncServer:
-    """A python-socketio ``AsyncServer`` for aiohttp, on the fast path when asked for and
-    every internal it needs is there (otherwise with ONE warning saying what is missing).
-    Its ``fast_path_active`` tells which. ``options`` go to ``socketio.AsyncServer``."""
+class StockServer(GuardedServer):
+    """The guarded server on python-engineio's own loop (what the fast path falls back to):
+    python-engineio's transport unchanged, with talklab's budgets (:mod:`.transport`)."""
+
+
+def guard_problems(eio: Any = None) -> list[str]:
+    """What the guards of :mod:`.transport` need (on either path) that is missing: the
+    server's connect hook, the socket's request handlers and queue, the payload limit, the
+    driver's WebSocketResponse. Unlike the fast path, they have no fallback: a server without
+    them would be open to every attack they stop, so :func:`socketio_server` refuses to make
+    one."""
+    found = [_signature(socketio.AsyncServer, "_handle_eio_connect", ("eio_sid", "environ"))]
+    from engineio.async_socket import AsyncSocket
+    found += [_signature(AsyncSocket, name, ("environ",))
+              for name in ("handle_get_request", "handle_post_request")]
+    found += _payload_problems()
+    try:
+        import engineio.async_drivers.aiohttp as driver
+        if not (isinstance(driver.WebSocketResponse, type)
+                and issubclass(driver.WebSocketResponse, web.WebSocketResponse)):
+            found.append("engineio.async_drivers.aiohttp.WebSocketResponse is not aiohttp's")
+    except (ImportError, AttributeError) as exc:
+        found.append(f"engineio's aiohttp driver: {exc!r}")
+    if eio is not None:
+        for name in ("handlers", "sockets", "max_http_buffer_size"):
+            if not hasattr(eio, name):
+                found.append(f"engineio.AsyncServer has no attribute {name!r}")
+        try:
+            probe = AsyncSocket(eio, "talklab-probe")
+            if not hasattr(probe, "queue"):
+                found.append("an engineio AsyncSocket has no queue")
+        except Exception as exc:
+            found.append(f"engineio.async_socket.AsyncSocket(server, sid) failed: {exc!r}")
+    return [p for p in found if p]
+
+
+def socketio_server(*, fast_path: bool = True, limits: Limits | None = None,
+                    **options: Any) -> socketio.AsyncServer:
+    """A guarded python-socketio ``AsyncServer`` for aiohttp (:class:`GuardedServer`), on the
+    fast path when asked for and every internal it needs is there (otherwise with ONE warning
+    saying what is missing). Its ``fast_path_active`` tells which. ``limits`` are the budgets
+    (:class:`.limits.Limits`); ``options`` go to ``socketio.AsyncServer``."""
+    limits = limits or Limits()
     options.setdefault("async_mode", "aiohttp")
-    if not fast_path:
-        return StockServer(**options)
-    sio: socketio.AsyncServer = FastServer(**options)
-    missing = problems(sio.eio)
+    options.setdefault("max_http_buffer_size", limits.max_payload)
+    sio: GuardedServer = FastServer(**options) if fast_path else StockServer(**options)
+    missing = problems(sio.eio) if fast_path else []
     if missing:
         log.warning("talklab's fast WebSocket path is off: python-engineio %s / python-socketio "
                     "%s lack what it needs (%s); using python-engineio's own loop",
-                    _version("python-engineio"), _version("python-socketio"),
-                    "; ".join(missing))
-        return StockServer(**options)
-    decline_permessage_deflate()
+                    _version("python-engineio"), _version("python-socketio"), "; ".join(missing))
+        sio = StockServer(**options)
+    missing = guard_problems(sio.eio)
+    if missing:
+        raise RuntimeError("talklab's signaling server cannot guard its clients on python-engineio "
+                           f"{_version('python-engineio')} / python-socketio "
+                           f"{_version('python-socketio')} ({'; '.join(missing)}); install the "
+                           "versions pyproject.toml pins")
+    sio.eio.talklab_limits = limits
+    patch_websocket_response()
     return sio
 
 

@@ -1,49 +1,126 @@
-"""The signaling server's plain HTTP routes, beside Socket.IO's ``/socket.io/``.
+"""The signaling server's plain HTTP routes, beside Socket.IO's ``/socket.io/``, and the gate in
+front of all of them.
 
-* ``GET /health`` — ``{status, rooms, members, inVoice, voiceCap}``, counted by the store
-  (with Redis: every server's people). If the room service does not answer in time it answers
-  503 ``{status: "unavailable", message}`` within that time, never hangs.
-* ``GET /trace?since=SEQ`` — every event received and sent after ``SEQ`` (:mod:`.trace`).
+* ``GET /health`` — ``{status, rooms, members, inVoice, voiceCap}``: counts only, no names or
+  room codes, counted by the store (with Redis: every server's people, from counters kept by
+  the change scripts, so it costs one round trip however many people there are). If the room
+  service does not answer in time it answers 503 ``{status: "unavailable", message}`` within
+  that time, never hangs.
+* ``GET /trace?token=T&since=SEQ&limit=N&room=R`` — the events received and sent after
+  ``SEQ`` (:mod:`.trace`), at most N (200 by default, 1,000 at most), of room R if given, as
+  ``{entries, next, more}``: ask again with ``since=next`` while ``more``. It needs the server's
+  token (``?token=`` or ``Authorization: Bearer``): the trace names every room, person and
+  candidate. At most :data:`TRACE_RATE` pages a second are served (429 past that): however
+  many pollers there are, relays do not wait for them.
 * ``GET /config`` — what the browser page needs: the ICE servers to use and the voice cap.
 * ``GET /`` and ``/client.js`` — the seed's browser client (``static/``), and ``/vendor/``
   the socket.io client it loads (vendored from npm: nothing comes from a CDN).
+
+Every request, ``/socket.io/`` included, first passes :func:`middleware`: the Host and Origin
+checks of :mod:`.gate` (403 with the reason), CORS headers for an allowed page of another
+origin (never ``Access-Control-Allow-Credentials``), the handshake limits of :mod:`.sessions`
+(429), and the reason of a long-polling request refused by :mod:`.transport` (400).
 """
 
 from __future__ import annotations
 
 import logging
 import pathlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import orjson
 from aiohttp import web
 
+from .gate import token_matches
+from .limits import QuietLog, TokenBucket
 from .store import StoreUnavailable
+from .transport import REFUSED
 
 if TYPE_CHECKING:
     from .app import SignalingApp
 
 log = logging.getLogger("talklab.server.http")
 STATIC = pathlib.Path(__file__).parent / "static"
+TRACE_RATE = (20, 50.0)  # pages of /trace: a burst of 20, then 50 a second, for the server
+SOCKETIO_PATH = "/socket.io/"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def middleware(app: SignalingApp) -> Callable:
+    """The gate in front of every route (see the module docstring)."""
+    quiet = QuietLog(log, app.limits.refusal_log_interval)
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host, origin = request.headers.get("Host"), request.headers.get("Origin")
+        why = app.gate.host_refusal(host) or app.gate.origin_refusal(origin, host)
+        if why is not None:
+            quiet("forbidden", "403 for %s %s: %s", request.method, request.path, why)
+            return web.Response(status=403, text=why)
+        cross = app.gate.cross_origin(origin, host)
+        if request.method == "OPTIONS" and cross is not None:  # a CORS preflight
+            return web.Response(status=204, headers={
+                "Access-Control-Allow-Origin": cross, "Vary": "Origin",
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                "Access-Control-Max-Age": "600"})
+        if request.path == SOCKETIO_PATH and request.method == "GET" \
+                and "sid" not in request.query:  # a new Engine.IO session
+            refused = app.sessions.admit(request.remote or "?")
+            if refused is not None:
+                reason, retry = refused
+                return web.Response(status=429, text=reason,
+                                    headers={"Retry-After": str(max(1, round(retry)))})
+        response = await handler(request)
+        if REFUSED in request:  # (a long-polling request refused by transport.py)
+            return web.Response(status=400, text=request[REFUSED])
+        if cross is not None and not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = cross
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return gate
 
 
 def add_routes(app: SignalingApp) -> None:
     """Add the routes above to ``app.web`` (the aiohttp application Socket.IO is attached to)."""
+    pages = TokenBucket(*TRACE_RATE)
 
     async def health(request: web.Request) -> web.Response:
         try:
             counts = await app.store.counts()
         except StoreUnavailable as exc:
-            return web.json_response({"status": "unavailable",
-                                      "message": f"the room service did not answer ({exc})",
-                                      "voiceCap": app.store.voice_cap}, status=503)
-        return web.json_response({"status": "ok", **counts, "voiceCap": app.store.voice_cap})
+            return _json({"status": "unavailable",
+                          "message": f"the room service did not answer ({exc})",
+                          "voiceCap": app.store.voice_cap}, status=503)
+        return _json({"status": "ok", "rooms": counts["rooms"], "members": counts["members"],
+                      "inVoice": counts["inVoice"], "voiceCap": app.store.voice_cap})
 
     async def trace(request: web.Request) -> web.Response:
+        if not token_matches(app.token, request.query.get("token"),
+                             request.headers.get("Authorization")):
+            return web.Response(status=401, text="the trace needs this server's token "
+                                "(?token=..., printed by talklab-server at start; "
+                                "server.token in Python)",
+                                headers={"WWW-Authenticate": 'Bearer realm="talklab trace"'})
         try:
             since = int(request.query.get("since", "0"))
+            limit = int(request.query.get("limit", "200"))
         except ValueError:
-            raise web.HTTPBadRequest(text="since must be an integer") from None
-        return web.json_response({"entries": [e.as_dict() for e in app.trace.since(since)]})
+            raise web.HTTPBadRequest(text="since and limit must be integers") from None
+        if limit < 1:
+            raise web.HTTPBadRequest(text="limit must be at least 1")
+        if not pages.take():
+            return web.Response(status=429, text="too many trace requests; try again shortly",
+                                headers={"Retry-After": "1"})
+        entries, last, more = app.trace.page(since, limit, request.query.get("room") or None)
+        return _json({"entries": entries, "next": last, "more": more})
 
     async def config(request: web.Request) -> web.Response:
         try:
@@ -51,7 +128,7 @@ def add_routes(app: SignalingApp) -> None:
         except Exception as exc:  # a callable that failed: say so, once per request
             log.error("ice_servers failed: %s", exc)
             raise web.HTTPInternalServerError(text=f"ice_servers failed: {exc}") from None
-        return web.json_response({"iceServers": ice_servers, "voiceCap": app.store.voice_cap})
+        return _json({"iceServers": ice_servers, "voiceCap": app.store.voice_cap})
 
     async def page(request: web.Request) -> web.FileResponse:
         name = "client.js" if request.path.endswith("client.js") else "index.html"

@@ -70,7 +70,7 @@ class Replica:
     """
 
     def __init__(self) -> None:
-        self.rooms = Rooms()  # (its own bookkeeping; relays are checked by check_relay)
+        self.rooms = Rooms(unique_user_ids=False)  # (a copy: Redis refuses, not the replica)
         self.server_of: dict[str, str] = {}  # sid -> id of the server holding its socket
         self.version = 0  # the newest version seen
         self.floor = 0  # the snapshot's version: anything older about an unknown sid is stale
@@ -82,7 +82,7 @@ class Replica:
         when Redis stood at ``version``."""
         self.clear()
         for announcement in announcements:
-            event = _parse(announcement)
+            event = parse(announcement)
             if event is not None and len(event) == 8:
                 self._change(event)
         self.version = self.floor = version
@@ -90,7 +90,7 @@ class Replica:
     def apply(self, announcement: str | bytes) -> bool:
         """Apply an announcement from the subscription. Returns False if it changed nothing:
         not newer than what the replica shows of that member, or malformed."""
-        event = _parse(announcement)
+        event = parse(announcement)
         if event is None:
             return False
         ver, sid = event[0], event[1]
@@ -103,7 +103,7 @@ class Replica:
     def apply_own(self, announcement: str | bytes) -> bool:
         """Apply an announcement of a change this server just made (its people's changes
         reach it no other way, so no older one can follow)."""
-        event = _parse(announcement)
+        event = parse(announcement)
         if event is None or event[0] <= self._ver.get(event[1], self.floor):
             return False
         self.version = max(self.version, event[0])
@@ -137,15 +137,19 @@ class Replica:
         """Members of ``room`` in the order they joined it."""
         return sorted(self.rooms.in_room(room), key=lambda m: self._seq.get(m.sid, 0))
 
+    def newest_seq(self) -> int:
+        """The highest join order known (Redis restarted empty must not number joins anew)."""
+        return max(self._seq.values(), default=0)
+
     def clear(self) -> None:
         """Forget everything (before a new snapshot)."""
-        self.rooms = Rooms()
+        self.rooms = Rooms(unique_user_ids=False)
         self.server_of.clear()
         self._seq.clear()
         self._ver.clear()
 
 
-def _parse(announcement: str | bytes) -> list | None:
+def parse(announcement: str | bytes) -> list | None:
     """``[ver, sid]`` or ``[ver, sid, server, room, in_voice, username, user_id, seq]``, each
     of its type (numbers for ver, in_voice and seq; strings for the rest), or None."""
     try:

@@ -9,6 +9,9 @@ a time with no network at all (the "sans-I/O" shape of h11 and aioquic).
 Rules
 -----
 * A socket is in at most one room at a time. Joining another room first leaves the old one.
+* A ``userId`` names one person in a room: another socket cannot join the room with a userId
+  already there (an impostor with Bob's username and userId would have received the offers
+  meant for Bob, from clients that know people by userId).
 * A member may take a voice seat only in the room they are in, and only once.
 * A room has at most ``voice_cap`` members in voice (the seed: 6). Checking the count and
   taking the seat happen in one synchronous call, so two joins can never both see "5 taken".
@@ -28,6 +31,12 @@ from . import relay
 
 DEFAULT_VOICE_CAP = 6
 VOICE_FULL_MESSAGE = "Voice channel is full!"  # the seed's exact words
+
+
+def user_id_taken(user_id: str, room: str) -> str:
+    """The refusal of a userId already in the room (the same words from every store)."""
+    return (f"userId {user_id!r} is already in room {room} on another connection (if that "
+            "was you, it leaves when the server notices it hung up)")
 
 
 class RoomError(Exception):
@@ -71,6 +80,8 @@ class Rooms:
 
     voice_cap: int = DEFAULT_VOICE_CAP
     members: dict[str, Member] = field(default_factory=dict)  # sid -> Member
+    # Refuse a userId already in the room (a replica of Redis's rooms copies, never refuses)
+    unique_user_ids: bool = True
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
     # room -> {sid: Member}, in join order: so a room's members cost the room's size, not the
     # server's (a school's worth of rooms on one server)
@@ -97,8 +108,14 @@ class Rooms:
             if current.room == room:
                 raise RoomError(f"already in room {room}")
             raise RoomError(f"already in room {current.room}; leave it first")
-        member = Member(sid=sid, user_id=user_id or f"u{next(self._ids)}", username=username,
-                        room=room)
+        taken = {m.user_id for m in self._by_room.get(room, {}).values()} \
+            if self.unique_user_ids else set()
+        if user_id is not None and user_id in taken:
+            raise RoomError(user_id_taken(user_id, room))
+        user_id = user_id or f"u{next(self._ids)}"
+        while user_id in taken:  # (a client may have chosen "u7" itself)
+            user_id = f"u{next(self._ids)}"
+        member = Member(sid=sid, user_id=user_id, username=username, room=room)
         self.members[sid] = member
         self._by_room.setdefault(room, {})[sid] = member
         return member

@@ -11,11 +11,13 @@ import argparse
 import gc
 import socket
 import sys
+from collections.abc import Iterable
 
 from aiohttp import web
 
 from .._service import Service, serve_forever
 from .app import IceServers, SignalingApp
+from .limits import Limits
 from .rooms import DEFAULT_VOICE_CAP, Rooms
 from .store import StoreUnavailable
 from .trace import Trace
@@ -29,18 +31,36 @@ class SignalingServer(Service):
     ``redis_url`` (share rooms with every server on that Redis database), ``fast_path``
     (talklab's own WebSocket loop, on by default; :attr:`fast_path_active` says whether it is
     in use), ``ice_servers`` (a list of RTCIceServer dicts, or a zero-argument callable
-    returning one: what ``GET /config`` tells the browser page).
+    returning one: what ``GET /config`` tells the browser page), ``limits`` (each client's
+    budgets: :class:`~.limits.Limits`), ``allowed_origins`` (pages of other origins that may
+    reach the server, e.g. ``["http://127.0.0.1:8888"]`` for a Jupyter server that proxies it;
+    its own page always may: :mod:`.gate`), ``token`` (what ``GET /trace`` asks for; random
+    unless given: :attr:`token`).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  voice_cap: int = DEFAULT_VOICE_CAP, trace_size: int = 10_000,
                  ice_servers: IceServers | None = None, redis_url: str | None = None,
-                 fast_path: bool = True) -> None:
+                 fast_path: bool = True, limits: Limits | None = None,
+                 allowed_origins: Iterable[str] = (), token: str | None = None) -> None:
         self.host, self.port = host, port
         self.app = SignalingApp(voice_cap=voice_cap, trace_size=trace_size,
                                 ice_servers=ice_servers, redis_url=redis_url,
-                                fast_path=fast_path)
+                                fast_path=fast_path, limits=limits, host=host,
+                                allowed_origins=allowed_origins, token=token)
         self._runner: web.AppRunner | None = None
+
+    @property
+    def token(self) -> str:
+        """The secret ``GET /trace`` asks for (``?token=`` or ``Authorization: Bearer``):
+        random per server, so that only whoever started it (a notebook's Lab, the terminal
+        that ran talklab-server) can read who is in which room."""
+        return self.app.token
+
+    @property
+    def limits(self) -> Limits:
+        """Each client's budgets (:class:`~.limits.Limits`)."""
+        return self.app.limits
 
     @property
     def fast_path_active(self) -> bool:
@@ -102,6 +122,7 @@ class SignalingServer(Service):
         if runner is None:
             return
         self.app.closing = True
+        self.app.sessions.stop()
         sio = self.app.sio
         for eio_socket in list(sio.eio.sockets.values()):
             # wait=False: a client that already hung up never drains its queue, and engineio's
@@ -127,9 +148,21 @@ def main(argv: list[str] | None = None) -> None:
                              "socket_timeout, socket_connect_timeout, ssl_*)")
     parser.add_argument("--no-fast-path", dest="fast_path", action="store_false",
                         help="use python-engineio's own WebSocket loop instead of talklab's")
+    parser.add_argument("--allow-origin", metavar="ORIGIN", action="append", default=[],
+                        help="let pages of this origin (scheme://host[:port]) reach the server "
+                             "besides its own page: a teacher's page, or a Jupyter server "
+                             "that proxies it (repeatable)")
+    parser.add_argument("--limit", metavar="NAME=VALUE", action="append", default=[],
+                        help="change one of each client's budgets (talklab.server.Limits: "
+                             "max_unread_bytes, connect_timeout, room_changes_per_second, ...; "
+                             "repeatable)")
     args = parser.parse_args(argv)
     if args.voice_cap < 1:
         parser.error("--voice-cap must be at least 1")
+    try:
+        limits = Limits.parse(args.limit)
+    except ValueError as exc:
+        parser.error(f"--limit {exc}")
     if args.redis:
         from .redis.url import RedisURLError, parse_url
         try:
@@ -140,10 +173,16 @@ def main(argv: list[str] | None = None) -> None:
     # default first-generation threshold (700) runs the cyclic GC constantly. Measured: 50,000
     # relays ~13 % more messages per second in the storm.
     gc.set_threshold(50_000, 20, 100)
-    server = SignalingServer(args.host, args.port, voice_cap=args.voice_cap,
-                             redis_url=args.redis, fast_path=args.fast_path)
     try:
-        serve_forever(server, lambda s: f"talklab signaling server on {s.url}",
+        server = SignalingServer(args.host, args.port, voice_cap=args.voice_cap,
+                                 redis_url=args.redis, fast_path=args.fast_path, limits=limits,
+                                 allowed_origins=args.allow_origin)
+    except ValueError as exc:  # (an --allow-origin that is not an origin)
+        parser.error(str(exc))
+    try:
+        serve_forever(server, lambda s: f"talklab signaling server on {s.url}\n"
+                                        f"trace token: {s.token} "
+                                        f"({s.url}/trace?token={s.token})",
                       "talklab-server", fast_loop=True)
     except StoreUnavailable as exc:  # Redis unreachable, or refusing: say so, no traceback
         print(f"talklab-server: cannot start: {exc}", file=sys.stderr)

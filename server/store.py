@@ -71,8 +71,16 @@ class Store(Protocol):
         :class:`~.rooms.RoomError`."""
         ...
 
-    async def forward(self, sid: str, text: str) -> None:
-        """Deliver a Socket.IO packet to a socket that is not connected to this server."""
+    async def forward(self, sid: str, text: str, room: str | None = None,
+                      relay: tuple[str, str] | None = None) -> None:
+        """Deliver a Socket.IO packet to a socket that is not connected to this server (about
+        ``room``: see :mod:`.delivery`). ``relay`` is ``(sender, event)`` for a relay, whose
+        sender is told at once if the socket's server is gone."""
+        ...
+
+    def local_room(self, sid: str) -> str | None:
+        """The room of ``sid``, a socket connected to THIS server, as this server last changed
+        it (None: in no room, or not ours). No I/O: asked for every message delivered."""
         ...
 
     async def counts(self) -> dict:
@@ -123,8 +131,13 @@ class MemoryStore:
     async def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
         return self.rooms.check_relay(sid, to)
 
-    async def forward(self, sid: str, text: str) -> None:
+    async def forward(self, sid: str, text: str, room: str | None = None,
+                      relay: tuple[str, str] | None = None) -> None:
         """A message for a socket that is not connected here: with one server, it is gone."""
+
+    def local_room(self, sid: str) -> str | None:
+        member = self.rooms.members.get(sid)
+        return member.room if member is not None else None
 
     async def counts(self) -> dict:
         members = list(self.rooms.members.values())

@@ -48,8 +48,29 @@ class TraceEntry:
         return d
 
 
+FIELDS = ("seq", "t", "event", "from", "to", "room", "summary", "from_name", "to_name", "peer",
+          "peer_name")
+MAX_PAGE = 1000  # entries in one page of GET /trace at most
+
+
 def summarize(event: str, payload: Any, limit: int = 80) -> str:
-    """A one-line, bounded description of a payload, for humans."""
+    """A one-line, bounded description of a payload, for humans. Never raises: a payload too
+    deep for orjson (more than 254 levels) is described, not shown (``repr`` of one 990
+    levels deep raised RecursionError before the handler could refuse it)."""
+    try:
+        return _summary(payload, limit)
+    except (TypeError, ValueError, RecursionError):
+        return f"{_kind(payload)} (nested too deeply to show)"
+
+
+KINDS: dict[type, str] = {dict: "object", list: "array", str: "string"}
+
+
+def _kind(value: Any) -> str:
+    return KINDS.get(type(value), type(value).__name__)
+
+
+def _summary(payload: Any, limit: int) -> str:
     if isinstance(payload, dict):
         for key in ("offer", "answer"):
             desc = payload.get(key)
@@ -59,10 +80,7 @@ def summarize(event: str, payload: Any, limit: int = 80) -> str:
         if isinstance(cand, dict) and isinstance(cand.get("candidate"), str):
             text = cand["candidate"]
             return "end-of-candidates" if not text else _cut(text, limit)
-    try:
-        text = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        text = repr(payload)
+    text = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
     return _cut(text, limit)
 
 
@@ -118,6 +136,37 @@ class Trace:
 
     def since(self, seq: int = 0) -> list[TraceEntry]:
         return [_entry(raw) for raw in list(self._raw) if raw[0] > seq]
+
+    def page(self, since: int = 0, limit: int = 200, room: str | None = None
+             ) -> tuple[list[dict], int, bool]:
+        """One page of ``GET /trace``: up to ``limit`` entries after ``since`` (of ``room`` if
+        given) as JSON-ready dicts, the ``since`` to ask for next, and whether more may follow.
+
+        Bounded work whatever the ring holds: sequence numbers in the ring are consecutive, so
+        the page starts by position (no scan of what came before), and at most ``MAX_PAGE``
+        times ten entries are looked at per page. (A whole ring of 10,000 entries took 204 ms
+        and 2.7 MiB to serve, while every relay waited.)
+        """
+        limit = max(1, min(limit, MAX_PAGE))
+        raw = self._raw
+        if not raw:
+            return [], since, False
+        first = raw[0][0]
+        start = max(0, since - first + 1)
+        out: list[dict] = []
+        last = since
+        budget = MAX_PAGE * 10
+        more = False
+        for row in itertools.islice(raw, start, None):
+            if len(out) >= limit or budget <= 0:
+                more = True
+                break
+            budget -= 1
+            last = row[0]
+            if room is None or row[5] == room:
+                out.append(dict(zip(FIELDS, (*row[:1], round(row[1], 6), *row[2:]),
+                                    strict=True)))
+        return out, last, more
 
     def clear(self) -> None:
         self._raw.clear()

@@ -141,8 +141,8 @@ async def test_a_frame_that_is_not_engine_io_closes_only_that_connection(server,
     await joined(raw, "Raw")
     await raw.ws.send_str("not an engine.io packet")
     assert await raw.closed()
-    assert await alice.next("userLeftVoice") == {"socketId": raw.sid}
-    assert await alice.next("userLeftRoom") == {"socketId": raw.sid}
+    assert await alice.next("userLeftVoice") == {"socketId": raw.sid, "room": ROOM}
+    assert await alice.next("userLeftRoom") == {"socketId": raw.sid, "room": ROOM}
     (bob,) = await clients("Bob")  # and the server carries on
     await joined(bob, "Bob")
     await bob.emit("webrtc-offer", {"offer": OFFER, "to": alice.sid})
@@ -157,7 +157,7 @@ async def test_a_client_that_stops_answering_pings_is_dropped(fast_path):
         await joined(alice, "Alice")
         raw = await RawClient.connect(server.url)  # never answers the server's "2" (ping)
         await joined(raw, "Silent")
-        assert await alice.next("userLeftVoice", timeout=10) == {"socketId": raw.sid}
+        assert await alice.next("userLeftVoice", timeout=10) == {"socketId": raw.sid, "room": ROOM}
         assert await raw.closed()
         await raw.close()
         await alice.close()
@@ -181,8 +181,9 @@ async def test_the_server_closing_a_socket_closes_its_websocket(server):
 async def test_a_client_that_stops_reading_is_dropped_not_buffered_forever(server, clients,
                                                                             monkeypatch):
     """A client that never reads would make the server hold every message for it; past
-    engine.MAX_BUFFERED unsent bytes it is disconnected instead."""
-    monkeypatch.setattr(engine, "MAX_BUFFERED", 64 * 1024)
+    Limits.max_unread_bytes unsent bytes it is disconnected instead."""
+    from talklab.server import Limits
+    server.app.sio.eio.talklab_limits = Limits(max_unread_bytes=64 * 1024)
     (alice,) = await clients("Alice")
     await joined(alice, "Alice")
     raw = await RawClient.connect(server.url)
@@ -196,7 +197,7 @@ async def test_a_client_that_stops_reading_is_dropped_not_buffered_forever(serve
         await alice.emit("webrtc-offer", {"offer": big, "to": raw.sid})
         if alice.all("userLeftVoice"):
             break
-    assert await alice.next("userLeftVoice", timeout=10) == {"socketId": raw.sid}
+    assert await alice.next("userLeftVoice", timeout=10) == {"socketId": raw.sid, "room": ROOM}
     assert server.app.sio.manager.eio_sid_from_sid(raw.sid, "/") is None  # gone for good
     raw.ws._response.connection.transport.abort()
     await raw.session.close()

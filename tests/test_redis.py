@@ -144,7 +144,7 @@ async def test_a_killed_server_frees_its_seats_and_the_others_are_told(servers,
     doomed.send_signal(signal.SIGKILL)  # no goodbye: its sockets and heartbeat just stop
     doomed.wait(timeout=10)
     for c in (alice, *others):
-        assert await c.next("userLeftVoice", timeout=10) == {"socketId": bob.sid}
+        assert await c.next("userLeftVoice", timeout=10) == {"socketId": bob.sid, "room": ROOM}
     _, counts = await asyncio.to_thread(health, one)
     assert (counts["members"], counts["inVoice"]) == (6, 5)
     assert f"talklab:m:{bob.sid}" not in redis.scan()
@@ -163,7 +163,7 @@ async def test_leaving_is_seen_at_once_by_every_server(servers):
     bob = await person("Bob", two)
     await bob.emit("leaveVoice", {"room": ROOM})
     await bob.next("voiceLeft")
-    assert await alice.next("userLeftVoice") == {"socketId": bob.sid}
+    assert await alice.next("userLeftVoice") == {"socketId": bob.sid, "room": ROOM}
     await alice.emit("webrtc-offer", {"offer": OFFER, "to": bob.sid})  # checked on server one
     assert "not in voice" in (await alice.next("signalingError"))["message"]
     await bob.emit("webrtc-offer", {"offer": OFFER, "to": alice.sid})  # checked on server two
@@ -171,7 +171,7 @@ async def test_leaving_is_seen_at_once_by_every_server(servers):
     # Bob moves to another room: to server one he is no longer in Alice's room at all.
     await bob.emit("joinRoom", {"room": "ELSEWHERE", "username": "Bob"})
     await bob.next("roomJoined")
-    assert await alice.next("userLeftRoom") == {"socketId": bob.sid}
+    assert await alice.next("userLeftRoom") == {"socketId": bob.sid, "room": ROOM}
     await alice.emit("webrtc-offer", {"offer": OFFER, "to": bob.sid})
     assert "no member" in (await alice.next("signalingError"))["message"]
     assert alice.all("webrtc-offer") == [] and bob.all("webrtc-offer") == []
@@ -323,8 +323,8 @@ async def test_someone_hanging_up_while_redis_is_away_leaves_once_it_is_back(
         await bob.close()  # its seat cannot be freed now
         await one.app.store.liveness.wait_rounds(1, failed=True)
         redis.resume()
-        assert await alice.next("userLeftVoice", timeout=10) == {"socketId": bob.sid}
-        assert await alice.next("userLeftRoom") == {"socketId": bob.sid}
+        assert await alice.next("userLeftVoice", timeout=10) == {"socketId": bob.sid, "room": ROOM}
+        assert await alice.next("userLeftRoom") == {"socketId": bob.sid, "room": ROOM}
         assert [m["username"] for m in await one.members(ROOM)] == ["Alice"]
         await alice.close()
 

@@ -179,7 +179,8 @@ async def test_both_connections_select_the_database_and_keys_land_there(redis):
         k = store.keys
         assert redis.scan() == {k.member("sid-a"), k.room("ROOM3"), k.voice("ROOM3"),
                                 k.server(store.server_id), k.alive(store.server_id),
-                                k.servers, k.seq, k.ver}
+                                k.servers, k.seq, k.ver, k.user_ids("ROOM3"), k.epoch,
+                                *k.counters}
         assert redis.scan(db=0) == set()
         assert redis.cli("HGET", k.member("sid-a"), "username").strip() == "Alice"
     finally:
@@ -370,7 +371,7 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
         redis):
     """What one server publishes reaches another in the order it was queued; if the command
     connection drops, the next message opens a new one."""
-    got: list[tuple[str, str]] = []
+    got: list[tuple[str, str | None, str]] = []
     arrived = asyncio.Event()
 
     def on_forwarded(batch) -> None:  # called as each message is read
@@ -389,12 +390,12 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
             if n % 100 == 0:
                 await asyncio.sleep(0)  # several turns of the loop, several batches
         await asyncio.wait_for(arrived.wait(), 5)
-        assert got == [("sid-x", f'2["n",{n}]') for n in range(500)]
+        assert got == [("sid-x", None, f'2["n",{n}]') for n in range(500)]
         arrived.clear()
         one.publisher._conn.transport.abort()  # the connection is lost
         await one.forward("sid-x", '2["after",1]')
         await asyncio.wait_for(arrived.wait(), 5)
-        assert got[-1] == ("sid-x", '2["after",1]')
+        assert got[-1] == ("sid-x", None, '2["after",1]')
     finally:
         await one.close()
         await two.close()

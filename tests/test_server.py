@@ -69,7 +69,7 @@ async def test_join_room_tells_the_joiner_and_the_others(clients):
         {"socketId": bob.sid, "userId": "user-bob", "username": "Bob", "inVoice": False},
     ]
     assert await alice.next("userJoinedRoom") == {
-        "socketId": bob.sid, "userId": "user-bob", "username": "Bob"}
+        "socketId": bob.sid, "userId": "user-bob", "username": "Bob", "room": ROOM}
 
 
 async def test_dave_joins_a_room_of_three(clients, server):
@@ -85,7 +85,7 @@ async def test_dave_joins_a_room_of_three(clients, server):
     assert [p["socketId"] for p in joined["peers"]] == [alice.sid, bob.sid, charlie.sid]
     for old in (alice, bob, charlie):
         assert await old.next("userJoinedVoice", where=lambda e: e["username"] == "Dave") == {
-            "socketId": dave.sid, "userId": dave_id, "username": "Dave"}
+            "socketId": dave.sid, "userId": dave_id, "username": "Dave", "room": ROOM}
 
     # Steps 3-4: each sends Dave an offer; the server stamps `from`.
     for old in (alice, bob, charlie):
@@ -272,7 +272,7 @@ async def test_leave_voice_and_disconnect_free_the_seat(clients, server):
     await people[0].emit("leaveVoice", {"room": ROOM})
     assert await people[0].next("voiceLeft") == {"room": ROOM}
     for p in people[1:]:
-        assert await p.next("userLeftVoice") == {"socketId": people[0].sid}
+        assert await p.next("userLeftVoice") == {"socketId": people[0].sid, "room": ROOM}
     await late.emit("joinVoice", {"room": ROOM})
     assert await late.next("voiceJoined")
 
@@ -280,8 +280,8 @@ async def test_leave_voice_and_disconnect_free_the_seat(clients, server):
     gone = people[1]
     await gone.close()
     for p in people[2:]:
-        assert await p.next("userLeftVoice") == {"socketId": gone.sid}
-        assert await p.next("userLeftRoom") == {"socketId": gone.sid}
+        assert await p.next("userLeftVoice") == {"socketId": gone.sid, "room": ROOM}
+        assert await p.next("userLeftRoom") == {"socketId": gone.sid, "room": ROOM}
     assert gone.sid not in [m["socketId"] for m in await server.members(ROOM)]
     await people[0].emit("joinVoice", {"room": ROOM})
     assert len((await people[0].next("voiceJoined"))["peers"]) == 5
@@ -291,8 +291,8 @@ async def test_joining_another_room_leaves_the_first(clients, server):
     alice, bob = await in_voice(clients, "Alice", "Bob")
     await alice.emit("joinRoom", {"room": "ELSEWHERE", "username": "Alice"})
     assert (await alice.next("roomJoined"))["room"] == "ELSEWHERE"
-    assert await bob.next("userLeftVoice") == {"socketId": alice.sid}
-    assert await bob.next("userLeftRoom") == {"socketId": alice.sid}
+    assert await bob.next("userLeftVoice") == {"socketId": alice.sid, "room": ROOM}
+    assert await bob.next("userLeftRoom") == {"socketId": alice.sid, "room": ROOM}
     assert [m["username"] for m in await server.members(ROOM) if m["inVoice"]] == ["Bob"]
 
 
@@ -307,7 +307,8 @@ async def test_trace_and_health_over_http(clients, server):
 
     health = await asyncio.to_thread(get, "/health")
     assert health == {"status": "ok", "rooms": 1, "members": 2, "inVoice": 2, "voiceCap": 6}
-    entries = (await asyncio.to_thread(get, "/trace"))["entries"]
+    token = server.token
+    entries = (await asyncio.to_thread(get, f"/trace?token={token}&limit=1000"))["entries"]
     offer_in = [e for e in entries if e["event"] == "webrtc-offer" and e["to"] == "server"]
     offer_out = [e for e in entries if e["event"] == "webrtc-offer" and e["from"] == "server"]
     assert offer_in[-1]["from_name"] == "Bob" and offer_out[-1]["to_name"] == "Alice"
@@ -315,7 +316,7 @@ async def test_trace_and_health_over_http(clients, server):
     assert offer_in[-1]["t"] <= offer_out[-1]["t"]
     assert all(e["room"] == ROOM for e in offer_in + offer_out)
     last = entries[-1]["seq"]
-    assert (await asyncio.to_thread(get, f"/trace?since={last}"))["entries"] == []
+    assert (await asyncio.to_thread(get, f"/trace?token={token}&since={last}"))["entries"] == []
     # The same trace, in-process.
     assert [e.seq for e in server.trace][-1] == last
 
@@ -377,8 +378,8 @@ async def test_a_server_shutting_down_tells_nobody_who_left(fast_path):
 async def test_a_client_hanging_up_is_still_announced(clients, server):
     alice, bob = await in_voice(clients, "Alice", "Bob")
     await bob.close()
-    assert await alice.next("userLeftVoice") == {"socketId": bob.sid}
-    assert await alice.next("userLeftRoom") == {"socketId": bob.sid}
+    assert await alice.next("userLeftVoice") == {"socketId": bob.sid, "room": ROOM}
+    assert await alice.next("userLeftRoom") == {"socketId": bob.sid, "room": ROOM}
 
 
 # -- public API: members, ICE servers -----------------------------------------------------------

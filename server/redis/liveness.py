@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from ..rooms import Member
 from ..store import StoreUnavailable
-from .wire import both
 
 if TYPE_CHECKING:
     from .store import RedisStore
@@ -66,11 +65,16 @@ class Liveness:
             self._task = None
 
     async def beat(self) -> None:
-        """Refresh this server's key (and its place in the set of servers: a Redis that
-        restarted empty has forgotten it)."""
-        store, keys = self.store, self.store.keys
-        await both(store.client.execute("SET", keys.alive(store.server_id), "1", "PX", ALIVE_MS),
-                   store.client.execute("SADD", keys.servers, store.server_id))
+        """Refresh this server's key and its place in the set of servers. A Redis that
+        restarted empty has neither, nor the epoch: the server then writes its people back
+        first (:mod:`.rebuild`), which beats too."""
+        store = self.store
+        reply = await store.client.run(store.scripts.BEAT, store.keys.prefix, store.server_id,
+                                       ALIVE_MS, store.epoch)
+        if reply == "RESTARTED":
+            log.warning("Redis has forgotten everything (restarted empty?); this server "
+                        "writes its %d people back", len(store.own))
+            await store.rebuilder.run(tell_others=True)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -130,8 +134,13 @@ class Liveness:
                 self.unfinished.add(sid)
                 if not isinstance(result, StoreUnavailable):
                     log.error("leaving %s failed: %r", sid, result)
-            elif result[0] is not None:
+                continue
+            departed = self.store.departing.pop(sid, None)
+            if result[0] is not None:
                 gone.append((result[0], result[1]))
+            elif departed is not None:  # Redis forgot them (restarted empty): this server
+                # knew them, so their room is told all the same
+                gone.append((departed, await self.store.members(departed.room)))
         return gone
 
     async def wait_rounds(self, n: int, timeout: float = 10, failed: bool = False) -> None:

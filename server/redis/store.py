@@ -26,11 +26,21 @@ When Redis does not answer (stopped, or cut off), every call fails within the UR
 knows keep working. Announcements published meanwhile may be lost, so when the command
 connection opens again after a failure, this server reloads its replica and asks every other
 server (a ``resync`` on ``events``) to reload theirs.
+
+**Redis back empty** (restarted without persistence): each server knows its own people
+(:attr:`RedisStore.own`, kept from the answers to its own changes) and writes them back, seats
+included, before any change of its own can reach the empty Redis (:mod:`.scripts`, "Redis
+restarted empty"; :mod:`.rebuild`).
+
+**Messages for other servers** carry the room they are about (the receiving server drops one
+for someone who has left that room: :mod:`..delivery`); a relay published to a server nobody
+listens for any more (killed) is refused to its sender at once (``on_unreachable``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -40,11 +50,12 @@ from typing import Any
 import orjson
 
 from .. import relay
-from ..replica import Replica, member_of
-from ..rooms import Member, RoomError, Rooms, VoiceFull
+from ..replica import Replica, member_of, parse
+from ..rooms import Member, RoomError, Rooms, VoiceFull, user_id_taken
 from ..store import StoreUnavailable
 from . import scripts
 from .liveness import Gone, Liveness
+from .rebuild import Rebuilder
 from .scripts import PREFIX, Keys, member_from_hash
 from .url import parse_url
 from .wire import Client, RedisUnavailable, Subscriber, both, connect
@@ -52,21 +63,28 @@ from .wire import Client, RedisUnavailable, Subscriber, both, connect
 log = logging.getLogger("talklab.server.redis")
 
 RESYNC = "resync"  # on events, instead of announcements: every replica reloads
+NO_ROOM = "*"  # a forwarded line's room when it is about none (no room code holds "*")
+UNREACHABLE_S = 1.0  # after nobody listened on a server's channel, refuse relays to it this long
+Unreachable = list[tuple[str, str, str]]  # (sender, event, target) of relays not delivered
 
 
 class RedisStore:
     """Room state shared through Redis by every server that points at the same database.
 
     ``on_reaped(gone)`` is awaited with people who left without their rooms being told (their
-    server died); ``on_forwarded(batch)`` is called with ``(sid, Socket.IO packet text)`` pairs
-    another server sent for this server's sockets, as each Redis message is read.
+    server died); ``on_forwarded(batch)`` is called with ``(sid, room or None, Socket.IO packet
+    text)`` triples another server sent for this server's sockets, as each Redis message is
+    read; ``on_unreachable(relays)`` with ``(sender, event, target)`` of relays that reached
+    nobody (the target's server is gone).
     """
 
     scripts = scripts
 
     def __init__(self, url: str, *, voice_cap: int,
                  on_reaped: Callable[[Gone], Awaitable[None]] | None = None,
-                 on_forwarded: Callable[[Iterable[tuple[str, str]]], None] | None = None,
+                 on_forwarded: Callable[[Iterable[tuple[str, str | None, str]]], None]
+                 | None = None,
+                 on_unreachable: Callable[[Unreachable], None] | None = None,
                  prefix: str = PREFIX) -> None:
         self.options = parse_url(url)  # (a RedisURLError, before anything connects)
         self.voice_cap = voice_cap
@@ -83,6 +101,14 @@ class RedisStore:
         self.liveness = Liveness(self, on_reaped)
         self.on_forwarded = on_forwarded
         self.forwarded = 0  # messages this server sent on to another server's sockets
+        self.on_unreachable = on_unreachable
+        self.epoch = ""  # the data set's, as this server knows it (see scripts: REREGISTER)
+        self.own: dict[str, Member] = {}  # this server's people, as its changes left them
+        self.own_seq: dict[str, int] = {}  # their join order
+        self.departing: dict[str, Member] = {}  # hung up while Redis did not answer
+        self.rebuilder = Rebuilder(self)
+        self._relays: dict[str, Unreachable] = {}  # server -> relays in its outbox
+        self._unreachable: dict[str, float] = {}  # server -> until when relays are refused
         self.subscriptions = 0  # how many times it has subscribed and loaded a snapshot
         self._subscribed = asyncio.Event()
         self._subscriber: Subscriber | None = None
@@ -108,6 +134,7 @@ class RedisStore:
         the reason) if Redis cannot be reached or refuses."""
         self._running = True
         await self._measure_clock()
+        self.epoch = await self.client.run(scripts.EPOCH, self.keys.prefix, uuid.uuid4().hex)
         await self._subscribe()
         await self.liveness.beat()
         self.liveness.start()
@@ -158,15 +185,18 @@ class RedisStore:
         if not self._running:
             return
         log.warning("Redis answers again (%s); reloading the rooms", self.options.where)
+        self._later(self._resync(measure=True, tell_others=True))
+
+    def tell_others_to_resync(self) -> None:
         self.publisher.call(self._refused, "PUBLISH", self.keys.events,
                             self.server_id + "\n" + RESYNC)
-        self._later(self._resync(measure=True))
 
-    async def _resync(self, measure: bool = False) -> None:
+    async def _resync(self, measure: bool = False, tell_others: bool = False) -> None:
+        """Make sure Redis knows this server's people, then reload the replica."""
         try:
             if measure:
                 await self._measure_clock()
-            await self._load_snapshot()
+            await self.rebuilder.run(tell_others=tell_others)
         except StoreUnavailable as exc:
             log.warning("reloading the rooms: %s", exc)
 
@@ -191,6 +221,8 @@ class RedisStore:
             subscriber.close()
             raise RedisUnavailable(f"{self.options.where} did not confirm the subscription "
                                    f"within {self.options.socket_timeout:g} s") from None
+        if self.subscriptions:  # (subscribed again: Redis may have come back empty)
+            await self.rebuilder.reregister()
         await self._load_snapshot(held)
         self.subscriptions += 1
         self._subscribed.set()
@@ -220,8 +252,7 @@ class RedisStore:
         if channel == self._events:
             self._on_event(data)
         elif channel == self._inbox and self.on_forwarded is not None:
-            self.on_forwarded([(sid, text) for sid, _, text in
-                               (line.partition(" ") for line in data.split("\n"))])
+            self.on_forwarded([_forwarded(line) for line in data.split("\n")])
 
     def _apply_event(self, data: str) -> None:
         origin, _, announcements = data.partition("\n")
@@ -251,11 +282,26 @@ class RedisStore:
 
     # -- publishing, at the end of each turn -----------------------------------------------------
     def _announce(self, announcement: str) -> None:
-        """Apply a change this server just made to its replica, and queue the announcement
-        for the others. It leaves before any message queued after it (see _flush)."""
+        """Apply a change this server just made to its replica and to :attr:`own`, and queue
+        the announcement for the others. It leaves before any message queued after it (see
+        _flush). Called as the answer is read: a message that arrives next, about the room
+        someone has just moved out of, finds them in the new one."""
         self.replica.apply_own(announcement)
+        event = parse(announcement)
+        if event is not None:
+            sid = event[1]
+            if len(event) == 8 and event[2] == self.server_id:
+                self.own[sid] = member_of(event[1:])
+                self.own_seq[sid] = event[7]
+            else:
+                self.own.pop(sid, None)
+                self.own_seq.pop(sid, None)
         self._announcements.append(announcement)
         self._flush_soon()
+
+    def local_room(self, sid: str) -> str | None:
+        member = self.own.get(sid)
+        return member.room if member is not None else None
 
     def _flush_soon(self) -> None:
         if not self._flush_due:
@@ -272,8 +318,22 @@ class RedisStore:
                              "\n".join([self.server_id, *self._announcements]))
             self._announcements = []
         for server, lines in self._outbox.items():
-            self.publisher.call(self._refused, "PUBLISH", self.keys.to(server), "\n".join(lines))
+            self.publisher.call(functools.partial(self._published, server,
+                                                  self._relays.pop(server, None)),
+                                "PUBLISH", self.keys.to(server), "\n".join(lines))
         self._outbox = {}
+        self._relays = {}
+
+    def _published(self, server: str, relays: Unreachable | None, reply: Any) -> None:
+        """PUBLISH answers how many subscribers received the message: 0 means the server it
+        was for is gone (killed; its subscription closed with it). Its relays are refused to
+        their senders now, and the next ones for :data:`UNREACHABLE_S` without publishing."""
+        if isinstance(reply, Exception):
+            self._refused(reply)
+        elif reply == 0:
+            self._unreachable[server] = time.monotonic() + UNREACHABLE_S
+            if relays and self.on_unreachable is not None:
+                self.on_unreachable(relays)
 
     def _refused(self, reply: Any) -> None:
         if isinstance(reply, Exception):
@@ -282,15 +342,24 @@ class RedisStore:
                 self._last_warning = now
                 log.warning("publishing to Redis failed: %s", reply)
 
-    async def forward(self, sid: str, text: str) -> None:
-        """Deliver a Socket.IO packet to ``sid`` on whichever server holds its socket."""
+    async def forward(self, sid: str, text: str, room: str | None = None,
+                      relay: tuple[str, str] | None = None) -> None:
+        """Deliver a Socket.IO packet to ``sid`` on whichever server holds its socket, as a
+        line ``sid room text`` (``*`` for no room). ``relay``: ``(sender, event)``, told at
+        once if that server is gone."""
         server = self.replica.server_of.get(sid) or self._hints.get(sid)
         if server is None:
             server = await self.client.execute("HGET", self.keys.member(sid), "server")
         if server is None or server == self.server_id:
             return  # gone (if it were ours and connected, it would not come here)
+        if self._unreachable.get(server, 0.0) > time.monotonic():
+            if relay is not None and self.on_unreachable is not None:
+                self.on_unreachable([(relay[0], relay[1], sid)])
+            return
         self.forwarded += 1  # a message that crosses to another server, through Redis
-        self._outbox.setdefault(server, []).append(sid + " " + text)
+        self._outbox.setdefault(server, []).append(f"{sid} {room or NO_ROOM} {text}")
+        if relay is not None:
+            self._relays.setdefault(server, []).append((relay[0], relay[1], sid))
         self._flush_soon()
 
     # -- changes, in batches ---------------------------------------------------------------------
@@ -306,7 +375,7 @@ class RedisStore:
         batch, self._queued = self._queued, []
         ops = orjson.dumps([[op, args] for op, args, _ in batch]).decode()
         self.client.evalsha(scripts.BATCH, lambda reply: self._answered(batch, reply),
-                            self.keys.prefix, self.deadline(), ops)
+                            self.keys.prefix, self.deadline(), ops, self.epoch)
 
     def _answered(self, batch: list[tuple[str, list, asyncio.Future]], reply: Any) -> None:
         where = self.options.where
@@ -318,25 +387,38 @@ class RedisStore:
         elif reply == "LATE":
             results = [RedisUnavailable(f"{where} answered too late; nothing was changed")
                        ] * len(batch)
+        elif reply == "RESTARTED":  # Redis came back empty: re-register, then try again
+            self._later(self.rebuilder.retry(batch))
+            return
         else:
             results = orjson.loads(reply)
             if not isinstance(results, list) or len(results) != len(batch):
                 results = [RedisUnavailable(f"{where} answered {len(batch)} changes with "
                                             f"{reply[:80]!r}")] * len(batch)
-        for (_, _, future), result in zip(batch, results, strict=True):
+        for (op, args, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)
+            elif isinstance(result, list) and result[:1] == ["WAIT"]:  # servers re-registering
+                self._later(self.rebuilder.wait_and_retry(op, args, future, result[1]))
             else:
+                if isinstance(result, list) and len(result) > 1 and result[0] == "OK":
+                    self._announce(result[1])
                 future.set_result(result or [])  # (Lua's empty table comes back as {})
+
+    def requeue(self, op: str, args: list, future: asyncio.Future) -> None:
+        """Ask for a change again (after Redis restarted, or a wait)."""
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self._send_changes)
+        self._queued.append((op, args, future))
 
     # -- the store's questions ------------------------------------------------------------------
     # Changes go to Redis, as atomic scripts that also answer with the room as it now is. Their
     # announcements are applied here at once (the replica sorts out the order), so a relay to
     # or from this server's own people right after a change is checked against the change.
     async def member(self, sid: str) -> Member | None:
-        return self.replica.rooms.members.get(sid)
+        return self.own.get(sid)
 
     async def members(self, room: str) -> list[Member]:
         """Asked of Redis (every server's people), not the replica."""
@@ -347,7 +429,8 @@ class RedisStore:
         result = await self._change("join_room",
                                     [sid, room, username, user_id or "", self.server_id])
         if result[0] != "OK":
-            raise RoomError(result[1])
+            raise RoomError(user_id_taken(user_id or "", room) if result[1] == "TAKEN"
+                            else result[1])
         return self._changed(sid, result)
 
     async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member], list[Member]]:
@@ -371,14 +454,16 @@ class RedisStore:
             result = await self._change("leave_room", [sid])
         except StoreUnavailable:
             self.liveness.unfinished.add(sid)  # (the heartbeat retries, and tells the room)
+            member = self.own.pop(sid, None)  # (not re-registered if Redis comes back empty)
+            if member is not None:
+                self.departing[sid] = member
             raise
+        self.own.pop(sid, None)
         if not result:
             return None, []
-        self._announce(result[1])
         return member_of(result[3]), self._members(result[2])
 
     def _changed(self, sid: str, result: list) -> tuple[Member, list[Member]]:
-        self._announce(result[1])
         members = self._members(result[2])
         return next(m for m in members if m.sid == sid), members
 
@@ -409,4 +494,11 @@ class RedisStore:
     async def counts(self) -> dict:
         rooms, members, in_voice = await self.client.run(scripts.COUNTS, self.keys.prefix)
         return {"rooms": rooms, "members": members, "inVoice": in_voice}
+
+
+def _forwarded(line: str) -> tuple[str, str | None, str]:
+    """``(sid, room or None, text)`` from a forwarded line ``sid room text``."""
+    sid, _, rest = line.partition(" ")
+    room, _, text = rest.partition(" ")
+    return sid, None if room == NO_ROOM else room, text
 
