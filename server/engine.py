@@ -47,7 +47,7 @@ from typing import Any
 from aiohttp import web
 from engineio import exceptions, packet
 
-from .transport import GuardedSocket, limits_of, quiet
+from .transport import GuardedSocket, limits_of, quiet_of
 
 log = logging.getLogger("talklab.server.engine")
 
@@ -158,9 +158,9 @@ class DirectSocket(GuardedSocket):
             return  # the peer hung up: the reader will see it, and clean up
         transport.write(b"".join(frames))
         if transport.get_write_buffer_size() > self._budget:
-            quiet("unread", "%s: client left %d bytes unread (limit %d); dropping it",
-                  self.sid, transport.get_write_buffer_size(), self._budget,
-                  level=logging.WARNING)
+            quiet_of(self.server)(
+                "unread", "%s: client left %d bytes unread (limit %d); dropping it", self.sid,
+                transport.get_write_buffer_size(), self._budget, level=logging.WARNING)
             transport.abort()
 
     # -- closing --------------------------------------------------------------------------------
@@ -216,7 +216,8 @@ class DirectSocket(GuardedSocket):
                 try:
                     pkt = packet.Packet(encoded_packet=data)
                 except Exception:  # not Engine.IO: close the transport, as engine.io does
-                    quiet("unparseable", "%s: unparseable packet, closing", self.sid)
+                    quiet_of(self.server)("unparseable", "%s: unparseable packet, closing",
+                                          self.sid)
                     break
                 try:
                     await self.receive(pkt)
@@ -225,8 +226,8 @@ class DirectSocket(GuardedSocket):
                 except exceptions.SocketIsClosedError:
                     break
                 except Exception as exc:  # (the application's guard answers bad input)
-                    quiet("receive", "%s: receive error: %r", self.sid, exc,
-                          level=logging.ERROR)
+                    quiet_of(self.server)("receive", "%s: receive error: %r", self.sid, exc,
+                                          level=logging.ERROR)
         finally:
             if self._held:
                 self._flush()

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from aiohttp import web
 
-from .limits import Limits
+from .limits import Limits, QuietLog
 
 if TYPE_CHECKING:
     from .transport import GuardedSocket
@@ -294,6 +294,8 @@ def socketio_server(*, fast_path: bool = True, limits: Limits | None = None,
                            f"{_version('python-socketio')} ({'; '.join(missing)}); install the "
                            "versions pyproject.toml pins")
     sio.eio.talklab_limits = limits
+    sio.eio.talklab_quiet = QuietLog(logging.getLogger("talklab.server.transport"),
+                                     limits.refusal_log_interval)
     patch_websocket_response()
     return sio
 

@@ -35,7 +35,7 @@ from engineio.async_socket import AsyncSocket
 from .limits import Limits, QuietLog
 
 log = logging.getLogger("talklab.server.transport")
-quiet = QuietLog(log)
+_quiet = QuietLog(log)  # (for sockets of a server that has none of its own)
 
 # True while one of talklab's sockets answers a request: the WebSocket made meanwhile accepts
 # a message of exactly max_payload bytes (see fastpath.patch_websocket_response).
@@ -47,6 +47,11 @@ REFUSED = "talklab.refused"  # the aiohttp request key under which a refusal's r
 def limits_of(server: Any) -> Limits:
     """The :class:`Limits` of an Engine.IO server (talklab's servers carry theirs)."""
     return getattr(server, "talklab_limits", None) or Limits()
+
+
+def quiet_of(server: Any) -> QuietLog:
+    """The rate-limited log of an Engine.IO server's transport (one per server)."""
+    return getattr(server, "talklab_quiet", None) or _quiet
 
 
 def packet_size(pkt: Any) -> int:
@@ -75,8 +80,9 @@ class BudgetQueue(asyncio.Queue):
         self.bytes += packet_size(item)
         if self.bytes > self.budget and not self.over:
             self.over = True
-            quiet("unread", "%s: client left %d bytes unread (limit %d); dropping it",
-                  self.sock.sid, self.bytes, self.budget, level=logging.WARNING)
+            quiet_of(self.sock.server)(
+                "unread", "%s: client left %d bytes unread (limit %d); dropping it",
+                self.sock.sid, self.bytes, self.budget, level=logging.WARNING)
             self.dropping = asyncio.ensure_future(drop(self.sock))
 
     def get_nowait(self) -> Any:
@@ -95,7 +101,7 @@ async def drop(sock: AsyncSocket) -> None:
     try:
         await sock.close(wait=False, abort=True)
     except Exception as exc:  # (a socket already half gone)
-        quiet("drop", "%s: closing failed: %r", sock.sid, exc)
+        quiet_of(sock.server)("drop", "%s: closing failed: %r", sock.sid, exc)
     queue.put_nowait(None)  # end a pending long-polling GET, or the writer task
     sock.server.sockets.pop(sock.sid, None)
 
@@ -140,7 +146,7 @@ class GuardedSocket(AsyncSocket):
         limits = limits_of(self.server)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > limits.max_payload:
-            refuse(environ, f"a request of {length} bytes is over the limit of "
+            refuse(self.server, environ, f"a request of {length} bytes is over the limit of "
                             f"{limits.max_payload}")
         body = (await environ["wsgi.input"].read(length)).decode("utf-8", "replace")
         batch = _Batch()
@@ -149,19 +155,19 @@ class GuardedSocket(AsyncSocket):
             batch.decode(body)
         except ValueError as exc:
             if "Too many packets" in str(exc):  # (packets are separated by U+001E)
-                refuse(environ, f"{body.count(chr(0x1E)) + 1} packets in one request; at most "
-                                f"{limits.max_packets_per_post}")
-            refuse(environ, f"not an Engine.IO payload ({exc})")
+                refuse(self.server, environ, f"{body.count(chr(0x1E)) + 1} packets in one "
+                                             f"request; at most {limits.max_packets_per_post}")
+            refuse(self.server, environ, f"not an Engine.IO payload ({exc})")
         except Exception as exc:  # (a packet python-engineio cannot decode)
-            refuse(environ, f"not an Engine.IO payload ({exc!r})")
+            refuse(self.server, environ, f"not an Engine.IO payload ({exc!r})")
         for pkt in batch.packets:
             await self.receive(pkt)
 
 
-def refuse(environ: dict, reason: str) -> None:
+def refuse(server: Any, environ: dict, reason: str) -> None:
     """Refuse a long-polling request: 400 with ``reason`` (the middleware of :mod:`.http`
     writes it), the session closed, one log line."""
-    quiet("post", "refused a long-polling request: %s", reason)
+    quiet_of(server)("post", "refused a long-polling request: %s", reason)
     request = environ.get("aiohttp.request")
     if request is not None:
         request[REFUSED] = reason
