@@ -29,7 +29,8 @@ import contextvars
 import logging
 from typing import Any
 
-from engineio import exceptions, payload
+from aiohttp import web
+from engineio import payload
 from engineio.async_socket import AsyncSocket
 
 from .limits import Limits, QuietLog
@@ -41,7 +42,8 @@ _quiet = QuietLog(log)  # (for sockets of a server that has none of its own)
 # a message of exactly max_payload bytes (see fastpath.patch_websocket_response).
 guarded: contextvars.ContextVar[bool] = contextvars.ContextVar("talklab_guarded", default=False)
 
-REFUSED = "talklab.refused"  # the aiohttp request key under which a refusal's reason is left
+# the aiohttp request key under which a refusal's reason is left for the middleware
+REFUSED = web.RequestKey("talklab_refused", str)
 
 
 def limits_of(server: Any) -> Limits:
@@ -141,35 +143,39 @@ class GuardedSocket(AsyncSocket):
     async def handle_post_request(self, environ: dict) -> None:
         """Receive a long-polling POST: at most ``max_payload`` bytes and
         ``max_packets_per_post`` packets, all decoded before any is handled. Anything else is
-        refused (400 with the reason: see :func:`refuse`) and closes the session, as
-        engine.io's own server does with a payload over its limit."""
+        refused: 400 with the reason (see :func:`refuse`), and the session is closed, as
+        engine.io's own server does with a payload over its limit (at once: python-engineio's
+        own refusal waited for the client to collect a CLOSE packet it would never ask for)."""
         limits = limits_of(self.server)
         length = int(environ.get("CONTENT_LENGTH") or 0)
+        why = None
         if length > limits.max_payload:
-            refuse(self.server, environ, f"a request of {length} bytes is over the limit of "
-                            f"{limits.max_payload}")
-        body = (await environ["wsgi.input"].read(length)).decode("utf-8", "replace")
-        batch = _Batch()
-        batch.max_decode_packets = limits.max_packets_per_post
-        try:
-            batch.decode(body)
-        except ValueError as exc:
-            if "Too many packets" in str(exc):  # (packets are separated by U+001E)
-                refuse(self.server, environ, f"{body.count(chr(0x1E)) + 1} packets in one "
-                                             f"request; at most {limits.max_packets_per_post}")
-            refuse(self.server, environ, f"not an Engine.IO payload ({exc})")
-        except Exception as exc:  # (a packet python-engineio cannot decode)
-            refuse(self.server, environ, f"not an Engine.IO payload ({exc!r})")
+            why = f"a request of {length} bytes is over the limit of {limits.max_payload}"
+        else:
+            body = (await environ["wsgi.input"].read(length)).decode("utf-8", "replace")
+            batch = _Batch()
+            batch.max_decode_packets = limits.max_packets_per_post
+            try:
+                batch.decode(body)
+            except ValueError as exc:
+                why = (f"{body.count(chr(0x1E)) + 1} packets in one request; at most "
+                       f"{limits.max_packets_per_post}" if "Too many packets" in str(exc)
+                       else f"not an Engine.IO payload ({exc})")  # (U+001E separates them)
+            except Exception as exc:  # (a packet python-engineio cannot decode)
+                why = f"not an Engine.IO payload ({exc!r})"
+        if why is not None:
+            refuse(self.server, environ, why)
+            await drop(self)
+            return
         for pkt in batch.packets:
             await self.receive(pkt)
 
 
 def refuse(server: Any, environ: dict, reason: str) -> None:
-    """Refuse a long-polling request: 400 with ``reason`` (the middleware of :mod:`.http`
-    writes it), the session closed, one log line."""
+    """Refuse a long-polling request: its answer is 400 with ``reason`` (the middleware of
+    :mod:`.http` writes it), with one log line."""
     quiet_of(server)("post", "refused a long-polling request: %s", reason)
     request = environ.get("aiohttp.request")
     if request is not None:
         request[REFUSED] = reason
-    raise exceptions.ContentTooLongError(reason)
 
