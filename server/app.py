@@ -170,7 +170,8 @@ class SignalingApp(Delivery):
         self.fast_path_active: bool = self.sio.fast_path_active
         self.sessions = Sessions(self.limits, self._close_session)
         self.sio.on_session = self._session_opened
-        from .http import add_routes, middleware
+        from .http import Tarpit, add_routes, middleware
+        self.tarpit: Tarpit
         self.web = web.Application(middlewares=[middleware(self)])
         self.sio.attach(self.web)
         add_routes(self)
@@ -238,9 +239,13 @@ class SignalingApp(Delivery):
     # -- connection lifecycle -----------------------------------------------------------------
     def _session_opened(self, eio_sid: str, environ: dict) -> None:
         """An Engine.IO session opened: pending until it connects to the namespace."""
+        from .http import TURN
         request = environ.get("aiohttp.request")
         environ["talklab.eio_sid"] = eio_sid
         self.sessions.opened(eio_sid, getattr(request, "remote", None) or "?")
+        give_back = request.get(TURN) if request is not None else None
+        if callable(give_back):
+            give_back()  # (its turn to open a session is over: a WebSocket stays open)
 
     async def _close_session(self, eio_sid: str) -> None:
         sock = self.sio.eio.sockets.get(eio_sid)

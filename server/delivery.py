@@ -66,11 +66,9 @@ class Delivery:
 
     def _stale(self, sid: str, room: str | None) -> bool:
         """True if ``sid`` (connected here) is no longer in ``room``: the message is about a
-        room it has left."""
-        if room is None:
-            return False
-        current = self.store.local_room(sid)
-        if current is None or current == room:
+        room it has left (for another, or for none yet: a notice can arrive between the two
+        halves of a move)."""
+        if room is None or self.store.local_room(sid) == room:
             return False
         self.stale_dropped += 1
         return True

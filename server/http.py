@@ -7,7 +7,7 @@ front of all of them.
   service does not answer in time it answers 503 ``{status: "unavailable", message}`` within
   that time, never hangs.
 * ``GET /trace?token=T&since=SEQ&limit=N&room=R`` — the events received and sent after
-  ``SEQ`` (:mod:`.trace`), at most N (200 by default, 1,000 at most), of room R if given, as
+  ``SEQ`` (:mod:`.trace`), at most N (200 by default, 500 at most), of room R if given, as
   ``{entries, next, more}``: ask again with ``since=next`` while ``more``. It needs the server's
   token (``?token=`` or ``Authorization: Bearer``): the trace names every room, person and
   candidate. At most :data:`TRACE_RATE` pages a second are served (429 past that): however
@@ -20,10 +20,21 @@ Every request, ``/socket.io/`` included, first passes :func:`middleware`: the Ho
 checks of :mod:`.gate` (403 with the reason), CORS headers for an allowed page of another
 origin (never ``Access-Control-Allow-Credentials``), the handshake limits of :mod:`.sessions`
 (429), and the reason of a long-polling request refused by :mod:`.transport` (400).
+
+Refusing costs the server too (parsing a request, answering it): a flood of handshakes or of
+anonymous trace requests answered at once still took a third of its loop. So past a burst of
+refusals, one address's next refusals are each held :data:`TARPIT_S` before they are answered
+(an idle timer, no work), a few dozen at a time; past that it is hung up on. A flood then
+moves at the pace of its own concurrency, and relays do not wait for it. And one address may
+have only :data:`HANDSHAKES_AT_ONCE` sessions being opened, and :data:`TRACES_AT_ONCE` trace
+pages being served, at a time (the others wait their turn, idle): 32 handshakes ready at once
+made every relay wait behind all 32.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import pathlib
 from collections.abc import Awaitable, Callable
@@ -42,7 +53,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("talklab.server.http")
 STATIC = pathlib.Path(__file__).parent / "static"
-TRACE_RATE = (20, 50.0)  # pages of /trace: a burst of 20, then 50 a second, for the server
+TRACE_RATE = (10, 20.0)  # pages of /trace: a burst of 10, then 20 a second, for the server
+REFUSALS = (20, 10.0)  # refusals (401, 403, 429) answered at once to one address, then...
+TARPIT_S = 1.0  # ...each waits this long before it is answered,
+TARPIT_MAX = 64  # for at most this many at a time per address (the next are hung up on)
+HANDSHAKES_AT_ONCE = 4  # new sessions one address may have being opened at the same time
+TRACES_AT_ONCE = 1  # trace pages one address may have being served at the same time
 SOCKETIO_PATH = "/socket.io/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,9 +68,75 @@ def _json(data: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
+class Tarpit:
+    """Refusals answered at once up to a burst per address, then slowly (module docstring)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, TokenBucket] = {}
+        self._held: collections.Counter[str] = collections.Counter()
+
+    async def refuse(self, request: web.Request, response: web.Response) -> web.Response:
+        address = request.remote or "?"
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) > 10_000:
+                self._buckets = {a: b for a, b in self._buckets.items() if not b.full}
+            bucket = self._buckets[address] = TokenBucket(*REFUSALS)
+        if bucket.take():
+            return response
+        if self._held[address] >= TARPIT_MAX:
+            response.force_close()
+            return response
+        self._held[address] += 1
+        try:
+            await asyncio.sleep(TARPIT_S)
+        finally:
+            self._held[address] -= 1
+            if self._held[address] <= 0:
+                del self._held[address]
+        return response
+
+
+class Turns:
+    """At most ``size`` requests of one kind per address at a time; the others wait, idle."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._locks: dict[str, asyncio.Semaphore] = {}
+        self._users: collections.Counter[str] = collections.Counter()
+
+    async def take(self, address: str) -> Callable[[], None]:
+        """Wait for a turn; returns the function that gives it back (calling it twice is
+        harmless: a WebSocket gives it back once open, its request only when closed)."""
+        lock = self._locks.get(address)
+        if lock is None:
+            lock = self._locks[address] = asyncio.Semaphore(self.size)
+        self._users[address] += 1
+        await lock.acquire()
+        given = False
+
+        def give_back() -> None:
+            nonlocal given
+            if given:
+                return
+            given = True
+            lock.release()
+            self._users[address] -= 1
+            if self._users[address] <= 0:
+                del self._users[address]
+                self._locks.pop(address, None)
+
+        return give_back
+
+
+TURN = web.RequestKey("talklab_turn", object)  # (the function that gives a turn back)
+
+
 def middleware(app: SignalingApp) -> Callable:
     """The gate in front of every route (see the module docstring)."""
     quiet = QuietLog(log, app.limits.refusal_log_interval)
+    tarpit = app.tarpit = Tarpit()
+    handshakes, traces = Turns(HANDSHAKES_AT_ONCE), Turns(TRACES_AT_ONCE)
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -62,7 +144,7 @@ def middleware(app: SignalingApp) -> Callable:
         why = app.gate.host_refusal(host) or app.gate.origin_refusal(origin, host)
         if why is not None:
             quiet("forbidden", "403 for %s %s: %s", request.method, request.path, why)
-            return web.Response(status=403, text=why)
+            return await tarpit.refuse(request, web.Response(status=403, text=why))
         cross = app.gate.cross_origin(origin, host)
         if request.method == "OPTIONS" and cross is not None:  # a CORS preflight
             return web.Response(status=204, headers={
@@ -75,9 +157,18 @@ def middleware(app: SignalingApp) -> Callable:
             refused = app.sessions.admit(request.remote or "?")
             if refused is not None:
                 reason, retry = refused
-                return web.Response(status=429, text=reason,
-                                    headers={"Retry-After": str(max(1, round(retry)))})
-        response = await handler(request)
+                return await tarpit.refuse(request, web.Response(
+                    status=429, text=reason, headers={"Retry-After": str(max(1, round(retry)))}))
+            turns: Turns | None = handshakes
+        else:
+            turns = traces if request.path == "/trace" else None
+        give_back = await turns.take(request.remote or "?") if turns is not None else None
+        request[TURN] = give_back
+        try:
+            response = await handler(request)
+        finally:
+            if give_back is not None:
+                give_back()
         if REFUSED in request:  # (a long-polling request refused by transport.py)
             return web.Response(status=400, text=request[REFUSED])
         if cross is not None and not response.prepared:
@@ -105,10 +196,10 @@ def add_routes(app: SignalingApp) -> None:
     async def trace(request: web.Request) -> web.Response:
         if not token_matches(app.token, request.query.get("token"),
                              request.headers.get("Authorization")):
-            return web.Response(status=401, text="the trace needs this server's token "
-                                "(?token=..., printed by talklab-server at start; "
-                                "server.token in Python)",
-                                headers={"WWW-Authenticate": 'Bearer realm="talklab trace"'})
+            return await app.tarpit.refuse(request, web.Response(
+                status=401, text="the trace needs this server's token (?token=..., printed by "
+                "talklab-server at start; server.token in Python)",
+                headers={"WWW-Authenticate": 'Bearer realm="talklab trace"'}))
         try:
             since = int(request.query.get("since", "0"))
             limit = int(request.query.get("limit", "200"))
@@ -117,8 +208,9 @@ def add_routes(app: SignalingApp) -> None:
         if limit < 1:
             raise web.HTTPBadRequest(text="limit must be at least 1")
         if not pages.take():
-            return web.Response(status=429, text="too many trace requests; try again shortly",
-                                headers={"Retry-After": "1"})
+            return await app.tarpit.refuse(request, web.Response(
+                status=429, text="too many trace requests; try again shortly",
+                headers={"Retry-After": "1"}))
         entries, last, more = app.trace.page(since, limit, request.query.get("room") or None)
         return _json({"entries": entries, "next": last, "more": more})
 

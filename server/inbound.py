@@ -7,7 +7,8 @@ is the seed's events with JSON payloads, so before python-socketio sees a messag
 
 * **binary events are refused** with ``signalingError`` (talklab never sends or expects binary),
   and binary frames are dropped: python-socketio never starts collecting attachments, so a
-  header declaring 9,999,999,999 of them costs nothing (it kept 1 GB before);
+  header declaring 9,999,999,999 of them costs nothing (it kept 1 GB before); a client that
+  sends more than :data:`MAX_BINARY_FRAMES` is hung up on (reading them all took the loop);
 * **reserved event names are refused**: ``connect`` and ``disconnect`` are Socket.IO's own
   (a client that sent ``disconnect`` ran the server's disconnect handler while its socket
   stayed open), and ``*`` is python-socketio's catch-all;
@@ -38,6 +39,7 @@ log = logging.getLogger("talklab.server.inbound")
 RESERVED = frozenset({"connect", "disconnect", "*", "connect_error", "disconnecting",
                       "newListener", "removeListener"})
 BINARY = "binary events are not part of talklab's protocol (its payloads are JSON)"
+MAX_BINARY_FRAMES = 16  # binary frames dropped for one client before it is hung up on
 
 
 def event_name(text: str, start: int = 1) -> tuple[str | None, int]:
@@ -78,11 +80,19 @@ class Inbound:
         self.dispatch = dispatch  # python-socketio's own Engine.IO message handler
         self.quiet = QuietLog(log, app.limits.refusal_log_interval)
         self.dropped_binary = 0
+        self._binary: dict[str, int] = {}  # eio sid -> binary frames dropped
 
     async def __call__(self, eio_sid: str, data: Any) -> None:
         if type(data) is not str:  # a binary frame: nobody asked for it
             self.dropped_binary += 1
-            self.quiet("binary-frame", "%s: dropped a binary frame (%s)", eio_sid, BINARY)
+            count = self._binary[eio_sid] = self._binary.get(eio_sid, 0) + 1
+            if count > MAX_BINARY_FRAMES:
+                self._binary.pop(eio_sid, None)
+                await self._close(eio_sid, f"{count} binary frames ({BINARY})")
+            else:
+                self.quiet("binary-frame", "%s: dropped a binary frame (%s)", eio_sid, BINARY)
+            if len(self._binary) > 10_000:
+                self._binary.clear()
             return
         kind = data[:1]
         name: str | None = None

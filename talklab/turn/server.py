@@ -186,8 +186,12 @@ class TurnServer(Service):
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = writer.get_extra_info("peername")[:2]
         self._tcp_clients[client] = writer
+        handled = 0
         try:
             while True:
+                handled += 1
+                if handled % 32 == 0:  # (readexactly does not yield while data is buffered:
+                    await asyncio.sleep(0)  # a client pipelining requests took the loop)
                 head = await reader.readexactly(4)
                 kind, length = struct.unpack("!HH", head)
                 if kind & 0xC000 == 0:  # STUN: 20-byte header, length counts attributes
