@@ -92,6 +92,7 @@ class Ordered:
     def __init__(self, http: aiohttp.ClientSession) -> None:
         self.http, self.received, self.sid = http, [], ""
         self._arrived = asyncio.Event()
+        self._taken: list = []
 
     async def connect(self, url: str) -> Ordered:
         self.ws = await self.http.ws_connect(url.replace("http", "ws") +
@@ -126,8 +127,6 @@ class Ordered:
                 await self._arrived.wait()
         return await asyncio.wait_for(find(), timeout)
 
-    _taken: list = []
-
     async def close(self) -> None:
         await self.ws.close()
         self._reader.cancel()
@@ -152,7 +151,6 @@ async def test_no_stale_notice_crosses_a_move_in_200_trials(redis, fast_path):
 
         two.app.store.forward = slowly
         alice, bob = await Ordered(http).connect(one.url), await Ordered(http).connect(two.url)
-        alice._taken, bob._taken = [], []
         for t in range(200):
             a, b = f"A{t}", f"B{t}"
             await alice.emit("joinRoom", {"room": a, "username": "Alice"})
