@@ -17,6 +17,7 @@ from server_fixtures import FAST_PATHS, cli_flags, serving
 
 from talklab.server import SignalingServer
 from talklab.server.gate import Gate
+from talklab.server.trace import MAX_PAGE
 from talklab.signaling import SignalingClient
 
 ROOM = "SAFE"
@@ -211,21 +212,22 @@ async def test_the_trace_is_paged_and_per_room(server, http):
 
 async def test_a_page_of_a_full_trace_is_cheap(server, http):
     """Before: a full ring was 2.7 MiB and 204 ms to serve, while every relay waited. A page
-    is bounded (at most 1,000 entries, 10,000 looked at), whatever the ring holds."""
+    is bounded (at most MAX_PAGE = 500 entries, twenty times that looked at), whatever the ring
+    holds."""
     for n in range(10_000):
         server.trace.record("webrtc-offer", f"s{n}", "server", f"ROOM{n % 50}",
                             {"to": "x", "offer": {"type": "offer", "sdp": "v=0" + "a" * 500}})
     loop = asyncio.get_running_loop()
     started = loop.time()
     entries, _, more = server.trace.page(0, 10_000)
-    assert len(entries) == 1000 and more
+    assert len(entries) == MAX_PAGE and more
     entries, _, more = server.trace.page(0, 200, room="ROOM7")
     assert len(entries) == 200 and {e["room"] for e in entries} == {"ROOM7"}
     assert loop.time() - started < 0.5
     async with http.get(server.url + "/trace", params={"token": server.token,
                                                       "limit": "100000"}) as r:
         body = await r.read()
-    assert len(json.loads(body)["entries"]) == 1000 and len(body) < 600_000
+    assert len(json.loads(body)["entries"]) == MAX_PAGE and len(body) < 300_000
 
 
 async def test_health_says_counts_only(server, http):
@@ -342,8 +344,15 @@ async def test_bad_input_writes_a_few_lines_and_no_traceback(server, http, caplo
                 await ws.send_str(text)
             await ws.send_bytes(b"\x00" * 100)
         await ws.send_str('42["still-there",{}]')  # (the room changes are rate-limited now)
-        while "still-there" not in (await next_event(ws, "signalingError"))["message"]:
-            pass
+        # Past MAX_BINARY_FRAMES binary frames (talklab's protocol has none) the server hangs
+        # up on this client; it may answer "still-there" first if it read it before.
+        while True:
+            msg = await ws.receive(5)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), msg
+                break
+            if msg.data.startswith("42") and "still-there" in msg.data:
+                break
     records = [r for r in caplog.records if r.name.startswith(("talklab", "engineio",
                                                                  "socketio"))]
     assert not [r for r in records if r.exc_info], [r.getMessage() for r in records]
