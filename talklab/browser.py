@@ -14,6 +14,9 @@ Each handler below is one of the seed's ``socket.on(...)`` functions, with its s
   ``handleWebRTCICECandidate`` (Step 8);
 * ``userLeftVoice``: that call is closed and forgotten.
 
+A notice about a room the person has left meanwhile (its ``room`` is not theirs:
+:meth:`~talklab.roomview.RoomView.stale`) is dropped before any handler sees it.
+
 Any of them can be replaced by a function of your own (:meth:`BrowserHandlers.on`): that is
 how a notebook runs the handler *you* wrote in a live room.
 """
@@ -97,6 +100,9 @@ class BrowserHandlers:
 
         async def handle(data: Any = None, *_: Any) -> None:
             if self.closed:
+                return
+            if self.view.stale(event, data):  # about a room we have left: dropped, unhandled
+                self._publish("stale-notice", event=event, room=data["room"])
                 return
             self.view.apply(event, data)
             own = self.overrides.get(event)

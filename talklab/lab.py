@@ -185,6 +185,12 @@ class Lab:
         """The signaling server's log of every event in and out (:class:`talklab.server.Trace`)."""
         return self._server().trace
 
+    @property
+    def trace_token(self) -> str:
+        """The signaling server's token: ``GET {lab.url}/trace?token=...`` needs it (the trace
+        names every room and person). ``lab.trace``, the views and ``story()`` need none."""
+        return self._server().token
+
     def page_url(self, room: str = DEFAULT_ROOM, name: str | None = None,
                  voice: bool = False) -> str:
         """A link to the seed's browser page, straight into ``room`` (and voice) as ``name``."""

@@ -42,6 +42,9 @@ def _seen(data: Any) -> Seen | None:
                 user_id if isinstance(user_id, str) else None, data.get("inVoice") is True)
 
 
+NOTICES = ("userJoinedRoom", "userLeftRoom", "userJoinedVoice", "userLeftVoice")
+
+
 class RoomView:
     """The room as one person knows it: who is in it, and who holds a voice seat."""
 
@@ -52,10 +55,19 @@ class RoomView:
         self.in_voice = False  # this person holds a seat
 
     def apply(self, event: str, data: Any) -> None:
-        """Update the view with one event from the server."""
+        """Update the view with one event from the server (a stale notice changes nothing)."""
         handler = getattr(self, "_" + event, None)
-        if handler is not None and isinstance(data, dict):
+        if handler is not None and isinstance(data, dict) and not self.stale(event, data):
             handler(data)
+
+    def stale(self, event: str, data: Any) -> bool:
+        """Is this a notice about a room this person is no longer in? talklab's server names
+        the room in every notice (an added field ``room``; the seed's clients ignore it): with
+        several servers, a notice from the room someone just left can arrive after their
+        ``roomJoined`` for the next one, and applied there it would put a stranger in the room.
+        A notice without ``room`` (the seed's server) is never stale."""
+        return (event in NOTICES and isinstance(data, dict) and isinstance(data.get("room"), str)
+                and data["room"] != self.room)
 
     # -- the events ----------------------------------------------------------------------------
     def _roomJoined(self, data: dict) -> None:

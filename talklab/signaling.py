@@ -3,7 +3,9 @@
 :class:`talklab.person.Person` is the full "browser"; this is the protocol with nothing on top,
 for notebook 02 (send ``joinVoice`` by hand and see what comes back) and for tests. Every event
 the server sends is kept in order in :attr:`SignalingClient.received`, and :meth:`next` waits
-for the next one of a kind, with a timeout, instead of sleeping.
+for the next one of a kind, with a timeout, instead of sleeping. A notice that names a room
+other than the one this client last joined (talklab's server adds ``room`` to every notice) is
+stale: it goes to :attr:`SignalingClient.stale` instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import socketio
+
+from .roomview import NOTICES
 
 SEED_EVENTS = (
     "roomJoined", "userJoinedRoom", "userLeftRoom", "voiceJoined", "voiceLeft", "voiceError",
@@ -28,11 +32,19 @@ class SignalingClient:
         self.name = name
         self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)  # see Person
         self.received: list[tuple[str, Any]] = []
+        self.room: str | None = None  # the room of the last roomJoined
+        self.stale: list[tuple[str, Any]] = []  # notices about a room left meanwhile (dropped)
         self._cursor: dict[str, int] = {}
         self._arrived = asyncio.Event()
         self.sio.on("*", self._on_any)
 
     async def _on_any(self, event: str, data: Any = None) -> None:
+        if event == "roomJoined" and isinstance(data, dict) and isinstance(data.get("room"), str):
+            self.room = data["room"]
+        elif event in NOTICES and isinstance(data, dict) and isinstance(data.get("room"), str) \
+                and data["room"] != self.room:
+            self.stale.append((event, data))  # see RoomView.stale: not about our room
+            return
         self.received.append((event, data))
         self._arrived.set()
 
