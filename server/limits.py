@@ -108,6 +108,13 @@ class TokenBucket:
             return True
         return False
 
+    def spend(self) -> None:
+        """Spend one token whether or not there is one, down to ``-capacity`` at most: what
+        already happened (a session abandoned) is paid for, so a source that kept overdrawing
+        waits for the debt to be refilled too, not just for the next token."""
+        self._refill()
+        self.tokens = max(-self.capacity, self.tokens - 1)
+
     def empty(self) -> bool:
         """True if :meth:`take` would refuse now (and spends nothing)."""
         self._refill()

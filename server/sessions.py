@@ -8,7 +8,9 @@ a server from 144 to 1,201 MB. Here (socket.io's server has the same idea as ``c
 
 * a session that has not connected to the namespace within ``Limits.connect_timeout`` is
   closed, and counts as *abandoned* against its source address (a :class:`~.limits.TokenBucket`
-  of ``abandoned_burst``, refilled at ``abandoned_per_second``);
+  of ``abandoned_burst``, refilled at ``abandoned_per_second``; past the burst each abandoned
+  session is still paid for, in debt down to minus the burst, so the sessions let in while the
+  bucket had a token do not go free);
 * a new handshake is refused (HTTP 429, with the reason and ``Retry-After``) while its address
   has ``max_pending_per_address`` sessions pending, while the server has ``max_pending``, or
   while its address's bucket of abandoned sessions is empty.
@@ -120,8 +122,8 @@ class Sessions:
                 if bucket is None:
                     bucket = self._abandoned[address] = TokenBucket(
                         self.limits.abandoned_burst, self.limits.abandoned_per_second)
-                bucket.take()
-                self.closed_unconnected += 1
+                bucket.spend()  # (past the burst, in debt: admit() only checks the bucket,
+                self.closed_unconnected += 1  # so what it let in meanwhile is paid for here)
                 self._quiet("timeout:" + address, "%s: a session from %s did not connect "
                             "within %g s; closed", eio_sid, address, self.limits.connect_timeout)
                 try:
