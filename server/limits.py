@@ -40,7 +40,8 @@ class Limits:
       are refused (429).
     * ``abandoned_burst`` (500) and ``abandoned_per_second`` (25): sessions from one address
       that never connected (closed by ``connect_timeout``); once an address has used up the
-      burst, its handshakes are refused (429) until the bucket refills.
+      burst, its handshakes are refused (429) until the bucket refills (sessions abandoned past
+      the burst are paid for too, in debt down to minus the burst).
     * ``room_changes_burst`` (20) and ``room_changes_per_second`` (2): ``joinRoom``,
       ``joinVoice`` and ``leaveVoice`` of one socket; past them ``signalingError`` (one socket
       tried 5,163 room codes a second before).
