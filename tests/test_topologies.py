@@ -14,6 +14,7 @@ from talklab import Lab
 from talklab.janus import JANUS, available
 from talklab.load import links_of, measure
 from talklab.topology import TOPOLOGIES
+from talklab.views import streams_drawing
 
 NAMES = ("Alice", "Bob", "Carol")
 N = len(NAMES)
@@ -59,6 +60,8 @@ async def test_a_room_of_three_all_hear_each_other_with_the_topologys_streams(to
             assert up == {(name, JANUS) for name in NAMES}
             assert len(down) == N * STREAMS[topology][1]
             assert all(d["state"] == "connected" for _, _, d in graph.edges(data=True))
+        svg = streams_drawing(graph).svg  # the drawing: every name, Janus when there is one
+        assert all(name in svg for name in NAMES) and ("Janus" in svg) == (topology != "mesh")
         janus = lab.janus
         pid = janus.pid if janus is not None else None
     if pid is not None:  # the lab's Janus goes with the lab
