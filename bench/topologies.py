@@ -31,7 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import os
 import pathlib
+import platform
+import sys
+import time
 
 from talklab.sidebyside import NO_JANUS, TOPOLOGIES, cell, limits, measure_room, table, usable
 
@@ -59,7 +64,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--topologies", nargs="+", choices=TOPOLOGIES, default=list(TOPOLOGIES))
     parser.add_argument("--window", type=float, default=3.0)
-    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--json", help="also write the rows, with when and where, to this file")
     args = parser.parse_args()
     rows = asyncio.run(run(list(args.topologies), args.sizes, args.window))
     print()
@@ -67,8 +72,15 @@ def main() -> None:
     print()
     for line in limits(rows):
         print(line)
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    if args.json:  # what notebook 10 shows (notebooks/data/topologies-bench.json)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        record = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "machine": f"{os.cpu_count()} cores, {platform.machine()}, load average "
+                             f"{load} at the end (other work included)",
+                  "command": "python bench/topologies.py " + " ".join(sys.argv[1:]),
+                  "rows": [{k: None if isinstance(v, float) and math.isnan(v) else v
+                            for k, v in r.items()} for r in rows]}
+        pathlib.Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":
