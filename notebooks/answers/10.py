@@ -2,7 +2,7 @@
 
 PREDICTIONS = {
     "mcu_downloads_at_six": 1,  # one stream: the mix of the five others
-    "busier_janus": "mcu",  # the AudioBridge decodes, adds up and encodes; VideoRoom forwards
+    "mcu_download_grows": False,  # one mix comes down, about 64 kbps, for 3 as for 6
 }
 
 # Self-check: check.janus_sends(n=6, answer=30)   # each of 6 receives the 5 others
