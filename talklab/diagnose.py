@@ -8,7 +8,9 @@ that of the seed's *When STUN Isn't Enough* and notebook 06's NAT × NAT matrix.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 HARD = ("symmetric", "port-restricted")  # a symmetric NAT defeats these filters (and itself)
 
@@ -49,3 +51,34 @@ def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None) -> str:
         return f"{pair}: still connecting ({state}); give it more time, or look at its pairs"
     return (f"{pair}: {state}; look at the link's candidate pairs "
             f"(talklab.views.pairs_table(link)) to see which checks failed")
+
+
+def why_not_connected(people: Iterable[Any], when: str, *, stun: bool, turn: bool) -> str:
+    """What :meth:`talklab.Lab.wait_connected` says when it gives up: one line of
+    :func:`advice` per pair of a mesh's people in voice whose call did not carry audio."""
+    from .mesh import expected_peers
+
+    people = list(people)
+    by_sid = {p.sid: p for p in people}
+    lines, seen = [], set()
+    for p in people:
+        if not p.in_voice:
+            continue
+        for sid in sorted(expected_peers(p, people)):
+            link = p.links.get(sid)
+            if link is not None and link.state == "connected":
+                continue
+            other = by_sid.get(sid)
+            names = frozenset((p.name, other.name if other else sid))
+            if names in seen:
+                continue
+            seen.add(names)
+            lines.append(advice(_end(p), _end(other) if other else End(sid, "none"),
+                                stun=stun, turn=turn,
+                                state=None if link is None else link.pc.connectionState))
+    return f"not every link carried audio {when}:\n  " + "\n  ".join(
+        lines or ["(no link is missing any more: it connected as the time ran out)"])
+
+
+def _end(person: Any) -> End:
+    return End(person.name, person.nat, person.host.nat, person.relay_only)

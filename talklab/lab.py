@@ -7,6 +7,10 @@
         bob.hears()          # {"Alice": 440.0}
         lab.graph()          # the mesh, as a networkx graph
 
+``Lab(topology="sfu")`` or ``Lab(topology="mcu")`` puts the same people in a room on the lab's
+own Janus instead, a server that forwards or mixes their voices (:mod:`talklab.topology`); there
+the voice signaling goes to Janus's own API, not through the seed's events.
+
 In a notebook, ``lab = await talklab.Lab()`` closes the lab the previous ``await Lab()`` made
 (re-running that cell replaces the old lab), so no server, port or peer is ever left behind;
 ``await lab.close()`` at the end of a notebook closes the last. A lab used as ``async with``
@@ -28,19 +32,19 @@ from aiortc import RTCIceServer
 
 from . import _aiortc
 from .browser import SERVER_EVENTS
-from .diagnose import End, advice
+from .diagnose import why_not_connected
 from .events import Event, EventBus
+from .labnet import CONFIG_TTL, LabNetwork
 from .media import MediaStream, get_user_media
-from .mesh import expected_peers, room_graph
-from .nat import Conditions, Host, Nat
-from .person import Person
+from .mesh import calls_missing, room_graph
+from .nat import Host, Nat
+from .person import Person, join_differences
 from .server import DEFAULT_VOICE_CAP, SignalingServer
 from .stun import StunServer
-from .turn import PeerPolicy, TurnServer, rest_credentials
+from .topology import ServerRooms, topology_of, wait_everyone_hears
+from .turn import PeerPolicy, TurnServer
 
 DEFAULT_ROOM = "ABCD12"  # the seed's room
-PERSON_TTL = 24 * 3600  # s: a person's TURN credentials (longer than any lesson)
-CONFIG_TTL = 3600  # s: the browser page's, minted per /config request
 PEOPLE_TTL_QUOTA = 20  # allocations per TURN username: a person has one per call
 # One tone per person, 110 Hz apart: easy to tell apart by ear and by FFT.
 TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
@@ -56,13 +60,14 @@ class LabClosed(RuntimeError):
     """This lab was closed, or replaced by a newer one: its people have hung up."""
 
 
-class Lab:
+class Lab(LabNetwork):
     """A signaling server on a free loopback port, and the people you add to it.
 
     ``stun`` and ``turn`` start the lab's own STUN and TURN servers (on loopback; talklab never
     contacts a public one). ``redis`` (a ``redis://`` URL) keeps the server's rooms in Redis.
     ``check_retries`` and ``nomination`` tune aioice while the lab runs (see
-    :class:`talklab._aiortc.Settings`).
+    :class:`talklab._aiortc.Settings`). ``topology`` is ``"mesh"`` (the seed's full mesh),
+    ``"sfu"`` or ``"mcu"`` (a room on the lab's own Janus: see :mod:`talklab.topology`).
     """
 
     current: ClassVar[Lab | None] = None
@@ -70,13 +75,14 @@ class Lab:
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1",
                  stun: bool = False, turn: bool = False,
                  check_retries: int = _aiortc.DEFAULT_CHECK_RETRIES, nomination: str = "best",
-                 redis: str | None = None) -> None:
+                 redis: str | None = None, topology: str = "mesh") -> None:
         if isinstance(voice_cap, bool) or not isinstance(voice_cap, int) or voice_cap < 1:
             raise ValueError(f"voice_cap must be a whole number of seats, at least 1, "
                              f"got {voice_cap!r}")
         if redis is not None and not (isinstance(redis, str) and redis.startswith(
                 ("redis://", "rediss://", "unix://"))):
             raise ValueError(f"redis must be a redis:// URL, got {redis!r}")
+        self.topology = topology_of(topology)
         self.settings = _aiortc.Settings(check_retries=check_retries, nomination=nomination)
         self.events = EventBus()
         self.voice_cap, self.host, self.redis = voice_cap, host, redis
@@ -90,7 +96,8 @@ class Lab:
                                policy=PeerPolicy(allow_loopback=True, only=self._lab_peer)) \
             if _flag("turn", turn) else None
         self.server: SignalingServer | None = None
-        self.people: dict[str, Person] = {}
+        self.people: dict[str, Person] = {}  # (in an SFU/MCU lab: talklab.janus people)
+        self.rooms = ServerRooms(self) if self.topology != "mesh" else None
         self.nats: list[Nat] = []
         self.handlers: dict[str, Callable[..., Any]] = {}  # see on()
         self._started = False
@@ -100,7 +107,7 @@ class Lab:
 
     def _forget_closed(self, event: Event) -> None:
         """A person who hung up is no longer part of the lab."""
-        if event.kind == "closed":
+        if event.kind in ("closed", "janus-left"):
             person = self.people.get(event["person"])
             if person is not None and person.closed:
                 del self.people[event["person"]]
@@ -114,6 +121,8 @@ class Lab:
         previous = Lab.current
         if replace and previous is not None and previous is not self:
             await previous.close(because="their lab was replaced by a newer one")
+        if self.rooms is not None:
+            self.rooms.check_available()  # before anything starts: JanusUnavailable
         _aiortc.enter()
         self._entered = True
         try:
@@ -125,6 +134,8 @@ class Lab:
                                           redis_url=self.redis,
                                           ice_servers=self._ice_config)
             await self.server.start()
+            if self.rooms is not None:
+                await self.rooms.start()
         except BaseException:
             await self.close()
             raise
@@ -140,7 +151,7 @@ class Lab:
             self.events.publish("lab-closing")  # views keep the room as it was, before it ends
         people, self.people = list(self.people.values()), {}
         await asyncio.gather(*(p.close(because) for p in people), return_exceptions=True)
-        for service in (self.server, self.stun, self.turn):
+        for service in (self.rooms, self.server, self.stun, self.turn):
             if service is not None:
                 await service.close()
         for nat in self.nats:
@@ -181,6 +192,11 @@ class Lab:
         return self._server().url
 
     @property
+    def janus(self) -> Any:
+        """The lab's :class:`talklab.janus.Janus` (an SFU or MCU lab, once started), or None."""
+        return self.rooms.janus if self.rooms is not None else None
+
+    @property
     def trace(self) -> Any:
         """The signaling server's log of every event in and out (:class:`talklab.server.Trace`)."""
         return self._server().trace
@@ -206,40 +222,14 @@ class Lab:
         from IPython.display import IFrame
         return IFrame(self.page_url(room, name, voice), width="100%", height=height)
 
-    def ice_servers(self, tcp: bool = False, name: str = "person",
-                    ttl: int = PERSON_TTL) -> list[RTCIceServer]:
-        """The lab's own STUN/TURN servers, as a person (or the browser page) uses them, with
-        TURN credentials minted for ``name``, valid ``ttl`` seconds. ``tcp`` offers TURN over
-        TCP (aiortc uses one TURN URL only)."""
-        servers = []
-        if self.stun is not None and self.stun.endpoints is not None:
-            servers.append(RTCIceServer(urls=self.stun.url))
-        if self.turn is not None and self.turn.address is not None:
-            username, password = rest_credentials(self._turn_secret, name, ttl,
-                                                  now=self.turn.core.clock)
-            servers.append(RTCIceServer(urls=self.turn.url_tcp if tcp else self.turn.url,
-                                        username=username, credential=password))
-        return servers
-
-    def _ice_config(self) -> list[dict]:
-        """What the server's ``/config`` hands the browser page: credentials minted for this
-        request, living ``config_ttl`` seconds."""
-        return [{"urls": s.urls, **({"username": s.username, "credential": s.credential}
-                                    if s.username else {})}
-                for s in self.ice_servers(name="page", ttl=self.config_ttl)]
-
-    def _lab_peer(self, address: tuple[str, int]) -> bool:
-        """Whom the lab's relay may send to: the lab's own hosts, NATs and relays."""
-        ip = address[0]
-        if self.turn is not None and self.turn.is_relay(address):
-            return True
-        return (any(p.host.address == ip for p in self.people.values())
-                or any(n.public_ip == ip for n in self.nats))
-
     def on(self, event: str, handler: Callable[[Person, dict], Any] | None) -> None:
         """Every person of this lab, those here and those who join later, handles ``event``
         with ``handler(person, data)`` instead of talklab's (:meth:`Person.on`): a room whose
         browsers all run *your* handler. ``None`` puts talklab's back."""
+        if self.rooms is not None:
+            raise ValueError(f"lab.on() gives handlers for the seed's events, which the people "
+                             f"of an {self.topology.upper()} room never receive: their "
+                             "signaling goes to Janus's own API")
         if event not in SERVER_EVENTS:
             raise ValueError(f"{event!r} is not an event the server sends; one of "
                              f"{', '.join(SERVER_EVENTS)}")
@@ -251,18 +241,6 @@ class Lab:
             self.handlers[event] = handler
         for person in self.people.values():
             person.on(event, handler)
-
-    def nat(self, kind: str, **conditions: float) -> Nat:
-        """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric, or
-        udp-blocked: a firewall only TURN over TCP gets through); give the same one to several
-        people (``lab.join(..., nat=box)``) to put them on one LAN.
-        ``latency``, ``jitter`` (seconds) and ``loss`` (0..1) shape the path through it."""
-        unknown = set(conditions) - {"latency", "jitter", "loss"}
-        if unknown:
-            raise TypeError(f"lab.nat() takes latency=, jitter= and loss=, not {sorted(unknown)}")
-        box = Nat(kind, conditions=Conditions(**conditions))
-        self.nats.append(box)
-        return box
 
     # -- people -----------------------------------------------------------------------------------
     async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
@@ -281,6 +259,10 @@ class Lab:
         Joining again with the same name and the same settings returns the same person (so a
         re-run notebook cell is harmless); with different settings (another NAT, room, tone...)
         the person hangs up and joins again with the new ones.
+
+        In an SFU or MCU lab the person joins the Janus room ``room`` (with ``voice=True``;
+        ``nat``, ``relay_only``, ``ice_servers`` and ``trickle`` are the mesh's), signaling
+        through Janus's API, and is a :class:`talklab.janus.room.Person`.
         """
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"a person needs a name, got {name!r}")
@@ -291,12 +273,16 @@ class Lab:
                     "closes the last): use the new lab" if "replaced" in self._closed else
                     "this lab is closed: start a new one with `lab = await talklab.Lab()`")
             await self.start()
+        if self.rooms is not None:
+            return await self.rooms.join(  # type: ignore[return-value]
+                name, room, voice=voice, tone_hz=tone_hz, stream=stream, nat=nat,
+                relay_only=relay_only, ice_servers=ice_servers, trickle=trickle)
         wanted = {"room": room, "nat": nat if isinstance(nat, Nat) else (nat or "none"),
                   "tone_hz": tone_hz, "stream": stream, "relay_only": relay_only,
                   "ice_servers": ice_servers, "trickle": trickle}
         existing = self.people.get(name)
         if existing is not None:
-            changed = _differences(existing, wanted)
+            changed = join_differences(existing, wanted)
             if not changed:
                 if voice:
                     await existing.join_voice()
@@ -344,20 +330,17 @@ class Lab:
 
         When a link has failed (ICE gave up) and every other is connected or failed too, the
         room cannot get there: this says so at once. Either way, and on timeout, the
-        :class:`TimeoutError` names each link that did not connect and what would fix it."""
+        :class:`TimeoutError` names each link that did not connect and what would fix it.
+        (SFU, MCU: every stream up to Janus and down from it.)"""
+        if self.rooms is not None:
+            return await self.rooms.wait_connected(timeout)
         people = list(self.people.values())
 
-        def links() -> list[tuple[Person, str]]:
-            return [(p, sid) for p in people if p.in_voice and not p.closed
-                    for sid in expected_peers(p, self.people.values())]
-
         def done() -> bool:
-            return all(sid in p.links and p.links[sid].state == "connected" for p, sid in links())
+            return not calls_missing(people, self.people.values())
 
         def hopeless() -> bool:
-            ends = [p.links[sid].pc.connectionState if sid in p.links else "new"
-                    for p, sid in links()
-                    if not (sid in p.links and p.links[sid].state == "connected")]
+            ends = [state for _, _, state in calls_missing(people, self.people.values())]
             return bool(ends) and all(end in ("failed", "closed") for end in ends)
 
         try:
@@ -366,6 +349,16 @@ class Lab:
             raise TimeoutError(self._why_not(f"within {timeout} s")) from None
         if not done():
             raise TimeoutError(self._why_not("(ICE gave up)"))
+
+    def _why_not(self, when: str) -> str:
+        return why_not_connected(self.people.values(), when, stun=self.stun is not None,
+                                 turn=self.turn is not None)
+
+    async def wait_heard(self, seconds: float = 1.0,
+                         timeout: float = 10) -> dict[str, dict[str, float]]:
+        """Wait until everyone in voice hears everyone else in their room at their own tone
+        (over the last ``seconds``; in an MCU, found in the mix); returns who hears whom."""
+        return await wait_everyone_hears(self, seconds, timeout)
 
     async def _until(self, condition: Any) -> None:
         changed = asyncio.Event()
@@ -377,55 +370,20 @@ class Lab:
         finally:
             unsubscribe()
 
-    def _why_not(self, when: str) -> str:
-        by_sid = {p.sid: p for p in self.people.values()}
-        lines, seen = [], set()
-        for p in self.people.values():
-            if not p.in_voice:
-                continue
-            for sid in sorted(expected_peers(p, self.people.values())):
-                link = p.links.get(sid)
-                if link is not None and link.state == "connected":
-                    continue
-                other = by_sid.get(sid)
-                names = frozenset((p.name, other.name if other else sid))
-                if names in seen:
-                    continue
-                seen.add(names)
-                lines.append(advice(_end(p), _end(other) if other else End(sid, "none"),
-                                    stun=self.stun is not None, turn=self.turn is not None,
-                                    state=None if link is None else link.pc.connectionState))
-        return f"not every link carried audio {when}:\n  " + "\n  ".join(
-            lines or ["(no link is missing any more: it connected as the time ran out)"])
-
-    # -- the mesh -------------------------------------------------------------------------------
+    # -- the room as a graph ------------------------------------------------------------------
     def graph(self) -> nx.Graph:
         """The room as a graph, from what the lab's people know (see :mod:`talklab.mesh`):
         nodes are people (``in_room``, ``in_voice``, ``room``, ``kind``...), edges are calls
         (``state``, ``route``). An edge is ``connected`` only when both sides heard each other.
+        In an SFU or MCU lab: a ``MultiDiGraph`` with Janus as a node too, and an edge per
+        stream, from sender to receiver (:meth:`talklab.topology.ServerRooms.graph`).
         """
+        if self.rooms is not None:
+            return self.rooms.graph()
         return room_graph(self.people.values())
 
     def __repr__(self) -> str:
         state = self.url if self._started else "not started"
-        return f"<Lab {state}, {len(self.people)} people>"
+        kind = "" if self.topology == "mesh" else f" {self.topology.upper()}"
+        return f"<Lab{kind} {state}, {len(self.people)} people>"
 
-
-def _end(person: Person) -> End:
-    return End(person.name, person.nat, person.host.nat, person.relay_only)
-
-
-def _differences(person: Person, wanted: dict[str, Any]) -> list[str]:
-    """The join settings that differ from how ``person`` joined (``tone_hz=None``: any)."""
-    had = person.join_options
-    changed = []
-    for key, value in wanted.items():
-        if key == "tone_hz" and value is None:
-            continue
-        if key == "nat" and isinstance(value, str) and isinstance(had.get("nat"), str):
-            same = value == had["nat"]
-        else:
-            same = value is had.get(key) or value == had.get(key)
-        if not same:
-            changed.append(f"{key}={value!r}" if key != "stream" else "a new stream")
-    return changed

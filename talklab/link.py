@@ -35,6 +35,7 @@ from . import _aiortc
 from .hearing import Ear
 from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
 from .ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
+from .load import rtp_packets
 from .media import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -283,12 +284,7 @@ class Link:
         """``(sent, received)`` RTP packets so far: the counters ``getStats()`` reports as
         ``packetsSent`` and ``packetsReceived``, read at once, without awaiting. A busy room's
         ``getStats()`` waits its turn on the loop; a measurement of that room must not."""
-        sent = sum(getattr(t.sender, "_RTCRtpSender__packet_count", 0)
-                   for t in self.pc.getTransceivers())
-        received = sum(stream.packets_received for t in self.pc.getTransceivers()
-                       for stream in getattr(t.receiver, "_RTCRtpReceiver__remote_streams",
-                                             {}).values())
-        return sent, received
+        return rtp_packets(self.pc)
 
     # -- the end --------------------------------------------------------------------------------
     async def close(self) -> None:

@@ -91,3 +91,22 @@ def expected_peers(person: Person, people: Iterable[Person]) -> set[str]:
     if person.sid is not None:
         expected.discard(person.sid)
     return expected
+
+
+def calls_missing(people: Iterable[Person],
+                  everyone: Iterable[Person]) -> list[tuple[Person, str, str]]:
+    """``(person, socket id, connection state)`` for every call one of ``people`` in voice
+    should have (as ``everyone`` knows the room) that has not carried audio yet (``"new"``:
+    not even made)."""
+    everyone = list(everyone)
+    out = []
+    for p in people:
+        if not p.in_voice or p.closed:
+            continue
+        for sid in expected_peers(p, everyone):
+            link = p.links.get(sid)
+            if link is None:
+                out.append((p, sid, "new"))
+            elif link.state != "connected":
+                out.append((p, sid, str(link.pc.connectionState)))
+    return out

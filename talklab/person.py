@@ -287,3 +287,20 @@ class Person(BrowserHandlers):
         where = f"in voice in {self.room}" if self.in_voice else (
             f"in {self.room}" if self.room else "not in a room")
         return f"<Person {self.name} {where}, {len(self.links)} links>"
+
+
+def join_differences(person: Person, wanted: dict[str, Any]) -> list[str]:
+    """The join settings that differ from how ``person`` joined (``tone_hz=None``: any), for
+    :meth:`talklab.Lab.join`: a person joining again with other settings hangs up first."""
+    had = person.join_options
+    changed = []
+    for key, value in wanted.items():
+        if key == "tone_hz" and value is None:
+            continue
+        if key == "nat" and isinstance(value, str) and isinstance(had.get("nat"), str):
+            same = value == had["nat"]
+        else:
+            same = value is had.get(key) or value == had.get(key)
+        if not same:
+            changed.append(f"{key}={value!r}" if key != "stream" else "a new stream")
+    return changed

@@ -4,6 +4,10 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
+from talklab.janus import available
+
 BENCH = pathlib.Path(__file__).parent.parent / "bench"
 
 
@@ -56,3 +60,25 @@ def test_dave_bench_breaks_his_join_into_stages():
     times = [float(line.split("|")[1]) for line in lines[1:-1]]
     assert min(times) > 0 and times[-1] == max(times)  # hearing all three comes last
     assert lines[-1].startswith("Dave's join to first audio from all three, median of 1: ")
+
+
+@pytest.mark.skipif(not available(), reason="needs Janus (apt-get install janus)")
+def test_topologies_bench_measures_mesh_sfu_and_mcu_side_by_side():
+    run = subprocess.run([sys.executable, str(BENCH / "topologies.py"), "--sizes", "3",
+                          "--window", "1"], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| topology |"))
+    header = [h.strip() for h in lines[start].strip("|").split("|")]
+    rows = [dict(zip(header, [v.strip() for v in line.strip("|").split("|")], strict=True))
+            for line in lines[start + 2:start + 5]]
+    streams = {r["topology"]: (r["up streams"], r["down streams"], r["server in"],
+                               r["server out"]) for r in rows}
+    assert streams == {"mesh": ("2", "2", "-", "-"), "sfu": ("1", "2", "3", "6"),
+                       "mcu": ("1", "1", "3", "3")}
+    for r in rows:  # every room carried audio and everyone heard everyone
+        assert float(r["pkt/s min"]) > 25 and r["heard s"] != "nan", r
+        assert float(r["up kbps"]) > 0 and float(r["people cpu %"]) > 0, r
+        assert (r["janus cpu %"] == "-") == (r["topology"] == "mesh"), r
+    assert [line.split(":")[0] for line in lines[-3:]] == ["mesh", "sfu", "mcu"]
+    assert all("real time up to n=" in line for line in lines[-3:])

@@ -88,6 +88,18 @@ class McuPerson(Person):
                     None)
 
     # -- what an MCU person can tell ---------------------------------------------------------------
+    def expected(self) -> dict[str, str]:
+        """One connection, two streams: the voice up to the mixer, and the mix down."""
+        link = self.mix
+        if link is None:
+            return {"voice up": "missing", "mix down": "missing"}
+        return {"voice up": self.voice_up(link), "mix down": link.state}
+
+    def heard_by_others(self) -> bool:
+        """This person's tone is found in someone else's mix (over its last 0.2 s)."""
+        return any(self.name in other.hears(0.2)
+                   for other in list(self.room.people.values()) if other is not self)
+
     def _recording(self, seconds: float) -> Any:
         link = self.mix
         if link is None or link.ear is None:

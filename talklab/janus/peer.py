@@ -33,6 +33,7 @@ from .. import _aiortc
 from ..hearing import Ear
 from ..ice import route_of, selected_pair
 from ..ice.trickle import loopback_only
+from ..load import rtp_packets
 from .client import Handle
 
 KINDS = ("publish", "subscribe", "mix")
@@ -75,6 +76,7 @@ class JanusLink:
         self.error: str | None = None
         self.dtls_server = True  # when answering Janus's offer (see :meth:`answer`)
         self._closed = False
+        self._confirmed = False  # Janus has reported receiving our packets (see up_state)
         self._on_change = on_change or (lambda link: None)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -120,6 +122,31 @@ class JanusLink:
         return state
 
     @property
+    def up_state(self) -> str:
+        """The state of the stream this link sends up (``publish``, ``mix``): ``connected``
+        only once Janus has reported, in an RTCP receiver report, that our packets arrive (so
+        an arrow drawn up to Janus as connected has carried sound too)."""
+        state = "closed" if self._closed else str(self.pc.connectionState)
+        if state == "connected" and not self.confirmed:
+            return "connecting"
+        return state
+
+    @property
+    def confirmed(self) -> bool:
+        """Janus has told us (RTCP receiver report) that it receives our packets."""
+        for sender in self.pc.getSenders():
+            stats = getattr(sender, "_RTCRtpSender__stats", {})  # aiortc 1.16.0 (pinned)
+            if any(s.type == "remote-inbound-rtp" and s.packetsReceived > 0
+                   for s in stats.values()):
+                return True
+        return False
+
+    @property
+    def remote_name(self) -> str:
+        """Whose voice comes down this link (a subscribed feed's name, ``mix``), or Janus's."""
+        return self.voice_of or "Janus"
+
+    @property
     def route(self) -> str | None:
         return route_of(selected_pair(self.pc))
 
@@ -138,10 +165,26 @@ class JanusLink:
 
     async def offer(self, track: MediaStreamTrack, receive: bool) -> dict[str, str]:
         """Our offer, sending ``track`` (and receiving one stream when ``receive``)."""
-        self.pc.addTransceiver(track, direction="sendrecv" if receive else "sendonly")
+        transceiver = self.pc.addTransceiver(track, direction="sendrecv" if receive
+                                             else "sendonly")
+        self._watch_reports(transceiver.sender)
         await self._set_local(await self.pc.createOffer())
         self.step("offer made")
         return self._jsep()
+
+    def _watch_reports(self, sender: Any) -> None:
+        """Note the first RTCP receiver report from Janus about our stream ("Janus receives
+        our audio"), so that waiting for it is waiting for an event. aiortc hands each RTCP
+        packet to ``sender._handle_rtcp_packet``, looked up on the instance at each call; this
+        wraps that one instance's."""
+        handle = sender._handle_rtcp_packet
+
+        async def handle_and_note(packet: Any) -> None:
+            await handle(packet)
+            if not self._confirmed and self.confirmed:
+                self._confirmed = True
+                self.step("Janus receives our audio")
+        sender._handle_rtcp_packet = handle_and_note
 
     async def accept(self, jsep: dict[str, Any]) -> None:
         """Apply Janus's answer to our offer."""
@@ -187,6 +230,11 @@ class JanusLink:
                 bytes_received += stat.bytesReceived
         return LinkCounters(time.monotonic(), self.state, up, down, sent, received, lost,
                             bytes_sent, bytes_received)
+
+    def packets(self) -> tuple[int, int]:
+        """``(sent, received)`` RTP packets so far, read at once (see
+        :meth:`talklab.link.Link.packets`)."""
+        return rtp_packets(self.pc)
 
     # -- the end -----------------------------------------------------------------------------------
     async def close(self) -> None:

@@ -69,12 +69,24 @@ class Person:
         self.links: list[JanusLink] = []
         self.joined_at = time.monotonic()
         self.closed = False
+        self.cleanups: list[Callable[[], None]] = []  # run once the person has left
         self._changed = asyncio.Event()
 
     @property
     def tone_hz(self) -> float | None:
         tone: float | None = getattr(self.stream.audio, "tone_hz", None)
         return tone
+
+    @property
+    def address(self) -> str:
+        """The loopback address this person's connections gather on."""
+        return self.host
+
+    @property
+    def in_voice(self) -> bool:
+        """In the room, with their voice, until they leave (a Janus room has no text room
+        beside its voice: being in it is being in voice)."""
+        return not self.closed
 
     # -- plumbing ----------------------------------------------------------------------------------
     def changed(self, link: JanusLink | None = None) -> None:
@@ -122,13 +134,76 @@ class Person:
         if self.session is not None:
             await self.session.destroy()
         self.room.people.pop(self.name, None)
+        for cleanup in self.cleanups:
+            cleanup()
         self.room.events.publish("janus-left", person=self.name, room=self.room.id)
         self.changed()
+
+    async def close(self, because: str = "hung up") -> None:
+        """Hang up (what a mesh person's ``close`` is): leave the room."""
+        await self.leave()
+
+    async def leave_voice(self) -> None:
+        """Leave the room's voice: in a Janus room, that is leaving the room."""
+        await self.leave()
 
     # -- what a person can tell --------------------------------------------------------------------
     def hears(self, seconds: float = 1.0) -> dict[str, float]:  # pragma: no cover
         """``{name: Hz}``: each person heard, and the pitch measured for them."""
         raise NotImplementedError
+
+    def voice_up(self, link: JanusLink) -> str:
+        """The state of this person's voice going up ``link``: ``connected`` only once it has
+        carried audio, that is once Janus has said so in an RTCP receiver report (about a
+        second after the connection), or someone has already heard it through Janus."""
+        state = link.up_state
+        if state == "connecting" and link.pc.connectionState == "connected" \
+                and self.heard_by_others():
+            return "connected"
+        return state
+
+    def heard_by_others(self) -> bool:  # pragma: no cover - each topology defines it
+        """Someone in the room has received this person's voice through Janus."""
+        raise NotImplementedError
+
+    def expected(self) -> dict[str, str]:  # pragma: no cover - each topology defines it
+        """``{stream: state}`` for every stream this person should have now."""
+        raise NotImplementedError
+
+    def missing(self) -> list[str]:
+        """The streams this person should have that have not carried audio yet."""
+        return [f"{label} ({state})" for label, state in self.expected().items()
+                if state != "connected"]
+
+    async def wait_connected(self, timeout: float = 10) -> None:
+        """Wait until every stream this person should have has carried audio."""
+        await self.wait_until(lambda: not self.missing(), timeout,
+                              "every stream carrying audio")
+
+    async def wait_heard(self, seconds: float = 1.0, timeout: float = 10) -> None:
+        """Wait until this person hears everyone else in the room (see :meth:`wait_hears`)."""
+        await self.wait_hears(timeout=timeout, seconds=seconds)
+
+    def link_to(self, name: str) -> JanusLink:
+        """The link that brings ``name``'s voice down (SFU), or the one named ``name``
+        (``publish``, ``mix``)."""
+        for link in reversed(self.links):
+            if not link.closed and name in (link.voice_of, link.kind, link.label):
+                return link
+        known = ", ".join(link.label for link in self.links if not link.closed) or "none yet"
+        raise KeyError(f"{self.name} has no link for {name} (links: {known})")
+
+    async def stats(self) -> dict[str, dict[str, Any]]:
+        """Per link (by label): packets sent, received and lost, bytes, state and route."""
+        out = {}
+        for link in [x for x in self.links if not x.closed]:
+            c = await link.counters()
+            out[link.label] = {"packets_sent": c.packets_sent,
+                               "packets_received": c.packets_received,
+                               "packets_lost": c.packets_lost, "bytes_sent": c.bytes_sent,
+                               "bytes_received": c.bytes_received, "state": link.state,
+                               "route": link.route}
+        return out
 
     def link_states(self) -> dict[str, str]:
         """``{link label: state}``, e.g. ``{"publish": "connected", "from Bob": "connected"}``."""
@@ -150,7 +225,7 @@ class Person:
             if link.closed:
                 continue
             if link.kind in ("publish", "mix"):
-                out.append(Edge(self.name, JANUS, self.name, link.kind, link.state))
+                out.append(Edge(self.name, JANUS, self.name, link.kind, self.voice_up(link)))
             if link.kind in ("subscribe", "mix"):
                 out.append(Edge(JANUS, self.name, link.voice_of or "?", link.kind, link.state))
         return out

@@ -163,6 +163,25 @@ class SfuPerson(Person):
         await super().leave()
 
     # -- what an SFU person can tell ---------------------------------------------------------------
+    def heard_by_others(self) -> bool:
+        """A subscription to this person's feed has brought audio to someone."""
+        return any(link.kind == "subscribe" and link.voice_of == self.name and not link.closed
+                   and link.ear is not None and link.ear.heard
+                   for other in list(self.room.people.values()) if other is not self
+                   for link in other.links)
+
+    def expected(self) -> dict[str, str]:
+        """The voice up to Janus (``publish``), and one stream down from every other person
+        in the room (``from Bob``), each with its state."""
+        links = [link for link in self.links if not link.closed]
+        publish = next((link for link in links if link.kind == "publish"), None)
+        out = {"publish": self.voice_up(publish) if publish is not None else "missing"}
+        for other in sorted(set(self.room.people) - {self.name}):
+            down = next((link for link in reversed(links) if link.kind == "subscribe"
+                         and link.voice_of == other), None)
+            out[f"from {other}"] = down.state if down is not None else "missing"
+        return out
+
     def hears(self, seconds: float = 1.0) -> dict[str, float]:
         """``{display name: Hz}``: the pitch of each subscribed stream (one voice each)."""
         out = {}

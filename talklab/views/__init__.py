@@ -4,6 +4,7 @@ Drawings are SVG snapshots (:class:`Drawing`): sharp at any zoom, and still ther
 has closed. Widgets are live: they redraw from the lab's events while the room runs.
 
 * :mod:`.mesh` — the full mesh: a drawing of one moment, several side by side, or live;
+* :mod:`.streams` — any topology's streams with their direction (Janus in the middle);
 * :mod:`.sequence` — the room's story as a sequence diagram (signaling, STUN, first audio);
 * :mod:`.checklist` — Dave's nine steps, ticking as the live room goes through them;
 * :mod:`.stats` — a webrtc-internals of talklab's own: each call's counters, live;
@@ -21,6 +22,7 @@ from .mesh import MeshView, draw_mesh, mesh_drawing, rooms_drawing
 from .panel import RoomPanel
 from .sequence import SequenceDiagram, draw_sequence, sequence_diagram, story
 from .stats import LinkStatsView
+from .streams import draw_streams, streams_drawing
 from .tables import (
     Table,
     candidates_table,
@@ -34,7 +36,7 @@ from .tables import (
 __all__ = [
     "DaveChecklist", "Drawing", "LinkStatsView", "MeshView", "RoomPanel", "SequenceDiagram",
     "Table", "candidates_table", "draw_matrix", "draw_mesh", "draw_priorities", "draw_sequence",
-    "draw_spectrogram", "draw_spectrum", "draw_waveform", "figure", "listen", "mesh_drawing",
-    "pairs_table", "player", "rooms_drawing", "rows_table", "sequence_diagram", "source", "story",
-    "timeline_table", "trace_table",
+    "draw_spectrogram", "draw_spectrum", "draw_streams", "draw_waveform", "figure", "listen",
+    "mesh_drawing", "pairs_table", "player", "rooms_drawing", "rows_table", "sequence_diagram",
+    "source", "story", "streams_drawing", "timeline_table", "trace_table",
 ]

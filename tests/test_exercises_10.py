@@ -1,0 +1,44 @@
+"""Notebook 10's self-check and its code exercise, run live with the answer key and the stub."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+from talklab import check
+
+spec = importlib.util.spec_from_file_location(
+    "answers_10", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "10.py")
+assert spec is not None and spec.loader is not None
+answers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(answers)
+
+
+def test_janus_sends_is_worked_out():
+    assert check.janus_sends(6, answer=30)
+    wrong = check.janus_sends(6, answer=15)
+    assert not wrong and "30" not in wrong.message and "pairs" in wrong.message
+    assert check.janus_sends(6, answer=30.0).verdict == "wrong type"
+    assert "30" in check.reveal(check.janus_sends, 6).message
+
+
+async def test_the_answer_key_matches_rooms_that_ran():
+    feedback = await check.streams_for(answers.streams_for)  # rooms of four, live
+    assert feedback, feedback.message
+    assert "mesh n=4" in feedback.message
+
+
+async def test_the_stub_and_the_usual_mistakes_are_told_why():
+    def stub(topology, n):
+        raise NotImplementedError("your code here")
+
+    def mesh_everywhere(topology, n):
+        return (n - 1, n - 1)
+
+    rows = [{"topology": "mesh", "n": 3, "up streams": 2, "down streams": 2},
+            {"topology": "sfu", "n": 3, "up streams": 1, "down streams": 2}]
+    assert "stub" in (await check.streams_for(stub, measured=rows)).message
+    said = await check.streams_for(mesh_everywhere, measured=rows)
+    assert not said and "for sfu, n=3, your upload" in said.message
+    said = await check.streams_for(lambda t, n: "1, 2", measured=rows)
+    assert "two whole numbers" in said.message
