@@ -70,6 +70,9 @@ class DaveChecklist:
         elif kind == "got-media" and d.get("person") == me:
             self._tick("1")
         elif kind == "join-voice-sent" and d.get("person") == me:
+            if self.clicked_at is not None:  # a second click (the cell run again): steps anew
+                self.progress = {key: self.progress[key] if key == "1" else Progress()
+                                 for key, *_ in STEPS}
             self.clicked_at = event.t
             self.others = {p.name for p in self.lab.people.values() if p.in_voice
                            and p.name != me and p.room == self.lab.people[me].room}
