@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: lab test lint bench clean node-deps browser-deps coturn-deps redis-deps janus-deps janus-native
+.PHONY: lab test lint bench clean node-deps browser-deps coturn-deps redis-deps janus-deps janus-native \
+	netlab-deps
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -46,6 +47,11 @@ coturn-deps:
 redis-deps:
 	@command -v redis-server >/dev/null || { $(APT) update && $(APT) install -y redis-server; }
 
+# -- the network lab: real Linux NATs in network namespaces (talklab/netlab, tests/test_netlab.py)
+netlab-deps:
+	@command -v ip >/dev/null && command -v nft >/dev/null || \
+		{ $(APT) update && $(APT) install -y iproute2 nftables; }
+
 # -- Janus: a real WebRTC server (SFU: VideoRoom, MCU: AudioBridge), and the small C library
 #    that keeps it on loopback (talklab/janus/loopback.py says why) ------------------------------
 janus-deps:
@@ -68,7 +74,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 test: lint $(VENV)/.installed tests/node/node_modules/.installed \
-		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps janus-deps janus-native
+		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps janus-deps janus-native netlab-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps

@@ -126,8 +126,8 @@ class Host:
         from .pairing import Peer
         if id in self.peers:
             raise ValueError(f"an ICE agent {id!r} exists already")
-        self.peers[id] = Peer(controlling, tuple(stun) if stun else None,  # type: ignore[arg-type]
-                              tuple(turn) if turn else None,  # type: ignore[arg-type]
+        self.peers[id] = Peer(controlling, tuple(stun) if stun else None,
+                              tuple(turn) if turn else None,
                               turn_username, turn_password)
 
     def _peer(self, id: str) -> Any:
@@ -137,7 +137,7 @@ class Host:
 
     async def ice_gather(self, id: str) -> dict[str, Any]:
         description = await self._peer(id).gather()
-        return description.to_json()  # type: ignore[no-any-return]
+        return description.to_json()
 
     async def ice_remote(self, id: str, description: dict[str, Any]) -> None:
         from .pairing import Description
@@ -145,7 +145,7 @@ class Host:
 
     async def ice_connect(self, id: str, timeout: float) -> dict[str, Any]:
         outcome = await self._peer(id).connect(timeout)
-        return outcome.to_json()  # type: ignore[no-any-return]
+        return outcome.to_json()
 
     async def ice_close(self, id: str) -> None:
         await self.peers.pop(id).close()

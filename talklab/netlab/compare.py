@@ -179,11 +179,11 @@ async def _pass(agents: dict[str, Agent], kinds: tuple[str, ...], servers: RealS
                 turn: bool, check_retries: int, timeout: float) -> dict[Pair, Cell]:
     pairs = [(a, b) for a in kinds for b in kinds]
     comparable = [(a, b) for a, b in pairs if KINDS[a].simulated and KINDS[b].simulated]
-    sim_pairs = [(KINDS[a].simulated, KINDS[b].simulated) for a, b in comparable]
+    sim_pairs = [(str(KINDS[a].simulated), str(KINDS[b].simulated)) for a, b in comparable]
     real, sim = await asyncio.gather(
         real_matrix(agents, pairs, servers, turn, timeout),
         simulated.matrix(sim_pairs, turn=turn, check_retries=check_retries, timeout=timeout))
-    sim_of = {pair: sim[s] for pair, s in zip(comparable, sim_pairs, strict=True)}  # type: ignore[index]
+    sim_of = {pair: sim[s] for pair, s in zip(comparable, sim_pairs, strict=True)}
     return {(a, b): Cell(a, b, real[(a, b)], sim_of.get((a, b))) for a, b in pairs}
 
 

@@ -115,13 +115,11 @@ def build(network: Network, names: Names) -> list[Step]:
                   Step(_ip(core, "link", "set", br, "up"), "up")]
     steps.append(_sysctl(core, {"net.ipv4.ip_forward": "1"}, "the core routes"))
 
-    port = 0  # numbers the bridge ports of each router: p0, p1, ...
-    for nat in network.nats:
+    for port, nat in enumerate(network.nats):  # the routers' bridge ports: p0, p1, ...
         ns = names.namespace(nat.name)
         isp = next(s for s in network.segments if s.contains(nat.wan))
         wan, lan = names.interface("wan"), names.bridge("lan")
         peer = names.interface(f"p{port}")
-        port += 1
         steps += [
             Step(_ip(ns, "link", "add", wan, "type", "veth", "peer", "name", peer,
                      "netns", core), f"{nat.name}'s WAN cable to {isp.name}"),
