@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from talklab import Lab
@@ -50,6 +51,33 @@ async def test_room_panel_buttons_join_leave_and_refuse_the_seventh():
         panel.mesh.redraw()
         assert panel.mesh.redraws > before and "<svg" in panel.mesh.image.value
         assert lab.graph().number_of_edges() == 15
+        panel.close()
+
+
+async def test_clicks_from_another_thread_run_on_the_labs_loop_one_after_another():
+    """ipykernel may deliver a click on its shell channel's thread, which has a loop of its
+    own: the click must still run on the lab's loop (it broke Leave: "attached to a different
+    loop"), and one person's clicks in a row take turns."""
+    async with Lab() as lab:
+        panel = RoomPanel(lab)
+        for name in ("Alice", "Bob", "Charlie"):
+            await panel.join(name)
+        await lab.wait_connected(10)
+
+        def elsewhere() -> None:
+            async def clicks() -> None:
+                panel.leave_buttons["Bob"].click()
+                panel.join_buttons["Bob"].click()
+                panel.leave_buttons["Bob"].click()
+            asyncio.run(clicks())
+
+        await asyncio.to_thread(elsewhere)  # (its three clicks are on the lab's loop by now)
+        assert len(panel.tasks) == 3
+        await panel.settle()  # raises if any click failed
+        alice = lab.people["Alice"]
+        await alice.wait_until(lambda: "Bob" not in alice.links, 5, "Alice's call to Bob ended")
+        assert panel.state("Bob") == "in the room"
+        assert panel.state("Charlie").startswith("in voice")
         panel.close()
 
 

@@ -1,9 +1,12 @@
 """The room control panel: a Join voice and a Leave button per person, beside the live mesh.
 
-Buttons call back synchronously; the panel turns each click into an asyncio task on the
-kernel's loop (the protocol is asynchronous), and the mesh and the status column redraw from
-the lab's events, so everything keeps moving while no cell runs. ``await panel.join(name)``
-does from code what a click does.
+Buttons call back synchronously, and not always on the thread that runs the cells (ipykernel
+may deliver a click on its shell channel's thread, with a loop of its own); the panel turns each
+click into an asyncio task on the loop it was made on, the one the lab and its people live on
+(the protocol is asynchronous). One person's actions run one after another (a Leave clicked
+while a join is under way waits for it), and the mesh and the status column redraw from the
+lab's events, so everything keeps moving while no cell runs. ``await panel.join(name)`` does
+from code what a click does.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ class RoomPanel:
 
         self.lab, self.names, self.room = lab, list(names), room
         self.refused: dict[str, str] = {}
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Future] = set()
+        self._loop = asyncio.get_running_loop()  # the kernel's: where the lab's people live
+        self._turns: dict[str, asyncio.Lock] = {}  # one person's clicks, one after another
         self.join_buttons, self.leave_buttons, self.status = {}, {}, {}
         rows = []
         for name in self.names:
             join = widgets.Button(description="Join voice", button_style="success",
                                   layout=widgets.Layout(width="7.5em"))
             leave = widgets.Button(description="Leave", layout=widgets.Layout(width="5.5em"))
-            join.on_click(lambda _, name=name: self._spawn(self.join(name)))
-            leave.on_click(lambda _, name=name: self._spawn(self.leave(name)))
+            join.on_click(lambda _, name=name: self._spawn(self.join, name))
+            leave.on_click(lambda _, name=name: self._spawn(self.leave, name))
             status = widgets.HTML(layout=widgets.Layout(width="16em"))
             self.join_buttons[name], self.leave_buttons[name], self.status[name] = \
                 join, leave, status
@@ -46,29 +51,43 @@ class RoomPanel:
         self.refresh()
 
     # -- what a click does ------------------------------------------------------------------------
-    def _spawn(self, coro) -> None:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    def _spawn(self, action, name: str) -> None:
+        """A click: ``action(name)`` as a task on the panel's loop, from whichever thread."""
+        def start() -> None:
+            task = self._loop.create_task(action(name))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        try:
+            same = asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # no loop running on this thread
+            same = False
+        if same:
+            start()
+        else:
+            self._loop.call_soon_threadsafe(start)
+
+    def _turn(self, name: str) -> asyncio.Lock:
+        return self._turns.setdefault(name, asyncio.Lock())
 
     async def join(self, name: str) -> None:
         """Into the room if needed, then Join Voice (a refusal shows in the status column)."""
-        self.refused.pop(name, None)
-        person = self.lab.people.get(name)
-        if person is None:
-            person = await self.lab.join(name, room=self.room)
-        if person.in_voice:
-            return
-        try:
-            await person.join_voice()
-        except VoiceError as refusal:
-            self.refused[name] = str(refusal)
+        async with self._turn(name):
+            self.refused.pop(name, None)
+            person = self.lab.people.get(name)
+            if person is None:
+                person = await self.lab.join(name, room=self.room)
+            if not person.in_voice:
+                try:
+                    await person.join_voice()
+                except VoiceError as refusal:
+                    self.refused[name] = str(refusal)
         self.refresh()
 
     async def leave(self, name: str) -> None:
-        person = self.lab.people.get(name)
-        if person is not None:
-            await person.leave_voice()
+        async with self._turn(name):
+            person = self.lab.people.get(name)
+            if person is not None:
+                await person.leave_voice()
         self.refresh()
 
     async def settle(self, timeout: float = 10) -> None:
