@@ -30,7 +30,9 @@ ROOT = pathlib.Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 ANSWERS = ROOT / "notebooks" / "answers"
 BUDGET = 240.0  # s for every notebook together, run as a learner runs them
-RAW_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|\b(?:[A-Z]\w+)\((?:\w+=)")
+# an object's repr, a dataclass's, or the list of Nones an awaited gather() leaves as a value
+RAW_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|\b(?:[A-Z]\w+)\((?:\w+=)"
+                      r"|^\[None(?:, None)*\]$")
 OUTSIDE = re.compile(r"\.\./|shared/seed|/work/|talkrooms200-architecture\.md")
 seconds: dict[str, float] = {}
 
