@@ -28,7 +28,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import socketio
 from aiortc import RTCIceServer
 
 from ._aiortc import Settings
@@ -39,6 +38,7 @@ from .link import Link
 from .media import MediaStream
 from .nat import Host
 from .roomview import RoomView
+from .signaling import client as signaling_client
 
 
 class VoiceError(Exception):
@@ -70,9 +70,7 @@ class Person(BrowserHandlers):
         self.events = events or EventBus()
         self.settings = settings  # the lab's adjustments to aioice (talklab._aiortc)
         self.fanout = OpusFanout(stream.audio)
-        # handle_sigint=False: python-socketio would otherwise install a SIGINT handler that
-        # stops the event loop, so "Interrupt Kernel" in Jupyter would kill the kernel.
-        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        self.sio = signaling_client()  # (no SIGINT handler: Interrupt Kernel must not kill it)
         self.sid: str | None = None
         self.view = RoomView()
         self.signaling = False  # connected to the signaling server right now

@@ -11,12 +11,32 @@ stale: it goes to :attr:`SignalingClient.stale` instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import socketio
 
 from .roomview import NOTICES
+
+# The client libraries' own loggers, as a library's should be: silent unless the application
+# configures logging. python-socketio and python-engineio otherwise attach a stderr handler of
+# their own, and a client whose server has closed (the seed's Step 9, shown in notebook 02)
+# prints "packet queue is empty, aborting" into a notebook half a minute later. What a lost
+# connection means is published as talklab's own events instead ("signaling-lost").
+CLIENT_LOGGERS = (logging.getLogger("talklab.signaling.socketio"),
+                  logging.getLogger("talklab.signaling.engineio"))
+for _logger in CLIENT_LOGGERS:
+    _logger.addHandler(logging.NullHandler())
+
+
+def client() -> socketio.AsyncClient:
+    """A Socket.IO client as talklab's people and tools use one: no reconnection (a browser
+    that lost its server shows it), no SIGINT handler (python-socketio's would stop the event
+    loop, so Interrupt Kernel in Jupyter would kill the kernel), talklab's quiet loggers."""
+    return socketio.AsyncClient(reconnection=False, handle_sigint=False,
+                                logger=CLIENT_LOGGERS[0], engineio_logger=CLIENT_LOGGERS[1])
+
 
 SEED_EVENTS = (
     "roomJoined", "userJoinedRoom", "userLeftRoom", "voiceJoined", "voiceLeft", "voiceError",
@@ -30,7 +50,7 @@ class SignalingClient:
 
     def __init__(self, name: str = "") -> None:
         self.name = name
-        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)  # see Person
+        self.sio = client()
         self.received: list[tuple[str, Any]] = []
         self.room: str | None = None  # the room of the last roomJoined
         self.stale: list[tuple[str, Any]] = []  # notices about a room left meanwhile (dropped)

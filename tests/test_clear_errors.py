@@ -67,3 +67,14 @@ async def test_a_replaced_lab_and_its_people_say_so():
         await second.close()
     with pytest.raises(LabClosed, match=r"this lab is closed: start a new one"):
         await second.join("Dan")
+
+
+async def test_the_socketio_client_libraries_print_nothing_of_their_own(capfd):
+    """After the server closes (Step 9), python-engineio's client logs "packet queue is empty,
+    aborting" half a minute later; with its own stderr handler that reached the notebook."""
+    async with Lab() as lab:
+        alice = await lab.join("Alice")
+        for logger in (alice.sio.logger, alice.sio.eio.logger):
+            assert logger.name.startswith("talklab.")
+            logger.error("packet queue is empty, aborting")
+    assert "packet queue" not in capfd.readouterr().err
