@@ -45,6 +45,13 @@ async def test_the_candidate_handler_gets_alice_and_bob_through_their_nats():
     assert not said and "Where does each one have to end up?" in said.message
     assert not await check.handle_webrtc_ice_candidate("handle_webrtc_ice_candidate")
 
+    async def to_every_call(me, data):  # a learner's try: every candidate on every connection
+        for link in me.links.values():
+            await link.add_ice_candidate(data["candidate"])
+    said = await check.handle_webrtc_ice_candidate(to_every_call)
+    assert not said and "which one connection is it for?" in said.message, said.message
+    assert "data[" not in said.message  # a hint toward the reasoning, not the line of code
+
 
 async def test_daves_room_from_the_answer_key_is_right_and_carries_on_without_the_server():
     room = await check.capstone(answers.build_room, answers.handle_webrtc_answer,

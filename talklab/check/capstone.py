@@ -21,6 +21,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import ice
 from .exercise import STUB, LiveRoom, call, run
 from .feedback import NOT_YET, RIGHT, Feedback
 
@@ -72,9 +73,33 @@ async def _answer_live(function: Any) -> Feedback:
 
 # -- Step 8 -----------------------------------------------------------------------------------
 async def handle_webrtc_ice_candidate(function: Any) -> Feedback:
-    """Your ``handle_webrtc_ice_candidate(me, data)``, run by Alice and Bob, each behind a NAT
-    of their own: right when their call carries audio through the NATs (a srflx route)."""
+    """Your ``handle_webrtc_ice_candidate(me, data)``, run by Alice, Bob and Charlie, each behind
+    a NAT of their own: right when every call carries audio through the NATs (a srflx route)
+    and every candidate reached the one connection it belongs to (with three people, a handler
+    that adds each candidate to every connection would also get its calls up)."""
     return await run(function, _candidate_live, name="handle_webrtc_ice_candidate", timeout=30)
+
+
+def misplaced(people: list[Any]) -> list[str]:
+    """Candidates that reached a connection to someone other than whoever sent them: each
+    remote candidate of a call must be one of the other side's own addresses (their host's, or
+    their NAT's public address)."""
+    by_name = {p.name: p for p in people}
+    found = []
+    for person in people:
+        for link in person.links.values():
+            remote = by_name.get(link.remote_name)
+            if remote is None:
+                continue
+            theirs = {remote.host.address} | (
+                {remote.host.nat.public_ip} if remote.host.nat is not None else set())
+            strangers = [c for c in ice.candidates(link.pc)
+                         if c["side"] == "remote" and c["address"] not in theirs]
+            if strangers:
+                where = f"{strangers[0]['address']}:{strangers[0]['port']}"
+                found.append(f"{person.name}'s call with {remote.name} got a candidate that is "
+                             f"not {remote.name}'s ({where})")
+    return found
 
 
 async def _candidate_live(function: Any) -> Feedback:
@@ -84,23 +109,28 @@ async def _candidate_live(function: Any) -> Feedback:
         room = LiveRoom(lab)
         lab.on("webrtc-ice-candidate", function)
         room.people = [await lab.join(name, nat="port-restricted", voice=True)
-                       for name in ("Alice", "Bob")]
+                       for name in ("Alice", "Bob", "Charlie")]
         connected = await room.settle(WAIT)
         problem = room.problem("The seed's handler finds the connection to whoever sent the "
                                "candidate (data[\"from\"]) and adds the candidate to it.")
         if problem:
             return Feedback(NOT_YET, problem)
+        wrong = misplaced(room.people)
+        if wrong:
+            return Feedback(NOT_YET, f"{wrong[0]}. A candidate is an address of whoever sent "
+                            "it: which one connection is it for?")
         if not connected:
             return Feedback(NOT_YET, f"no call within {WAIT:g} s. The descriptions carried no "
                             "routes at all: every candidate, the public address STUN found "
                             "last, came afterwards as a webrtc-ice-candidate message. Where "
                             "does each one have to end up?")
-        route = room.people[0].links[room.people[1].sid].route
+        routes = sorted({link.route or "none" for p in room.people for link in p.links.values()})
         missing = await _heard(room.people, room)
     if missing:
-        return Feedback(NOT_YET, "the call connected, but " + "; ".join(missing) + ".")
-    return Feedback(RIGHT, f"the trickled candidates reached the other side's connection and "
-                    f"ICE found the way through both NATs ({route}): Step 8.")
+        return Feedback(NOT_YET, "the calls connected, but " + "; ".join(missing) + ".")
+    return Feedback(RIGHT, f"the trickled candidates reached the right connection, each of "
+                    f"them, and ICE found the way through the NATs ({', '.join(routes)}): "
+                    f"Step 8.")
 
 
 async def _heard(people: list[Any], room: LiveRoom) -> list[str]:
