@@ -127,6 +127,14 @@ def test_every_exercise_has_its_solution_in_the_answer_key(path):
     assert cells(path, "exercise-check"), "each exercise is followed by its check"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_prediction_is_in_the_answer_key(path):
+    """The teacher's key answers each prediction the notebook asks, under the same name."""
+    nb = nbformat.read(path, as_version=4)
+    asked = {c.metadata.get("talklab", {}).get("prediction") for c in nb.cells} - {None}
+    assert asked == set(getattr(answer_key(path), "PREDICTIONS", {})), asked
+
+
 def with_answers(path: pathlib.Path) -> nbformat.NotebookNode:
     """The notebook with every exercise cell replaced by the answer key's solution."""
     nb = nbformat.read(path, as_version=4)

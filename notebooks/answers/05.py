@@ -15,12 +15,13 @@ PREDICTIONS = {
     # both behind NATs of their own, STUN and TURN running: host pairs cannot work, and ICE
     # takes the best pair that does: through the NATs, with the addresses STUN found
     "route_chosen": "srflx",
-    # Alice's host candidate paired with Bob's relay candidate, against srflx with srflx:
-    # a pair is as good as its worse candidate, so the relay pair ranks lower
-    "host_relay_vs_srflx": "lower",
+    # (Alice's relay, Bob's host) against (Alice's host, Bob's srflx): a pair rests on its worse
+    # candidate (2^32 × min), relay's type preference 0 against srflx's 100: lower
+    "relay_host_vs_host_srflx": "lower",
 }
 
 SELF_CHECKS = {
-    "check.candidate_priority('srflx')": 100 * 2**24 + 65535 * 2**8 + 255,  # 1694498815
+    # component 2 (RTCP): 256 − 2 in the last 8 bits
+    "check.candidate_priority('srflx', component=2)": 100 * 2**24 + 65535 * 2**8 + 254,
     "check.pair_rests_on()": "worse",
 }

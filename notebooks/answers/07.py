@@ -2,6 +2,8 @@
 
 PREDICTIONS = {
     "calls_after_bob": 10,  # Bob leaves a room of 6: 5 people remain, 5 × 4 / 2 = 10 calls
+    # each of six sends its voice to five, 50 packets a second to each (a 20 ms frame): 250
+    "uploads_at_six": 250,
     "ten_in_real_time": False,  # on this 2-core machine, 90 streams in one process fall behind
 }
 

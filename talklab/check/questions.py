@@ -132,7 +132,9 @@ def candidate_priority(type: str, component: int = 1) -> Spec:
     return Spec(expected, f"2^24×{TYPE_PREFERENCE[type]} + 2^8×65535 + (256−{component}) = "
                 f"{expected}.",
                 f"priority = 2^24 × type preference + 2^8 × local preference + (256 − "
-                f"component); look up the type preference of {type} in the table above.")
+                f"component). Three terms: the type preference of {type} (the table above), "
+                f"the local preference, and this candidate's component, {component}: which of "
+                f"the three did you take differently?")
 
 
 @question(YesNo())
