@@ -35,6 +35,11 @@ async def test_the_answer_handler_completes_alices_call():
     said = await check.handle_webrtc_answer(wrong_key)
     assert not said and "KeyError" in said.message
 
+    async def without_await(me, data):  # a learner's try: the coroutine never runs
+        me.links[data["from"]].set_remote(data["answer"])
+    said = await check.handle_webrtc_answer(without_await)
+    assert not said and "without `await`" in said.message and "set_remote" in said.message
+
 
 async def test_the_candidate_handler_gets_alice_and_bob_through_their_nats():
     said = await check.handle_webrtc_ice_candidate(answers.handle_webrtc_ice_candidate)

@@ -10,8 +10,11 @@ with where it happened, never raised into the notebook; a hang is cut off after 
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
+import re
 import traceback
+import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,12 +37,37 @@ def where(exc: BaseException) -> str:
 
 async def run(function: Any, live: Callable[[Any], Awaitable[Feedback]], *, name: str,
               timeout: float = 20.0) -> Feedback:
-    """Run ``live(function)`` and turn whatever goes wrong into feedback."""
+    """Run ``live(function)`` and turn whatever goes wrong into feedback. A coroutine the
+    learner called without ``await`` (it never ran: Python only warns, on stderr) is said so."""
     if function is None:
         return Feedback(NOT_YET, f"pass your {name} function to the check.")
     if not callable(function):
         return Feedback(NOT_YET, f"the check takes your {name} *function* (without calling "
                         f"it: no parentheses), not {type(function).__name__} {function!r}.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        said = await _run(function, live, name, timeout)
+        gc.collect()  # (a coroutine dropped in a cycle warns only when collected)
+    forgotten = unawaited(caught)
+    if forgotten:
+        return Feedback(NOT_YET, f"your {name} called `{forgotten[0]}(...)` without `await`: "
+                        "it is a coroutine, which does nothing until it is awaited "
+                        f"(`await {forgotten[0].split('.')[-1]}(...)` where you call it).")
+    return said
+
+
+def unawaited(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The coroutines that Python warned were never awaited (their qualified names)."""
+    names = []
+    for warning in caught:
+        found = re.match(r"coroutine '([\w.<>]+)' was never awaited", str(warning.message))
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+async def _run(function: Any, live: Callable[[Any], Awaitable[Feedback]], name: str,
+               timeout: float) -> Feedback:
     try:
         return await asyncio.wait_for(live(function), timeout)
     except NotImplementedError:
