@@ -267,6 +267,9 @@ class Person(BrowserHandlers):
         for link in self.links.values():
             if link.remote_name == name:
                 return link
+        if self.closed:
+            raise KeyError(f"{self.name} has no link to {name}: {self.name} is gone "
+                           f"({self.closed_because})")
         known = ", ".join(link.remote_name for link in self.links.values()) or "nobody yet"
         raise KeyError(f"{self.name} has no link to {name} (links to: {known})")
 

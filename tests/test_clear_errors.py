@@ -78,3 +78,14 @@ async def test_the_socketio_client_libraries_print_nothing_of_their_own(capfd):
             assert logger.name.startswith("talklab.")
             logger.error("packet queue is empty, aborting")
     assert "packet queue" not in capfd.readouterr().err
+
+
+async def test_a_link_asked_of_someone_whose_lab_was_replaced_says_so():
+    first = await Lab()
+    alice = await first.join("Alice", voice=True)
+    second = await Lab()  # a later cell replaced the lab
+    try:
+        with pytest.raises(KeyError, match=r"Alice is gone .*replaced"):
+            alice.link_to("Dave")
+    finally:
+        await second.close()
