@@ -39,7 +39,7 @@ async def test_the_stub_is_not_yet_at_once():
 
 
 @pytest.mark.parametrize("wrong, says", [
-    (lambda t, lp, c: 2**24 * t + 2**8 * lp + c, "256 minus the component"),
+    (lambda t, lp, c: 2**24 * t + 2**8 * lp + c, "use the component id"),
     (lambda t, lp, c: 2**16 * t + 2**8 * lp + 256 - c, "type preference"),
     (lambda t, lp, c: 2**24 * t + lp + 256 - c, "local preference"),
     (lambda t, lp, c: 2**24 * t + 2**8 * lp, "last term"),

@@ -37,16 +37,18 @@ def _weights(function: Any) -> str | None:
              "local preference": (function(0, 1, 1) - base, 2 ** 8)}
     for name, (step, want) in steps.items():
         if step != want:
-            power = want.bit_length() - 1
-            return (f"One more point of {name} should raise the priority by 2^{power}; "
-                    f"yours moves it by {step!r}. Look at the weight (the power of two) you "
-                    f"gave the {name}.")
+            below = ("the local preference and the component" if name == "type preference"
+                     else "the component")
+            return (f"One more point of {name} moves your priority by {step!r}. In RFC 8445's "
+                    f"formula each field is weighted so that nothing below it ({below}) can "
+                    f"ever outweigh one point of it: how many bits do the fields below take, "
+                    f"and which power of two did you give the {name}?")
     if function(0, 0, 2) - base != -1:
-        return ("Component 2 should come out one *lower* than component 1: the last term "
-                "is 256 minus the component id, not the id itself.")
+        return ("Component 2 (RTCP) should come out one *lower* than component 1 (RTP), which "
+                "ICE prefers: how does the last term of the formula use the component id?")
     if base != 255:
-        return ("The weights are right, but the last term is off: for component 1 it should "
-                "add 256 − 1.")
+        return ("The weights are right, but the last term is off: work out what it adds for "
+                "component 1, from the formula above.")
     return None
 
 

@@ -134,8 +134,9 @@ async def voice_frame(function: Any, pitch_hz: float = CHECK_PITCH) -> Feedback:
     return await run(function, lambda f: _live(f, pitch_hz), name="voice_frame")
 
 
-STUB_HINT = (" A start: the frame's sample numbers in the voice are offset, offset + 1, ...; "
-             "turn each into a time in seconds, and take 0.3 × sin(2π × pitch × time).")
+STUB_HINT = (" A start: which sample of the whole voice is the first of this frame, and at "
+             "what time, in seconds, does each sample of the frame play? A voice of one pitch "
+             "is a sine wave of that pitch over time, as loud as the exercise says.")
 
 
 async def _live(function: Any, pitch: float) -> Feedback:

@@ -89,7 +89,8 @@ CASES = [
     _Case("friend's other port", "a packet from the same IP, another port", True,
           "a packet from an IP the host has sent to, but from another port, was dropped: that "
           "is port-restricted (address-and-port-dependent) filtering. Address-dependent "
-          "filtering compares only the IP: remote[0] against the IPs in sent_to."),
+          "filtering asks only whether the host has sent to that IP, whatever the port: which "
+          "part of `remote` does it look at?"),
     _Case("stranger", "a packet from an IP the host never sent to", False,
           "a stranger, from an IP the host never sent to, got in: that is full-cone "
           "(endpoint-independent) filtering. Only IPs in sent_to may come in."),

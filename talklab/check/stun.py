@@ -76,8 +76,9 @@ def _as_sent(value: bytes) -> tuple[str, int] | None:
 def _port_hint(value: bytes, port: int) -> str:
     sent = struct.unpack("!H", value[2:4])[0]
     if port == sent:
-        return ("your port is the number exactly as it travels: it is still XORed. XOR it "
-                "with the top 16 bits of the magic cookie (0x2112A442 >> 16).")
+        return ("your port is the number exactly as it travels: it is still XORed, with "
+                "the most significant 16 bits of the magic cookie (RFC 5389, 15.2). What undoes "
+                "an XOR?")
     if port == struct.unpack("<H", value[2:4])[0] ^ 0x2112 or port == sent ^ 0x1221:
         return ("the port's two bytes are read in the wrong order: network byte order is "
                 "big-endian (int.from_bytes(..., 'big')).")
