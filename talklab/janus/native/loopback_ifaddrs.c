@@ -16,6 +16,10 @@
  * process, Janus asks the kernel for SIGTERM when its parent ends (prctl PR_SET_PDEATHSIG), so a
  * kernel or test run that dies without closing its Janus leaves no Janus behind.
  *
+ * And it makes Janus's log line-buffered: Janus logs to stdout, a pipe to talklab, which the C
+ * library buffers in blocks; Janus 1.1.2 can crash (SIGSEGV) right after logging why it cannot
+ * start (a configuration it cannot parse), and the buffered lines that say why died with it.
+ *
  * The result is a private copy in one malloc'd block (the entries, their addresses and names),
  * so freeifaddrs(3), wrapped too, frees it with one free(). Nothing else is changed.
  * Build: cc -shared -fPIC -O2 -o libtalklab_loopback.so loopback_ifaddrs.c -ldl
@@ -29,6 +33,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -41,6 +46,10 @@ __attribute__((constructor)) static void follow_parent(void) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != (pid_t)atol(parent))
         raise(SIGTERM); /* the parent was already gone before the request took effect */
+}
+
+__attribute__((constructor)) static void log_by_lines(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
 /* One kept entry and everything it points to, laid out together. */
