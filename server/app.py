@@ -38,6 +38,7 @@ import orjson
 from aiohttp import web
 
 from . import fastpath, payloads
+from .classroom import REPORT_EVENT, ClassState, link_report
 from .delivery import Delivery
 from .gate import Gate
 from .inbound import Inbound
@@ -164,6 +165,7 @@ class SignalingApp(Delivery):
         self._dumps = _fast_json.dumps
         self.closing = False  # the server is shutting down: nobody is told who leaves
         self.trace = Trace(trace_size)
+        self.classroom = ClassState()  # locked rooms, and what people report of their calls
         self.stale_dropped = 0  # notices not delivered: their room was left meanwhile
         self.sio = fastpath.socketio_server(fast_path=fast_path, limits=self.limits,
                                             **SOCKETIO_OPTIONS)
@@ -197,6 +199,7 @@ class SignalingApp(Delivery):
             "webrtc-offer": self.on_webrtc_offer,
             "webrtc-answer": self.on_webrtc_answer,
             "webrtc-ice-candidate": self.on_webrtc_ice_candidate,
+            REPORT_EVENT: self.on_link_report,
         }.items():
             self.sio.on(event, handler)
         self.sio.on("*", self.on_unknown)
@@ -259,6 +262,7 @@ class SignalingApp(Delivery):
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
         self._trace_in("disconnect", sid, self._room_of(sid), {})
         self._buckets.pop(sid, None)
+        self.classroom.forget(sid)
         try:
             member, members = await self.store.leave_room(sid)
         except StoreUnavailable as exc:  # (the Redis store retries it later, and tells then)
@@ -312,7 +316,9 @@ class SignalingApp(Delivery):
         current = await self.store.member(sid)
         if current is not None and current.room == p["room"]:
             raise RoomError(f"already in room {p['room']}")
+        self.classroom.check_open(p["room"])  # (a room the teacher locked)
         if current is not None:  # moving to another room: leave the old one properly
+            self.classroom.forget(sid)
             await self._leave_room(sid)
         member, members = await self.store.join_room(sid, p["room"], p["username"], p["userId"])
         self._learn(*members)
@@ -348,6 +354,7 @@ class SignalingApp(Delivery):
         self._allow_room_change(sid)
         room = payloads.room_only(data)["room"]
         _, members = await self.store.leave_voice(sid, room)
+        self.classroom.forget(sid)
         await self.send_to_room("userLeftVoice", {"socketId": sid, "room": room}, members,
                                 skip=sid)
         await self.send("voiceLeft", {"room": room}, sid, room)
@@ -370,6 +377,20 @@ class SignalingApp(Delivery):
     @_guarded("webrtc-ice-candidate")
     async def on_webrtc_ice_candidate(self, sid: str, data: Any) -> None:
         await self._relay(sid, "webrtc-ice-candidate", "candidate", payloads.ice_candidate(data))
+
+    # -- talklab's own: the class dashboard (.classroom) -------------------------------------
+    @_guarded(REPORT_EVENT)
+    async def on_link_report(self, sid: str, data: Any) -> None:
+        links = link_report(data, self.store.voice_cap)
+        member = await self.store.member(sid)
+        if member is None or not member.in_voice:
+            raise RoomError("only someone in voice reports their calls")
+        self.classroom.report(member, links)
+
+    def dashboard(self) -> list[dict]:
+        """Every room of this server as a teacher sees it (:mod:`.classroom`)."""
+        return self.classroom.dashboard(self.rooms.rooms(), self.store.voice_cap,
+                                        self.trace.by_room())
 
     async def on_unknown(self, event: str, sid: str, *data: Any) -> None:
         await self._unknown(sid, event, data[0] if data else None)

@@ -12,6 +12,10 @@ front of all of them.
   token (``?token=`` or ``Authorization: Bearer``): the trace names every room, person and
   candidate. At most :data:`TRACE_RATE` pages a second are served (429 past that): however
   many pollers there are, relays do not wait for them.
+* ``GET /dashboard?token=T`` — the class dashboard (:mod:`.classroom`): every room, who is in
+  it and in voice, its seats left, each link as its people report it. ``POST /lock?room=R``
+  and ``POST /unlock?room=R`` (with the token) lock a room against newcomers, and open it.
+  The token is the trace's.
 * ``GET /config`` — what the browser page needs: the ICE servers to use and the voice cap.
 * ``GET /`` and ``/client.js`` — the seed's browser client (``static/``), and ``/vendor/``
   the socket.io client it loads (vendored from npm: nothing comes from a CDN).
@@ -161,7 +165,7 @@ def middleware(app: SignalingApp) -> Callable:
                     status=429, text=reason, headers={"Retry-After": str(max(1, round(retry)))}))
             turns: Turns | None = handshakes
         else:
-            turns = traces if request.path == "/trace" else None
+            turns = traces if request.path in ("/trace", "/dashboard") else None
         give_back = await turns.take(request.remote or "?") if turns is not None else None
         request[TURN] = give_back
         try:
@@ -214,6 +218,40 @@ def add_routes(app: SignalingApp) -> None:
         entries, last, more = app.trace.page(since, limit, request.query.get("room") or None)
         return _json({"entries": entries, "next": last, "more": more})
 
+    async def authorised(request: web.Request, what: str) -> web.Response | None:
+        if token_matches(app.token, request.query.get("token"),
+                         request.headers.get("Authorization")):
+            return None
+        return await app.tarpit.refuse(request, web.Response(
+            status=401, text=f"{what} needs this server's token (?token=..., printed by "
+            "talklab-server at start; server.token in Python)",
+            headers={"WWW-Authenticate": 'Bearer realm="talklab"'}))
+
+    async def dashboard(request: web.Request) -> web.Response:
+        refused = await authorised(request, "the dashboard")
+        if refused is not None:
+            return refused
+        if not pages.take():
+            return await app.tarpit.refuse(request, web.Response(
+                status=429, text="too many dashboard requests; try again shortly",
+                headers={"Retry-After": "1"}))
+        return _json({"rooms": app.dashboard(), "voiceCap": app.store.voice_cap})
+
+    async def lock(request: web.Request) -> web.Response:
+        refused = await authorised(request, "locking a room")
+        if refused is not None:
+            return refused
+        from .payloads import InvalidPayload, room
+        try:
+            code = room({"room": request.query.get("room")})
+        except InvalidPayload as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        if request.path == "/lock":
+            app.classroom.lock(code)
+        else:
+            app.classroom.unlock(code)
+        return _json({"room": code, "locked": code in app.classroom.locked})
+
     async def config(request: web.Request) -> web.Response:
         try:
             ice_servers = app.ice_servers
@@ -229,6 +267,9 @@ def add_routes(app: SignalingApp) -> None:
     router = app.web.router
     router.add_get("/health", health)
     router.add_get("/trace", trace)
+    router.add_get("/dashboard", dashboard)
+    router.add_post("/lock", lock)
+    router.add_post("/unlock", lock)
     router.add_get("/config", config)
     router.add_get("/", page)
     router.add_get("/client.js", page)

@@ -168,6 +168,14 @@ class Trace:
                                     strict=True)))
         return out, last, more
 
+    def by_room(self) -> dict[str, int]:
+        """How many entries of each room the ring holds (the class dashboard's messages)."""
+        counts: dict[str, int] = {}
+        for row in list(self._raw):
+            if row[5] is not None:
+                counts[row[5]] = counts.get(row[5], 0) + 1
+        return counts
+
     def clear(self) -> None:
         self._raw.clear()
 

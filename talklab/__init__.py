@@ -39,18 +39,21 @@ _EXPORTS = {
     "Person": ".person", "SignalingError": ".person", "VoiceError": ".person",
     "SignalingServer": ".server",
     "SignalingClient": ".signaling",
+    "Classroom": ".classroom",
 }
-_SUBMODULES = {"check", "ice", "nat", "stun", "turn", "views", "server", "media", "hearing", "sdp",
-               "person", "link", "lab", "matrix", "events", "signaling", "encoding"}
+_SUBMODULES = {"classroom", "check", "ice", "nat", "stun", "turn", "views", "server", "media",
+               "hearing", "sdp", "person", "link", "lab", "matrix", "events", "signaling",
+               "encoding"}
 
-__all__ = ["DEFAULT_ROOM", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice", "Lab",
-    "LabClosed", "Link",
+__all__ = ["DEFAULT_ROOM", "Classroom", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice",
+    "Lab", "LabClosed", "Link",
     "MediaError", "MediaStream", "NotAllowedError", "NotFoundError", "OverconstrainedError",
     "Person", "SignalingClient", "SignalingError", "SignalingServer", "SyntheticVoice",
     "VoiceError", "detect_nat", "dominant_frequency", "enumerate_devices", "get_user_media",
     "level_dbfs", "nat_matrix"]
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from .classroom import Classroom
     from .events import Event, EventBus
     from .hearing import Ear, dominant_frequency, level_dbfs
     from .lab import DEFAULT_ROOM, Lab, LabClosed

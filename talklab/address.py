@@ -24,3 +24,48 @@ def show(address: Address) -> str:
     """``ip:port`` (``[ip]:port`` for IPv6), as a learner reads it."""
     ip, port = address[0], address[1]
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+class Scope:
+    """Which remote addresses a person's ICE agent may check: where its packets may go.
+
+    A local lab's people are on loopback, and so is everything they talk to
+    (:meth:`loopback`). A student in a class (``Lab(server=URL)`` with a URL beyond loopback)
+    talks to classmates on the school's network or behind their home NATs: any unicast address
+    (:meth:`unicast`), or only the ``networks`` a teacher names. Going beyond loopback is the
+    student's explicit choice of the teacher's address; the default is loopback.
+    """
+
+    def __init__(self, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None,
+                 name: str) -> None:
+        self.networks, self.name = networks, name
+
+    @classmethod
+    def loopback(cls) -> Scope:
+        return cls([ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")],
+                   "loopback")
+
+    @classmethod
+    def unicast(cls, networks: list[str] | None = None) -> Scope:
+        """Any unicast address (not multicast, unspecified or broadcast), or only ``networks``
+        (CIDR strings; ValueError for one that is not)."""
+        if networks is None:
+            return cls(None, "any unicast address")
+        parsed = [ipaddress.ip_network(n, strict=False) for n in networks]
+        return cls(parsed, ", ".join(str(n) for n in parsed))
+
+    def allows(self, host: object) -> bool:
+        try:
+            ip = ipaddress.ip_address(str(host).split("%")[0])
+        except ValueError:
+            return False  # (a hostname, an mDNS .local name: it would need a lookup)
+        if self.networks is None:
+            return not (ip.is_multicast or ip.is_unspecified
+                        or str(ip) == "255.255.255.255")
+        return any(ip in net for net in self.networks)
+
+    def __repr__(self) -> str:
+        return f"<Scope {self.name}>"
+
+
+LOOPBACK = Scope.loopback()

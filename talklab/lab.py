@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import zlib
 from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from aiortc import RTCIceServer
 
 from . import _aiortc
 from .browser import SERVER_EVENTS
+from .classroom.remote import RemoteServer, refuse_local_options
 from .diagnose import why_not_connected
 from .events import Event, EventBus
 from .labnet import CONFIG_TTL, LabNetwork
@@ -68,6 +70,10 @@ class Lab(LabNetwork):
     ``check_retries`` and ``nomination`` tune aioice while the lab runs (see
     :class:`talklab._aiortc.Settings`). ``topology`` is ``"mesh"`` (the seed's full mesh),
     ``"sfu"`` or ``"mcu"`` (a room on the lab's own Janus: see :mod:`talklab.topology`).
+
+    ``server`` (a teacher's ``http://IP:PORT``) starts no server: the lab's people join the
+    teacher's class, with the teacher's ICE servers, on this machine's real network
+    (:mod:`talklab.classroom.remote`); ``networks`` (CIDR strings) limits whom they check.
     """
 
     current: ClassVar[Lab | None] = None
@@ -75,13 +81,20 @@ class Lab(LabNetwork):
     def __init__(self, *, voice_cap: int = DEFAULT_VOICE_CAP, host: str = "127.0.0.1",
                  stun: bool = False, turn: bool = False,
                  check_retries: int = _aiortc.DEFAULT_CHECK_RETRIES, nomination: str = "best",
-                 redis: str | None = None, topology: str = "mesh") -> None:
+                 redis: str | None = None, topology: str = "mesh",
+                 server: str | None = None, networks: list[str] | None = None) -> None:
         if isinstance(voice_cap, bool) or not isinstance(voice_cap, int) or voice_cap < 1:
             raise ValueError(f"voice_cap must be a whole number of seats, at least 1, "
                              f"got {voice_cap!r}")
         if redis is not None and not (isinstance(redis, str) and redis.startswith(
                 ("redis://", "rediss://", "unix://"))):
             raise ValueError(f"redis must be a redis:// URL, got {redis!r}")
+        self.remote: RemoteServer | None = None
+        if server is not None:  # a student's lab: the teacher's servers, the real network
+            refuse_local_options(stun=stun, turn=turn, redis=redis, topology=topology)
+            self.remote = RemoteServer.of(server, networks)
+        elif networks is not None:
+            raise ValueError("networks= is for a lab joined to a teacher's server (server=)")
         self.topology = topology_of(topology)
         self.settings = _aiortc.Settings(check_retries=check_retries, nomination=nomination)
         self.events = EventBus()
@@ -126,14 +139,18 @@ class Lab(LabNetwork):
         _aiortc.enter()
         self._entered = True
         try:
-            if self.stun is not None:
+            if self.remote is not None:
+                await self.remote.config()  # (reachable? its voice cap)
+                self.voice_cap = self.remote.voice_cap or self.voice_cap
+            elif self.stun is not None:
                 await self.stun.start()
             if self.turn is not None:
                 await self.turn.start()
-            self.server = SignalingServer(self.host, 0, voice_cap=self.voice_cap,
-                                          redis_url=self.redis,
-                                          ice_servers=self._ice_config)
-            await self.server.start()
+            if self.remote is None:
+                self.server = SignalingServer(self.host, 0, voice_cap=self.voice_cap,
+                                              redis_url=self.redis,
+                                              ice_servers=self._ice_config)
+                await self.server.start()
             if self.rooms is not None:
                 await self.rooms.start()
         except BaseException:
@@ -183,12 +200,17 @@ class Lab(LabNetwork):
 
     # -- what the lab offers ---------------------------------------------------------------------
     def _server(self) -> SignalingServer:
+        if self.remote is not None:
+            raise RuntimeError("this lab joined a teacher's server: its trace and token are "
+                               "the teacher's (the teacher's Classroom, or its /trace)")
         if self.server is None:
             raise RuntimeError("the lab is not running: `lab = await talklab.Lab()` starts one")
         return self.server
 
     @property
     def url(self) -> str:
+        if self.remote is not None:
+            return self.remote.url
         return self._server().url
 
     @property
@@ -291,18 +313,26 @@ class Lab(LabNetwork):
             self.people.pop(name, None)
             self.events.publish("person-rejoined", person=name, changed=changed)
         if stream is None:
-            tone = tone_hz if tone_hz is not None else self._free_tone()
+            tone = tone_hz if tone_hz is not None else self._free_tone(name)
             stream = await get_user_media(audio=True, tone_hz=tone)
         self.events.publish("got-media", person=name,  # Step 1: getUserMedia
                             tone_hz=getattr(stream.audio, "tone_hz", None))
-        if isinstance(nat, str) and nat != "none":
-            nat = self.nat(nat)
-        host = nat.host() if isinstance(nat, Nat) else Host()
-        blocked = isinstance(nat, Nat) and nat.blocks_udp
-        servers = self.ice_servers(tcp=blocked, name=name) if ice_servers is None else \
-            ice_servers
-        person = Person(name, stream, host=host, ice_servers=servers, relay_only=relay_only,
-                        trickle=trickle, events=self.events, settings=self.settings)
+        if self.remote is not None:  # a student: this machine's address, the teacher's servers
+            refuse_local_options(nat=nat, ice_servers=ice_servers)
+            person = Person(name, stream, host=Host(self.remote.address),
+                            ice_servers=await self.remote.ice_servers(), relay_only=relay_only,
+                            trickle=trickle, events=self.events, settings=self.settings,
+                            scope=self.remote.scope, report_links=True)
+        else:
+            if isinstance(nat, str) and nat != "none":
+                nat = self.nat(nat)
+            host = nat.host() if isinstance(nat, Nat) else Host()
+            blocked = isinstance(nat, Nat) and nat.blocks_udp
+            servers = self.ice_servers(tcp=blocked, name=name) if ice_servers is None else \
+                ice_servers
+            person = Person(name, stream, host=host, ice_servers=servers,
+                            relay_only=relay_only, trickle=trickle, events=self.events,
+                            settings=self.settings)
         person.join_options = wanted
         for event, handler in self.handlers.items():
             person.on(event, handler)
@@ -321,7 +351,9 @@ class Lab(LabNetwork):
             _aiortc.SETTINGS.reset(token)
         return person
 
-    def _free_tone(self) -> float:
+    def _free_tone(self, name: str = "") -> float:
+        if self.remote is not None:  # (classmates' kernels choose too: by name, the same each)
+            return TONES[zlib.crc32(name.encode()) % len(TONES)]
         used = {p.tone_hz for p in self.people.values()}
         return next((t for t in TONES if t not in used), TONES[len(self.people) % len(TONES)])
 

@@ -78,7 +78,7 @@ class Link:
         self.ear.on_first_frame = lambda: self._step("first audio frame")
         self.timeline: list[tuple[float, str]] = []
         self.candidates_sent = 0
-        self.remote_candidates = RemoteCandidates(self.pc.addIceCandidate)
+        self.remote_candidates = RemoteCandidates(self.pc.addIceCandidate, person.scope)
         self._track: EncodedAudioTrack | None = None
         self._work: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
         self._worker = asyncio.ensure_future(self._run())
@@ -224,10 +224,11 @@ class Link:
 
     async def set_remote(self, description: dict) -> None:
         """``pc.setRemoteDescription(description)`` for a description as the server relays it
-        (``{"type": ..., "sdp": ...}``), with its loopback candidates only; then the trickled
-        candidates that arrived before it (aiortc would drop them)."""
+        (``{"type": ..., "sdp": ...}``), with its loopback candidates only (in a class: those
+        in the person's :class:`~talklab.address.Scope`); then the trickled candidates that
+        arrived before it (aiortc would drop them)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(
-            loopback_only(description["sdp"]), description["type"]))
+            loopback_only(description["sdp"], self.person.scope), description["type"]))
         await self.remote_candidates.remote_description_set()
 
     async def on_offer(self, offer: dict) -> None:

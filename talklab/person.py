@@ -20,6 +20,8 @@ the seed's Step 9, "the signaling server's job is done"), the calls already up c
 
 Offline by construction: ICE gathers only on the person's own loopback address, and
 ``iceServers`` is always given explicitly (aiortc would otherwise use a public STUN server).
+A student in a class (``Lab(server=URL)``) gathers on the address that routes to the
+teacher's server instead, and checks classmates within a wider :class:`~talklab.address.Scope`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from aiortc import RTCIceServer
 
 from ._aiortc import Settings
+from .address import LOOPBACK, Scope
 from .browser import SERVER_EVENTS, BrowserHandlers
 from .encoding import OpusFanout
 from .events import EventBus
@@ -59,8 +62,10 @@ class Person(BrowserHandlers):
     def __init__(self, name: str, stream: MediaStream, *, host: Host | None = None,
                  ice_servers: list[RTCIceServer] | None = None, relay_only: bool = False,
                  trickle: bool = True, events: EventBus | None = None,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, scope: Scope = LOOPBACK,
+                 report_links: bool = False) -> None:
         self.name = name
+        self.scope = scope  # whom its ICE agent may check: loopback, or (a class) wider
         self.stream = stream
         # this person's machine: its own loopback address, maybe behind a simulated NAT
         self.host = host or Host()
@@ -87,6 +92,11 @@ class Person(BrowserHandlers):
         self.overrides: dict[str, Callable[..., Any]] = {}  # see on()
         for event in SERVER_EVENTS:
             self.sio.on(event, self._handler(event))
+        # in a class: tell the teacher's dashboard how each call is (talklab.classroom.report)
+        self.reporter = None
+        if report_links:
+            from .classroom.report import LinkReporter
+            self.reporter = LinkReporter(self)
         self.sio.on("disconnect", self._on_disconnect)
 
     # -- what the person knows ---------------------------------------------------------------
@@ -222,6 +232,8 @@ class Person(BrowserHandlers):
         if self.closed:
             return
         self.closed, self.closed_because = True, because
+        if self.reporter is not None:
+            self.reporter.close()
         if self.sio.connected:
             await self.sio.disconnect()
         self.signaling = False

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
@@ -31,6 +30,8 @@ from aioice import Candidate, Connection
 from aioice.ice import server_reflexive_candidate
 from aiortc import RTCIceCandidate, RTCPeerConnection
 from aiortc.sdp import candidate_from_sdp
+
+from ..address import LOOPBACK, Scope
 
 
 @dataclass(frozen=True)
@@ -89,32 +90,28 @@ def candidate_from_json(data: dict) -> RTCIceCandidate | None:
     return candidate
 
 
-def is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:  # a hostname (mDNS ".local" names included) is never loopback here
-        return False
+def loopback_only(sdp: str, scope: Scope = LOOPBACK) -> str:
+    """``sdp`` without candidates outside 127.0.0.0/8 and ::1 (outside ``scope``).
 
-
-def loopback_only(sdp: str) -> str:
-    """``sdp`` without candidates outside 127.0.0.0/8 and ::1.
-
-    talklab never sends a packet beyond loopback. A browser on the same machine also offers
-    its network interfaces' addresses; checking them would mean sending to the outside.
+    talklab never sends a packet beyond loopback unless told to (a class, :class:`Scope`). A
+    browser on the same machine also offers its network interfaces' addresses; checking them
+    would mean sending to the outside.
     """
     def keep(line: str) -> bool:
         if not line.startswith("a=candidate:"):
             return True
         fields = line.split()
-        return len(fields) > 4 and is_loopback(fields[4])
+        return len(fields) > 4 and scope.allows(fields[4])
     return "\r\n".join(line for line in sdp.splitlines() if keep(line)) + "\r\n"
 
 
 class RemoteCandidates:
     """Holds received candidates until the remote description is set, then applies in order."""
 
-    def __init__(self, apply: Callable[[RTCIceCandidate | None], Awaitable[None]]) -> None:
+    def __init__(self, apply: Callable[[RTCIceCandidate | None], Awaitable[None]],
+                 scope: Scope = LOOPBACK) -> None:
         self._apply = apply
+        self.scope = scope
         self._held: list[RTCIceCandidate | None] = []
         self.ready = False
         self.received = 0
@@ -123,11 +120,12 @@ class RemoteCandidates:
 
     async def add(self, data: dict) -> None:
         """Take one received candidate (browser JSON). Returns nothing; candidates outside
-        loopback are counted in :attr:`ignored` and never used (see :func:`loopback_only`)."""
+        loopback (the scope) are counted in :attr:`ignored` and never used (see
+        :func:`loopback_only`)."""
         candidate = candidate_from_json(data)
         if self.ended:
             return  # nothing may follow end-of-candidates
-        if candidate is not None and not is_loopback(candidate.ip):
+        if candidate is not None and not self.scope.allows(candidate.ip):
             self.ignored += 1
             return
         self.received += candidate is not None

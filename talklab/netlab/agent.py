@@ -23,6 +23,8 @@ What it can do (the ``op`` of a request, and its ``args``):
 ``exit``            stop
 ==================  ===========================================================================
 
+and a classroom's (a teacher's servers, a student's lab): :mod:`.classops`.
+
 An agent refuses to run in the machine's own network namespace, and on any address outside
 the documentation ranges: it gathers only on the veth of its namespace. talklab's aioice
 adjustments are installed for their retransmission count and nomination rule (the simulator's
@@ -85,6 +87,9 @@ class Host:
             "udp.open": self.udp_open, "udp.send": self.udp_send,
             "udp.receive": self.udp_receive, "udp.close": self.udp_close, "exit": self.exit,
         }
+        from .classops import ClassOps
+        self.classroom = ClassOps()
+        self.ops.update(self.classroom.ops())
 
     async def handle(self, request: Request) -> Reply:
         op = self.ops.get(request.op)
@@ -192,6 +197,7 @@ class Host:
         self.stopping.set()
 
     async def close(self) -> None:
+        await self.classroom.close()
         for peer in list(self.peers.values()):
             await peer.close()
         for service in self.services:

@@ -1,0 +1,140 @@
+"""The class's view of its rooms: what people report of their calls, and which rooms are locked.
+
+A signaling server never sees audio: once offers, answers and candidates have passed, its job
+is done (the seed's Step 9). So a teacher's dashboard cannot know from the server alone whether
+Ana hears Ben. talklab's people tell it, with an event of talklab's own:
+
+    talklabLinkReport {room, links: [{peer: <socketId>, state, route}]}
+
+sent by each person whenever one of their calls changes (a seed client never sends it, and
+the server never sends it to anyone, so a seed client works unchanged). A report replaces the
+sender's previous one; it is kept only while the sender is in voice in that room, for at most
+``voice_cap`` peers, so it costs the server a few hundred bytes per person at most.
+
+A teacher may also **lock** a room: who is in it stays, nobody new may join it (``joinRoom``
+answers ``signalingError``). Both are this process's own: with several servers on Redis, each
+server's dashboard shows the reports of its own clients and locks the rooms it is asked to.
+
+Everything here is plain state (no sockets, no awaits), driven by :mod:`.app` and read by
+``GET /dashboard`` (:mod:`.http`) and by :class:`talklab.classroom.Classroom`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from typing import Any
+
+from .payloads import MAX_ID, InvalidPayload
+from .rooms import Member, RoomError
+
+REPORT_EVENT = "talklabLinkReport"
+# RTCPeerConnection.connectionState values, and talklab's "connecting" (up, no audio yet)
+STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
+# the chosen pair's route, as talklab.ice.route_of names it (RFC 8445, 5.1.1: candidate types)
+ROUTES = ("host", "srflx", "prflx", "relay")
+# how two sides' states combine into the link's: the worse one, in this order
+_WORSE = {"failed": 0, "closed": 1, "disconnected": 2, "new": 3, "connecting": 4, "connected": 5}
+
+
+def link_report(data: Any, voice_cap: int) -> list[tuple[str, str, str | None]]:
+    """The ``links`` of a ``talklabLinkReport`` as ``(peer, state, route)``, checked:
+    :class:`InvalidPayload` says what is wrong, and nothing is kept."""
+    if not isinstance(data, dict) or not isinstance(data.get("links"), list):
+        raise InvalidPayload("talklabLinkReport needs {room, links: [{peer, state, route}]}")
+    links = data["links"]
+    if len(links) > voice_cap:
+        raise InvalidPayload(f"at most {voice_cap} links in a report (the voice cap)")
+    out = []
+    for link in links:
+        if not isinstance(link, dict):
+            raise InvalidPayload("each link is {peer, state, route}")
+        peer, state, route = link.get("peer"), link.get("state"), link.get("route")
+        if not isinstance(peer, str) or not 0 < len(peer) <= MAX_ID:
+            raise InvalidPayload("a link's peer is the other person's socketId")
+        if state not in STATES:
+            raise InvalidPayload(f"a link's state is one of {', '.join(STATES)}")
+        if route is not None and route not in ROUTES:
+            raise InvalidPayload(f"a link's route is one of {', '.join(ROUTES)}, or null")
+        out.append((peer, state, route))
+    return out
+
+
+def combined(a: dict | None, b: dict | None) -> tuple[str, str | None]:
+    """One link's state and route from what its two ends report (``None``: not reported).
+
+    The link is as good as its worse end: ``connected`` only when both say so (each has heard
+    the other), ``failed`` when either gave up. The route is the one both ends name, or the
+    reporting end's when only one knows it (a NAT's far side may see ``prflx`` where the near
+    side sees ``srflx``: both are given as reported).
+    """
+    if a is None and b is None:
+        return "unreported", None
+    states = [end["state"] for end in (a, b) if end is not None]
+    state = min(states, key=_WORSE.__getitem__)
+    if len(states) < 2 and state == "connected":
+        state = "connecting"  # (one side only: it has not said it hears the other yet)
+    routes = [end["route"] for end in (a, b) if end is not None and end["route"]]
+    route = routes[0] if routes else None
+    return state, route
+
+
+class ClassState:
+    """Locks and link reports, for one signaling server (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.locked: set[str] = set()
+        self._reports: dict[str, tuple[str, dict[str, dict]]] = {}  # sid -> (room, peer -> end)
+
+    # -- locks ----------------------------------------------------------------------------
+    def lock(self, room: str) -> None:
+        self.locked.add(room)
+
+    def unlock(self, room: str) -> None:
+        self.locked.discard(room)
+
+    def check_open(self, room: str) -> None:
+        """A newcomer may join ``room`` unless the teacher locked it (:class:`RoomError`)."""
+        if room in self.locked:
+            raise RoomError(f"room {room} is locked by the teacher: nobody new may join")
+
+    # -- reports --------------------------------------------------------------------------
+    def report(self, member: Member, links: Iterable[tuple[str, str, str | None]]) -> None:
+        """``member`` (in voice) says how its calls are: replaces what it said before."""
+        self._reports[member.sid] = (member.room, {
+            peer: {"state": state, "route": route} for peer, state, route in links})
+
+    def forget(self, sid: str) -> None:
+        """``sid`` left voice, its room or the server: its report is void."""
+        self._reports.pop(sid, None)
+
+    def end(self, sid: str, room: str, peer: str) -> dict | None:
+        kept = self._reports.get(sid)
+        if kept is None or kept[0] != room:
+            return None
+        return kept[1].get(peer)
+
+    def __len__(self) -> int:
+        return len(self._reports)
+
+    # -- the dashboard --------------------------------------------------------------------
+    def dashboard(self, rooms: dict[str, list[Member]], voice_cap: int,
+                  messages: dict[str, int]) -> list[dict]:
+        """Each room as the teacher sees it: who is in it and in voice, the seats left, each
+        pair's link as its two people report it, and the signaling messages it has had."""
+        out = []
+        for room, members in sorted(rooms.items()):
+            voice = [m for m in members if m.in_voice]
+            links = []
+            for a, b in itertools.combinations(voice, 2):
+                end_a, end_b = self.end(a.sid, room, b.sid), self.end(b.sid, room, a.sid)
+                state, route = combined(end_a, end_b)
+                links.append({"a": a.username, "b": b.username, "aSocketId": a.sid,
+                              "bSocketId": b.sid, "state": state, "route": route,
+                              "reports": {a.username: end_a, b.username: end_b}})
+            out.append({"room": room, "locked": room in self.locked,
+                        "members": [{"socketId": m.sid, "username": m.username,
+                                     "inVoice": m.in_voice} for m in members],
+                        "seatsLeft": max(0, voice_cap - len(voice)),
+                        "links": links, "messages": messages.get(room, 0)})
+        return out

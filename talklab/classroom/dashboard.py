@@ -1,0 +1,125 @@
+"""The class dashboard, for the teacher's notebook: every room, who is in it, each call.
+
+The data is the server's (``GET /dashboard``, or :meth:`Classroom.dashboard` in-process): per
+room, its members and who holds a voice seat, the seats left, whether the teacher locked it,
+the signaling messages it has had, and each pair's link **as the two people in it report it**
+(:mod:`talklab.classroom.report`): the server itself never sees audio. A link both report
+``connected`` has carried audio both ways; one side only, or none, is drawn as not yet.
+
+:class:`DashboardView` shows a table of rooms, a table of links that are not carrying audio
+(with what each side says: the first thing to look at when a student cannot hear), and each
+room's mesh, drawn like the course's (:mod:`talklab.views.mesh`).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+
+from ..views.tables import Table
+
+
+def room_graph(room: dict) -> nx.Graph:
+    """One room of the dashboard as the course's mesh graph (nodes: people; edges: calls)."""
+    graph = nx.Graph()
+    for member in room["members"]:
+        graph.add_node(member["username"], in_voice=member["inVoice"], kind="python",
+                       room=room["room"])
+    for link in room["links"]:
+        graph.add_edge(link["a"], link["b"], state=link["state"], route=link["route"])
+    return graph
+
+
+def rooms_table(rooms: list[dict]) -> Table:
+    rows = []
+    for room in rooms:
+        links = room["links"]
+        rows.append({
+            "room": room["room"] + (" (locked)" if room["locked"] else ""),
+            "people": len(room["members"]),
+            "in voice": sum(m["inVoice"] for m in room["members"]),
+            "seats left": room["seatsLeft"],
+            "calls carrying audio": f"{sum(ln['state'] == 'connected' for ln in links)} of "
+                                    f"{len(links)}",
+            "messages": room["messages"]})
+    return Table(rows, "rooms")
+
+
+def _says(end: dict | None) -> str:
+    if end is None:
+        return "nothing yet"
+    return end["state"] + (f" via {end['route']}" if end.get("route") else "")
+
+
+def links_table(rooms: list[dict], only_trouble: bool = False) -> Table:
+    """Each call (or only those not carrying audio), with what each side reports."""
+    rows = []
+    for room in rooms:
+        for link in room["links"]:
+            if only_trouble and link["state"] == "connected":
+                continue
+            reports = link["reports"]
+            rows.append({"room": room["room"], "call": f"{link['a']} – {link['b']}",
+                         "state": link["state"], "route": link["route"] or "—",
+                         f"{link['a']} says": _says(reports.get(link["a"])),
+                         "the other says": _says(reports.get(link["b"]))})
+    return Table(rows, "calls not carrying audio" if only_trouble else "calls")
+
+
+class DashboardView:
+    """A snapshot of the class: shows itself in Jupyter (``view.rooms`` keeps the data)."""
+
+    def __init__(self, source: Callable[[], list[dict]] | list[dict], voice_cap: int = 6) -> None:
+        self.rooms = source() if callable(source) else source
+        self.voice_cap = voice_cap
+
+    def drawing(self) -> Any:
+        from ..views.drawing import Drawing, figure
+        from ..views.mesh import draw_mesh, legend
+        rooms = self.rooms[:6]  # (a class has more: the tables list them all)
+        if not rooms:
+            return None
+        fig, axes = figure(min(7.5, 3.2 * len(rooms)), 3.2, columns=len(rooms))
+        row = axes[0] if len(rooms) > 1 else [axes]
+        for ax, room in zip(row, rooms, strict=True):
+            voice = sum(m["inVoice"] for m in room["members"])
+            carrying = sum(ln["state"] == "connected" for ln in room["links"])
+            draw_mesh(room_graph(room), ax, f"{room['room']}: {carrying} of "
+                      f"{len(room['links'])} calls carrying audio, {voice} in voice")
+        legend(fig)
+        return Drawing.of(fig, "the class")
+
+    def _repr_html_(self) -> str:
+        if not self.rooms:
+            return "<i>the class: nobody has joined yet</i>"
+        parts = [rooms_table(self.rooms)._repr_html_()]
+        trouble = links_table(self.rooms, only_trouble=True)
+        if len(trouble):
+            parts.append(trouble._repr_html_())
+        drawing = self.drawing()
+        if drawing is not None:
+            parts.append(drawing.html())
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return (f"<the class: {len(self.rooms)} rooms, "
+                f"{sum(len(r['members']) for r in self.rooms)} people>")
+
+
+async def fetch_dashboard(url: str, token: str, timeout: float = 5) -> list[dict]:
+    """``GET {url}/dashboard`` with the teacher's token (a talklab-server in a terminal)."""
+    import aiohttp
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) \
+                as session, session.get(f"{url.rstrip('/')}/dashboard",
+                                        headers={"Authorization": f"Bearer {token}"}) as reply:
+            if reply.status != 200:
+                raise RuntimeError(f"the dashboard answered {reply.status}: "
+                                   f"{html.unescape((await reply.text())[:200])}")
+            rooms: list[dict] = (await reply.json())["rooms"]
+            return rooms
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise RuntimeError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
