@@ -22,7 +22,7 @@ Everything here is plain state (no sockets, no awaits), driven by :mod:`.app` an
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .payloads import MAX_ID, InvalidPayload
@@ -60,23 +60,32 @@ def link_report(data: Any, voice_cap: int) -> list[tuple[str, str, str | None]]:
     return out
 
 
-def combined(a: dict | None, b: dict | None) -> tuple[str, str | None]:
-    """One link's state and route from what its two ends report (``None``: not reported).
+def link_state(a: str | None, b: str | None) -> str:
+    """One call's state from the states its two ends report (``None``: that end said nothing).
 
-    The link is as good as its worse end: ``connected`` only when both say so (each has heard
-    the other), ``failed`` when either gave up. The route is the one both ends name, or the
-    reporting end's when only one knows it (a NAT's far side may see ``prflx`` where the near
-    side sees ``srflx``: both are given as reported).
+    The call is as good as its worse end: ``connected`` only when both say so (each has heard
+    the other: a talklab link is ``connected`` once audio has arrived), ``failed`` when either
+    gave up; one end alone saying ``connected`` is still ``connecting``.
     """
     if a is None and b is None:
-        return "unreported", None
-    states = [end["state"] for end in (a, b) if end is not None]
+        return "unreported"
+    states = [s for s in (a, b) if s is not None]
     state = min(states, key=_WORSE.__getitem__)
-    if len(states) < 2 and state == "connected":
-        state = "connecting"  # (one side only: it has not said it hears the other yet)
+    return "connecting" if state == "connected" and len(states) < 2 else state
+
+
+Rule = Callable[[str | None, str | None], str]
+
+
+def combined(a: dict | None, b: dict | None, rule: Rule = link_state) -> tuple[str, str | None]:
+    """One link's state (by ``rule``: :func:`link_state`) and route from its two ends' reports.
+
+    The route is the first end's that names one (a NAT's far side may see ``prflx`` where the
+    near side sees ``srflx``: the dashboard keeps both reports as given).
+    """
+    state = rule(a["state"] if a else None, b["state"] if b else None)
     routes = [end["route"] for end in (a, b) if end is not None and end["route"]]
-    route = routes[0] if routes else None
-    return state, route
+    return state, (routes[0] if routes else None)
 
 
 class ClassState:
@@ -85,6 +94,7 @@ class ClassState:
     def __init__(self) -> None:
         self.locked: set[str] = set()
         self._reports: dict[str, tuple[str, dict[str, dict]]] = {}  # sid -> (room, peer -> end)
+        self.listeners: list[Callable[[], None]] = []  # told of every report (a teacher's view)
 
     # -- locks ----------------------------------------------------------------------------
     def lock(self, room: str) -> None:
@@ -103,6 +113,8 @@ class ClassState:
         """``member`` (in voice) says how its calls are: replaces what it said before."""
         self._reports[member.sid] = (member.room, {
             peer: {"state": state, "route": route} for peer, state, route in links})
+        for listener in list(self.listeners):
+            listener()
 
     def forget(self, sid: str) -> None:
         """``sid`` left voice, its room or the server: its report is void."""
@@ -119,7 +131,7 @@ class ClassState:
 
     # -- the dashboard --------------------------------------------------------------------
     def dashboard(self, rooms: dict[str, list[Member]], voice_cap: int,
-                  messages: dict[str, int]) -> list[dict]:
+                  messages: dict[str, int], rule: Rule = link_state) -> list[dict]:
         """Each room as the teacher sees it: who is in it and in voice, the seats left, each
         pair's link as its two people report it, and the signaling messages it has had."""
         out = []
@@ -128,7 +140,7 @@ class ClassState:
             links = []
             for a, b in itertools.combinations(voice, 2):
                 end_a, end_b = self.end(a.sid, room, b.sid), self.end(b.sid, room, a.sid)
-                state, route = combined(end_a, end_b)
+                state, route = combined(end_a, end_b, rule)
                 links.append({"a": a.username, "b": b.username, "aSocketId": a.sid,
                               "bSocketId": b.sid, "state": state, "route": route,
                               "reports": {a.username: end_a, b.username: end_b}})

@@ -69,11 +69,13 @@ def why_not_connected(people: Iterable[Any], when: str, *, stun: bool, turn: boo
             if link is not None and link.state == "connected":
                 continue
             other = by_sid.get(sid)
-            names = frozenset((p.name, other.name if other else sid))
+            # (someone of another lab, a classmate's kernel: known by the name the server gave)
+            name = other.name if other else p.members.get(sid, sid)
+            names = frozenset((p.name, name))
             if names in seen:
                 continue
             seen.add(names)
-            lines.append(advice(_end(p), _end(other) if other else End(sid, "none"),
+            lines.append(advice(_end(p), _end(other) if other else End(name, "none"),
                                 stun=stun, turn=turn,
                                 state=None if link is None else link.pc.connectionState))
     return f"not every link carried audio {when}:\n  " + "\n  ".join(

@@ -383,8 +383,14 @@ class Lab(LabNetwork):
             raise TimeoutError(self._why_not("(ICE gave up)"))
 
     def _why_not(self, when: str) -> str:
-        return why_not_connected(self.people.values(), when, stun=self.stun is not None,
-                                 turn=self.turn is not None)
+        if self.remote is not None:  # (the teacher's servers: what /config handed out)
+            urls = [str(u) for p in self.people.values() for s in p.ice_servers
+                    for u in (s.urls if isinstance(s.urls, list) else [s.urls])]
+            stun, turn = any(u.startswith("stun:") for u in urls), \
+                any(u.startswith("turn") for u in urls)
+        else:
+            stun, turn = self.stun is not None, self.turn is not None
+        return why_not_connected(self.people.values(), when, stun=stun, turn=turn)
 
     async def wait_heard(self, seconds: float = 1.0,
                          timeout: float = 10) -> dict[str, dict[str, float]]:

@@ -19,6 +19,7 @@ outside loopback (``talklab.ice.trickle.loopback_only``), so no packet leaves th
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import pytest
@@ -156,3 +157,40 @@ def pytest_artifacts():
     path = Path(__file__).parent / "artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+async def test_the_seeds_page_joins_a_classroom_beside_two_students_kernels_labs(browser):
+    """The page the teacher's classroom serves, in the room of two students' labs (each joined
+    by URL, as a student's kernel would): all three hear each other."""
+    from talklab import Classroom
+
+    async with Classroom() as classroom, Lab(server=classroom.url) as one, \
+            Lab(server=classroom.url) as two:
+        ana = await one.join("Ana", voice=True, tone_hz=440)
+        ben = await two.join("Ben", voice=True, tone_hz=880)
+        page = await browser.new_page()
+        await page.goto(f"{classroom.url}/?room=ABCD12&name=Chrome&join=voice&mute=1")
+        await wait_page(page, "(s) => s.inVoice", "in voice")
+        for lab in (one, two):
+            await lab.wait_connected(15)
+        for person in (ana, ben):
+            await person.link_to("Chrome").ear.wait_frames(60, 10)
+            assert person.hears()["Chrome"] == pytest.approx(BROWSER_TONE, abs=2)
+        tones = {p.sid: p.tone_hz for p in (ana, ben)}
+        await wait_page(
+            page, "(s, tones) => Object.entries(tones).every(([sid, hz]) => "
+                  "s.peers[sid] && s.peers[sid].state === 'connected' && s.peers[sid].hz && "
+                  "Math.abs(s.peers[sid].hz - hz) < 3)",
+            "hearing both students", arg=tones)
+        def states() -> dict:
+            return {frozenset((ln["a"], ln["b"])): ln["state"]
+                    for ln in classroom.dashboard()[0]["links"]}
+        want = {frozenset(("Ana", "Ben")): "connected",  # the page does not report its calls:
+                frozenset(("Ana", "Chrome")): "connecting",  # one side's word only
+                frozenset(("Ben", "Chrome")): "connecting"}
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 10
+        while states() != want:
+            assert loop.time() < end, states()
+            await asyncio.sleep(0.05)  # (polling the dashboard's plain data, bounded)
+        await page.close()

@@ -5,6 +5,7 @@ from what the people report, locks, tokens, and what a student's lab refuses."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 
 import aiohttp
@@ -39,19 +40,44 @@ me = await lab.join({name!r}, voice=True, tone_hz={tone})
 """
 
 
+class StudentKernel:
+    """A real Jupyter kernel, driven from a thread of its own: jupyter_client's blocking client
+    keeps an event loop per thread, and the classroom's must keep running meanwhile."""
+
+    def __init__(self) -> None:
+        self.thread = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self.kernel: Kernel | None = None
+
+    async def _do(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.thread, fn, *args)
+
+    async def start(self) -> StudentKernel:
+        self.kernel = await self._do(Kernel)
+        return self
+
+    async def run(self, code: str) -> list[dict]:
+        assert self.kernel is not None
+        return await self._do(self.kernel.run, code)
+
+    async def close(self) -> None:
+        if self.kernel is not None:
+            await self._do(self.kernel.close)
+        self.thread.shutdown()
+
+
 async def test_two_students_kernels_join_a_loopback_classroom_and_hear_each_other():
     async with Classroom() as classroom:
-        kernels = await asyncio.gather(asyncio.to_thread(Kernel), asyncio.to_thread(Kernel))
+        kernels = [StudentKernel(), StudentKernel()]
         try:
+            await asyncio.gather(*(k.start() for k in kernels))
             for kernel, (name, tone) in zip(kernels, (("Ana", 440), ("Ben", 660)), strict=True):
-                ran = await asyncio.to_thread(kernel.run, STUDENT.format(
-                    url=classroom.url, name=name, tone=tone))
+                ran = await kernel.run(STUDENT.format(url=classroom.url, name=name, tone=tone))
                 assert errors(ran) == [] and stderr(ran) == "", ran
             for kernel, other, tone in ((kernels[0], "Ben", 660), (kernels[1], "Ana", 440)):
-                ran = await asyncio.to_thread(kernel.run, (
+                ran = await kernel.run(
                     "await lab.wait_connected(15); await me.wait_heard(1.0)\n"
                     "import json; print(json.dumps({'hears': me.hears(), 'address': me.address,"
-                    f" 'route': me.link_to({other!r}).route}}))"))
+                    f" 'route': me.link_to({other!r}).route}}))")
                 assert errors(ran) == [] and stderr(ran) == "", ran
                 said = json.loads("".join(m["content"]["text"] for m in ran
                                           if m["msg_type"] == "stream"))
@@ -63,10 +89,10 @@ async def test_two_students_kernels_join_a_loopback_classroom_and_hear_each_othe
             assert [m["username"] for m in rooms[0]["members"]] == ["Ana", "Ben"]
             assert rooms[0]["links"][0]["route"] == "host"
             for kernel in kernels:
-                ran = await asyncio.to_thread(kernel.run, "await lab.close()")
+                ran = await kernel.run("await lab.close()")
                 assert errors(ran) == [], ran
         finally:
-            await asyncio.gather(*(asyncio.to_thread(k.close) for k in kernels))
+            await asyncio.gather(*(k.close() for k in kernels))
 
 
 # -- the teacher's controls -------------------------------------------------------------------
@@ -258,3 +284,19 @@ def test_the_dashboard_view_shows_rooms_and_trouble_without_raw_reprs():
     assert "failed" in shown and "nothing yet" in shown and "<svg" in shown
     assert "{" not in shown.split("<svg")[0]  # no dict reaches the learner
     assert "nobody has joined" in DashboardView([])._repr_html_()
+
+
+async def test_the_class_stun_server_answers_the_class_only():
+    """A STUN server told whom it serves ignores others (a loopback classroom's: requests from
+    the machine's other interfaces, which a browser on it makes, get no answer off loopback)."""
+    from talklab.nat import Host
+    from talklab.stun import StunServer
+    from talklab.stun.client import binding
+
+    async with StunServer(alternate_host=None, clients=lambda ip: ip == "127.0.0.1") as stun:
+        assert (await binding(stun.address, timeout=2)).response is not None
+        assert (await binding(stun.address, host=Host("127.0.0.3"), timeout=0.3)).response \
+            is None
+        assert stun.counters.ignored == 1
+    room = Classroom(networks=["127.0.0.1/32"])
+    assert room._from_class("127.0.0.1") and not room._from_class("127.0.0.3")

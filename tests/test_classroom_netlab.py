@@ -8,6 +8,9 @@ namespace is gone afterwards, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import json
+import pathlib
+import shutil
 
 import pytest
 
@@ -15,6 +18,7 @@ from talklab.netlab import Design, NetLab, not_permitted, shell
 
 SCHOOL = "203.0.113.128/25"
 ISP = "198.51.100.0/24"  # the homes' NATs' public addresses
+NODE_DIR = pathlib.Path(__file__).parent / "node"
 TONES = {"ana": 440.0, "ben": 660.0, "cy": 880.0, "dee": 550.0, "eve": 770.0}
 
 
@@ -134,4 +138,30 @@ async def test_symmetric_nats_fail_with_stun_alone_and_connect_through_the_teach
         # the credentials are time-limited ones (expiry:name), never a long-term password
         config = await dee.call("http.get", {"url": with_turn["url"] + "/config"})
         assert config["status"] == 200 and ":class-" in config["body"], config
+    assert [n for n in shell.namespaces() if n.startswith(lab.prefix)] == []
+
+
+async def test_the_seeds_own_client_works_against_a_classroom_beyond_loopback(
+        namespaces_allowed):
+    """The Node client written for the seed (tests/node), unchanged, from another machine of
+    the school LAN: the teacher's server beyond loopback still speaks the seed's protocol."""
+    node = shutil.which("node")
+    assert node, "node is not installed (run `make test`, which installs it)"
+    design = Design()
+    design.school("teacher")
+    design.school("ana")
+    lab = NetLab(design.network())
+    async with lab:
+        teacher = await lab.agent("teacher")
+        started = await teacher.call("classroom.start", {
+            "host": teacher.addresses[0], "port": 5000, "networks": [SCHOOL]})
+        run = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", lab.namespace("ana"), node, "seed_client.mjs",
+            started["url"], cwd=NODE_DIR, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(run.communicate(), 60)
+        report = json.loads(out.decode().strip().splitlines()[-1])
+        assert report["ok"] and run.returncode == 0, (report, err.decode()[-2000:])
+        assert report["graceVoiceErrors"] == ["Voice channel is full!"]
+        assert report["answersFromDave"] == {"Alice": 1, "Bob": 1, "Charlie": 1}
     assert [n for n in shell.namespaces() if n.startswith(lab.prefix)] == []

@@ -10,7 +10,19 @@
 See :mod:`talklab.check.feedback` for how feedback is given, and why.
 """
 
-from . import capstone, ice, media, mesh, nat, offer, scaleout, signaling, stun, topologies
+from . import (
+    capstone,
+    classroom,
+    ice,
+    media,
+    mesh,
+    nat,
+    offer,
+    scaleout,
+    signaling,
+    stun,
+    topologies,
+)
 from .feedback import (
     Feedback,
     Number,
@@ -39,11 +51,12 @@ from .questions import (
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
 # signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, capstone: 08, scaleout: 09,
-# topologies: 10)
+# topologies: 10, classroom: 11)
 # and are
 # re-exported here,
 # so a notebook writes check.<name>.
-_TOPICS = (media, signaling, offer, stun, ice, nat, mesh, capstone, scaleout, topologies)
+_TOPICS = (media, signaling, offer, stun, ice, nat, mesh, capstone, scaleout, topologies,
+           classroom)
 for _topic in _TOPICS:
     globals().update({name: getattr(_topic, name) for name in _topic.__all__})
 

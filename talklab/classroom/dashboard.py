@@ -105,8 +105,9 @@ class DashboardView:
         return "".join(parts)
 
     def __repr__(self) -> str:
-        return (f"<the class: {len(self.rooms)} rooms, "
-                f"{sum(len(r['members']) for r in self.rooms)} people>")
+        rooms, people = len(self.rooms), sum(len(r["members"]) for r in self.rooms)
+        return (f"<the class: {rooms} room{'s' if rooms != 1 else ''}, {people} "
+                f"{'person' if people == 1 else 'people'}>")
 
 
 async def fetch_dashboard(url: str, token: str, timeout: float = 5) -> list[dict]:

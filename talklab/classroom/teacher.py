@@ -25,11 +25,12 @@ Everything else is refused (:mod:`talklab.turn.policy`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import secrets
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Generator, Iterable
+from typing import Any, ClassVar
 
 from .._service import Service
 from ..address import Address, is_loopback
@@ -81,14 +82,19 @@ class Classroom(Service):
         self.networks = _networks(networks, host)
         self.credential_ttl = credential_ttl
         self._secret = secrets.token_urlsafe(24)
-        self.stun = StunServer(host, stun_port, alternate_host=None) if stun else None
+        # STUN and TURN serve the class: clients from its networks only (on loopback, the
+        # machine's other interfaces, a browser's say, get no answer sent off loopback)
+        self.stun = StunServer(host, stun_port, alternate_host=None,
+                               clients=self._from_class) if stun else None
         self.turn = TurnServer(host, turn_port, users={}, secret=self._secret,
-                               quota=TURN_QUOTA, policy=PeerPolicy(
+                               quota=TURN_QUOTA, clients=self._from_class, policy=PeerPolicy(
                                    allow_loopback=is_loopback(host), networks=self.networks,
                                    only=self._in_class)) if turn else None
         self.server = SignalingServer(host, port, voice_cap=voice_cap, ice_servers=self._config,
                                       token=token, allowed_origins=allowed_origins)
         self._started = False
+
+    current: ClassVar[Classroom | None] = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> Classroom:
@@ -110,9 +116,21 @@ class Classroom(Service):
             if service is not None:
                 await service.close()
         self._started = False
+        if Classroom.current is self:
+            Classroom.current = None
 
-    def __await__(self):  # ``classroom = await Classroom(...)``
-        return self.start().__await__()
+    def __await__(self) -> Generator[Any, None, Classroom]:
+        """``classroom = await Classroom(...)`` starts it, closing the classroom the last
+        ``await Classroom(...)`` made (so re-running a notebook cell leaves one, not two)."""
+        return self._replace().__await__()
+
+    async def _replace(self) -> Classroom:
+        previous = Classroom.current
+        if previous is not None and previous is not self:
+            await previous.close()
+        await self.start()
+        Classroom.current = self
+        return self
 
     # -- what the class gets ------------------------------------------------------------------
     @property
@@ -123,6 +141,10 @@ class Classroom(Service):
     def token(self) -> str:
         """The teacher's secret: ``/dashboard``, ``/trace`` and ``/lock`` need it."""
         return self.server.token
+
+    def _from_class(self, ip: str) -> bool:
+        """Whom the class's STUN and TURN servers answer: its own networks."""
+        return _in(ip, self.networks)
 
     def _in_class(self, peer: Address) -> bool:
         """TURN's ``only`` rule: a peer in the class's networks (or one of TURN's own relays)."""
@@ -150,8 +172,8 @@ class Classroom(Service):
                  "BEYOND LOOPBACK: anyone who can route to this address reaches what follows")
         nets = ", ".join(str(n) for n in self.networks)
         lines = [f"talklab classroom on {self.host} ({where})",
-                 f"  signaling  {self.url}   students: lab = await talklab.Lab(server="
-                 f"{self.url!r})",
+                 f"  signaling  {self.url}   (students give this URL to their labs: "
+                 "talklab.Lab's server=)",
                  f"             page: {self.url}/   health (counts only): {self.url}/health"]
         if self.stun is not None:
             lines.append(f"  STUN       {self.stun.url if self.stun.endpoints else 'STUN'}")
@@ -167,6 +189,37 @@ class Classroom(Service):
     def dashboard(self) -> list[dict]:
         """Every room as the teacher sees it (see :mod:`talklab.server.classroom`)."""
         return self.server.app.dashboard()
+
+    async def wait_reported(self, room: str = "ABCD12", calls: int = 1,
+                            timeout: float = 10) -> dict:
+        """Wait until ``room`` has ``calls`` calls that both their people have reported, each
+        settled (connected, or failed at one end at least); returns the room as
+        :meth:`dashboard` has it."""
+        changed = asyncio.Event()
+        listeners = self.server.app.classroom.listeners
+        listeners.append(changed.set)
+
+        def settled() -> dict | None:
+            for shown in self.dashboard():
+                if shown["room"] == room and len(shown["links"]) >= calls and all(
+                        link["state"] in ("connected", "failed") and None not in
+                        link["reports"].values() for link in shown["links"]):
+                    return shown
+            return None
+
+        async def wait() -> dict:
+            while (shown := settled()) is None:
+                changed.clear()
+                await changed.wait()
+            return shown
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"within {timeout} s, not every call of {room} was reported "
+                               "by both its people, connected or failed") from None
+        finally:
+            listeners.remove(changed.set)
 
     def view(self) -> Any:
         """The dashboard, drawn: one mesh per room, each link as its people report it."""

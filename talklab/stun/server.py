@@ -20,7 +20,7 @@ import functools
 import socket
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -150,13 +150,19 @@ class StunServer(Service):
     2 IPs x 2 ports and supports RFC 5780 discovery; ``port=0`` picks free ports.
 
     In a notebook, ``server = await StunServer()`` starts it and closes the one the previous
-    ``await StunServer()`` started (re-running the cell replaces it, leaking no socket)."""
+    ``await StunServer()`` started (re-running the cell replaces it, leaking no socket).
+
+    ``clients`` (a function of an IP address) says whom it answers; the others' requests are
+    ignored (a class's server answers the class: on loopback, a browser's requests from the
+    machine's other interfaces get no answer sent off loopback)."""
 
     current: ClassVar[StunServer | None] = None
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 alternate_host: str | None = "127.0.0.2", alternate_port: int = 0) -> None:
+                 alternate_host: str | None = "127.0.0.2", alternate_port: int = 0, *,
+                 clients: Callable[[str], bool] | None = None) -> None:
         self.host, self.port = host, port
+        self.clients = clients
         self.alternate_host, self.alternate_port = alternate_host, alternate_port
         self.endpoints: Endpoints | None = None
         self.counters = Counters()
@@ -210,6 +216,9 @@ class StunServer(Service):
         self.counters.received += 1
         if self.endpoints is None:
             return  # closing
+        if self.clients is not None and not self.clients(source[0]):
+            self.counters.ignored += 1
+            return
         reply = binding_response(data, source, local, self.endpoints)
         if reply is None:
             self.counters.ignored += 1

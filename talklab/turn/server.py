@@ -20,6 +20,7 @@ import logging
 import random
 import socket
 import struct
+from collections.abc import Callable
 
 from .._service import Service, serve_forever
 from ..address import Address
@@ -37,7 +38,9 @@ class TurnServer(Service):
     """A TURN server on loopback (UDP and TCP on the same port), driving a :class:`TurnCore`.
 
     ``users`` maps usernames to passwords; ``secret`` enables time-limited credentials.
-    Relayed addresses are taken from ``relay_ports`` (a range) on ``relay_host``.
+    Relayed addresses are taken from ``relay_ports`` (a range) on ``relay_host``. ``clients``
+    (a function of an IP address) says who may use it: others' datagrams are ignored and their
+    TCP connections closed at once.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
@@ -46,8 +49,10 @@ class TurnServer(Service):
                  allow_private_peers: bool = False, relay_host: str | None = None,
                  relay_ports: tuple[int, int] = (49152, 65535), quota: int = 10,
                  tcp: bool = True, seed: int | None = None,
-                 policy: PeerPolicy | None = None) -> None:
+                 policy: PeerPolicy | None = None,
+                 clients: Callable[[str], bool] | None = None) -> None:
         self.host, self.port = host, port
+        self.clients = clients
         self.relay_host = relay_host or host
         self.relay_ports = relay_ports
         if users is None:
@@ -144,7 +149,8 @@ class TurnServer(Service):
 
     def _udp_readable(self, udp: socket.socket) -> None:
         for data, client in pending_datagrams(udp, READ_BATCH):
-            self._apply(self.core.handle_client(data, client, "udp"))
+            if self.clients is None or self.clients(client[0]):
+                self._apply(self.core.handle_client(data, client, "udp"))
 
     async def _expire_forever(self) -> None:
         while True:
@@ -185,6 +191,9 @@ class TurnServer(Service):
     # -- TCP -------------------------------------------------------------------------------------
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = writer.get_extra_info("peername")[:2]
+        if self.clients is not None and not self.clients(client[0]):
+            writer.close()
+            return
         self._tcp_clients[client] = writer
         handled = 0
         try:
