@@ -22,12 +22,14 @@ Everything here is plain state (no sockets, no awaits), driven by :mod:`.app` an
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .payloads import MAX_ID, InvalidPayload
 from .rooms import Member, RoomError
 
+log = logging.getLogger("talklab.server.classroom")
 REPORT_EVENT = "talklabLinkReport"
 # RTCPeerConnection.connectionState values, and talklab's "connecting" (up, no audio yet)
 STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
@@ -114,7 +116,10 @@ class ClassState:
         self._reports[member.sid] = (member.room, {
             peer: {"state": state, "route": route} for peer, state, route in links})
         for listener in list(self.listeners):
-            listener()
+            try:
+                listener()
+            except Exception:  # a teacher's view must never cost a student their report
+                log.exception("a dashboard listener failed")
 
     def forget(self, sid: str) -> None:
         """``sid`` left voice, its room or the server: its report is void."""

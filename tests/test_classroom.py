@@ -300,3 +300,19 @@ async def test_the_class_stun_server_answers_the_class_only():
         assert stun.counters.ignored == 1
     room = Classroom(networks=["127.0.0.1/32"])
     assert room._from_class("127.0.0.1") and not room._from_class("127.0.0.3")
+
+
+async def test_the_live_dashboard_redraws_as_students_join_and_stops_with_the_classroom():
+    async with Classroom(turn=False) as classroom, talklab.Lab(server=classroom.url) as one, \
+            talklab.Lab(server=classroom.url) as two:
+        view = classroom.live()
+        assert "nobody has joined" in view.widget.value
+        await one.join("Ana", voice=True, tone_hz=440)
+        await two.join("Ben", voice=True, tone_hz=660)
+        await one.wait_connected()
+        await classroom.wait_reported(calls=1)
+        await _until(lambda: "1 of 1" in view.widget.value, what="the live view redrawn")
+        assert "Ana" in view.widget.value and "{" not in view.widget.value.split("<svg")[0]
+    assert view.closed and "has closed" in view.widget.value
+    drawn = view.redraws
+    assert classroom.views == [] and view.redraws == drawn

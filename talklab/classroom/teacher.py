@@ -93,6 +93,7 @@ class Classroom(Service):
         self.server = SignalingServer(host, port, voice_cap=voice_cap, ice_servers=self._config,
                                       token=token, allowed_origins=allowed_origins)
         self._started = False
+        self.views: list[Any] = []  # live dashboards, stopped when the classroom closes
 
     current: ClassVar[Classroom | None] = None
 
@@ -112,6 +113,9 @@ class Classroom(Service):
 
     async def close(self) -> None:
         """Stop every server (students' calls already up carry on: the seed's Step 9)."""
+        views, self.views = self.views, []
+        for view in views:
+            view.close()
         for service in (self.server, self.turn, self.stun):
             if service is not None:
                 await service.close()
@@ -222,9 +226,15 @@ class Classroom(Service):
             listeners.remove(changed.set)
 
     def view(self) -> Any:
-        """The dashboard, drawn: one mesh per room, each link as its people report it."""
+        """The dashboard as it is now, drawn: one mesh per room, each link as its people
+        report it (a snapshot that stays after the class)."""
         from .dashboard import DashboardView
         return DashboardView(self.dashboard, voice_cap=self.server.app.store.voice_cap)
+
+    def live(self) -> Any:
+        """The dashboard as a live widget, redrawn as the class changes."""
+        from .dashboard import LiveDashboard
+        return LiveDashboard(self)
 
     def lock(self, room: str) -> None:
         """Nobody new may join ``room`` (those in it stay)."""
