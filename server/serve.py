@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from .._service import Service, serve_forever
+from ..address import is_loopback
 from .app import IceServers, SignalingApp
 from .limits import Limits
 from .rooms import DEFAULT_VOICE_CAP, Rooms
@@ -134,6 +135,18 @@ class SignalingServer(Service):
         await self.app.store.close()
 
 
+def _banner(server: SignalingServer) -> str:
+    """What ``talklab-server`` prints at start: where it listens, its token, and, beyond
+    loopback, what that exposes."""
+    lines = [f"talklab signaling server on {server.url}",
+             f"trace token: {server.token} ({server.url}/trace?token={server.token})"]
+    if not (is_loopback(server.host) or server.host == "localhost"):
+        lines.append(f"BEYOND LOOPBACK: anyone who can route to {server.host} reaches the page "
+                     "at /, /config and /health (counts only); /trace, /dashboard and /lock "
+                     "need the token")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``talklab-server``: run the signaling server alone until interrupted."""
     parser = argparse.ArgumentParser(
@@ -180,10 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:  # (an --allow-origin that is not an origin)
         parser.error(str(exc))
     try:
-        serve_forever(server, lambda s: f"talklab signaling server on {s.url}\n"
-                                        f"trace token: {s.token} "
-                                        f"({s.url}/trace?token={s.token})",
-                      "talklab-server", fast_loop=True)
+        serve_forever(server, _banner, "talklab-server", fast_loop=True)
     except StoreUnavailable as exc:  # Redis unreachable, or refusing: say so, no traceback
         print(f"talklab-server: cannot start: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -316,3 +316,29 @@ async def test_the_live_dashboard_redraws_as_students_join_and_stops_with_the_cl
     assert view.closed and "has closed" in view.widget.value
     drawn = view.redraws
     assert classroom.views == [] and view.redraws == drawn
+
+
+def test_talklab_classroom_prints_what_it_exposes_and_refuses_an_unnamed_class_network():
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(sys.executable).with_name("talklab-classroom")
+    assert script.exists(), "talklab-classroom is not installed (run `make test`)"
+    refused = subprocess.run([str(script), "--host", "192.0.2.10"], capture_output=True,
+                             text=True, timeout=30)
+    assert refused.returncode == 2 and "networks named" in refused.stderr
+    proc = subprocess.Popen([str(script), "--port", "0", "--stun-port", "0", "--turn-port", "0"],
+                            stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(6)]
+        assert "loopback only" in banner[0], banner
+        assert any(line.lstrip().startswith("TURN") and "127.0.0.0/8" in line
+                   for line in banner), banner
+        assert any("teacher's token" in line for line in banner), banner
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
