@@ -33,7 +33,10 @@ def gone(pid: int, timeout: float = 5) -> bool:
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on ``port`` any more. (SO_REUSEADDR: a connection of the test's own
+    left in TIME_WAIT, when Janus happened to close it first, is not a port left behind.)"""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
