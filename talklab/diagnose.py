@@ -25,19 +25,26 @@ class End:
     relay_only: bool = False
 
 
-def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None) -> str:
-    """One line: ``"Alice–Bob: <what is wrong>; <what would fix it>"``."""
+CLASS_TURN = ("the teacher's classroom has none: ask the teacher to start it with TURN "
+              "(talklab.Classroom() has TURN unless turn=False)")
+
+
+def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None,
+           remote: bool = False) -> str:
+    """One line: ``"Alice–Bob: <what is wrong>; <what would fix it>"``. ``remote``: the lab
+    uses a teacher's servers, so the fix is the teacher's, not a lab option."""
     pair = f"{a.name}–{b.name}"
+    add_turn = CLASS_TURN if remote else "start the lab with turn=True"
     if state is None:
         return (f"{pair}: no connection was made (are both in voice in the same room, and "
                 f"connected to the signaling server?)")
     for end in (a, b):
         if end.relay_only and not turn:
             return (f"{pair}: {end.name} uses relays only (relay_only=True) but there is no "
-                    f"TURN server; start the lab with turn=True")
+                    f"TURN server; {add_turn}")
         if end.nat == "udp-blocked" and not turn:
             return (f"{pair}: {end.name}'s firewall lets no UDP out, only TURN over TCP gets "
-                    f"through; start the lab with turn=True")
+                    f"through; {add_turn}")
     same_lan = a.lan is not None and a.lan is b.lan
     natted = [e for e in (a, b) if e.nat != "none"]
     if not same_lan and len(natted) == 2 and not stun and not turn:
@@ -53,7 +60,8 @@ def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None) -> str:
             f"(talklab.views.pairs_table(link)) to see which checks failed")
 
 
-def why_not_connected(people: Iterable[Any], when: str, *, stun: bool, turn: bool) -> str:
+def why_not_connected(people: Iterable[Any], when: str, *, stun: bool, turn: bool,
+                      remote: bool = False) -> str:
     """What :meth:`talklab.Lab.wait_connected` says when it gives up: one line of
     :func:`advice` per pair of a mesh's people in voice whose call did not carry audio."""
     from .mesh import expected_peers
@@ -76,7 +84,7 @@ def why_not_connected(people: Iterable[Any], when: str, *, stun: bool, turn: boo
                 continue
             seen.add(names)
             lines.append(advice(_end(p), _end(other) if other else End(name, "none"),
-                                stun=stun, turn=turn,
+                                stun=stun, turn=turn, remote=remote,
                                 state=None if link is None else link.pc.connectionState))
     return f"not every link carried audio {when}:\n  " + "\n  ".join(
         lines or ["(no link is missing any more: it connected as the time ran out)"])

@@ -390,7 +390,8 @@ class Lab(LabNetwork):
                 any(u.startswith("turn") for u in urls)
         else:
             stun, turn = self.stun is not None, self.turn is not None
-        return why_not_connected(self.people.values(), when, stun=stun, turn=turn)
+        return why_not_connected(self.people.values(), when, stun=stun, turn=turn,
+                                 remote=self.remote is not None)
 
     async def wait_heard(self, seconds: float = 1.0,
                          timeout: float = 10) -> dict[str, dict[str, float]]:

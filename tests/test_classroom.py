@@ -342,3 +342,22 @@ def test_talklab_classroom_prints_what_it_exposes_and_refuses_an_unnamed_class_n
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_a_student_hangs_up_at_once_after_the_teachers_turn_server_has_gone():
+    """Closing a relayed call deletes its TURN allocation; with the teacher's TURN server gone
+    that wait is bounded (it was aioice's 63.5 s of retransmissions)."""
+    classroom = await Classroom().start()
+    one, two = talklab.Lab(server=classroom.url), talklab.Lab(server=classroom.url)
+    try:
+        await one.join("Ana", voice=True, tone_hz=440, relay_only=True)
+        await two.join("Ben", voice=True, tone_hz=660)
+        await one.wait_connected(15)
+        assert one.people["Ana"].link_to("Ben").route == "relay"
+    finally:
+        await classroom.close()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await one.close()
+    await two.close()
+    assert loop.time() - started < 5

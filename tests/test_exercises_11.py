@@ -49,3 +49,10 @@ async def test_the_stub_and_the_usual_mistakes_are_told_why_without_the_answer()
     said = await check.link_state(nothing)
     assert not said and "as a string" in said.message
     assert await check.link_state(answers.link_state)
+
+
+async def test_a_closed_classroom_is_said_so_not_judged_empty():
+    classroom = await talklab.Classroom(turn=False).start()
+    await classroom.close()
+    said = await check.link_state(answers.link_state, classroom)
+    assert said and "has closed" in said.message and "()" not in said.message

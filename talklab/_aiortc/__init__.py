@@ -30,6 +30,10 @@ The adjustments (aioice 0.13.0, aiortc 1.16.0, pinned in pyproject.toml):
    ``Settings.check_retries`` (3: 7.5 s). ``aioice.stun.RETRY_MAX`` itself is never changed.
    Consent checks (RFC 7675), which aioice sends without retransmission, get
    ``Settings.consent_retries`` (2), so a busy process does not end its own calls.
+   A TURN allocation's deletion when a call closes (a Refresh with LIFETIME 0, RFC 8656,
+   section 7) waits at most :data:`~.checks.DELETE_TIMEOUT` (2 s): a student whose teacher's
+   TURN server has gone waited 63.5 s to hang up (the server frees an allocation nobody
+   refreshes once its lifetime ends anyway).
 5. **Check history** (:mod:`.checks`). Each candidate pair's state changes are kept with their
    times, for :func:`talklab.ice.inspect.pairs`.
 6. **The best pair, not the first** (:mod:`.nomination`). aioice nominates the first pair that

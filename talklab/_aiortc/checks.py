@@ -7,11 +7,14 @@ checks follow its own lab's settings whichever task or callback runs them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
 import aioice.ice
 import aioice.stun
+import aioice.turn
 
 from . import SETTINGS, patch, settings_of, stock
 
@@ -39,6 +42,18 @@ def transaction_init(self: aioice.stun.Transaction, request: aioice.stun.Message
             retransmissions = settings.consent_retries
     stock(aioice.stun.Transaction, "__init__")(self, request, addr, protocol,
                                                retransmissions=retransmissions, **kwargs)
+
+
+DELETE_TIMEOUT = 2.0  # s a closing call waits for its TURN allocation to be deleted
+
+
+@patch(aioice.turn.TurnClientMixin, "delete")
+async def turn_delete(self: Any) -> None:
+    """4. Deleting a TURN allocation waits at most :data:`DELETE_TIMEOUT` (the module docstring
+    of :mod:`talklab._aiortc` says why); a TURN server that answers is done in milliseconds."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stock(aioice.turn.TurnClientMixin, "delete")(self),
+                               DELETE_TIMEOUT)
 
 
 @patch(aioice.ice.Connection, "check_state")

@@ -53,6 +53,12 @@ async def _judge(function: Any, classroom: Any) -> Feedback:
                             f"what a teacher should see. {hint}")
     if classroom is None:
         return Feedback(RIGHT, f"your rule gives the right state in all {len(CASES)} cases.")
+    if not classroom.running:
+        return Feedback(RIGHT, f"your rule gives the right state in all {len(CASES)} cases. "
+                        "The live part needs the classroom, which has closed (the notebook's "
+                        "last cell closes it): run the cells from \"Three students join by "
+                        "URL\" again, then this check, to see the live dashboard with your "
+                        "rule.")
     app = classroom.server.app
     rooms = app.rooms.rooms()
     mine = app.classroom.dashboard(rooms, app.store.voice_cap, {}, rule=function)
@@ -67,6 +73,10 @@ async def _judge(function: Any, classroom: Any) -> Feedback:
                         f"{yours!r} from the reports {a} and {b} really sent, where the "
                         "dashboard's own rule says otherwise. Look at what each of them reported "
                         "(the table above).")
+    if not calls:
+        return Feedback(RIGHT, f"your rule gives the right state in all {len(CASES)} cases; "
+                        "the classroom has no call in it yet to draw with your rule (run the "
+                        "cell where the students join, then this check again).")
     states = ", ".join(f"{a}–{b} {s}" for _, a, b, s, _ in calls)
     return Feedback(RIGHT, f"your rule gives the right state in all {len(CASES)} cases, and "
                     f"the live dashboard drawn with it says what talklab's does ({states}). "

@@ -65,8 +65,8 @@ def links_table(rooms: list[dict], only_trouble: bool = False) -> Table:
             reports = link["reports"]
             rows.append({"room": room["room"], "call": f"{link['a']} – {link['b']}",
                          "state": link["state"], "route": link["route"] or "—",
-                         f"{link['a']} says": _says(reports.get(link["a"])),
-                         "the other says": _says(reports.get(link["b"]))})
+                         "each side says": f"{link['a']}: {_says(reports.get(link['a']))} · "
+                                           f"{link['b']}: {_says(reports.get(link['b']))}"})
     return Table(rows, "calls not carrying audio" if only_trouble else "calls")
 
 

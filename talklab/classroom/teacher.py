@@ -94,6 +94,7 @@ class Classroom(Service):
                                       token=token, allowed_origins=allowed_origins)
         self._started = False
         self.views: list[Any] = []  # live dashboards, stopped when the classroom closes
+        self.students: dict[str, Any] = {}  # name -> a rehearsal student's Lab (rehearse())
 
     current: ClassVar[Classroom | None] = None
 
@@ -116,6 +117,8 @@ class Classroom(Service):
         views, self.views = self.views, []
         for view in views:
             view.close()
+        students, self.students = list(self.students.values()), {}
+        await asyncio.gather(*(lab.close() for lab in students), return_exceptions=True)
         for service in (self.server, self.turn, self.stun):
             if service is not None:
                 await service.close()
@@ -137,6 +140,10 @@ class Classroom(Service):
         return self
 
     # -- what the class gets ------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._started
+
     @property
     def url(self) -> str:
         return self.server.url
@@ -188,6 +195,25 @@ class Classroom(Service):
         lines.append(f"  teacher's token: {self.token}  (dashboard: {self.url}/dashboard?token="
                      f"{self.token}; trace and lock likewise; keep it to yourself)")
         return "\n".join(lines)
+
+    async def rehearse(self, name: str, room: str = "ABCD12", **options: Any) -> Any:
+        """A student, for a rehearsal on this machine: what each student's kernel does,
+        ``lab = await talklab.Lab(server=classroom.url)`` then ``await lab.join(name,
+        room=room, voice=True, **options)``, in a lab of their own (``classroom.students``).
+        Rehearsing a name again closes that student's earlier lab first; the classroom closes
+        its students' labs when it closes, before its servers."""
+        from ..lab import Lab
+        earlier = self.students.pop(name, None)
+        if earlier is not None:
+            await earlier.close()
+        lab = self.students[name] = Lab(server=self.url)
+        try:
+            await lab.start()
+            return await lab.join(name, room=room, voice=True, **options)
+        except BaseException:  # (refused, or interrupted: nothing of it stays)
+            self.students.pop(name, None)
+            await lab.close()
+            raise
 
     # -- the teacher's controls ---------------------------------------------------------------
     def dashboard(self) -> list[dict]:

@@ -32,7 +32,17 @@ ROUTE_WORDS = {"host": "host", "srflx": "srflx", "prflx": "prflx", "relay": "rel
 STATE_MARKS = {"connected": "", "connecting": " (connecting)", "new": " (new)",
                "failed": " ✗ failed", "disconnected": " (lost)", "closed": " (closed)"}
 VOICE_COLOUR, ROOM_COLOUR = "#7c3aed", "#ffffff"
-TURN_AT = (1.45, -1.3)  # the TURN server's place: outside the circle, out of the way
+TURN_AT = (1.45, -1.3)  # the TURN server's usual place: outside the circle, out of the way
+
+
+def turn_place(pos: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """Where to draw the TURN server: the place below the circle farthest from everyone, so
+    that a relayed call's line never runs past a third person as if through them."""
+    if not pos:
+        return TURN_AT
+    places = [TURN_AT] + [(1.35 * math.sin(math.radians(a)), 1.35 * math.cos(math.radians(a)))
+                          for a in range(120, 241, 15)]
+    return max(places, key=lambda q: round(min(math.dist(q, p) for p in pos.values()), 2))
 
 
 def positions(names: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -57,6 +67,7 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
     pos = positions(list(seats) if seats else names)
     pos.update({n: p for n, p in positions(names).items() if n not in pos})
     relayed = False
+    turn_at = turn_place(pos)
     for a, b, d in graph.edges(data=True):
         state, route = d.get("state"), d.get("route")
         colour = STATE_COLOURS.get(state, "#6b7280")
@@ -66,10 +77,10 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
         (xa, ya), (xb, yb) = pos[a], pos[b]
         if route == "relay":  # via the TURN server: that is where its audio goes
             relayed = True
-            tx, ty = TURN_AT
+            tx, ty = turn_at
             ax.plot([xa, tx, xb], [ya, ty, yb], linestyle=style, color=colour, lw=width,
                     zorder=1)
-            far = max(((xa, ya), (xb, yb)), key=lambda q: math.dist(q, TURN_AT))
+            far = max(((xa, ya), (xb, yb)), key=lambda q: math.dist(q, turn_at))
             mx, my = far[0] + 0.4 * (tx - far[0]), far[1] + 0.4 * (ty - far[1])
         else:
             ax.plot([xa, xb], [ya, yb], linestyle=style, color=colour, lw=width, zorder=1)
@@ -78,8 +89,8 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
         ax.text(mx, my, label, fontsize=6.5, ha="center", va="center", color=colour, zorder=2,
                 bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.92))
     if relayed:
-        ax.scatter([TURN_AT[0]], [TURN_AT[1]], marker="s", s=900, color="#b45309", zorder=3)
-        ax.text(*TURN_AT, "TURN", ha="center", va="center", fontsize=6.5, color="white",
+        ax.scatter([turn_at[0]], [turn_at[1]], marker="s", s=900, color="#b45309", zorder=3)
+        ax.text(*turn_at, "TURN", ha="center", va="center", fontsize=6.5, color="white",
                 zorder=4)
     for name in names:
         data = graph.nodes[name]
