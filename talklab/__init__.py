@@ -9,7 +9,8 @@ The seed's five systems, each a module you can open:
   simulated network :mod:`talklab.nat`
 * Step 9, what each person hears: :mod:`talklab.hearing`
 
-:class:`talklab.Lab` puts them together.
+:class:`talklab.Lab` puts them together; :class:`talklab.Classroom` is a teacher's servers for a
+class, which students' labs join by URL (``Lab(server=...)``, :mod:`talklab.classroom`).
 
 Importing ``talklab`` loads nothing heavy and changes nothing: each name below is imported the
 first time it is used (PEP 562), so ``import talklab.server`` (the signaling server alone)
