@@ -13,14 +13,16 @@
   :mod:`.transport` — every socket's memory budget, :mod:`.inbound` — each message checked
   before python-socketio dispatches it, :mod:`.delivery` — how messages reach people;
 * :mod:`.trace` — the log of every event in and out;
-* :mod:`.app` — the Socket.IO handlers; :mod:`.http` — the HTTP routes; :mod:`.serve` — the
+* :mod:`.classroom` — a teacher's locks and the calls people report (the class dashboard);
+* :mod:`.app` — the Socket.IO handlers (:mod:`.options`: python-socketio's settings);
+  :mod:`.http` — the HTTP routes; :mod:`.serve` — the
   listening :class:`SignalingServer` and the ``talklab-server`` command;
 * :mod:`.engine` — Engine.IO's WebSocket transport, read and written inline, and
   :mod:`.fastpath` — the check that the internals it relies on are there;
 * ``static/`` — the seed's browser client, served at ``/``.
 
 This folder is installed as the subpackage ``talklab.server`` (see pyproject.toml). Importing
-it loads nothing else of talklab but ``talklab._service``.
+it loads nothing else of talklab but ``talklab._service`` and ``talklab.address``.
 """
 
 from .app import SignalingApp, main

@@ -34,7 +34,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from . import fastpath, payloads
@@ -43,6 +42,7 @@ from .delivery import Delivery
 from .gate import Gate
 from .inbound import Inbound
 from .limits import Limits, QuietLog, TokenBucket
+from .options import SOCKETIO_OPTIONS, FastJson
 from .payloads import InvalidPayload
 from .rooms import DEFAULT_VOICE_CAP, Member, RoomError, Rooms, VoiceFull
 from .sessions import Sessions
@@ -83,34 +83,6 @@ def _guarded(event: str) -> Callable[[Handler], Handler]:
         return run
 
     return wrap
-
-
-class _fast_json:
-    """JSON for Socket.IO packets, with orjson: parsing and writing every relayed message was a
-    tenth of a relay's cost with the standard library (measured)."""
-
-    @staticmethod
-    def dumps(obj: Any, **_: Any) -> str:
-        return orjson.dumps(obj).decode()
-
-    @staticmethod
-    def loads(text: str | bytes, **_: Any) -> Any:
-        return orjson.loads(text)
-
-
-# python-socketio settings of talklab's stack (the protocol tests build their server with them)
-SOCKETIO_OPTIONS: dict[str, Any] = {
-    # CORS and the Origin check are the gate's (gate.py): python-engineio's own echoed any
-    # Origin back with Access-Control-Allow-Credentials: true. [] turns its handling off.
-    "cors_allowed_origins": [],
-    "cors_credentials": False,
-    # Handle each client's events in order, inline: an ICE candidate can never overtake the
-    # offer it belongs to, and no task is spawned per message.
-    "async_handlers": False,
-    "json": _fast_json,
-    "logger": False,
-    "engineio_logger": False,
-}
 
 
 def _checked_ice_servers(value: Any) -> IceServers:
@@ -162,7 +134,7 @@ class SignalingApp(Delivery):
         self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
         self._delivering: set[asyncio.Task] = set()  # forwarded packets for long-polling
         self._buckets: dict[str, TokenBucket] = {}  # sid -> its room changes
-        self._dumps = _fast_json.dumps
+        self._dumps = FastJson.dumps
         self.closing = False  # the server is shutting down: nobody is told who leaves
         self.trace = Trace(trace_size)
         self.classroom = ClassState()  # locked rooms, and what people report of their calls

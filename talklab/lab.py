@@ -319,10 +319,9 @@ class Lab(LabNetwork):
                             tone_hz=getattr(stream.audio, "tone_hz", None))
         if self.remote is not None:  # a student: this machine's address, the teacher's servers
             refuse_local_options(nat=nat, ice_servers=ice_servers)
-            person = Person(name, stream, host=Host(self.remote.address),
-                            ice_servers=await self.remote.ice_servers(), relay_only=relay_only,
-                            trickle=trickle, events=self.events, settings=self.settings,
-                            scope=self.remote.scope, report_links=True)
+            person = await self.remote.person(name, stream, relay_only=relay_only,
+                                              trickle=trickle, events=self.events,
+                                              settings=self.settings)
         else:
             if isinstance(nat, str) and nat != "none":
                 nat = self.nat(nat)
@@ -384,10 +383,7 @@ class Lab(LabNetwork):
 
     def _why_not(self, when: str) -> str:
         if self.remote is not None:  # (the teacher's servers: what /config handed out)
-            urls = [str(u) for p in self.people.values() for s in p.ice_servers
-                    for u in (s.urls if isinstance(s.urls, list) else [s.urls])]
-            stun, turn = any(u.startswith("stun:") for u in urls), \
-                any(u.startswith("turn") for u in urls)
+            stun, turn = self.remote.offered(self.people.values())
         else:
             stun, turn = self.stun is not None, self.turn is not None
         return why_not_connected(self.people.values(), when, stun=stun, turn=turn,

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiortc import RTCIceServer
@@ -140,6 +142,21 @@ class RemoteServer:
 
     async def ice_servers(self) -> list[RTCIceServer]:
         return checked_ice_servers((await self.config()).get("iceServers"), self.host)
+
+    async def person(self, name: str, stream: Any, **options: Any) -> Any:
+        """A student's person: on this machine's address toward the teacher, with ICE servers
+        fetched for them now, checking classmates within :attr:`scope`, reporting its calls."""
+        from ..nat import Host
+        from ..person import Person
+        return Person(name, stream, host=Host(self.address), ice_servers=await self.ice_servers(),
+                      scope=self.scope, report_links=True, **options)
+
+    @staticmethod
+    def offered(people: Iterable[Any]) -> tuple[bool, bool]:
+        """Whether the ICE servers the teacher handed ``people`` include STUN, and TURN."""
+        urls = [str(u) for p in people for s in p.ice_servers
+                for u in (s.urls if isinstance(s.urls, list) else [s.urls])]
+        return any(u.startswith("stun:") for u in urls), any(u.startswith("turn") for u in urls)
 
 
 def refuse_local_options(**given: object) -> None:
