@@ -42,3 +42,12 @@ async def test_the_stub_and_out_of_range_answers():
     assert "stub" in (await check.server_for(stub)).message
     assert "0 or 1" in (await check.server_for(lambda request, servers: 2)).message
     assert "same server" in (await check.server_for(lambda request, servers: 0)).message
+
+
+async def test_pythons_own_hash_of_the_room_is_told_why_it_is_not_enough():
+    """hash(str) is salted per process (PYTHONHASHSEED): two load balancers would disagree."""
+    def by_hash(request, servers):
+        return hash(request["room"]) % servers
+
+    said = await check.server_for(by_hash)
+    assert not said and "PYTHONHASHSEED" in said.message and "crc32" not in said.message

@@ -70,6 +70,12 @@ async def _live(function: Any) -> Feedback:
                             "a visitor's server must depend only on what the request says.")
         choices.append(choice)
     used = set(choices[len(_requests()):])
+    if choices == [hash(r["room"]) % 2 for r in _requests() + spread]:
+        return Feedback(NOT_YET, "your servers follow Python's own hash() of the room. Run "
+                        "this notebook again tomorrow, or run two load balancers: would "
+                        "hash('MATHS') be the same number in each process? (Python salts the "
+                        "hash of a str per process, PYTHONHASHSEED.) The rule must give the "
+                        "same server wherever and whenever it runs.")
     crossed, delivered, expected = await _storm(choices[:len(_requests())])
     if delivered < expected:
         return Feedback(NOT_YET, f"only {delivered} of {expected} offers arrived: the servers "
