@@ -67,3 +67,14 @@ def test_a_prediction_is_set_beside_what_happened():
 
 def test_reveal_of_something_else_says_what_it_takes():
     assert "not a self-check" in check.reveal(42).message
+
+
+def test_the_errors_a_learner_meets_are_explained_toward_the_reasoning():
+    from talklab.check.exercise import explain
+
+    said = explain("AttributeError: 'dict' object has no attribute 'offer'")
+    assert 'data["offer"]' in said and "dicts" in said
+    assert "print(data)" in explain("KeyError: 'answer'")
+    said = explain('InvalidStateError: Cannot handle answer in signaling state "stable"')
+    assert "Which side" in said and "setRemoteDescription" not in said
+    assert explain("ZeroDivisionError: division by zero") == ""

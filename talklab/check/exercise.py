@@ -56,6 +56,27 @@ async def run(function: Any, live: Callable[[Any], Awaitable[Feedback]], *, name
     return said
 
 
+def explain(error: str) -> str:
+    """A sentence toward the reasoning after an error text ``"TypeName: message"`` that the
+    learner's code raised, for the kinds a learner meets here; "" for others. (The error
+    itself is shown too: it says where; this says what it means here.)"""
+    kind, _, message = error.partition(": ")
+    field = re.match(r"'dict' object has no attribute '(\w+)'", message)
+    if kind == "AttributeError" and field:
+        return (f" The seed's payloads arrive as plain dicts (JSON objects): a field is read "
+                f"with data[\"{field.group(1)}\"], not data.{field.group(1)}.")
+    if kind == "KeyError":
+        return (f" The payload has no key {message}: look at what the seed's event carries "
+                "(its step in the seed names each field), and print(data) inside your handler "
+                "to see what arrived.")
+    if kind == "InvalidStateError":
+        return (" aiortc refused that in the connection's current signaling state: an offer is "
+                "applied by the side that did not make it, the answer by the side that did "
+                "(stable, then have-local-offer / have-remote-offer, then stable again). Which "
+                "side is this handler running on?")
+    return ""
+
+
 def unawaited(caught: list[warnings.WarningMessage]) -> list[str]:
     """The coroutines that Python warned were never awaited (their qualified names)."""
     names = []
@@ -77,7 +98,8 @@ async def _run(function: Any, live: Callable[[Any], Awaitable[Feedback]], name: 
                         "it wait for something that never comes (an `await` on a reply that "
                         "is not sent)?")
     except Exception as exc:
-        return Feedback(NOT_YET, f"your {name} raised {type(exc).__name__}: {exc}{where(exc)}")
+        return Feedback(NOT_YET, f"your {name} raised {type(exc).__name__}: {exc}{where(exc)}."
+                        + explain(f"{type(exc).__name__}: {exc}"))
 
 
 async def call(function: Callable[..., Any], *args: Any) -> Any:
@@ -103,7 +125,8 @@ class LiveRoom:
 
     def _on_event(self, event: Any) -> None:
         if event.kind == "handler-error":
-            self.errors.append(f"{event.data['error']} (in {event.data['person']}'s browser)")
+            self.errors.append(f"{event.data['error']} (in {event.data['person']}'s browser)."
+                               + explain(event.data["error"]))
             self._stop.set()
         elif event.kind == "signaling-error":
             self.refused.append(f"the server refused {event.data.get('person')}'s "
@@ -132,7 +155,7 @@ class LiveRoom:
         if any(error.startswith("NotImplementedError") for error in self.errors):
             return STUB + " " + stub_hint
         if self.errors:
-            return f"your handler raised {self.errors[0]}."
+            return f"your handler raised {self.errors[0]}"
         if self.refused:
             return self.refused[0] + "."
         return None
