@@ -64,6 +64,8 @@ def _show(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3f}"
+    if isinstance(value, int) and abs(value) >= 100_000:  # 2,130,706,431 reads; a port stays
+        return f"{value:,}"
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
             and isinstance(value[1], int):
         return f"{value[0]}:{value[1]}"  # an address
