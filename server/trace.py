@@ -39,7 +39,8 @@ class TraceEntry:
     summary: str
     from_name: str | None = None  # usernames, when known: what a sequence diagram shows
     to_name: str | None = None
-    peer: str | None = None  # for relays: the payload's `to` (coming in) or `from` (going out)
+    peer: str | None = None  # relays: the payload's `to` (in) or `from` (out); notices: whom
+    # they name (`socketId`)
     peer_name: str | None = None
 
     def as_dict(self) -> dict:
@@ -101,7 +102,9 @@ class Trace:
     def record(self, event: str, from_: str, to: str, room: str | None, payload: Any,
                names: Callable[[str], str | None] = lambda sid: None) -> None:
         """Write one event down (names are looked up now: people leave)."""
-        peer = payload.get("from" if from_ == SERVER else "to") if type(payload) is dict else None
+        # whom it is about: the other end of a relay, or the person a notice names
+        peer = (payload.get("from") or payload.get("socketId") if from_ == SERVER
+                else payload.get("to")) if type(payload) is dict else None
         if peer is not None and type(peer) is not str:
             peer = None
         raw = (next(self._seq), time.monotonic() - self._t0, event, from_, to, room,

@@ -193,3 +193,19 @@ async def test_tables_fit_and_show_no_raw_repr():
         assert any(r["nominated"] for r in pairs_table(link).rows)
         names = {r["from"] for r in trace_table(lab.trace, last=1000).rows}
         assert names <= {"Alice", "Bob", "Signaling server"}, names
+
+
+async def test_a_story_among_two_people_leaves_out_the_notices_about_others():
+    """02's diagram of Alice and Bob drew every userJoinedRoom about the crowd that had joined
+    the room too: a notice is about the person it names, and belongs to their story."""
+    from talklab import Lab
+    from talklab.views import story
+
+    async with Lab() as lab:
+        await lab.join("Alice", voice=True)
+        await lab.join("Carol")
+        await lab.join("Bob", voice=True)
+        await lab.wait_connected()
+        labels = [a.label for a in story(lab, people=["Alice", "Bob"], candidates=False)]
+        assert "userJoinedRoom (Bob)" in labels
+        assert not [label for label in labels if "Carol" in label], labels

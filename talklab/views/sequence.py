@@ -84,8 +84,10 @@ def arrows(trace: Iterable[Any], events: set[str] | None = None, limit: int = 80
         if e.event == "webrtc-ice-candidate":
             label += f": {candidate_kind(e.summary)}"
         peer = e.peer_name or names.get(e.peer or "")
-        if peer:
+        if peer and e.event.startswith("webrtc-"):
             label += f" ({'to' if e.to == 'server' else 'from'} {peer})"
+        elif peer and peer != who(e.to, e.to_name):  # a notice: about whom
+            label += f" ({peer})"
         out.append(Arrow(who(e.from_, e.from_name), who(e.to, e.to_name), label, "signal",
                          started_at + e.t, peer))
     return out[:limit]
