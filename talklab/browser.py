@@ -213,6 +213,8 @@ class BrowserHandlers:
 
     async def _close_links(self) -> None:
         links, self.links = list(self.links.values()), {}
-        await asyncio.gather(*(link.close() for link in links))
+        # shielded: an interrupt (Interrupt Kernel) while they close must not leave calls that
+        # are no longer this person's, half closed
+        await asyncio.shield(asyncio.gather(*(link.close() for link in links)))
         self.changed()
 

@@ -219,7 +219,8 @@ class Person(BrowserHandlers):
     async def leave_voice(self, timeout: float = 5) -> None:
         """Leave voice: tell the server, close every link."""
         self._check_open()
-        if not self.in_voice:
+        if not self.in_voice:  # (an interrupted leave: the server let go, the calls did not)
+            await self._close_links()
             return
         kind, data = await self._request("leaveVoice", {"room": self.room}, ("voiceLeft",),
                                          timeout)

@@ -3,6 +3,8 @@ server has gone (the seed's Step 9: "the signaling server's job is done")."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -107,3 +109,24 @@ async def test_a_labs_handler_runs_in_every_browser_here_and_joining_later():
             lab.on("userJoinedvoice", left)
         with pytest.raises(TypeError, match="a handler is a function"):
             lab.on("userLeftVoice", "left")
+
+
+async def test_a_leave_voice_interrupted_at_any_point_is_finished_by_running_it_again():
+    """00's learner interrupted `leave_voice` and the room stayed wrong until the next run: the
+    server had let go of the seat, the calls had not, and a second leave returned at once."""
+    for turns in range(0, 12, 2):  # cancel after 0, 2, 4, ... turns of the loop
+        async with Lab() as lab:
+            alice = await lab.join("Alice", voice=True)
+            bob = await lab.join("Bob", voice=True)
+            await lab.wait_connected()
+            calls = list(alice.links.values())
+            leaving = asyncio.ensure_future(alice.leave_voice())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            leaving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await leaving
+            await alice.leave_voice()  # what the learner does: run the cell again
+            assert not alice.in_voice and alice.links == {}
+            assert all(call.closed for call in calls)
+            await bob.wait_until(lambda b=bob: not b.links, 10, "Bob's call with Alice closed")
