@@ -40,6 +40,7 @@ from .labnet import CONFIG_TTL, LabNetwork
 from .media import MediaStream, get_user_media
 from .mesh import calls_missing, room_graph
 from .nat import Host, Nat
+from .notebook import Sentence, made_by, on_interrupt
 from .person import Person, join_differences
 from .server import DEFAULT_VOICE_CAP, SignalingServer
 from .stun import StunServer
@@ -58,7 +59,7 @@ def _flag(name: str, value: object) -> bool:
     return value
 
 
-class LabClosed(RuntimeError):
+class LabClosed(Sentence, RuntimeError):
     """This lab was closed, or replaced by a newer one: its people have hung up."""
 
 
@@ -116,6 +117,12 @@ class Lab(LabNetwork):
         self._started = False
         self._closed: str | None = None  # why it was closed, once it has run
         self._entered = False
+        # in a notebook: the cells that made it, closed it and added its first person (the
+        # course names them when a cell meets this lab closed or empty: talklab.check.ready)
+        self.made_by = made_by()
+        self.closed_by: str | None = None
+        self.first_people: str | None = None
+        self._quiet_interrupt: Callable[[], None] | None = None
         self.events.subscribe(self._forget_closed)
 
     def _forget_closed(self, event: Event) -> None:
@@ -134,6 +141,7 @@ class Lab(LabNetwork):
         previous = Lab.current
         if replace and previous is not None and previous is not self:
             await previous.close(because="their lab was replaced by a newer one")
+            self.first_people = self.first_people or previous.first_people
         if self.rooms is not None:
             self.rooms.check_available()  # before anything starts: JanusUnavailable
         _aiortc.enter()
@@ -159,12 +167,22 @@ class Lab(LabNetwork):
         self._started = True
         if replace:
             Lab.current = self
+        self._quiet_interrupt = on_interrupt(self._interrupted)
         self.events.publish("lab-started", url=self.url)
         return self
+
+    def _interrupted(self) -> str:
+        """What Interrupt Kernel says of this lab (see :func:`talklab.notebook.on_interrupt`)."""
+        if not self._started:
+            return ""
+        voice = sum(1 for p in self.people.values() if p.in_voice)
+        return (f"The lab is still running, with {len(self.people)} "
+                f"{'person' if len(self.people) == 1 else 'people'} ({voice} in voice).")
 
     async def close(self, because: str = "their lab was closed") -> None:
         """Close every person, then the servers. Safe to call twice."""
         if self._started:
+            self.closed_by = made_by()
             self.events.publish("lab-closing")  # views keep the room as it was, before it ends
         people, self.people = list(self.people.values()), {}
         await asyncio.gather(*(p.close(because) for p in people), return_exceptions=True)
@@ -181,6 +199,9 @@ class Lab(LabNetwork):
             self.events.publish("lab-closed")
             self._closed = because
         self._started = False
+        if self._quiet_interrupt is not None:
+            self._quiet_interrupt()
+            self._quiet_interrupt = None
         if Lab.current is self:
             Lab.current = None
 
@@ -197,6 +218,11 @@ class Lab(LabNetwork):
     @property
     def running(self) -> bool:
         return self._started
+
+    @property
+    def closed_because(self) -> str | None:
+        """Why the lab was closed ("their lab was replaced by a newer one"...), once it was."""
+        return self._closed
 
     # -- what the lab offers ---------------------------------------------------------------------
     def _server(self) -> SignalingServer:
@@ -333,6 +359,8 @@ class Lab(LabNetwork):
                             relay_only=relay_only, trickle=trickle, events=self.events,
                             settings=self.settings)
         person.join_options = wanted
+        person.made_by = made_by()
+        self.first_people = self.first_people or person.made_by
         for event, handler in self.handlers.items():
             person.on(event, handler)
         self.people[name] = person

@@ -40,6 +40,7 @@ from .events import EventBus
 from .link import Link
 from .media import MediaStream
 from .nat import Host
+from .notebook import Sentence
 from .roomview import RoomView
 from .signaling import client as signaling_client
 
@@ -52,7 +53,7 @@ class SignalingError(Exception):
     """The server refused a request (``signalingError {event, message}``)."""
 
 
-class PersonClosed(RuntimeError):
+class PersonClosed(Sentence, RuntimeError):
     """This person has hung up (or their lab was closed or replaced)."""
 
 
@@ -86,6 +87,7 @@ class Person(BrowserHandlers):
         self.closed = False
         self.closed_because = "hung up"
         self.join_options: dict[str, Any] = {}  # how the lab made this person (see Lab.join)
+        self.made_by: str | None = None  # in a notebook, the cell that added them (Lab.join)
         self._changed = asyncio.Event()
         self._replies: dict[str, asyncio.Future[tuple[str, Any]]] = {}
         self.url: str | None = None
@@ -129,6 +131,8 @@ class Person(BrowserHandlers):
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait (event-driven, bounded) until ``condition()`` holds."""
+        self._check_open()
+
         async def loop() -> None:
             while not condition():
                 self._changed.clear()
@@ -250,6 +254,8 @@ class Person(BrowserHandlers):
         ``peers`` (socket ids) says who the others are; by default, those this person has heard
         of. (The lab passes what all its people know: a join may not have reached everyone.)
         """
+        self._check_open()
+
         def all_up() -> bool:
             expected = set(self.voice_members) if peers is None else peers
             return (self.in_voice and set(self.links) == expected
@@ -258,6 +264,7 @@ class Person(BrowserHandlers):
 
     async def wait_heard(self, seconds: float = 1.0, timeout: float = 10) -> None:
         """Wait until ``seconds`` of audio have arrived from every current link."""
+        self._check_open()
         frames = int(seconds * 50)
         try:
             await asyncio.gather(*(link.ear.wait_frames(frames, timeout)

@@ -4,6 +4,9 @@
   shows the answer, only when asked;
 * predictions: ``check.compare(prediction, measured, about=...)`` sets your guess beside what
   the live cell measured;
+* a cell that reports on a room starts with ``check.ready(lab, *people)``: a lab closed,
+  replaced or empty, or a person gone, stops it with a sentence naming the cell to run
+  (:mod:`talklab.check.stale`);
 * code exercises: you write a piece of the real system, talklab runs it live and judges what
   happened (each notebook's exercises, below).
 
@@ -48,6 +51,7 @@ from .questions import (
     upload_streams,
     xor_port,
 )
+from .stale import NotReady, ready
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
 # signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, capstone: 08, scaleout: 09,
@@ -61,7 +65,8 @@ for _topic in _TOPICS:
     globals().update({name: getattr(_topic, name) for name in _topic.__all__})
 
 __all__ = [*(name for topic in _TOPICS for name in topic.__all__),
-    "Feedback", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo", "candidate_priority",
+    "Feedback", "NotReady", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo",
+    "candidate_priority", "ready",
     "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
     "question", "relay_allowed", "relayed_messages", "reveal", "samples_per_frame", "sdp_codec",
     "upload_streams", "xor_port",

@@ -1,0 +1,103 @@
+"""The course's one rule for a cell that reports on a room: never a success on stale state.
+
+A learner re-runs the cell that makes the lab, or the notebook's closing cell has run, and then
+runs a cell further down again. The people that cell reads belong to a lab that is gone (their
+calls hung up), or the new lab is empty: a table, a drawing or a check computed from them would
+say something false ("every call carried five more seconds of audio" about zero calls, "all
+rows ticked" with nobody in voice). Every cell of the course that reads a lab, a person or a
+room made by an earlier cell is tagged ``reports`` and starts with :func:`ready`, which stops
+the cell with one sentence that says what is wrong and names the cell to run (by the line that
+made the lab or the person, which the learner can find on the page), or lets it go on.
+
+    check.ready(lab, alice, bob, voice=True)   # lab running, both in it (and in voice)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..notebook import Sentence
+
+
+class NotReady(Sentence, RuntimeError):
+    """What a cell was about to report on is not there (a lab closed, replaced or empty, a
+    person gone): the message names the cell to run."""
+
+
+def ready(lab: Any, *things: Any, voice: bool = False) -> None:
+    """Stop the cell (:class:`NotReady`) unless ``lab`` is running with people in it, and each
+    of ``things`` (people, links, live views, snapshots' people) is still part of it; with
+    ``voice``, every person given is in voice too."""
+    problem = _lab_problem(lab)
+    if problem is None:
+        for thing in things:
+            problem = _problem(lab, thing, voice)
+            if problem is not None:
+                break
+    if problem is not None:
+        raise NotReady(problem + " Then run this cell again.")
+
+
+def _cell(obj: Any, fallback: str) -> str:
+    made = getattr(obj, "made_by", None)
+    return f"the cell with {made}" if made else fallback
+
+
+def _lab_problem(lab: Any) -> str | None:
+    if lab is None or not hasattr(lab, "people"):
+        return (f"this cell reports on a lab, and got {type(lab).__name__} {lab!r}: run the "
+                "cell that makes the lab (`lab = await talklab.Lab(...)`) first.")
+    again = _cell(lab, "the cell that makes the lab (`lab = await talklab.Lab(...)`)")
+    if not lab.running:
+        why = getattr(lab, "closed_because", None)
+        if why is None:
+            return f"the lab has not started: run {again}."
+        closer = getattr(lab, "closed_by", None)
+        by = f" by {closer}" if closer else ""
+        return (f"the lab is closed ({why}{by}): run {again}, and the cells after it, again.")
+    if not lab.people:
+        first = getattr(lab, "first_people", None)
+        start = f", starting with the cell with {first}" if first else ""
+        return (f"nobody is in this lab yet (it was made by {again.removeprefix('the cell with ')}"
+                f"): run the cells below that one first{start}.")
+    return None
+
+
+def _problem(lab: Any, thing: Any, voice: bool) -> str | None:
+    if isinstance(thing, (list, tuple, set, frozenset)):
+        return next((p for p in (_problem(lab, t, voice) for t in thing) if p), None)
+    name = getattr(thing, "name", None)
+    if hasattr(thing, "remote_name") and hasattr(thing, "pc"):  # a link (a call)
+        if thing.closed:
+            return (f"that call ({thing.remote_name}'s) has hung up: run the cells that make "
+                    "its two people again.")
+        return None
+    if hasattr(thing, "lab") and not hasattr(thing, "people"):  # a live view of a lab
+        if thing.lab is not lab:
+            return (f"{_what(thing)} follows a lab that was replaced: run "
+                    f"{_cell(thing, 'the cell that makes it')} again.")
+        return None
+    if name is not None and hasattr(thing, "closed"):  # a person
+        if thing.closed:
+            return (f"{name} is gone ({getattr(thing, 'closed_because', 'hung up')}): run "
+                    f"{_cell(thing, 'the cell that adds ' + name)} again.")
+        if lab.people.get(name) is not thing:
+            return (f"{name} belongs to another lab, not this one: run "
+                    f"{_cell(thing, 'the cell that adds ' + name)} again.")
+        if voice and not getattr(thing, "in_voice", False):
+            return (f"{name} is not in voice: run {_cell(thing, 'the cell that adds ' + name)}"
+                    " again.")
+        return None
+    return None
+
+
+def _what(view: Any) -> str:
+    return {"LinkStatsView": "this live table", "MeshView": "this live drawing",
+            "DaveChecklist": "this checklist", "RoomPanel": "this panel"}.get(
+        type(view).__name__, "this view")
+
+
+def gone(people: Iterable[Any]) -> list[str]:
+    """The names of ``people`` who have hung up (for a check that wants to say so)."""
+    return [p.name for p in people if getattr(p, "closed", False)]

@@ -1,0 +1,120 @@
+"""talklab inside a notebook kernel: which cell made what, and errors that read as one sentence.
+
+A learner who re-runs one cell, or runs cells out of order, needs to be told what to run next by
+something they can find on the page. A cell has no stable number (the number changes each time
+it runs), so talklab names it by what it says: the line of the cell that made the lab or the
+person (:func:`made_by`, read from the running cell's own source), with the cell's first comment
+line when it opens with one.
+
+talklab's own refusals (a lab that was closed, a person who is gone, a room not ready to report
+on) are :class:`Sentence` errors: IPython shows their message alone, not a traceback into
+asyncio and talklab. And while a lab runs, Interrupt Kernel shows one sentence too
+(:func:`on_interrupt`): what stopped, that the lab is still usable, and what to run next.
+
+Nothing here happens at import: every function does nothing outside IPython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import linecache
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+# how IPython names a cell's code: ipykernel's /tmp/ipykernel_<pid>/<hash>.py, the terminal's
+# <ipython-input-N-...>
+_CELL = re.compile(r"(?:^|[\\/])ipykernel_\d+[\\/]|^<ipython-input-")
+
+
+def is_cell(filename: str) -> bool:
+    """Is ``filename`` the code of a notebook cell (rather than a module's)?"""
+    return bool(_CELL.search(filename))
+
+
+def made_by(depth: int = 40) -> str | None:
+    """The cell that is calling into talklab right now, as a learner can find it on the page:
+    ```the line that made it``` (with the cell's first comment line, when it starts with one),
+    or None outside a notebook."""
+    frame: Any = sys._getframe(1)
+    for _ in range(depth):
+        if frame is None:
+            return None
+        filename = frame.f_code.co_filename
+        if is_cell(filename):
+            line = linecache.getline(filename, frame.f_lineno).strip()
+            first = linecache.getline(filename, 1).strip()
+            name = f"`{line}`" if line else "the cell that made it"
+            if first.startswith("#") and first != line:
+                name = f"“{first.lstrip('# ').strip()}” ({name})"
+            return name
+        frame = frame.f_back
+    return None
+
+
+class Sentence(Exception):
+    """An error that explains itself in one sentence: in a notebook, IPython shows the message
+    alone (``_render_traceback_``), not the frames of talklab's code it was raised from."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+# -- Interrupt Kernel, while a lab runs ---------------------------------------------------------
+_describers: list[Callable[[], str]] = []
+_previous: tuple[Any, Any] | None = None  # IPython's (CustomTB, custom_exceptions) before ours
+
+
+def _shell() -> Any:
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+    return get_ipython()
+
+
+def interrupted_text() -> str:
+    """What an interrupted cell says (the newest lab describes itself)."""
+    state = ""
+    if _describers:
+        try:
+            state = _describers[-1]()
+        except Exception:  # (a description must never hide the interrupt itself)
+            state = ""
+    return ("Interrupted: this cell stopped where it was. " + (state + " " if state else "")
+            + "Run the next cell, or this one again; if the lab seems stuck, run the cell "
+              "that makes it (`lab = await talklab.Lab(...)`) again.")
+
+
+def _handler(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None) -> list[str]:
+    lines = [f"\x1b[0;33mKeyboardInterrupt\x1b[0m: {interrupted_text()}"]
+    shell._showtraceback(etype, value, lines)
+    return lines
+
+
+def on_interrupt(describe: Callable[[], str]) -> Callable[[], None]:
+    """While it is installed (until the returned function is called), Interrupt Kernel in a
+    cell shows one sentence, from ``describe()`` (the lab says how it is), instead of a
+    traceback through asyncio. Outside IPython it does nothing."""
+    global _previous
+    shell = _shell()
+    if shell is None:
+        return lambda: None
+    if not _describers:
+        _previous = (shell.CustomTB, shell.custom_exceptions)
+        shell.set_custom_exc((KeyboardInterrupt, asyncio.CancelledError), _handler)
+    _describers.append(describe)
+    removed = False
+
+    def remove() -> None:
+        nonlocal removed
+        global _previous
+        if removed:
+            return
+        removed = True
+        if describe in _describers:
+            _describers.remove(describe)
+        if not _describers and _previous is not None:
+            shell.CustomTB, shell.custom_exceptions = _previous
+            _previous = None
+    return remove
