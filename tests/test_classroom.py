@@ -306,14 +306,14 @@ async def test_the_live_dashboard_redraws_as_students_join_and_stops_with_the_cl
     async with Classroom(turn=False) as classroom, talklab.Lab(server=classroom.url) as one, \
             talklab.Lab(server=classroom.url) as two:
         view = classroom.live()
-        assert "nobody has joined" in view.widget.value
+        assert "nobody has joined" in view.html
         await one.join("Ana", voice=True, tone_hz=440)
         await two.join("Ben", voice=True, tone_hz=660)
         await one.wait_connected()
         await classroom.wait_reported(calls=1)
-        await _until(lambda: "1 of 1" in view.widget.value, what="the live view redrawn")
-        assert "Ana" in view.widget.value and "{" not in view.widget.value.split("<svg")[0]
-    assert view.closed and "has closed" in view.widget.value
+        await _until(lambda: "1 of 1" in view.html, what="the live view redrawn")
+        assert "Ana" in view.html and "{" not in view.html.split("<svg")[0]
+    assert view.closed and "has closed" in view.html
     drawn = view.redraws
     assert classroom.views == [] and view.redraws == drawn
 

@@ -17,7 +17,7 @@ import pytest
 
 from talklab import Lab, check
 from talklab.views import DaveChecklist, LinkStatsView, rooms_drawing, story
-from talklab.views.live import Live, bundle
+from talklab.views.live import bundle, html_bundle
 from talklab.views.sequence import candidate_kind
 
 KEY = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "00.py"
@@ -69,12 +69,12 @@ def test_a_trickled_candidate_is_named_even_when_its_summary_is_cut_short():
     assert candidate_kind("nonsense") == "candidate"
 
 
-def test_a_live_widget_shows_a_sentence_where_it_cannot_be_drawn():
+def test_a_live_output_shows_a_sentence_where_it_cannot_be_drawn():
     import ipywidgets as widgets
     data = bundle(widgets.HTML("<b>x</b>"), "a live thing")
     assert data["text/plain"] == "a live thing"
     assert "application/vnd.jupyter.widget-view+json" in data
-    assert Live(widgets.VBox([]), "players")._repr_mimebundle_()["text/plain"] == "players"
+    assert html_bundle("<b>x</b>", "players") == {"text/html": "<b>x</b>", "text/plain": "players"}
 
 
 async def test_the_notebooks_room_tells_the_truth():
@@ -130,17 +130,18 @@ async def test_the_notebooks_room_tells_the_truth():
         import IPython.display
         shown = []
         original = IPython.display.display
-        IPython.display.display = lambda data, raw=False: shown.append(data)
+        IPython.display.display = lambda data, raw=False, **kw: shown.append((data, kw))
         try:
             checklist._ipython_display_()
             stats._ipython_display_()
         finally:
             IPython.display.display = original
         assert len(shown) == 2
-        for data in shown:
-            assert "application/vnd.jupyter.widget-view+json" in data
+        for data, kw in shown:  # HTML that replaces itself (a display id), never a widget
+            assert "text/html" in data and kw["display_id"].startswith("talklab-")
+            assert "application/vnd.jupyter.widget-view+json" not in data
             assert not re.search(RAW_REPR, data["text/plain"]), data["text/plain"]
         await stats.wait_readings(1)
     # the lab has closed (the notebook's last cell): the counters keep their calls, stopped
-    assert stats.closed and "stopped" in stats.widget.value
-    assert all(f"Dave → {name}" in stats.widget.value for name in ("Alice", "Bob", "Charlie"))
+    assert stats.closed and "stopped" in stats.html
+    assert all(f"Dave → {name}" in stats.html for name in ("Alice", "Bob", "Charlie"))

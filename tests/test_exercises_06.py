@@ -89,6 +89,7 @@ async def test_the_live_stats_view_shows_words_not_a_widget_repr(monkeypatch):
     async with Lab() as lab:
         view = LinkStatsView(lab)
         view._ipython_display_()
-    (bundle,) = published
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    bundle, *updates = published  # shown, then replaced in place by its last frame
+    assert "text/html" in bundle and "application/vnd.jupyter.widget-view+json" not in bundle
+    assert updates and "stopped" in updates[-1]["text/html"]
     assert "counters, live" in bundle["text/plain"] and not RAW_REPR.search(bundle["text/plain"])

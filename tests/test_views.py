@@ -49,9 +49,12 @@ async def test_room_panel_buttons_join_leave_and_refuse_the_seventh():
         await lab.wait_connected(15)
         assert panel.state("Grace").startswith("in voice")
         panel.mesh.redraw()
-        assert panel.mesh.redraws > before and "<svg" in panel.mesh.image.value
+        assert panel.mesh.redraws > before and "<svg" in panel.mesh.html
+        assert panel.picture.value == panel.mesh.html  # the panel shows the mesh's frame
         assert lab.graph().number_of_edges() == 15
-        panel.close()
+    # the lab closed: the panel stopped, and keeps a picture of the room's last state
+    assert panel.closed and "the buttons are gone" in panel.still()
+    assert "15 calls carrying audio" in panel.still()
 
 
 async def test_clicks_from_another_thread_run_on_the_labs_loop_one_after_another():
@@ -89,8 +92,9 @@ async def test_mesh_view_redraws_by_itself_and_keeps_its_last_drawing_after_clos
         await lab.join("Bob", voice=True)
         await lab.wait_connected(10)
         await alice.wait_until(lambda: view.redraws > first + 1, 5, "the view redrew")
-        assert "2 people" in view.caption.value
-    assert view.closed and "has closed" in view.caption.value and "<svg" in view.image.value
+        assert "2 people" in view.html
+    assert view.closed and "has closed" in view.html and "<svg" in view.html
+    assert "1 calls carrying audio" in view.html  # the room's last state, drawn as it closed
 
 
 async def test_drawings_are_svg_snapshots_that_outlive_the_lab():
@@ -147,10 +151,10 @@ async def test_stats_view_reads_rates_and_stops_with_the_lab():
         await view.wait_readings(4)
         rates = view.history[("Alice", "Bob")][-1]
         assert 40 <= rates.pps_out <= 60 and 40 <= rates.pps_in <= 60  # 20 ms frames
-        assert rates.kbps_in > 10 and "Alice → Bob" in view.widget.value
+        assert rates.kbps_in > 10 and "Alice → Bob" in view.html
         again = LinkStatsView(lab, every=0.2)  # a re-run cell replaces the view
         assert view.closed and not again.closed
-    assert again.closed and "stopped" in again.widget.value
+    assert again.closed and "stopped" in again.html
 
 
 async def test_daves_checklist_ticks_all_nine_steps():
@@ -166,14 +170,14 @@ async def test_daves_checklist_ticks_all_nine_steps():
         for p in lab.people.values():
             await p.wait_heard(0.1)
         assert checklist.done() == ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9"]
-        assert "ms after the click" in checklist.widget.value
+        assert "ms after the click" in checklist.html
         await dave.leave_voice()  # the notebook's cell run again: Dave leaves, then clicks again
         await dave.join_voice()
         await lab.wait_connected(10)
         for p in lab.people.values():
             await p.wait_heard(0.1)
         assert checklist.done() == ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9"]
-        assert "-" not in "".join(re.findall(r"[-\d]+ ms after the click", checklist.widget.value))
+        assert "-" not in "".join(re.findall(r"[-\d]+ ms after the click", checklist.html))
 
 
 async def test_tables_fit_and_show_no_raw_repr():
@@ -209,3 +213,11 @@ async def test_a_story_among_two_people_leaves_out_the_notices_about_others():
         labels = [a.label for a in story(lab, people=["Alice", "Bob"], candidates=False)]
         assert "userJoinedRoom (Bob)" in labels
         assert not [label for label in labels if "Carol" in label], labels
+
+
+def test_a_number_in_a_table_prints_as_it_was_rounded():
+    """10's table printed 129.900 for a value rounded to one decimal."""
+    from talklab.views.tables import _show
+    assert _show(129.9) == "129.9" and _show(2.0) == "2" and _show(0.12345) == "0.123"
+    assert _show(2_130_706_431) == "2,130,706,431" and _show(5000) == "5000"
+    assert _show(123456.5) == "123,456.5"

@@ -13,13 +13,13 @@ room's mesh, drawn like the course's (:mod:`talklab.views.mesh`).
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
 
+from ..views.live import LiveView
 from ..views.tables import Table
 
 
@@ -127,64 +127,42 @@ async def fetch_dashboard(url: str, token: str, timeout: float = 5) -> list[dict
         raise RuntimeError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
 
 
-class LiveDashboard:
-    """The dashboard as a widget, redrawn as students join, leave and report (at most twice a
-    second), even while no cell runs; it stops, keeping its last state, when the classroom
+class LiveDashboard(LiveView):
+    """The dashboard, redrawn in place as students join, leave and report (at most twice a
+    second), even while no cell runs; it stops, leaving its last state, when the classroom
     closes. ``classroom.live()`` makes one."""
 
+    text = "the class, live (run the notebook to see it redraw)"
+    min_interval = 0.5
     EVENTS = frozenset({"roomJoined", "voiceJoined", "voiceLeft", "disconnect",
                         "userLeftRoom", "userLeftVoice"})
 
     def __init__(self, classroom: Any, min_interval: float = 0.5) -> None:
-        import ipywidgets as widgets
-
-        self.classroom = classroom
         self.min_interval = min_interval
-        self.widget = widgets.HTML()
-        self.redraws = 0
-        self.closed = False
-        self._pending: asyncio.Task[None] | None = None
+        super().__init__()
+        self.classroom = classroom
         app = classroom.server.app
         self._listeners = app.classroom.listeners
-        self._listeners.append(self.schedule)
+        self._listeners.append(self.changed)
         self._unsubscribe = app.trace.subscribe(self._on_trace)
         classroom.views.append(self)
         self.redraw()
 
     def _on_trace(self, entry: Any) -> None:
         if entry.event in self.EVENTS:
-            self.schedule()
+            self.changed()
 
-    def schedule(self) -> None:
-        if self.closed or (self._pending is not None and not self._pending.done()):
-            return
-        try:
-            self._pending = asyncio.get_running_loop().create_task(self._later())
-        except RuntimeError:  # (no loop running: draw now)
-            self.redraw()
+    def frame(self) -> str:
+        return DashboardView(self.classroom.dashboard())._repr_html_()
 
-    async def _later(self) -> None:
-        await asyncio.sleep(self.min_interval)  # (a redraw rate, not a wait for an event)
-        if not self.closed:
-            self.redraw()
-
-    def redraw(self) -> None:
-        self.widget.value = DashboardView(self.classroom.dashboard())._repr_html_()
-        self.redraws += 1
+    def stopped_note(self) -> str:
+        return "the classroom has closed: this is its last state"
 
     def close(self) -> None:
         """Stop following the class; the last state stays, marked as over."""
         if self.closed:
             return
-        self.closed = True
-        if self.schedule in self._listeners:
-            self._listeners.remove(self.schedule)
+        if self.changed in self._listeners:
+            self._listeners.remove(self.changed)
         self._unsubscribe()
-        if self._pending is not None:
-            self._pending.cancel()
-        self.widget.value += "<p><small>the classroom has closed: this is its last state" \
-                             "</small></p>"
-
-    def _ipython_display_(self) -> None:
-        from ..views.live import show
-        show(self.widget, "the class, live (run the notebook to see it redraw)")
+        self.stop()

@@ -7,13 +7,13 @@ can skip them (``skip``), so a "steady 440 Hz line" really is one.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
 
 from ..media import SAMPLE_RATE
 from .drawing import Drawing, figure
-from .live import Live
 
 
 def draw_waveform(samples: np.ndarray, title: str = "waveform") -> Drawing:
@@ -60,16 +60,11 @@ def player(samples: np.ndarray) -> Any:
 
 
 def listen(person: Any, seconds: float = 2.0) -> Any:
-    """A player for each call of ``person``: what they hear from each other person."""
-    import ipywidgets as widgets
-    from IPython.display import display
+    """A player for each call of ``person``: what they hear from each other person (a
+    picture of this moment: it stays in a saved notebook)."""
+    from IPython.display import HTML
 
-    rows = []
-    for link in list(person.links.values()):
-        out = widgets.Output()
-        with out:
-            display(player(link.ear.recording(seconds)))
-        rows.append(widgets.HBox([widgets.HTML(f"<b>{link.remote_name}</b> → "
-                                               f"{person.name}&nbsp;&nbsp;"), out]))
-    return Live(widgets.VBox(rows or [widgets.HTML(f"<i>{person.name} hears nobody yet</i>")]),
-                f"players: what {person.name} hears from each of the others")
+    rows = [f"<div><b>{html.escape(link.remote_name)}</b> → {html.escape(person.name)} "
+            f"{player(link.ear.recording(seconds))._repr_html_()}</div>"
+            for link in list(person.links.values())]
+    return HTML("".join(rows) or f"<i>{html.escape(person.name)} hears nobody yet</i>")

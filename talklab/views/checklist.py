@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .live import show
+from ..notebook import made_by
+from .live import LiveView
 
 STEPS = (
     ("1", "getUserMedia: Dave's browser gets a microphone", "handleJoinVoice"),
@@ -38,18 +39,23 @@ class Progress:
     seen: set[str] = field(default_factory=set)  # who has done it (for per-call steps)
 
 
-class DaveChecklist:
+class DaveChecklist(LiveView):
     """``DaveChecklist(lab, "Dave")``: shows in a notebook; :meth:`done` says which steps are
-    complete. Per-call steps count the calls between the newcomer and those already in voice."""
+    complete. Per-call steps count the calls between the newcomer and those already in voice.
+    When the lab closes, the checklist stays as it ended."""
+
+    min_interval = 0.05
 
     def __init__(self, lab: Any, newcomer: str = "Dave") -> None:
-        import ipywidgets as widgets
-
+        super().__init__()
         self.lab, self.newcomer = lab, newcomer
+        self.made_by = made_by()
+        self.text = (f"{newcomer}'s nine steps (a live checklist: run the notebook to see it "
+                     "tick)")
         self.progress = {key: Progress() for key, *_ in STEPS}
         self.others: set[str] = set()  # those in voice before the click: the offerers
         self.clicked_at: float | None = None
-        self.widget = widgets.HTML(self._render())
+        self.html = self.frame()
         self._unsubscribe = lab.events.subscribe(self._on_event)
 
     # -- what happens --------------------------------------------------------------------------
@@ -60,13 +66,13 @@ class DaveChecklist:
         complete = who is None or (self.others and step.seen >= self.others)
         if complete and step.done_at is None:
             step.done_at = time.monotonic()
-        self.widget.value = self._render()
+        self.changed()
 
     def _on_event(self, event: Any) -> None:
         d, me = event.data, self.newcomer
         kind = event.kind
-        if kind == "lab-closed":
-            self._unsubscribe()
+        if kind in ("lab-closing", "lab-closed"):
+            self.close()
         elif kind == "got-media" and d.get("person") == me:
             self._tick("1")
         elif kind == "join-voice-sent" and d.get("person") == me:
@@ -76,7 +82,7 @@ class DaveChecklist:
             self.clicked_at = event.t
             self.others = {p.name for p in self.lab.people.values() if p.in_voice
                            and p.name != me and p.room == self.lab.people[me].room}
-            self.widget.value = self._render()
+            self.changed()
         elif kind == "voice-joined" and d.get("person") == me:
             self._tick("2")
         elif kind == "told-of-voice-join" and d.get("newcomer") == me:
@@ -103,14 +109,14 @@ class DaveChecklist:
             both = {f"{me}<-{o}" for o in self.others} | {f"{o}<-{me}" for o in self.others}
             if self.others and heard.seen >= both and heard.done_at is None:
                 heard.done_at = time.monotonic()
-            self.widget.value = self._render()
+            self.changed()
 
     # -- what it shows ---------------------------------------------------------------------------
     def done(self) -> list[str]:
         """The steps complete so far, in order."""
         return [key for key, *_ in STEPS if self.progress[key].done_at is not None]
 
-    def _render(self) -> str:
+    def frame(self) -> str:
         rows = []
         n = len(self.others)
         for key, what, function in STEPS:
@@ -137,11 +143,13 @@ class DaveChecklist:
         """The checklist as it stands now, as plain HTML: it stays in a saved notebook, where
         the live widget is gone once the kernel is."""
         from IPython.display import HTML
-        return HTML(self._render())
+        return HTML(self.frame())
+
+    def stopped_note(self) -> str:
+        return "the lab has closed: the checklist as it ended"
 
     def close(self) -> None:
+        if self.closed:
+            return
         self._unsubscribe()
-
-    def _ipython_display_(self) -> None:
-        show(self.widget, f"{self.newcomer}'s nine steps (a live checklist: run the notebook "
-             "to see it tick)")
+        self.stop()

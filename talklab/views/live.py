@@ -1,14 +1,28 @@
-"""Live widgets that never show a learner their Python repr.
+"""Live views that leave a true picture behind: redrawn in place while the room runs, and their
+last frame, as plain HTML, once it stops.
 
-A widget is drawn by JupyterLab's widget manager. Where there is none (a notebook saved and
-reopened, a notebook converted to HTML, a console) Jupyter shows the output's plain-text form
-instead, which for an ipywidget is its repr: ``VBox(children=(HTML(value='<svg ...``. Every
-live view of talklab therefore displays itself through :func:`bundle`, with a sentence of its
-own as the plain text.
+A live view of talklab is not a widget but an output that replaces itself: shown with a display
+id (:class:`LiveOutput`), and redrawn by sending the same display id a new frame, from any cell
+or from a background task while no cell runs (Jupyter's ``update_display_data``). So at every
+moment the notebook holds the view's latest frame as HTML: saved in the middle of a lesson or
+after Run All and reopened, it shows what the room last looked like, never "Error displaying
+widget: model not found" (a widget's output is only a pointer to a model that lives in the
+kernel). When the view stops (its lab closes, a re-run cell replaces it) it draws the room's
+last state once more, marked as stopped.
+
+Redraws are throttled (:class:`Throttle`): a burst of events costs one redraw, at most every
+``min_interval`` seconds, and a redraw still pending when the view stops is drawn at once.
+
+Where a view needs buttons (the room panel) it is a widget while it runs; it too replaces its
+output with a picture when it stops. Every output carries a sentence of its own as its
+plain-text form, so no learner ever sees a Python repr.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 
@@ -19,20 +33,116 @@ def bundle(widget: Any, text: str) -> dict[str, Any]:
     return data
 
 
-def show(widget: Any, text: str) -> None:
-    """Display ``widget`` live, and as ``text`` where a widget cannot be drawn."""
-    from IPython.display import display
-    display(bundle(widget, text), raw=True)
+def html_bundle(html: str, text: str) -> dict[str, Any]:
+    """An HTML output with ``text`` as its plain-text form."""
+    return {"text/html": html, "text/plain": text}
 
 
-class Live:
-    """A widget to return from a function (the cell's result), shown as :func:`show` does."""
+class LiveOutput:
+    """One place in the notebook that can be replaced: every output shown through it (a
+    widget, or HTML) carries the same display id, and :meth:`update` replaces all of them."""
 
-    def __init__(self, widget: Any, text: str) -> None:
-        self.widget, self.text = widget, text
+    def __init__(self) -> None:
+        self.display_id = f"talklab-{uuid.uuid4().hex}"
+        self.shown = False
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return bundle(self.widget, self.text)
+    def show(self, data: dict[str, Any]) -> None:
+        from IPython.display import display
+        display(data, raw=True, display_id=self.display_id)
+        self.shown = True
 
-    def __repr__(self) -> str:
-        return self.text
+    def update(self, data: dict[str, Any]) -> None:
+        """Replace what was shown (nothing happens if it never was)."""
+        if not self.shown:
+            return
+        from IPython.display import update_display
+        update_display(data, raw=True, display_id=self.display_id)
+
+
+class Throttle:
+    """Call ``action`` at most once every ``min_interval`` seconds, however often asked:
+    :meth:`ask` coalesces a burst into one call, :meth:`flush` runs a pending call now."""
+
+    def __init__(self, action: Callable[[], None], min_interval: float) -> None:
+        self.action, self.min_interval = action, min_interval
+        self._pending: asyncio.TimerHandle | None = None
+
+    def ask(self) -> None:
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop running, a plain script: now)
+            self.action()
+            return
+        self._pending = loop.call_later(self.min_interval, self._fire)
+
+    def _fire(self) -> None:
+        self._pending = None
+        self.action()
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def flush(self) -> None:
+        """Run a pending call now (nothing if none is pending)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._fire()
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+
+class LiveView:
+    """A view redrawn in place: subclasses say what a frame is (:meth:`frame`, HTML) and when
+    to redraw (:meth:`changed`, throttled; :meth:`redraw`, now); :meth:`stop` draws the last
+    frame, marked as stopped, and the output keeps it."""
+
+    text = "a live view (run the notebook to see it move)"  # its plain-text form
+    min_interval = 0.2
+
+    def __init__(self) -> None:
+        self.output = LiveOutput()
+        self.closed = False
+        self.redraws = 0
+        self.html = ""
+        self._throttle = Throttle(self.redraw, self.min_interval)
+
+    def frame(self) -> str:
+        raise NotImplementedError
+
+    def stopped_note(self) -> str:
+        """A line under the last frame, once stopped."""
+        return "stopped: this is its last state"
+
+    def changed(self) -> None:
+        """Something the view shows has changed: redraw soon."""
+        if not self.closed:
+            self._throttle.ask()
+
+    def redraw(self) -> None:
+        self.html = self.frame()
+        if self.closed:
+            self.html += f"<div><small><i>{self.stopped_note()}</i></small></div>"
+        self.redraws += 1
+        self.output.update(self.data())
+
+    def data(self) -> dict[str, Any]:
+        return html_bundle(self.html, self.text)
+
+    def stop(self) -> None:
+        """Stop following; draw the last state once more, marked, and leave it in place."""
+        if self.closed:
+            return
+        self._throttle.cancel()
+        self.closed = True
+        self.redraw()
+
+    def _ipython_display_(self) -> None:
+        if not self.html:
+            self.html = self.frame()
+        self.output.show(self.data())

@@ -12,17 +12,16 @@ colour alone.
 
 from __future__ import annotations
 
-import asyncio
-import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import networkx as nx
 from matplotlib.lines import Line2D
 
+from ..notebook import made_by
 from .drawing import Drawing, figure
-from .live import show
+from .live import LiveView
 
 STATE_COLOURS = {"connected": "#059669", "connecting": "#d97706", "new": "#6b7280",
                  "disconnected": "#ea580c", "failed": "#dc2626", "closed": "#9ca3af"}
@@ -146,66 +145,52 @@ def rooms_drawing(graphs: Sequence[nx.Graph], titles: Sequence[str]) -> Drawing:
     return Drawing.of(fig, " → ".join(titles))
 
 
-class MeshView:
-    """A widget showing the lab's mesh, redrawn whenever a person joins, leaves or a link
-    changes state, even while no cell is running (at most 5 times a second).
+class MeshView(LiveView):
+    """The lab's mesh, redrawn in place whenever a person joins, leaves or a link changes
+    state, even while no cell is running (at most 5 times a second); when its lab closes it
+    draws the room's last state and leaves it there.
 
         view = MeshView(lab); view        # in a notebook cell
     """
 
+    text = "the room, live (run the notebook to see it redraw)"
     EVENTS = ("link-state", "link-step", "link-closed", "voice-joined", "voice-left",
               "room-joined", "closed", "connected", "signaling-lost")
 
     def __init__(self, lab: Any, min_interval: float = 0.2) -> None:
-        import ipywidgets as widgets
-
-        self.lab = lab
         self.min_interval = min_interval
-        self.image = widgets.HTML()
-        self.caption = widgets.HTML()
-        self.widget = widgets.VBox([self.image, self.caption])
-        self.redraws = 0
-        self.closed = False
-        self._pending: asyncio.Task[None] | None = None
+        super().__init__()
+        self.lab = lab
+        self.made_by = made_by()
+        self.listeners: list[Callable[[], None]] = []  # told after every redraw (the panel)
         self._unsubscribe = lab.events.subscribe(self._on_event)
         self.redraw()
 
     def _on_event(self, event: Any) -> None:
-        if event.kind in ("lab-closing", "lab-closed"):  # keep the room as it was, before it ends
+        if event.kind in ("lab-closing", "lab-closed"):  # the room as it was, before it ends
             self.close()
         elif event.kind in self.EVENTS:
-            self.schedule()
+            self.changed()
 
-    def schedule(self) -> None:
-        if self.closed or (self._pending is not None and not self._pending.done()):
-            return
-        try:
-            self._pending = asyncio.get_running_loop().create_task(self._later())
-        except RuntimeError:  # no loop running (a plain script): draw now
-            self.redraw()
-
-    async def _later(self) -> None:
-        await asyncio.sleep(self.min_interval)  # (a redraw rate, not a wait for an event)
-        self.redraw()
+    def frame(self) -> str:
+        graph = self.lab.graph()
+        states = [d["state"] for *_, d in graph.edges(data=True)]
+        return (mesh_drawing(graph).html()
+                + f"<div><small>{graph.number_of_nodes()} people · "
+                  f"{states.count('connected')} calls carrying audio · "
+                  f"{len(states) - states.count('connected')} not yet</small></div>")
 
     def redraw(self) -> None:
-        graph = self.lab.graph()
-        self.image.value = mesh_drawing(graph).html()
-        states = [d["state"] for *_, d in graph.edges(data=True)]
-        self.caption.value = (f"<small>{graph.number_of_nodes()} people · "
-                              f"{states.count('connected')} calls carrying audio · "
-                              f"{len(states) - states.count('connected')} not yet</small>")
-        self.redraws += 1
+        super().redraw()
+        for listener in list(self.listeners):
+            listener()
+
+    def stopped_note(self) -> str:
+        return "the lab has closed: this is its last state"
 
     def close(self) -> None:
         """Stop following the lab; the last drawing stays, marked as closed."""
         if self.closed:
             return
-        self.closed = True
         self._unsubscribe()
-        if self._pending is not None:
-            self._pending.cancel()
-        self.caption.value += html.escape(" · the lab has closed: this is its last state")
-
-    def _ipython_display_(self) -> None:
-        show(self.widget, "the room, live (run the notebook to see it redraw)")
+        self.stop()

@@ -6,7 +6,9 @@ click into an asyncio task on the loop it was made on, the one the lab and its p
 (the protocol is asynchronous). One person's actions run one after another (a Leave clicked
 while a join is under way waits for it), and the mesh and the status column redraw from the
 lab's events, so everything keeps moving while no cell runs. ``await panel.join(name)`` does
-from code what a click does.
+from code what a click does. When the lab closes, the panel replaces itself with a picture of
+the room's last state (who was where, and the mesh): buttons that could no longer do anything
+are not left on the page, and a saved notebook shows that picture.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import asyncio
 import html
 
 from ..lab import DEFAULT_ROOM
+from ..notebook import made_by
 from ..person import VoiceError
-from .live import show
+from .live import LiveOutput, bundle, html_bundle
 from .mesh import MeshView
 
 PEOPLE = ("Alice", "Bob", "Charlie", "Dave", "Eve", "Frank", "Grace")
@@ -46,9 +49,23 @@ class RoomPanel:
                                                    layout=widgets.Layout(width="5em")),
                                       join, leave, status]))
         self.mesh = MeshView(lab)
-        self.widget = widgets.HBox([widgets.VBox(rows), self.mesh.widget])
-        self._unsubscribe = lab.events.subscribe(lambda event: self.refresh())
+        self.picture = widgets.HTML(self.mesh.html)
+        self.mesh.listeners.append(self._show_mesh)
+        self.widget = widgets.HBox([widgets.VBox(rows), self.picture])
+        self.output = LiveOutput()
+        self.made_by = made_by()
+        self.closed = False
+        self._unsubscribe = lab.events.subscribe(self._on_event)
         self.refresh()
+
+    def _on_event(self, event) -> None:
+        if event.kind in ("lab-closing", "lab-closed"):
+            self.close()
+        else:
+            self.refresh()
+
+    def _show_mesh(self) -> None:
+        self.picture.value = self.mesh.html
 
     # -- what a click does ------------------------------------------------------------------------
     def _spawn(self, action, name: str) -> None:
@@ -117,8 +134,29 @@ class RoomPanel:
             self.leave_buttons[name].disabled = not (person and person.in_voice)
 
     def close(self) -> None:
+        """Stop: the panel's place in the notebook keeps a picture of the room's last state."""
+        if self.closed:
+            return
+        self.refresh()
+        self.closed = True
         self._unsubscribe()
         self.mesh.close()
+        self.output.update(html_bundle(self.still(), self.TEXT))
+
+    def still(self) -> str:
+        """The panel as a picture: each person's last status beside the room's last mesh."""
+        rows = "".join(f"<tr><td style='text-align:left'><b>{html.escape(name)}</b></td>"
+                       f"<td style='text-align:left'>{self.status[name].value}</td></tr>"
+                       for name in self.names)
+        return ("<div style='display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start'>"
+                f"<table>{rows}</table><div style='max-width:100%'>{self.mesh.html}</div>"
+                "</div><div><small><i>the lab has closed: the buttons are gone, and this is "
+                "the room's last state</i></small></div>")
+
+    TEXT = "the room's control panel (run the notebook to use it)"
 
     def _ipython_display_(self) -> None:
-        show(self.widget, "the room's control panel (run the notebook to use it)")
+        if self.closed:
+            self.output.show(html_bundle(self.still(), self.TEXT))
+        else:
+            self.output.show(bundle(self.widget, self.TEXT))

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..link import Link, LinkStats
-from .live import show
+from ..notebook import made_by
+from .live import LiveView
 
 
 @dataclass(frozen=True)
@@ -71,28 +72,28 @@ def sparkline(values: Sequence[float | None], width: int = 150, height: int = 26
             "</svg>")
 
 
-class LinkStatsView:
+class LinkStatsView(LiveView):
     """Live counters for every call in a lab (or for the links you give it).
 
         view = LinkStatsView(lab); view          # in a notebook cell
         view.history[("Alice", "Bob")]           # the Rates read so far, oldest first
     """
 
+    text = "each call's counters, live (run the notebook to see them move)"
     _by_lab: ClassVar[dict[int, LinkStatsView]] = {}
 
     def __init__(self, lab: Any, links: Iterable[Link] | None = None, every: float = 1.0,
                  window: int = 30) -> None:
-        import ipywidgets as widgets
-
+        super().__init__()
         self.lab, self.every, self.window = lab, every, window
+        self.made_by = made_by()
         self._links = list(links) if links is not None else None
         self.history: dict[tuple[str, str], deque[Rates]] = {}
         self._last: dict[tuple[str, str], LinkStats] = {}
         self.readings = 0
         self._read = asyncio.Event()
-        self.closed = False
         self._shown: list[Link] = []  # the calls of the last reading
-        self.widget = widgets.HTML(self._render())
+        self.html = self.frame()
         previous = LinkStatsView._by_lab.get(id(lab))
         if previous is not None:
             previous.close()  # a re-run cell: one live view per lab
@@ -121,7 +122,7 @@ class LinkStatsView:
                 self.history.setdefault(key, deque(maxlen=self.window)).append(
                     rates(before, now))
         self.readings += 1
-        self.widget.value = self._render()
+        self.redraw()
         self._read.set()
 
     async def wait_readings(self, count: int, timeout: float = 10) -> None:
@@ -137,10 +138,11 @@ class LinkStatsView:
             try:
                 await self.read()
             except Exception as exc:  # a view must never take the room down
-                self.widget.value = f"<i>stats unavailable: {html.escape(str(exc))}</i>"
+                self.html = f"<i>stats unavailable: {html.escape(str(exc))}</i>"
+                self.output.update(self.data())
             await asyncio.sleep(self.every)  # (a sampling period, not a wait for an event)
 
-    def _render(self) -> str:
+    def frame(self) -> str:
         head = ("<tr><th>call</th><th>route</th><th>state</th><th>pkt/s ↑</th>"
                 "<th>pkt/s ↓</th><th>kbit/s ↑ / ↓</th><th>lost</th><th>jitter</th>"
                 "<th>RTT</th><th>kbit/s ↓, last 30 s</th><th>RTT, last 30 s</th></tr>")
@@ -159,23 +161,22 @@ class LinkStatsView:
                           f"{last.kbps_out:.0f} / {last.kbps_in:.0f}",
                           f"{last.lost} ({last.loss_percent:.0f} %)",
                           f"{last.jitter_ms:.1f} ms", rtt]
-            cells += [sparkline([r.kbps_in for r in series]),
-                      sparkline([r.rtt_ms for r in series], colour="#b45309")]
+            cells += [sparkline([r.kbps_in for r in series], width=110),
+                      sparkline([r.rtt_ms for r in series], width=110, colour="#b45309")]
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         body = "".join(rows) or "<tr><td colspan='11'><i>no calls yet</i></td></tr>"
-        note = " · stopped" if self.closed else ""
-        return (f"<table style='font-size:90%'>{head}{body}</table>"
-                f"<small>readings: {self.readings}, every {self.every:g} s{note}</small>")
+        return (f"<div style='max-width:100%;overflow-x:auto'><table style='font-size:85%'>"
+                f"{head}{body}</table></div>"
+                f"<small>readings: {self.readings}, every {self.every:g} s</small>")
+
+    def stopped_note(self) -> str:
+        return "stopped: the lab closed (or this view was replaced); these are its last readings"
 
     def close(self) -> None:
         if self.closed:
             return
-        self.closed = True
         self._unsubscribe()
         self._task.cancel()
         if LinkStatsView._by_lab.get(id(self.lab)) is self:
             del LinkStatsView._by_lab[id(self.lab)]
-        self.widget.value = self._render()
-
-    def _ipython_display_(self) -> None:
-        show(self.widget, "each call's counters, live (run the notebook to see them move)")
+        self.stop()

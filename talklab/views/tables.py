@@ -62,8 +62,9 @@ def _show(value: Any) -> str:
     """A cell as a learner reads it: no Python reprs, ever."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3f}"
+    if isinstance(value, float):  # as it was rounded (129.9, not 129.900), at most 3 places
+        text = f"{value:,.3f}" if abs(value) >= 100_000 else f"{value:.3f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(value, int) and abs(value) >= 100_000:  # 2,130,706,431 reads; a port stays
         return f"{value:,}"
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
