@@ -28,11 +28,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from .link import Link
+from .notebook import Sentence
 
 if TYPE_CHECKING:
     from .events import EventBus
     from .person import Person
     from .roomview import RoomView
+
+class ConnectionExists(Sentence, RuntimeError):
+    """``create_peer_connection`` for someone this person already has a call with."""
+
 
 SERVER_EVENTS = ("roomJoined", "userJoinedRoom", "userLeftRoom", "voiceJoined", "voiceLeft",
                  "voiceError", "userJoinedVoice", "userLeftVoice", "webrtc-offer",
@@ -88,9 +93,24 @@ class BrowserHandlers:
     def create_peer_connection(self, sid: str, name: str | None = None,
                                role: str = "offerer") -> Link:
         """The seed's ``createPeerConnection(socketId)``: a new RTCPeerConnection (a
-        :class:`Link`) for ``sid``, with this person's voice already added to it."""
-        link = self.links.get(sid) or self._new_link(sid, name or self.members.get(sid, sid),
-                                                      role)
+        :class:`Link`) for ``sid``, with this person's voice already added to it.
+
+        The seed's would also make a new one when this person already has a connection with
+        ``sid``, and forget the old one, in the middle of its call: the new one has made no
+        offer and applied none, so an answer or a candidate meant for the old one fails on it.
+        talklab refuses instead (:class:`ConnectionExists`) and leaves the call as it is."""
+        if not isinstance(sid, str) or not sid:
+            raise TypeError(f"create_peer_connection takes the other person's socket id (a "
+                            f"string, as the server sent it), got {sid!r}")
+        existing = self.links.get(sid)
+        if existing is not None and not existing.closed:
+            who = existing.remote_name
+            raise ConnectionExists(
+                f"{self.name} already has a connection with {who} (made when {self.name} "
+                f"{'offered to' if existing.role == 'offerer' else 'answered'} {who}): "
+                "createPeerConnection makes a new, empty one, which knows nothing of that "
+                f"exchange. Is this a new call with {who}, or the one already under way?")
+        link = self._new_link(sid, name or self.members.get(sid, sid), role)
         link.attach_voice()
         return link
 
@@ -121,7 +141,8 @@ class BrowserHandlers:
         except Exception as exc:  # the learner's code: note it, keep the person alive
             self.errors.append({"event": event, "message": f"{type(exc).__name__}: {exc}",
                                 "handler": getattr(handler, "__name__", "handler")})
-            self._publish("handler-error", event=event, error=f"{type(exc).__name__}: {exc}")
+            self._publish("handler-error", event=event, error=f"{type(exc).__name__}: {exc}",
+                          exception=exc)
 
     async def _on_roomJoined(self, data: dict) -> None:
         self._publish("room-joined", room=self.room)

@@ -30,6 +30,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError
 
 from . import _aiortc
 from .hearing import Ear
@@ -81,6 +82,10 @@ class Link:
         self.remote_candidates = RemoteCandidates(self.pc.addIceCandidate, person.scope)
         self._track: EncodedAudioTrack | None = None
         self._work: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
+        # a browser's "operations chain": descriptions and candidates are applied one at a
+        # time, in the order they were asked for (W3C webrtc, 4.4.1.2)
+        self._chain = asyncio.Lock()
+        self._waiting: set[asyncio.Future[None]] = set()  # callers of queued(), until it ran
         self._worker = asyncio.ensure_future(self._run())
         self._trickling: asyncio.Future[None] | None = None  # srflx candidates still to send
         self._closed = False
@@ -159,9 +164,15 @@ class Link:
 
     async def set_local(self, description: RTCSessionDescription) -> None:
         """``pc.setLocalDescription(description)``, gathering ICE candidates on the person's
-        own (maybe NATed) address: what the seed's browser does in that call."""
-        with _aiortc.gathering_on(self.person.host):
-            await self.pc.setLocalDescription(description)
+        own (maybe NATed) address: what the seed's browser does in that call. Like a
+        browser's, it refuses a description of the wrong kind for the connection's signaling
+        state (:class:`InvalidStateError`): an answer before any offer arrived, say."""
+        if not isinstance(description, RTCSessionDescription):
+            raise TypeError(_not_local(description))
+        async with self._chain:
+            _allowed(self.pc.signalingState, "local", description.type, self.remote_name)
+            with _aiortc.gathering_on(self.person.host):
+                await self.pc.setLocalDescription(description)
 
     async def _describe(self, description: RTCSessionDescription, event: str) -> None:
         """Set ``description`` as the local one and send it as ``event``. Trickling (the
@@ -222,14 +233,19 @@ class Link:
         self.attach_voice()
         await self._describe(await self.pc.createOffer(), "webrtc-offer")
 
-    async def set_remote(self, description: dict) -> None:
+    async def set_remote(self, description: dict | RTCSessionDescription) -> None:
         """``pc.setRemoteDescription(description)`` for a description as the server relays it
         (``{"type": ..., "sdp": ...}``), with its loopback candidates only (in a class: those
         in the person's :class:`~talklab.address.Scope`); then the trickled candidates that
-        arrived before it (aiortc would drop them)."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(
-            loopback_only(description["sdp"], self.person.scope), description["type"]))
-        await self.remote_candidates.remote_description_set()
+        arrived before it (aiortc would drop them). Like a browser's, it refuses a description
+        of the wrong kind for the connection's signaling state (:class:`InvalidStateError`):
+        an answer on a connection that made no offer, say."""
+        kind, sdp = _remote(description)
+        async with self._chain:
+            _allowed(self.pc.signalingState, "remote", kind, self.remote_name)
+            await self.pc.setRemoteDescription(RTCSessionDescription(
+                loopback_only(sdp, self.person.scope), kind))
+            await self.remote_candidates.remote_description_set()
 
     async def on_offer(self, offer: dict) -> None:
         """Step 5: apply the offer, answer it (the newcomer)."""
@@ -255,11 +271,51 @@ class Link:
     async def add_ice_candidate(self, candidate: dict) -> None:
         """The seed's ``pc.addIceCandidate(new RTCIceCandidate(candidate))`` (Step 8), for a
         candidate as the server relays it (``{"candidate", "sdpMid", "sdpMLineIndex"}``; an
-        empty ``candidate`` ends them). One that arrives before the other side's description is
-        kept until it is applied, as a browser does."""
-        if not isinstance(candidate, dict):
-            raise TypeError(f"a candidate is a dict as the server relays it, got {candidate!r}")
-        await self.on_candidate(candidate)
+        empty ``candidate`` ends them).
+
+        As in a browser, it waits its turn behind the descriptions already on their way into
+        this connection (the operations chain: an offer that arrived just before it is applied
+        first), and then refuses with :class:`InvalidStateError` if the connection still has no
+        remote description: a candidate belongs to a description, and one that came first has
+        nothing to be checked against."""
+        if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate"), str):
+            raise TypeError(_not_a_candidate(candidate))
+        async def add() -> None:
+            async with self._chain:
+                if self.pc.remoteDescription is None:
+                    raise InvalidStateError(
+                        "Failed to execute 'addIceCandidate' on 'RTCPeerConnection': The "
+                        f"remote description was null. (This connection, with "
+                        f"{self.remote_name}, has not applied {self.remote_name}'s offer or "
+                        "answer yet: a candidate can only be checked against a remote "
+                        "description.)")
+            await self.on_candidate(candidate)
+
+        await self.queued(add)
+
+    async def queued(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` in this link's turn (after the messages already queued for it) and
+        return, or raise, what it did."""
+        if self._closed:
+            raise InvalidStateError(f"the connection with {self.remote_name} is closed")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.add(done)
+
+        async def run() -> None:
+            try:
+                await job()
+            except Exception as exc:  # (to whoever waits for it, not the link's own error)
+                if not done.done():
+                    done.set_exception(exc)
+            else:
+                if not done.done():
+                    done.set_result(None)
+
+        self.do(run)
+        try:
+            await done
+        finally:
+            self._waiting.discard(done)
 
     # -- what it can tell ------------------------------------------------------------------------
     async def stats(self) -> LinkStats:
@@ -294,6 +350,10 @@ class Link:
         self._closed = True
         self._work.put_nowait(None)
         self._worker.cancel()
+        for waiting in list(self._waiting):  # their turn will never come: say so
+            if not waiting.done():
+                waiting.set_exception(InvalidStateError(
+                    f"the connection with {self.remote_name} was closed"))
         with contextlib.suppress(asyncio.CancelledError):
             await self._worker
         if self._trickling is not None:
@@ -312,3 +372,77 @@ class Link:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# -- the browser's rules for descriptions, and what they say to a learner -------------------------
+# JSEP's signaling states (RFC 8829, 3.2; W3C webrtc, 4.3.1): which description may be set in
+# which state. aiortc enforces the same table; talklab says which side and why.
+ALLOWED = {("local", "offer"): ("stable", "have-local-offer"),
+           ("local", "answer"): ("have-remote-offer", "have-local-pranswer"),
+           ("remote", "offer"): ("stable", "have-remote-offer"),
+           ("remote", "answer"): ("have-local-offer", "have-remote-pranswer")}
+
+
+def _allowed(state: str, side: str, kind: str, other: str) -> None:
+    """Refuse, as a browser does (``InvalidStateError``), a ``side`` (local/remote)
+    description of ``kind`` in signaling state ``state``, saying what that state means."""
+    allowed = ALLOWED.get((side, kind))
+    if allowed is None or state in allowed:
+        return
+    meaning = {"stable": f"this connection with {other} has no offer under way (none made "
+                         "on it, none received, or the last exchange is complete)",
+               "have-local-offer": f"this connection has made its own offer to {other} and "
+                                   "is waiting for the answer to it",
+               "have-remote-offer": f"this connection has applied {other}'s offer and owes "
+                                    "an answer to it"}.get(state, f"it is in state {state!r}")
+    action = "setLocalDescription" if side == "local" else "setRemoteDescription"
+    raise InvalidStateError(
+        f"Failed to execute '{action}' on 'RTCPeerConnection': Failed to set {side} {kind} "
+        f"sdp: Called in wrong state: {state}. (Signaling state {state!r}: {meaning}.)")
+
+
+def _remote(description: Any) -> tuple[str, str]:
+    """A remote description's type and SDP, from what the server relays (or an
+    ``RTCSessionDescription``); anything else is refused saying what it was."""
+    if isinstance(description, RTCSessionDescription):
+        return description.type, description.sdp
+    if isinstance(description, dict) and isinstance(description.get("type"), str) \
+            and isinstance(description.get("sdp"), str):
+        return description["type"], description["sdp"]
+    if isinstance(description, dict):
+        return _refuse(f"set_remote takes a description, {{\"type\", \"sdp\"}}, and got a dict "
+                       f"with the keys {sorted(description)}: the whole message, or a "
+                       "part of it that is not a description?")
+    return _refuse(f"set_remote takes a description, {{\"type\", \"sdp\"}} as the server "
+                   f"relays it, and got {type(description).__name__} {_short(description)}")
+
+
+def _refuse(message: str) -> Any:
+    raise TypeError(message)
+
+
+def _not_local(description: Any) -> str:
+    if isinstance(description, dict) and "type" in description:
+        return (f"set_local takes a description this connection created itself (what "
+                f"createOffer() or createAnswer() returned), and got a dict, "
+                f"{_short(description)}: a description as the server relays it, from the "
+                "other side. Which side made it, and which of set_local and set_remote applies "
+                "a description made by the other side?")
+    return (f"set_local takes the RTCSessionDescription that createOffer() or createAnswer() "
+            f"returned (awaited), and got {type(description).__name__} {_short(description)}")
+
+
+def _not_a_candidate(candidate: Any) -> str:
+    if isinstance(candidate, dict) and "candidate" in candidate and isinstance(
+            candidate["candidate"], dict):
+        return ("add_ice_candidate takes the candidate itself, {\"candidate\": \"candidate:...\", "
+                "\"sdpMid\", \"sdpMLineIndex\"}, and got the whole message around it")
+    keys = f" with the keys {sorted(candidate)}" if isinstance(candidate, dict) else ""
+    return (f"add_ice_candidate takes a candidate as the server relays it, {{\"candidate\": "
+            f"\"candidate:...\", \"sdpMid\", \"sdpMLineIndex\"}}, and got "
+            f"{type(candidate).__name__}{keys or ' ' + _short(candidate)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

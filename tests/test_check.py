@@ -76,5 +76,31 @@ def test_the_errors_a_learner_meets_are_explained_toward_the_reasoning():
     assert 'data["offer"]' in said and "dicts" in said
     assert "print(data)" in explain("KeyError: 'answer'")
     said = explain('InvalidStateError: Cannot handle answer in signaling state "stable"')
-    assert "Which side" in said and "setRemoteDescription" not in said
+    assert "the connection your handler meant" in said and "setRemoteDescription" not in said
     assert explain("ZeroDivisionError: division by zero") == ""
+
+
+def test_a_hint_about_reading_a_payload_is_for_the_learners_own_line_only():
+    """08 answered `link.set_local(answer)` with "read the payload with data[...]": the
+    AttributeError was raised inside aiortc, on the dict the learner passed in."""
+    from talklab.check.exercise import explain
+
+    def learners_line(data):
+        return data.offer
+
+    try:
+        learners_line({"offer": 1})
+    except AttributeError as exc:
+        assert 'data["offer"]' in explain(exc)
+    from aiortc.sdp import SessionDescription
+    try:  # an error raised inside a library, on what the learner handed it
+        SessionDescription.parse({"type": "answer"})
+    except AttributeError as exc:
+        assert "'dict' object has no attribute" in str(exc) and explain(exc) == ""
+
+
+def test_a_prediction_compared_within_its_tolerance():
+    said = check.compare(240, 250, about="packets", kind=check.Number(tolerance=25))
+    assert "as you predicted" in said.message
+    said = check.compare(200, 250, about="packets", kind=check.Number(tolerance=25))
+    assert "not what you predicted" in said.message

@@ -35,6 +35,25 @@ async def test_the_answer_handler_completes_alices_call():
     said = await check.handle_webrtc_answer(wrong_key)
     assert not said and "KeyError" in said.message
 
+    async def a_new_connection(me, data):  # passed before: the browser's would be empty
+        link = me.create_peer_connection(data["from"])
+        await link.set_remote(data["answer"])
+    said = await check.handle_webrtc_answer(a_new_connection)
+    assert not said and "already has a connection with Bob" in said.message, said.message
+    assert "data[" not in said.message  # toward the reasoning, not the line of code
+
+    async def set_as_local(me, data):  # the answer that arrived, applied as our own
+        await me.links[data["from"]].set_local(data["answer"])
+    said = await check.handle_webrtc_answer(set_as_local)
+    assert not said and "set_local takes a description this connection created" in said.message
+    assert "plain dicts" not in said.message  # (it blamed reading the payload, not set_local)
+
+    async def twice(me, data):  # applied twice: the second finds the exchange complete
+        await me.links[data["from"]].set_remote(data["answer"])
+        await me.links[data["from"]].set_remote(data["answer"])
+    said = await check.handle_webrtc_answer(twice)
+    assert not said and "wrong state: stable" in said.message, said.message
+
     async def without_await(me, data):  # a learner's try: the coroutine never runs
         me.links[data["from"]].set_remote(data["answer"])
     said = await check.handle_webrtc_answer(without_await)
@@ -54,7 +73,10 @@ async def test_the_candidate_handler_gets_alice_and_bob_through_their_nats():
         for link in me.links.values():
             await link.add_ice_candidate(data["candidate"])
     said = await check.handle_webrtc_ice_candidate(to_every_call)
-    assert not said and "which one connection is it for?" in said.message, said.message
+    # a browser refuses a candidate on a connection with no remote description yet (Alice's
+    # with Charlie, before Charlie's offer); else the check finds it on the wrong call
+    assert not said and ("Is it the connection your handler meant" in said.message
+                         or "which one connection is it for?" in said.message), said.message
     assert "data[" not in said.message  # a hint toward the reasoning, not the line of code
 
 

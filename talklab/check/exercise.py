@@ -56,10 +56,27 @@ async def run(function: Any, live: Callable[[Any], Awaitable[Feedback]], *, name
     return said
 
 
-def explain(error: str) -> str:
-    """A sentence toward the reasoning after an error text ``"TypeName: message"`` that the
-    learner's code raised, for the kinds a learner meets here; "" for others. (The error
-    itself is shown too: it says where; this says what it means here.)"""
+def in_learners_code(exc: BaseException) -> bool:
+    """Was ``exc`` raised by the learner's own line (not inside talklab or a library it
+    called)? A hint about how to read a payload is for a mistake the learner made there."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and _learners(frames[-1].filename)
+
+
+def _learners(filename: str) -> bool:
+    parts = filename.replace("\\", "/").split("/")
+    return "talklab" not in parts and "site-packages" not in parts and "aiortc" not in parts
+
+
+def explain(error: BaseException | str) -> str:
+    """A sentence toward the reasoning after an error that the learner's code raised, for the
+    kinds a learner meets here; "" for others. (The error itself is shown too: it says
+    where; this says what it means here.) A hint about reading a payload is given only when
+    the learner's own line raised it: an error from inside talklab says what it needs itself."""
+    if isinstance(error, BaseException):
+        if not in_learners_code(error) and type(error).__name__ != "InvalidStateError":
+            return ""
+        error = f"{type(error).__name__}: {error}"
     kind, _, message = error.partition(": ")
     field = re.match(r"'dict' object has no attribute '(\w+)'", message)
     if kind == "AttributeError" and field:
@@ -70,10 +87,9 @@ def explain(error: str) -> str:
                 "(its step in the seed names each field), and print(data) inside your handler "
                 "to see what arrived.")
     if kind == "InvalidStateError":
-        return (" aiortc refused that in the connection's current signaling state: an offer is "
-                "applied by the side that did not make it, the answer by the side that did "
-                "(stable, then have-local-offer / have-remote-offer, then stable again). Which "
-                "side is this handler running on?")
+        return (" A browser refuses the same: it says what that connection has done so far. "
+                "Is it the connection your handler meant, and has the description it needs "
+                "been applied to it yet?")
     return ""
 
 
@@ -99,7 +115,7 @@ async def _run(function: Any, live: Callable[[Any], Awaitable[Feedback]], name: 
                         "is not sent)?")
     except Exception as exc:
         return Feedback(NOT_YET, f"your {name} raised {type(exc).__name__}: {exc}{where(exc)}."
-                        + explain(f"{type(exc).__name__}: {exc}"))
+                        + explain(exc))
 
 
 async def call(function: Callable[..., Any], *args: Any) -> Any:
@@ -126,7 +142,7 @@ class LiveRoom:
     def _on_event(self, event: Any) -> None:
         if event.kind == "handler-error":
             self.errors.append(f"{event.data['error']} (in {event.data['person']}'s browser)."
-                               + explain(event.data["error"]))
+                               + explain(event.data.get("exception") or event.data["error"]))
             self._stop.set()
         elif event.kind == "signaling-error":
             self.refused.append(f"the server refused {event.data.get('person')}'s "

@@ -65,6 +65,11 @@ class Kind:
     def normal(self, answer: Any) -> Any:
         return answer
 
+    def same(self, answer: Any, expected: Any) -> bool:
+        """Is ``answer`` the expected one, as this kind compares (a number: within its
+        tolerance)?"""
+        return bool(self.normal(answer) == self.normal(expected))
+
     def refusal(self, answer: Any) -> str:
         got = f"the text {answer!r}" if isinstance(answer, str) else \
             f"{type(answer).__name__} {answer!r}"
@@ -90,6 +95,9 @@ class Number(Kind):
 
     def accepts(self, answer: Any) -> bool:
         return isinstance(answer, (int, float)) and not isinstance(answer, bool)
+
+    def same(self, answer: Any, expected: Any) -> bool:
+        return bool(abs(answer - expected) <= self.tolerance)
 
 
 class YesNo(Kind):
@@ -143,10 +151,9 @@ class Question:
         if not self.kind.accepts(answer):
             return Feedback(WRONG_TYPE, self.kind.refusal(answer))
         spec = self.spec(*args, **params)
-        given, expected = self.kind.normal(answer), self.kind.normal(spec.expected)
-        tolerance = getattr(self.kind, "tolerance", 0.0)
-        if given == expected or (tolerance and abs(given - expected) <= tolerance):
+        if self.kind.same(answer, spec.expected):
             return Feedback(RIGHT, spec.why)
+        given = self.kind.normal(answer)
         hint = spec.hint(given) if callable(spec.hint) else spec.hint
         return Feedback(NOT_YET, hint)
 
@@ -190,7 +197,7 @@ def compare(prediction: Any, happened: Any, *, about: str, why: str = "",
                         f"makes the measurement teach. (What happened: {happened!r}.)")
     if kind is not None and not kind.accepts(prediction):
         return Feedback(WRONG_TYPE, kind.refusal(prediction))
-    same = (kind.normal(prediction) == kind.normal(happened)) if kind else prediction == happened
+    same = kind.same(prediction, happened) if kind else prediction == happened
     verdict = "as you predicted" if same else "not what you predicted"
     return Feedback(PREDICTED, f"{about}: you predicted {prediction!r}, the room did "
                     f"{happened!r}, {verdict}. {why}".strip())
