@@ -95,26 +95,37 @@ def _handler(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None)
 def on_interrupt(describe: Callable[[], str]) -> Callable[[], None]:
     """While it is installed (until the returned function is called), Interrupt Kernel in a
     cell shows one sentence, from ``describe()`` (the lab says how it is), instead of a
-    traceback through asyncio. Outside IPython it does nothing."""
+    traceback through asyncio. Outside IPython it does nothing.
+
+    The last removal takes effect when the running cell ends: an interrupt cancels the cell,
+    the labs it was running close as it unwinds, and only then does IPython show the error,
+    which must still read as one sentence."""
     global _previous
     shell = _shell()
     if shell is None:
         return lambda: None
-    if not _describers:
+    if _previous is None:
         _previous = (shell.CustomTB, shell.custom_exceptions)
         shell.set_custom_exc((KeyboardInterrupt, asyncio.CancelledError), _handler)
+        shell.events.register("post_run_cell", _restore_when_unused)
     _describers.append(describe)
     removed = False
 
     def remove() -> None:
         nonlocal removed
-        global _previous
-        if removed:
-            return
-        removed = True
-        if describe in _describers:
-            _describers.remove(describe)
-        if not _describers and _previous is not None:
-            shell.CustomTB, shell.custom_exceptions = _previous
-            _previous = None
+        if not removed:
+            removed = True
+            if describe in _describers:
+                _describers.remove(describe)
     return remove
+
+
+def _restore_when_unused(*_: Any) -> None:
+    """After a cell: if no lab needs the sentence any more, give IPython its own back."""
+    global _previous
+    shell = _shell()
+    if _describers or _previous is None or shell is None:
+        return
+    shell.CustomTB, shell.custom_exceptions = _previous
+    _previous = None
+    shell.events.unregister("post_run_cell", _restore_when_unused)

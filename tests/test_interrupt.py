@@ -1,0 +1,111 @@
+"""Interrupt Kernel, in a real kernel, in the middle of the course's two longest cells: 06's
+NAT x NAT matrix and 07's room of ten. The learner sees one sentence (what stopped, how the lab
+is, what to run next), never a traceback through asyncio and talklab, and the kernel goes on:
+the next cells run, and the lab closes (``talklab.notebook.on_interrupt``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import time
+
+import psutil
+import pytest
+from jupyter_client.manager import start_new_async_kernel
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+def cell(notebook: str, contains: str) -> str:
+    """The source of the first code cell of ``notebook`` that contains ``contains``."""
+    raw = json.loads((ROOT / "notebooks" / notebook).read_text())
+    return next("".join(c["source"]) for c in raw["cells"]
+                if c["cell_type"] == "code" and contains in "".join(c["source"]))
+
+
+async def run(client, code: str, timeout: float = 60) -> list[dict]:
+    """Execute ``code`` and return its outputs (iopub messages), once the kernel is idle."""
+    msg_id = client.execute(code)
+    return await outputs_of(client, msg_id, timeout)
+
+
+async def outputs_of(client, msg_id: str, timeout: float) -> list[dict]:
+    found = []
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "status" and msg["content"]["execution_state"] == "idle":
+            return found
+        if kind in ("stream", "error", "execute_result", "display_data"):
+            found.append({"type": kind, **msg["content"]})
+
+
+async def until(condition, timeout: float, what: str) -> None:
+    """Poll ``condition()`` (a reading of the kernel process from outside) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.05)  # (polling another process's sockets: no event to wait on)
+
+
+def udp_sockets(pid: int) -> int:
+    return sum(1 for c in psutil.Process(pid).net_connections(kind="udp"))
+
+
+@pytest.fixture
+async def kernel():
+    manager, client = await start_new_async_kernel(kernel_name="python3", cwd=str(ROOT))
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        await manager.shutdown_kernel(now=True)
+
+
+def one_sentence(outputs: list[dict]) -> str:
+    errors = [o for o in outputs if o["type"] == "error"]
+    assert len(errors) == 1, outputs
+    (line,) = errors[0]["traceback"]  # one line: no frames of asyncio or talklab
+    assert "asyncio" not in line and "talklab/" not in line and "Traceback" not in line
+    assert not [o for o in outputs if o["type"] == "stream" and o["name"] == "stderr"], outputs
+    return line
+
+
+@pytest.mark.timeout(120)
+async def test_interrupting_06s_matrix_says_one_sentence_and_the_kernel_goes_on(kernel):
+    manager, client = kernel
+    pid = manager.provisioner.process.pid
+    await run(client, "import talklab\nfrom talklab import views")
+    quiet = udp_sockets(pid)
+    msg_id = client.execute(cell("06-turn-and-nats.ipynb", "nat_matrix()"))
+    await until(lambda: udp_sockets(pid) > quiet + 8, 30, "the matrix's people gathering")
+    await manager.interrupt_kernel()
+    said = one_sentence(await outputs_of(client, msg_id, 30))
+    assert "Interrupted: this cell stopped where it was" in said
+    assert "Run the next cell, or this one again" in said
+    assert (await run(client, "print(1 + 1)"))[0]["text"] == "2\n"
+    await until(lambda: udp_sockets(pid) <= quiet, 15, "the matrix's labs closing")
+
+
+@pytest.mark.timeout(120)
+async def test_interrupting_07s_room_of_ten_leaves_a_lab_that_works(kernel):
+    manager, client = kernel
+    pid = manager.provisioner.process.pid
+    await run(client, "import talklab\nfrom talklab.load import measure\n"
+                      "from talklab.views import LinkStatsView\nlab = await talklab.Lab()")
+    msg_id = client.execute(cell("07-the-full-mesh.ipynb", "voice_cap=10"))
+    await until(lambda: udp_sockets(pid) > 20, 40, "the room of ten filling")
+    await manager.interrupt_kernel()
+    said = one_sentence(await outputs_of(client, msg_id, 30))
+    assert "The lab is still running, with" in said and "in voice" in said
+    shown = await run(client, "print(len(lab.people), lab.running)")
+    people, running = shown[0]["text"].split()
+    assert int(people) >= 1 and running == "True"
+    await run(client, "await lab.close()")
+    await until(lambda: udp_sockets(pid) == 0, 15, "the room of ten hanging up")
+    assert (await run(client, "print(talklab.Lab.current)"))[0]["text"] == "None\n"
