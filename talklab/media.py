@@ -32,6 +32,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .notebook import Sentence, made_by
+
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms, Opus's usual frame
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
@@ -72,6 +74,10 @@ class OverconstrainedError(MediaError):
 
 
 # -- tracks ----------------------------------------------------------------------------------
+class TrackEnded(Sentence, MediaStreamError):
+    """``recv()`` on a track that has ended (aiortc's senders stop on MediaStreamError)."""
+
+
 class AudioTrack(MediaStreamTrack):
     """A live audio track producing mono s16 frames of 20 ms at 48 kHz, paced in real time.
 
@@ -86,6 +92,7 @@ class AudioTrack(MediaStreamTrack):
     def __init__(self, label: str) -> None:
         super().__init__()
         self.label = label
+        self.made_by: str | None = None  # in a notebook, the cell that called getUserMedia
         self._pts = 0
         self._start: float | None = None
 
@@ -102,7 +109,10 @@ class AudioTrack(MediaStreamTrack):
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
-            raise MediaStreamError
+            raise TrackEnded(f"this {self.kind} track ({self.label}) has ended: it was stopped, "
+                             "as a browser's microphone is when its page lets it go. Run the "
+                             f"cell with {self.made_by or 'the getUserMedia call'} again for a "
+                             "live one.")
         now = time.monotonic()
         if self._start is None:
             self._start = now
@@ -347,7 +357,9 @@ async def get_user_media(audio: bool | dict = True, video: bool | dict = False, 
         allowed = await allowed
     if not allowed:
         raise NotAllowedError(f"permission to use {label} was denied")
-    return MediaStream([_open(source, tone_hz)])
+    track = _open(source, tone_hz)
+    track.made_by = made_by()
+    return MediaStream([track])
 
 
 def _exact(value: Any) -> Any:

@@ -17,9 +17,11 @@ Nothing here happens at import: every function does nothing outside IPython.
 from __future__ import annotations
 
 import asyncio
+import io
 import linecache
 import re
 import sys
+import tokenize
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +45,7 @@ def made_by(depth: int = 40) -> str | None:
             return None
         filename = frame.f_code.co_filename
         if is_cell(filename):
-            line = linecache.getline(filename, frame.f_lineno).strip()
+            line = _code(linecache.getline(filename, frame.f_lineno))
             first = linecache.getline(filename, 1).strip()
             name = f"`{line}`" if line else "the cell that made it"
             if first.startswith("#") and first != line:
@@ -51,6 +53,16 @@ def made_by(depth: int = 40) -> str | None:
             return name
         frame = frame.f_back
     return None
+
+
+def _code(line: str) -> str:
+    """A line of code without its comment (``x = 1   # a note`` -> ``x = 1``)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return line.strip()
+    comment = next((t for t in tokens if t.type == tokenize.COMMENT), None)
+    return (line[:comment.start[1]] if comment else line).strip()
 
 
 class Sentence(Exception):

@@ -17,6 +17,7 @@ from typing import Any
 
 import socketio
 
+from .notebook import Sentence, made_by
 from .roomview import NOTICES
 
 # The client libraries' own loggers, as a library's should be: silent unless the application
@@ -45,6 +46,10 @@ SEED_EVENTS = (
 )
 
 
+class Disconnected(Sentence, ConnectionError):
+    """A client whose connection to the signaling server is gone was asked to send."""
+
+
 class SignalingClient:
     """One Socket.IO connection to a talklab (or seed) signaling server."""
 
@@ -56,6 +61,7 @@ class SignalingClient:
         self.stale: list[tuple[str, Any]] = []  # notices about a room left meanwhile (dropped)
         self._cursor: dict[str, int] = {}
         self._arrived = asyncio.Event()
+        self.made_by: str | None = None  # in a notebook, the cell that connected it
         self.sio.on("*", self._on_any)
 
     async def _on_any(self, event: str, data: Any = None) -> None:
@@ -74,9 +80,17 @@ class SignalingClient:
         "websocket")`` starts on HTTP long-polling and upgrades, as a browser does by default."""
         await self.sio.connect(url, transports=list(transports), wait_timeout=timeout)
         self.sid: str | None = self.sio.get_sid()  # kept after a disconnect, for the record
+        self.made_by = made_by()
         return self
 
+    @property
+    def connected(self) -> bool:
+        return bool(self.sio.connected)
+
     async def emit(self, event: str, data: Any = None) -> None:
+        if not self.sio.connected:
+            raise Disconnected(f"{self.name or 'this client'} is not connected to a signaling "
+                               "server (it closed, or the server did)")
         await self.sio.emit(event, data)
 
     async def next(self, event: str, timeout: float = 5,

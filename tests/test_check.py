@@ -104,3 +104,20 @@ def test_a_prediction_compared_within_its_tolerance():
     assert "as you predicted" in said.message
     said = check.compare(200, 250, about="packets", kind=check.Number(tolerance=25))
     assert "not what you predicted" in said.message
+
+
+def test_names_a_browser_compares_exactly_are_judged_letter_for_letter():
+    """01 accepted "OverConstrainedError" and "notallowederror", and showed a class as its raw
+    repr; a browser's `error.name === ...` is exact."""
+    said = check.which_error("the user clicked Block last week, and the browser remembered",
+                             answer="notallowederror")
+    assert said.verdict == "not yet" and "letter for letter" in said.message
+    assert "NotAllowedError" not in said.message
+    kind = check.OneOf(["NotFoundError", "OverconstrainedError"], exact=True)
+    from talklab.media import OverconstrainedError
+    said = check.compare(OverconstrainedError, "OverconstrainedError", about="the error", kind=kind)
+    assert "you predicted OverconstrainedError, and it was 'OverconstrainedError'" in said.message
+    assert "<class" not in said.message and "as you predicted" in said.message
+    said = check.compare("OverConstrainedError", "OverconstrainedError", about="e", kind=kind)
+    assert "not what you predicted" in said.message and "letter for letter" in said.message
+    assert "the room did" not in said.message  # (no room in 01's frames and errors)

@@ -122,3 +122,22 @@ def test_a_frame_voice_is_a_real_track_and_survives_a_broken_function():
     assert first.dtype == np.int16 and np.abs(first).max() > 9000
     assert not second.any() and voice.problem == "ValueError: boom"  # silent, and says why
     assert third.any() and voice.getSettings()["toneHz"] == 330
+
+
+async def test_an_async_voice_is_told_it_need_not_be_async():
+    """An `async def voice_frame` was told to add an `await` it had nowhere to put."""
+    async def voice_frame(pitch_hz, offset):
+        return [0.0] * 960
+    said = await check.voice_frame(voice_frame)
+    assert not said and "written `async def`" in said.message, said.message
+
+
+async def test_a_sine_whose_angle_never_moves_is_not_told_to_add_an_amplitude():
+    import numpy as np
+
+    def voice_frame(pitch_hz, offset):  # integer division: every sample is sin(0)
+        n = np.arange(offset, offset + 960)
+        return 0.3 * np.sin(2 * np.pi * pitch_hz * (n // 48_000))
+    said = await check.voice_frame(voice_frame)
+    assert not said and "angle" in said.message and "give the sine an amplitude" not in \
+        said.message

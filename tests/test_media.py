@@ -104,3 +104,16 @@ async def test_bad_requests():
         await talklab.get_user_media(audio=True, video=True)
     with pytest.raises(talklab.OverconstrainedError):
         await talklab.get_user_media(tone_hz=5)
+
+
+async def test_a_stopped_track_says_it_has_ended_and_what_to_run():
+    """01's cell re-run after the closing cell raised a bare MediaStreamError with no message."""
+    from aiortc.mediastreams import MediaStreamError
+
+    from talklab.media import TrackEnded
+    stream = await talklab.get_user_media()
+    stream.stop()
+    with pytest.raises(TrackEnded) as ended:
+        await stream.audio.recv()
+    assert isinstance(ended.value, MediaStreamError)  # (aiortc's senders stop on it)
+    assert "has ended" in str(ended.value) and "again" in str(ended.value)

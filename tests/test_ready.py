@@ -89,3 +89,18 @@ async def test_a_person_out_of_voice_and_something_that_is_no_lab_are_refused():
         view = LinkStatsView(lab)
         check.ready(lab, view, [carol])
 
+
+
+async def test_a_bare_client_whose_server_went_with_its_lab_is_said_so():
+    from talklab import SignalingClient
+    from talklab.signaling import Disconnected
+    async with talklab.Lab() as lab:
+        alice = await SignalingClient("Alice").connect(lab.url)
+        check.ready(lab, alice)
+    with pytest.raises(Disconnected, match="Alice is not connected"):
+        await alice.emit("joinVoice", {"room": "ABCD12"})
+    async with talklab.Lab() as lab:
+        await lab.join("Bob")
+        with pytest.raises(NotReady, match="Alice's connection to the signaling server is "
+                                           "closed"):
+            check.ready(lab, alice)

@@ -49,6 +49,11 @@ async def run(function: Any, live: Callable[[Any], Awaitable[Feedback]], *, name
         said = await _run(function, live, name, timeout)
         gc.collect()  # (a coroutine dropped in a cycle warns only when collected)
     forgotten = unawaited(caught)
+    own = getattr(function, "__qualname__", None)
+    if forgotten and forgotten[0] == own:
+        return Feedback(NOT_YET, f"your {name} is written `async def`, but talklab calls it as "
+                        "a plain function and uses what it returns at once: an `async def` "
+                        "returns a coroutine, not its result. Does it wait for anything?")
     if forgotten:
         return Feedback(NOT_YET, f"your {name} called `{forgotten[0]}(...)` without `await`: "
                         "it is a coroutine, which does nothing until it is awaited "

@@ -27,6 +27,8 @@ STYLE = {RIGHT: ("✔ right", "#047857"), NOT_YET: ("✘ not yet", "#b91c1c"),
          WRONG_TYPE: ("✘ not yet", "#b45309"), PENDING: ("… waiting for your answer", "#4b5563"),
          ANSWER: ("answer", "#1d4ed8"), PREDICTED: ("prediction vs what happened", "#6d28d9")}
 PENDING_MESSAGE = "replace None with your answer, then run the cell again."
+CASE_HINT = ("the right name, but not letter for letter: a browser compares these names "
+             "exactly, capitals included. Look at how the notebook writes it.")
 
 
 @dataclass(frozen=True)
@@ -110,20 +112,38 @@ class YesNo(Kind):
 
 
 class OneOf(Kind):
-    """One of a few names, as text (case does not matter); a class counts by its name."""
+    """One of a few names, as text; a class counts by its name. Case does not matter, unless
+    ``exact``: an error's or an event's name is compared letter for letter by a browser
+    (``error.name === "OverconstrainedError"``), so there a wrong capital is not yet right, and
+    is said so."""
 
-    def __init__(self, choices: Sequence[str]) -> None:
+    def __init__(self, choices: Sequence[str], exact: bool = False) -> None:
         self.choices = list(choices)
+        self.exact = exact
         self.example = "one of " + ", ".join(repr(c) for c in self.choices)
 
     def normal(self, answer: Any) -> Any:
         if isinstance(answer, type):
             answer = answer.__name__
-        return answer.strip().lower() if isinstance(answer, str) else answer
+        if not isinstance(answer, str):
+            return answer
+        return answer.strip() if self.exact else answer.strip().lower()
 
     def accepts(self, answer: Any) -> bool:
         normal = self.normal(answer)  # (a list or a dict is not a choice, and cannot be hashed)
-        return isinstance(normal, str) and normal in {c.lower() for c in self.choices}
+        return isinstance(normal, str) and normal.lower() in {c.lower() for c in self.choices}
+
+    def refusal(self, answer: Any) -> str:
+        if isinstance(answer, type):
+            return (f"this question takes {self.example}, as text; you gave the class "
+                    f"{answer.__name__} itself: put its name in quotes.")
+        return super().refusal(answer)
+
+    def miscased(self, answer: Any, expected: Any) -> bool:
+        """Right but for capital letters (where those matter)."""
+        given, wanted = self.normal(answer), self.normal(expected)
+        return (self.exact and isinstance(given, str) and isinstance(wanted, str)
+                and given != wanted and given.lower() == wanted.lower())
 
 
 # -- questions --------------------------------------------------------------------------------
@@ -153,6 +173,8 @@ class Question:
         spec = self.spec(*args, **params)
         if self.kind.same(answer, spec.expected):
             return Feedback(RIGHT, spec.why)
+        if isinstance(self.kind, OneOf) and self.kind.miscased(answer, spec.expected):
+            return Feedback(NOT_YET, CASE_HINT)
         given = self.kind.normal(answer)
         hint = spec.hint(given) if callable(spec.hint) else spec.hint
         return Feedback(NOT_YET, hint)
@@ -193,11 +215,23 @@ def compare(prediction: Any, happened: Any, *, about: str, why: str = "",
                         "live cell above has run to the end.")
     if prediction is None:
         return Feedback(PENDING, f"you did not predict {about}. Write your guess in the "
-                        "prediction cell above, then run both again: it is the guess that "
-                        f"makes the measurement teach. (What happened: {happened!r}.)")
+                        "prediction cell above, then run it and this one again: it is the "
+                        f"guess that makes the measurement teach. (What happened: "
+                        f"{shown(happened)}.)")
     if kind is not None and not kind.accepts(prediction):
         return Feedback(WRONG_TYPE, kind.refusal(prediction))
     same = kind.same(prediction, happened) if kind else prediction == happened
     verdict = "as you predicted" if same else "not what you predicted"
-    return Feedback(PREDICTED, f"{about}: you predicted {prediction!r}, the room did "
-                    f"{happened!r}, {verdict}. {why}".strip())
+    if not same and isinstance(kind, OneOf) and kind.miscased(prediction, happened):
+        verdict += " (the right name, but not letter for letter: a browser compares it exactly)"
+    return Feedback(PREDICTED, f"{about}: you predicted {shown(prediction)}, and it was "
+                    f"{shown(happened)}: {verdict}. {why}".strip())
+
+
+def shown(value: Any) -> str:
+    """A value as a learner reads it: a class by its name, text in quotes, a number as is."""
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value) if isinstance(value, str) else str(value)

@@ -39,7 +39,7 @@ SITUATIONS = {
 }
 
 
-@question(OneOf(["NotFoundError", "NotAllowedError", "OverconstrainedError", NO_ERROR]))
+@question(OneOf(["NotFoundError", "NotAllowedError", "OverconstrainedError", NO_ERROR], exact=True))
 def which_error(situation: str) -> Spec:
     """Which error does ``getUserMedia({audio: ...})`` raise in ``situation``? (the error's
     name, or ``"none"`` when it succeeds)"""
@@ -109,7 +109,9 @@ def judge_frames(function: Any, pitch: float = CHECK_PITCH) -> str | None:
         return (f"your samples reach {peak:.2f}; they must stay from -1 to 1 (full scale), "
                 "or they are clipped: multiply your sine by an amplitude such as 0.3.")
     if peak < 0.01:
-        return "your frames are (almost) silent: give the sine an amplitude, such as 0.3."
+        return ("your frames are (almost) silent: every sample is close to 0. A sine as loud as "
+                "0.3 swings between -0.3 and 0.3 only if its angle changes from one sample to "
+                "the next: print a few of your angles (or times) for one frame.")
     within = max(float(np.max(np.abs(np.diff(f)))) for f in frames)
     for k in range(1, len(frames)):
         jump = abs(frames[k][0] - frames[k - 1][-1])

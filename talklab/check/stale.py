@@ -26,10 +26,10 @@ class NotReady(Sentence, RuntimeError):
 
 
 def ready(lab: Any, *things: Any, voice: bool = False) -> None:
-    """Stop the cell (:class:`NotReady`) unless ``lab`` is running with people in it, and each
-    of ``things`` (people, links, live views, snapshots' people) is still part of it; with
-    ``voice``, every person given is in voice too."""
-    problem = _lab_problem(lab)
+    """Stop the cell (:class:`NotReady`) unless ``lab`` is running and each of ``things``
+    (people, their calls, Socket.IO clients, live views) is still part of it (with ``voice``,
+    every person given is in voice too); given nothing but the lab, it must have people."""
+    problem = _lab_problem(lab, empty_matters=not things)
     if problem is None:
         for thing in things:
             problem = _problem(lab, thing, voice)
@@ -44,7 +44,7 @@ def _cell(obj: Any, fallback: str) -> str:
     return f"the cell with {made}" if made else fallback
 
 
-def _lab_problem(lab: Any) -> str | None:
+def _lab_problem(lab: Any, empty_matters: bool) -> str | None:
     if lab is None or not hasattr(lab, "people"):
         return (f"this cell reports on a lab, and got {type(lab).__name__} {lab!r}: run the "
                 "cell that makes the lab (`lab = await talklab.Lab(...)`) first.")
@@ -56,11 +56,12 @@ def _lab_problem(lab: Any) -> str | None:
         closer = getattr(lab, "closed_by", None)
         by = f" by {closer}" if closer else ""
         return (f"the lab is closed ({why}{by}): run {again}, and the cells after it, again.")
-    if not lab.people:
+    if empty_matters and not lab.people:
         first = getattr(lab, "first_people", None)
         start = f", starting with the cell with {first}" if first else ""
-        return (f"nobody is in this lab yet (it was made by {again.removeprefix('the cell with ')}"
-                f"): run the cells below that one first{start}.")
+        made = getattr(lab, "made_by", None)
+        by = f" (it was made by the cell with {made})" if made else ""
+        return f"nobody is in this lab yet{by}: run the cells below that one first{start}."
     return None
 
 
@@ -72,6 +73,12 @@ def _problem(lab: Any, thing: Any, voice: bool) -> str | None:
         if thing.closed:
             return (f"that call ({thing.remote_name}'s) has hung up: run the cells that make "
                     "its two people again.")
+        return None
+    if hasattr(thing, "sio") and hasattr(thing, "connected") and not hasattr(thing, "links"):
+        if not thing.connected:  # a bare Socket.IO client (notebook 02)
+            return (f"{name or 'this client'}'s connection to the signaling server is closed "
+                    f"(the lab's server went with the lab, or it was closed): run "
+                    f"{_cell(thing, 'the cell that connects it')} again.")
         return None
     if hasattr(thing, "lab") and not hasattr(thing, "people"):  # a live view of a lab
         if thing.lab is not lab:
