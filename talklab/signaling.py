@@ -137,6 +137,13 @@ class SignalingClient:
         except TimeoutError:
             raise TimeoutError(f"{self.name}: none of {events} within {timeout}s") from None
 
+    async def last(self, event: str, timeout: float = 5) -> Any:
+        """The most recent ``event`` received, waiting up to ``timeout`` s for a first one (so
+        a notebook cell that reads it can run again)."""
+        if self.all(event):
+            return self.all(event)[-1]
+        return await self.next(event, timeout)
+
     def all(self, event: str) -> list[Any]:
         """Every ``event`` received so far."""
         return [d for e, d in self.received if e == event]

@@ -3,7 +3,7 @@
 # Predictions, as a class should have worked them out:
 PREDICTIONS = {
     "alice_hears": "userJoinedVoice",  # Bob joins voice: Alice is told, and will offer to him
-    "seats_given": 6,  # 7 click at once: the check-and-mark is one step, so exactly 6
+    "seats_given": 4,  # Alice and Bob hold 2 of 6 seats: 4 left, and each join is one step
     "calls_survive": True,  # the postman leaves; audio never went through him
 }
 
