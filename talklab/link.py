@@ -160,7 +160,8 @@ class Link:
         ``localStream.getTracks().forEach(track => pc.addTrack(track, stream))``."""
         if self._track is None:
             self._track = self.person.fanout.subscribe()
-            self.pc.addTrack(self._track)
+            with _aiortc.gathering_on(self.person.host):  # (its ICE agent is made here)
+                self.pc.addTrack(self._track)
 
     async def set_local(self, description: RTCSessionDescription) -> None:
         """``pc.setLocalDescription(description)``, gathering ICE candidates on the person's
@@ -241,11 +242,26 @@ class Link:
         of the wrong kind for the connection's signaling state (:class:`InvalidStateError`):
         an answer on a connection that made no offer, say."""
         kind, sdp = _remote(description)
+        if self._own_ufrag() in _ufrags(sdp):
+            raise TypeError(
+                f"set_remote applies a description that arrived from {self.remote_name}; this "
+                f"{kind} was made by this connection itself (it carries this connection's own "
+                "ICE username fragment). Which of set_local and set_remote applies a "
+                "description this side made?")
         async with self._chain:
             _allowed(self.pc.signalingState, "remote", kind, self.remote_name)
-            await self.pc.setRemoteDescription(RTCSessionDescription(
-                loopback_only(sdp, self.person.scope), kind))
+            with _aiortc.gathering_on(self.person.host):  # (an answerer's agent is made here)
+                await self.pc.setRemoteDescription(RTCSessionDescription(
+                    loopback_only(sdp, self.person.scope), kind))
             await self.remote_candidates.remote_description_set()
+
+    def _own_ufrag(self) -> str | None:
+        """This connection's own ICE username fragment (once it has a transport)."""
+        for transceiver in self.pc.getTransceivers():
+            transport = transceiver.sender.transport
+            if transport is not None:
+                return str(transport.transport.iceGatherer.getLocalParameters().usernameFragment)
+        return None
 
     async def on_offer(self, offer: dict) -> None:
         """Step 5: apply the offer, answer it (the newcomer)."""
@@ -415,6 +431,11 @@ def _remote(description: Any) -> tuple[str, str]:
                        "part of it that is not a description?")
     return _refuse(f"set_remote takes a description, {{\"type\", \"sdp\"}} as the server "
                    f"relays it, and got {type(description).__name__} {_short(description)}")
+
+
+def _ufrags(sdp: str) -> set[str]:
+    return {line.split(":", 1)[1].strip() for line in sdp.splitlines()
+            if line.startswith("a=ice-ufrag:")}
 
 
 def _refuse(message: str) -> Any:

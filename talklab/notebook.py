@@ -70,7 +70,8 @@ class Sentence(Exception):
     alone (``_render_traceback_``), not the frames of talklab's code it was raised from."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+        said = self.args[0] if len(self.args) == 1 else str(self)  # (a KeyError quotes str())
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {said}"]
 
 
 # -- Interrupt Kernel, while a lab runs ---------------------------------------------------------

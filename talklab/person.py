@@ -53,6 +53,10 @@ class SignalingError(Exception):
     """The server refused a request (``signalingError {event, message}``)."""
 
 
+class NoLink(Sentence, KeyError):
+    """``link_to(name)`` for someone this person has no call with (yet, or any more)."""
+
+
 class PersonClosed(Sentence, RuntimeError):
     """This person has hung up (or their lab was closed or replaced)."""
 
@@ -288,10 +292,10 @@ class Person(BrowserHandlers):
             if link.remote_name == name:
                 return link
         if self.closed:
-            raise KeyError(f"{self.name} has no link to {name}: {self.name} is gone "
-                           f"({self.closed_because})")
+            raise NoLink(f"{self.name} has no link to {name}: {self.name} is gone "
+                         f"({self.closed_because})")
         known = ", ".join(link.remote_name for link in self.links.values()) or "nobody yet"
-        raise KeyError(f"{self.name} has no link to {name} (links to: {known})")
+        raise NoLink(f"{self.name} has no link to {name} (links to: {known})")
 
     async def stats(self) -> dict[str, dict]:
         """Per remote person: packets sent, received and lost, jitter (s), state and route."""

@@ -181,3 +181,18 @@ async def test_a_real_offer_is_explained_line_by_line():
     assert all(len(r["line"]) <= 60 for r in rows)
     travels = {r["line"].split(":")[0]: r["travels"] for r in rows}
     assert travels["a=candidate"] == "trickled" and travels["a=setup"] == "in the SDP"
+
+
+async def test_the_browsers_own_setlocaldescription_works_on_the_persons_own_address():
+    """`link.pc.setLocalDescription(offer)` (the seed's browser call, instead of talklab's
+    `link.set_local`) gathered on this machine's network interfaces, outside loopback, and was
+    then told to use set_local: a lab person's ICE agent now gathers as its person, whoever
+    asks it to (tests/conftest.py fails any socket outside loopback)."""
+    async def browser_call(me, data):
+        link = me.create_peer_connection(data["socketId"], data["username"])
+        await link.pc.setLocalDescription(await link.pc.createOffer())
+        local = link.pc.localDescription
+        await me.emit("webrtc-offer", {"offer": {"type": local.type, "sdp": local.sdp},
+                                       "to": data["socketId"]})
+    said = await check.handle_user_joined_voice(browser_call)
+    assert said, said.message

@@ -101,3 +101,19 @@ def test_the_signaling_state_table_is_jseps():
         _allowed("have-remote-offer", "local", "offer", "Bob")
     with pytest.raises(InvalidStateError, match="waiting for the answer"):
         _allowed("have-local-offer", "remote", "offer", "Bob")
+
+
+async def test_a_connections_own_offer_given_to_set_remote_is_refused(call):
+    """03: `link.set_remote(offer)` with the offer this side just created (it belongs in
+    set_local) failed inside talklab with "'RTCSessionDescription' object is not
+    subscriptable"."""
+    _, alice, _ = call
+    fresh = alice.create_peer_connection("not-a-socket", "Zed")
+    try:
+        offer = await fresh.pc.createOffer()
+        with pytest.raises(TypeError, match="made by this connection itself"):
+            await fresh.set_remote(offer)
+        assert fresh.pc.signalingState == "stable"
+    finally:
+        alice.links.pop("not-a-socket", None)
+        await fresh.close()

@@ -16,13 +16,15 @@ import aioice.ice
 import aioice.stun
 import aioice.turn
 
-from . import SETTINGS, patch, settings_of, stock
+from . import HOST, SETTINGS, patch, settings_of, stock
 
 
 @patch(aioice.ice.Connection, "__init__")
 def connection_init(self: aioice.ice.Connection, *args: Any, **kwargs: Any) -> None:
     stock(aioice.ice.Connection, "__init__")(self, *args, **kwargs)
     self._talklab_settings = SETTINGS.get()  # type: ignore[attr-defined]
+    self._talklab_host = HOST.get()  # type: ignore[attr-defined]
+    # (the host it was made for: it gathers there, whoever asks it to: see gathering.py)
 
 
 @patch(aioice.stun.Transaction, "__init__")

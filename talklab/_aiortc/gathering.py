@@ -34,6 +34,23 @@ def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return [host if isinstance(host, str) else host.address]
 
 
+@patch(aioice.ice.Connection, "gather_candidates")
+async def gather_candidates(self: aioice.ice.Connection) -> None:
+    """1. A lab person's ICE agent gathers as the host it was made for (its person's address,
+    maybe behind a NAT), whoever asks it to: talklab's ``set_local``, or a learner's handler
+    calling the browser's ``pc.setLocalDescription`` directly. It never gathers on this
+    machine's other interfaces."""
+    host = getattr(self, "_talklab_host", None)
+    if host is None or HOST.get() is not None:
+        await stock(aioice.ice.Connection, "gather_candidates")(self)
+        return
+    token = HOST.set(host)
+    try:
+        await stock(aioice.ice.Connection, "gather_candidates")(self)
+    finally:
+        HOST.reset(token)
+
+
 @patch(aioice.ice.StunProtocol, "connection_made")
 def connection_made(self: aioice.ice.StunProtocol, transport: Any) -> None:
     """3. Behind a simulated NAT, the socket's transport is wrapped so that what it sends leaves

@@ -40,8 +40,8 @@ LINES = ["m=audio", "a=rtpmap", "a=ice-ufrag", "a=ice-pwd", "a=fingerprint", "a=
 
 @question(OneOf(LINES))
 def line_for(change: str) -> Spec:
-    """Which line of Alice's offer would show ``change``? (a line's start, such as
-    ``"a=rtpmap"``)"""
+    """Which line of what Alice sends (her offer, or a candidate she trickles after it) would
+    show ``change``? (a line's start, such as ``"a=rtpmap"``)"""
     if change not in CHANGES:
         raise ValueError(f"change is one of: {'; '.join(CHANGES)}")
     expected, why = CHANGES[change]
