@@ -25,11 +25,19 @@ class NotReady(Sentence, RuntimeError):
     person gone): the message names the cell to run."""
 
 
-def ready(lab: Any, *things: Any, voice: bool = False) -> None:
+def ready(lab: Any, *things: Any, voice: bool = False, stun: bool = False,
+          turn: bool = False) -> None:
     """Stop the cell (:class:`NotReady`) unless ``lab`` is running and each of ``things``
     (people, their calls, Socket.IO clients, live views) is still part of it (with ``voice``,
-    every person given is in voice too); given nothing but the lab, it must have people."""
-    problem = _lab_problem(lab, empty_matters=not things)
+    every person given is in voice too; with ``stun``/``turn``, the lab runs that server);
+    given nothing but the lab, it must have people."""
+    problem = _lab_problem(lab, empty_matters=not (things or stun or turn))
+    for needed, server in ((stun, "stun"), (turn, "turn")):
+        if problem is None and needed and getattr(lab, server, None) is None:
+            made = getattr(lab, "made_by", None)
+            by = f" (it was made by the cell with {made})" if made else ""
+            problem = (f"this lab has no {server.upper()} server{by}: run the cell that makes "
+                       f"the lab with {server}=True again.")
     if problem is None:
         for thing in things:
             problem = _problem(lab, thing, voice)
