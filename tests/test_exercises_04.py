@@ -132,3 +132,22 @@ async def test_what_the_notebook_shows_of_stun_is_no_raw_repr():
     html = answer._repr_html_()
     assert f"{exchange.local[0]}:{exchange.local[1]}" in html  # an address reads as ip:port
     assert "('" not in html
+
+
+async def test_offsets_that_count_the_header_get_a_hint_and_no_line_of_python():
+    """04 answered `value[8:12]` (the header counted in the offsets) with "line 54, in
+    ip_address", a line of Python's own ipaddress module."""
+    import ipaddress
+
+    def shifted(value, transaction_id):
+        port = int.from_bytes(value[6:8], "big") ^ 0x2112
+        return str(ipaddress.ip_address(value[8:12])), port
+    said = await check.xor_mapped_address(shifted)
+    assert not said and "in ip_address" not in said.message
+    assert "type-and-length header" in said.message, said.message
+
+    def swapped(value, transaction_id):
+        port = int.from_bytes(value[2:4], "big") ^ 0x2112
+        return port, "192.0.2.1"
+    said = await check.xor_mapped_address(swapped)
+    assert not said and "port first" in said.message

@@ -13,6 +13,7 @@ import asyncio
 import gc
 import inspect
 import re
+import sysconfig
 import traceback
 import warnings
 from collections import Counter
@@ -24,11 +25,14 @@ from .feedback import NOT_YET, Feedback
 STUB = "still the stub: replace the `raise NotImplementedError` with your code, then run again."
 
 
+STDLIB = sysconfig.get_paths()["stdlib"]
+
+
 def where(exc: BaseException) -> str:
-    """The last line of the learner's own code in a traceback ("line 3, in my_handler")."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if "talklab" not in f.filename.replace("\\", "/").split("/")
-              and "site-packages" not in f.filename]
+    """The last line of the learner's own code in a traceback ("line 3, in my_handler"): not
+    talklab's, a library's or Python's own (04 named "line 54, in ip_address", in the
+    standard library, as where a learner's slice went wrong)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _learners(f.filename)]
     if not frames:
         return ""
     frame = frames[-1]
@@ -70,7 +74,8 @@ def in_learners_code(exc: BaseException) -> bool:
 
 def _learners(filename: str) -> bool:
     parts = filename.replace("\\", "/").split("/")
-    return "talklab" not in parts and "site-packages" not in parts and "aiortc" not in parts
+    return ("talklab" not in parts and "site-packages" not in parts and "aiortc" not in parts
+            and not filename.startswith(STDLIB))
 
 
 def explain(error: BaseException | str) -> str:
@@ -78,15 +83,21 @@ def explain(error: BaseException | str) -> str:
     kinds a learner meets here; "" for others. (The error itself is shown too: it says
     where; this says what it means here.) A hint about reading a payload is given only when
     the learner's own line raised it: an error from inside talklab says what it needs itself."""
+    own = True
     if isinstance(error, BaseException):
-        if not in_learners_code(error) and type(error).__name__ != "InvalidStateError":
-            return ""
+        own = in_learners_code(error)
         error = f"{type(error).__name__}: {error}"
     kind, _, message = error.partition(": ")
     field = re.match(r"'dict' object has no attribute '(\w+)'", message)
+    if kind in ("AttributeError", "KeyError") and not own:
+        return ""  # raised inside talklab or a library: its message says what it needs
     if kind == "AttributeError" and field:
         return (f" The seed's payloads arrive as plain dicts (JSON objects): a field is read "
                 f"with data[\"{field.group(1)}\"], not data.{field.group(1)}.")
+    if kind == "ValueError" and "does not appear to be an IPv4 or IPv6 address" in message:
+        return (" The bytes given to ipaddress were not the four of an address: count again "
+                "where each field starts in the value (it begins after the attribute's "
+                "type-and-length header, with the reserved byte).")
     if kind == "KeyError":
         return (f" The payload has no key {message}: look at what the seed's event carries "
                 "(its step in the seed names each field), and print(data) inside your handler "

@@ -53,18 +53,18 @@ def _cell(obj: Any, fallback: str) -> str:
 
 
 def _lab_problem(lab: Any, empty_matters: bool) -> str | None:
-    if lab is None or not hasattr(lab, "people"):
+    """What is wrong with the lab (or the server) a cell reports on, if anything."""
+    if lab is None or not hasattr(lab, "running"):
         return (f"this cell reports on a lab, and got {type(lab).__name__} {lab!r}: run the "
                 "cell that makes the lab (`lab = await talklab.Lab(...)`) first.")
-    again = _cell(lab, "the cell that makes the lab (`lab = await talklab.Lab(...)`)")
+    what = _what(lab)
+    again = _cell(lab, f"the cell that makes {what}")
     if not lab.running:
-        why = getattr(lab, "closed_because", None)
-        if why is None:
-            return f"the lab has not started: run {again}."
+        why = (getattr(lab, "closed_because", None) or "was closed").removeprefix("their lab ")
         closer = getattr(lab, "closed_by", None)
-        by = f" by {closer}" if closer else ""
-        return (f"the lab is closed ({why}{by}): run {again}, and the cells after it, again.")
-    if empty_matters and not lab.people:
+        how = f"it {why}" + (f", by the cell with {closer}" if closer else "")
+        return f"{what} is closed ({how}): run {again}, and the cells after it, again."
+    if empty_matters and hasattr(lab, "people") and not lab.people:
         first = getattr(lab, "first_people", None)
         start = f", starting with the cell with {first}" if first else ""
         made = getattr(lab, "made_by", None)
@@ -107,10 +107,11 @@ def _problem(lab: Any, thing: Any, voice: bool) -> str | None:
     return None
 
 
-def _what(view: Any) -> str:
+def _what(thing: Any) -> str:
     return {"LinkStatsView": "this live table", "MeshView": "this live drawing",
-            "DaveChecklist": "this checklist", "RoomPanel": "this panel"}.get(
-        type(view).__name__, "this view")
+            "DaveChecklist": "this checklist", "RoomPanel": "this panel", "Lab": "the lab",
+            "Classroom": "the classroom", "StunServer": "the STUN server",
+            "SignalingServer": "the signaling server"}.get(type(thing).__name__, "this view")
 
 
 def gone(people: Iterable[Any]) -> list[str]:

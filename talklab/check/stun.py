@@ -51,6 +51,9 @@ def _shape(got: Any) -> str | None:
         return (f"return two things, the address and the port (`return ip, port`); yours "
                 f"returned {type(got).__name__} {got!r}.")
     ip, port = got
+    if isinstance(ip, int) and not isinstance(ip, bool) and isinstance(port, str):
+        return ("your function returned the port first and the address second: return "
+                "(address, port), e.g. ('192.0.2.7', 3478).")
     if isinstance(ip, (bytes, bytearray)):
         return ("the address came back as bytes; return it as text such as '192.0.2.7' "
                 "(ipaddress.ip_address(four_bytes) turns bytes into an address; str() of "

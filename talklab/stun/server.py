@@ -28,6 +28,7 @@ from aioice import stun
 
 from .._service import Service, serve_forever
 from ..address import Address
+from ..notebook import made_by
 from .dissect import dissect
 
 SOFTWARE = "talklab-stun"
@@ -169,6 +170,12 @@ class StunServer(Service):
         self.answered: deque[Answered] = deque(maxlen=2000)  # the latest, for a notebook
         self._sockets: dict[Address, _Socket] = {}
         self.latency = 0.0  # s each answer waits before it leaves (see shape())
+        self.made_by = made_by()  # in a notebook, the cells that made and closed it
+        self.closed_by: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.endpoints is not None
 
     def _endpoints(self) -> Endpoints:
         if self.endpoints is None:
@@ -258,6 +265,8 @@ class StunServer(Service):
     async def close(self) -> None:
         if StunServer.current is self:
             StunServer.current = None
+        if self.endpoints is not None:
+            self.closed_by = made_by()
         for protocol in self._sockets.values():
             if protocol.transport is not None:
                 protocol.transport.close()
