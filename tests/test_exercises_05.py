@@ -106,3 +106,12 @@ async def test_the_check_list_is_on_one_clock_and_the_best_pair_wins():
         assert all("_" not in r["state"] and r["state"].islower() for r in table.rows)
         # by default, one clock for the whole check list: the earliest change is at 0
         assert min(t for r in pairs(link.pc) for t, _ in r["history"]) == 0
+
+
+async def test_the_formula_typed_with_a_caret_is_told_that_caret_is_xor():
+    """The notebook writes 2^24; typed into Python that is XOR, and the hint spoke only of
+    which power of two was given."""
+    def priority(type_preference, local_preference, component):
+        return 2^24 * type_preference + 2^8 * local_preference + (256 - component)
+    said = await check.priority(priority)
+    assert not said and "`^` is XOR" in said.message and "**" not in said.message

@@ -30,8 +30,18 @@ async def priority(function: Any) -> Feedback:
     return await run(function, _live_priority, name="priority", timeout=30)
 
 
+def _as_xor(t: int, local: int, c: int) -> int:
+    """RFC 8445's formula as its text reads, typed into Python: there ``^`` is XOR."""
+    return 2 ^ 24 * t + 2 ^ 8 * local + (256 - c)
+
+
 def _weights(function: Any) -> str | None:
     """What is off in the formula, found by probing it one input at a time (no live call)."""
+    probes = [(126, 65535, 1), (100, 65535, 1), (0, 0, 2)]
+    if all(function(*args) == _as_xor(*args) for args in probes):
+        return ("Your formula reads like the RFC's, but in Python `^` is XOR (notebook 04 "
+                "used it to undo the cookie), not a power: how is 2 to the 24th written in "
+                "Python?")
     base = function(0, 0, 1)
     steps = {"type preference": (function(1, 0, 1) - base, 2 ** 24),
              "local preference": (function(0, 1, 1) - base, 2 ** 8)}
