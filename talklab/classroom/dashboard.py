@@ -90,7 +90,7 @@ class DashboardView:
             carrying = sum(ln["state"] == "connected" for ln in room["links"])
             draw_mesh(room_graph(room), ax, f"{room['room']}: {carrying} of "
                       f"{len(room['links'])} calls carrying audio, {voice} in voice")
-        legend(fig)
+        legend(fig, [room_graph(room) for room in rooms])
         return Drawing.of(fig, "the class")
 
     def _repr_html_(self) -> str:

@@ -5,16 +5,16 @@ be compared at a glance): filled when in voice, hollow when only in the room; sq
 people talklab did not make (a browser), circles for the lab's. Each call is a line whose
 *colour and label* say its state (green "connected" means audio has arrived both ways, not
 merely that a connection exists) and whose *style and label* say its route: solid = host,
-dashed = srflx (through a NAT, thanks to STUN), dotted = relay, drawn through the TURN server
-(the square, outside the circle) because that is where its audio goes. Nothing is told by
-colour alone.
+dashed = srflx (through a NAT, thanks to STUN), dash-dot = prflx (an address learnt during
+the checks), dotted = relay, drawn through the TURN server (the square, outside the circle)
+because that is where its audio goes. Nothing is told by colour alone.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import networkx as nx
 from matplotlib.lines import Line2D
@@ -25,7 +25,10 @@ from .live import LiveView
 
 STATE_COLOURS = {"connected": "#059669", "connecting": "#d97706", "new": "#6b7280",
                  "disconnected": "#ea580c", "failed": "#dc2626", "closed": "#9ca3af"}
-ROUTE_STYLES = {"host": "-", "srflx": "--", "prflx": "--", "relay": ":", None: "-"}
+ROUTE_STYLES: dict[str | None, Any] = {"host": "-", "srflx": "--", "prflx": (0, (6, 2, 1, 2)),
+                                       "relay": ":", None: "-"}
+ROUTE_NAMES = {"host": "host", "srflx": "srflx (via STUN)", "prflx": "prflx (learnt in checks)",
+               "relay": "relay (via TURN)"}
 ROUTE_WORDS = {"host": "host", "srflx": "srflx", "prflx": "prflx", "relay": "relay",
                None: "…"}
 STATE_MARKS = {"connected": "", "connecting": " (connecting)", "new": " (new)",
@@ -56,7 +59,11 @@ def positions(names: Sequence[str]) -> dict[str, tuple[float, float]]:
 def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
               seats: Sequence[str] | None = None) -> Any:
     """Draw ``graph`` (from ``lab.graph()``) on ``ax`` and return the axes. ``seats`` fixes
-    where each name sits (give the same list to two drawings to compare them)."""
+    where each name sits (give the same list to two drawings to compare them).
+
+    Each call's line is labelled with its route and state, except the label most calls share
+    when there are many: a room of six has fifteen calls, and fifteen labels "host" pile up
+    in the middle; the title says it once for all of them instead."""
     if ax is None:
         _, ax = figure(4.2, 4.0)
     ax.clear()
@@ -65,29 +72,37 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
         [n for n in graph.nodes if seats is not None and n not in seats]
     pos = positions(list(seats) if seats else names)
     pos.update({n: p for n, p in positions(names).items() if n not in pos})
-    relayed = False
     turn_at = turn_place(pos)
-    for a, b, d in graph.edges(data=True):
+    edges = list(graph.edges(data=True))
+    labels = [ROUTE_WORDS.get(d.get("route"), str(d.get("route")))
+              + STATE_MARKS.get(d.get("state"), f" ({d.get('state')})") for *_, d in edges]
+    common = max(set(labels), key=labels.count) if len(edges) > 6 else None
+    relays = [i for i, (*_, d) in enumerate(edges) if d.get("route") == "relay"]
+    for i, ((a, b, d), label) in enumerate(zip(edges, labels, strict=True)):
         state, route = d.get("state"), d.get("route")
         colour = STATE_COLOURS.get(state, "#6b7280")
         style = ROUTE_STYLES.get(route, "-")
-        label = ROUTE_WORDS.get(route, str(route)) + STATE_MARKS.get(state, f" ({state})")
         width = 2.4 if state == "connected" else 1.4
         (xa, ya), (xb, yb) = pos[a], pos[b]
         if route == "relay":  # via the TURN server: that is where its audio goes
-            relayed = True
-            tx, ty = turn_at
+            # each relayed call passes the server at a point of its own, so that two calls of
+            # one person (both to the same TURN server) stay two lines, not one
+            k = relays.index(i) - (len(relays) - 1) / 2
+            tx, ty = turn_at[0] + 0.2 * k, turn_at[1] + 0.1 * k
             ax.plot([xa, tx, xb], [ya, ty, yb], linestyle=style, color=colour, lw=width,
                     zorder=1)
-            far = max(((xa, ya), (xb, yb)), key=lambda q: math.dist(q, turn_at))
-            mx, my = far[0] + 0.4 * (tx - far[0]), far[1] + 0.4 * (ty - far[1])
+            far = max(((xa, ya), (xb, yb)), key=lambda q: math.dist(q, (tx, ty)))
+            t = 0.25 + 0.5 * relays.index(i) / max(len(relays), 2)  # labels apart, too
+            mx, my = far[0] + t * (tx - far[0]), far[1] + t * (ty - far[1])
         else:
             ax.plot([xa, xb], [ya, yb], linestyle=style, color=colour, lw=width, zorder=1)
             t = 0.5 if math.hypot((xa + xb) / 2, (ya + yb) / 2) > 0.35 else 0.28
             mx, my = xa + t * (xb - xa), ya + t * (yb - ya)
-        ax.text(mx, my, label, fontsize=6.5, ha="center", va="center", color=colour, zorder=2,
-                bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.92))
-    if relayed:
+        if label != common:
+            ax.text(mx, my, label, fontsize=6.5, ha="center", va="center", color=colour,
+                    zorder=2, bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none",
+                                        alpha=0.92))
+    if relays:
         ax.scatter([turn_at[0]], [turn_at[1]], marker="s", s=900, color="#b45309", zorder=3)
         ax.text(*turn_at, "TURN", ha="center", va="center", fontsize=6.5, color="white",
                 zorder=4)
@@ -104,25 +119,31 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
                 ha="center" if abs(ux) < 0.5 else ("left" if ux > 0 else "right"),
                 va="center" if abs(uy) < 0.5 else ("bottom" if uy > 0 else "top"))
     in_voice = sum(1 for n in names if graph.nodes[n].get("in_voice"))
-    carrying = sum(1 for *_, d in graph.edges(data=True) if d.get("state") == "connected")
-    ax.set_title(title or f"{in_voice} in voice · {carrying} of "
-                 f"{in_voice * (in_voice - 1) // 2} calls carrying audio", fontsize=9.5)
+    carrying = sum(1 for *_, d in edges if d.get("state") == "connected")
+    heading = title or (f"{in_voice} in voice · {carrying} of "
+                        f"{in_voice * (in_voice - 1) // 2} calls carrying audio")
+    if common is not None:
+        heading += f"\n(unlabelled lines: {labels.count(common)} calls, {common})"
+    ax.set_title(heading, fontsize=9.5)
     ax.set_xlim(-1.8, 1.8)
     ax.set_ylim(-1.5, 1.45)
     ax.set_aspect("equal")
     return ax
 
 
-def legend(fig: Any) -> None:
-    """What the line styles and colours mean, under a drawing."""
-    handles = [Line2D([], [], color="#374151", linestyle=cast(Any, ROUTE_STYLES[r]), lw=2,
-                      label=f"{r}") for r in ("host", "srflx", "relay")]
+def legend(fig: Any, graphs: Sequence[nx.Graph] = ()) -> None:
+    """What the line styles and colours mean, under a drawing: every route drawn in
+    ``graphs`` (and always host, srflx and relay), and the states."""
+    drawn = {d.get("route") for g in graphs for *_, d in g.edges(data=True)}
+    routes = [r for r in ROUTE_NAMES if r in drawn or r in ("host", "srflx", "relay")]
+    handles = [Line2D([], [], color="#374151", linestyle=ROUTE_STYLES[r], lw=2,
+                      label=ROUTE_NAMES[r]) for r in routes]
     handles += [Line2D([], [], color=STATE_COLOURS["connected"], lw=2.4,
                        label="carrying audio"),
                 Line2D([], [], color=STATE_COLOURS["connecting"], lw=1.4, label="connecting"),
                 Line2D([], [], color=STATE_COLOURS["failed"], lw=1.4, label="failed")]
-    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False,
-               handlelength=2.2, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False,
+               handlelength=3.2, bbox_to_anchor=(0.5, -0.08))
 
 
 def mesh_drawing(graph: nx.Graph, title: str | None = None,
@@ -130,7 +151,7 @@ def mesh_drawing(graph: nx.Graph, title: str | None = None,
     """A snapshot of the room as it is now: an SVG that stays after the lab closes."""
     fig, ax = figure(4.4, 4.0)
     draw_mesh(graph, ax, title, seats)
-    legend(fig)
+    legend(fig, [graph])
     return Drawing.of(fig, title or "the room")
 
 
@@ -141,7 +162,7 @@ def rooms_drawing(graphs: Sequence[nx.Graph], titles: Sequence[str]) -> Drawing:
     row = axes[0] if len(graphs) > 1 else [axes]  # (one column: figure() gives one Axes)
     for ax, graph, title in zip(row, graphs, titles, strict=True):
         draw_mesh(graph, ax, title, seats)
-    legend(fig)
+    legend(fig, graphs)
     return Drawing.of(fig, " → ".join(titles))
 
 
