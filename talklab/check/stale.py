@@ -28,7 +28,8 @@ class NotReady(Sentence, RuntimeError):
 def ready(lab: Any, *things: Any, voice: bool = False, stun: bool = False,
           turn: bool = False) -> None:
     """Stop the cell (:class:`NotReady`) unless ``lab`` is running and each of ``things``
-    (people, their calls, Socket.IO clients, live views) is still part of it (with ``voice``,
+    (people, or their names; their calls, Socket.IO clients, live views) is still part of it
+    (with ``voice``,
     every person given is in voice too; with ``stun``/``turn``, the lab runs that server);
     given nothing but the lab, it must have people."""
     problem = _lab_problem(lab, empty_matters=not (things or stun or turn))
@@ -76,6 +77,14 @@ def _lab_problem(lab: Any, empty_matters: bool) -> str | None:
 def _problem(lab: Any, thing: Any, voice: bool) -> str | None:
     if isinstance(thing, (list, tuple, set, frozenset)):
         return next((p for p in (_problem(lab, t, voice) for t in thing) if p), None)
+    if isinstance(thing, str):  # a person by name: someone the cell will look up in the lab
+        person = getattr(lab, "people", {}).get(thing)
+        if person is None:
+            made = getattr(lab, "made_by", None)
+            by = f" (made by the cell with {made})" if made else ""
+            return (f"nobody called {thing} is in this lab{by}: run the cells below that one, "
+                    f"which bring {thing} in, first.")
+        return _problem(lab, person, voice)
     name = getattr(thing, "name", None)
     if hasattr(thing, "remote_name") and hasattr(thing, "pc"):  # a link (a call)
         if thing.closed:
