@@ -40,7 +40,7 @@ from .labnet import CONFIG_TTL, LabNetwork
 from .media import MediaStream, get_user_media
 from .mesh import calls_missing, room_graph
 from .nat import Host, Nat
-from .notebook import Sentence, made_by, on_interrupt
+from .notebook import Sentence, made_by, note_made, on_interrupt
 from .person import Person, join_differences
 from .server import DEFAULT_VOICE_CAP, SignalingServer
 from .stun import StunServer
@@ -120,6 +120,9 @@ class Lab(LabNetwork):
         # in a notebook: the cells that made it, closed it and added its first person (the
         # course names them when a cell meets this lab closed or empty: talklab.check.ready)
         self.made_by = made_by()
+        for server, wanted in (("stun", stun), ("turn", turn)):
+            if wanted is True:
+                note_made(f"a lab with {server}", self.made_by)
         self.closed_by: str | None = None
         self.first_people: str | None = None
         self._quiet_interrupt: Callable[[], None] | None = None

@@ -55,6 +55,21 @@ def made_by(depth: int = 40) -> str | None:
     return None
 
 
+# what the notebook's cells have made, by kind ("a lab with turn"): the line of the last cell
+# that made one, so that a refusal can name it even after that thing is gone
+_made: dict[str, str] = {}
+
+
+def note_made(kind: str, line: str | None) -> None:
+    if line:
+        _made[kind] = line
+
+
+def where_made(kind: str) -> str | None:
+    """The line of the last cell that made a ``kind`` of thing in this kernel, if any."""
+    return _made.get(kind)
+
+
 def _code(line: str) -> str:
     """A line of code without its comment (``x = 1   # a note`` -> ``x = 1``)."""
     try:

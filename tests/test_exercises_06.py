@@ -93,3 +93,11 @@ async def test_the_live_stats_view_shows_words_not_a_widget_repr(monkeypatch):
     assert "text/html" in bundle and "application/vnd.jupyter.widget-view+json" not in bundle
     assert updates and "stopped" in updates[-1]["text/html"]
     assert "counters, live" in bundle["text/plain"] and not RAW_REPR.search(bundle["text/plain"])
+
+
+async def test_a_rule_that_looks_at_the_port_alone_is_told_so():
+    """A port-only rule was told it was port-restricted, a rule it had not written."""
+    def allows(sent_to, remote):
+        return any(port == remote[1] for _ip, port in sent_to)
+    said = await check.allows(allows)
+    assert not said and "port alone" in said.message and "port-restricted" not in said.message

@@ -104,3 +104,16 @@ async def test_a_bare_client_whose_server_went_with_its_lab_is_said_so():
         with pytest.raises(NotReady, match="Alice's connection to the signaling server is "
                                            "closed"):
             check.ready(lab, alice)
+
+
+async def test_a_lab_without_the_server_a_cell_needs_names_the_cell_that_made_one():
+    ns: dict = {"talklab": talklab}
+    await run_cell("lab = await talklab.Lab(turn=True)", ns, 7)
+    await run_cell("lab = await talklab.Lab()", ns, 8)
+    try:
+        with pytest.raises(NotReady) as missing:
+            check.ready(ns["lab"], turn=True)
+        assert "this lab has no TURN server" in str(missing.value)
+        assert "`lab = await talklab.Lab(turn=True)`" in str(missing.value)
+    finally:
+        await ns["lab"].close()

@@ -102,8 +102,26 @@ CASES = [
 ]
 
 
+PORT_ONLY = ("your rule lets in a stranger, an IP the host never sent to, whose port number "
+             "happens to be one the host sent to, and drops that same stranger from another "
+             "port: it looks at the port alone. Which part of an address says *who* is "
+             "sending?")
+
+
+def _port_only(function: Any) -> bool:
+    """Does the rule judge by the port number alone (a stranger on a known port gets in)?"""
+    sent_to = frozenset({("127.10.0.5", 5000)})
+    try:
+        return bool(function(sent_to, ("127.10.0.99", 5000)) is True
+                    and function(sent_to, ("127.10.0.99", 5001)) is False)
+    except Exception:
+        return False
+
+
 async def _packets(function: Any) -> Feedback | None:
     """The four datagrams of :data:`CASES`, through a real NAT box; None when all went right."""
+    if _port_only(function):
+        return Feedback(NOT_YET, PORT_ONLY)
     box = Nat("restricted")  # endpoint-independent mapping; the filter is the learner's
     recorder = _Recorder(function)
     box.table.rule = recorder

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..notebook import Sentence
+from ..notebook import Sentence, where_made
 
 
 class NotReady(Sentence, RuntimeError):
@@ -37,8 +37,10 @@ def ready(lab: Any, *things: Any, voice: bool = False, stun: bool = False,
         if problem is None and needed and getattr(lab, server, None) is None:
             made = getattr(lab, "made_by", None)
             by = f" (it was made by the cell with {made})" if made else ""
-            problem = (f"this lab has no {server.upper()} server{by}: run the cell that makes "
-                       f"the lab with {server}=True again.")
+            there = where_made(f"a lab with {server}")
+            cell = f"the cell with {there}" if there else f"the cell that makes the lab with " \
+                f"{server}=True"
+            problem = f"this lab has no {server.upper()} server{by}: run {cell} again."
     if problem is None:
         for thing in things:
             problem = _problem(lab, thing, voice)

@@ -175,6 +175,7 @@ class LinkStatsView(LiveView):
     def close(self) -> None:
         if self.closed:
             return
+        self._shown = self.links()  # every call there is now, read or not (06: Carol's two)
         self._unsubscribe()
         self._task.cancel()
         if LinkStatsView._by_lab.get(id(self.lab)) is self:
