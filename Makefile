@@ -16,8 +16,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml postBuild | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	PATH="$(CURDIR)/$(BIN):$$PATH" sh postBuild  # JupyterLab's settings for the course
 	touch $@
 
 # -- Node.js, for the seed's own client (tests/node) -------------------------------------------
