@@ -122,7 +122,7 @@ class Lab(LabNetwork):
         self.made_by = made_by()
         for server, wanted in (("stun", stun), ("turn", turn)):
             if wanted is True:
-                note_made(f"a lab with {server}", self.made_by)
+                note_made(f"Lab with {server}", self.made_by)
         self.closed_by: str | None = None
         self.first_people: str | None = None
         self._quiet_interrupt: Callable[[], None] | None = None

@@ -36,6 +36,7 @@ class RedisServer(Service):
     def __init__(self, start_timeout: float = 10.0) -> None:
         self.start_timeout = start_timeout
         self.port: int | None = None
+        self.servers: list[Any] = []  # signaling servers sharing it: closed with it
         self._process: asyncio.subprocess.Process | None = None
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._drainer: asyncio.Future[None] | None = None
@@ -87,8 +88,21 @@ class RedisServer(Service):
         while await process.stdout.readline():
             pass
 
+    async def signaling_server(self, db: int = 0, **options: Any) -> Any:
+        """A talklab signaling server (on a free loopback port) keeping its rooms in database
+        ``db`` of this Redis, started, and closed with it: in a notebook, re-running the cell
+        that makes ``redis = await RedisServer()`` closes the servers the last one had too."""
+        from .server import SignalingServer
+        server = await SignalingServer(redis_url=self.url(db), **options).start()
+        self.servers.append(server)
+        return server
+
     async def close(self) -> None:
-        """Stop redis-server (everything it held is gone: nothing was kept on disk)."""
+        """Stop its signaling servers, then redis-server (everything it held is gone: nothing
+        was kept on disk)."""
+        servers, self.servers = self.servers, []
+        for server in servers:
+            await server.close()
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
             process.terminate()

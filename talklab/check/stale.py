@@ -37,10 +37,12 @@ def ready(lab: Any, *things: Any, voice: bool = False, stun: bool = False,
         if problem is None and needed and getattr(lab, server, None) is None:
             made = getattr(lab, "made_by", None)
             by = f" (it was made by the cell with {made})" if made else ""
-            there = where_made(f"a lab with {server}")
-            cell = f"the cell with {there}" if there else f"the cell that makes the lab with " \
+            kind = type(lab).__name__
+            there = where_made(f"{kind} with {server}")
+            cell = f"the cell with {there}" if there else f"the cell that makes it with " \
                 f"{server}=True"
-            problem = f"this lab has no {server.upper()} server{by}: run {cell} again."
+            problem = (f"{_what(lab).replace('the ', 'this ', 1)} has no {server.upper()} "
+                       f"server{by}: run {cell} again.")
     if problem is None:
         for thing in things:
             problem = _problem(lab, thing, voice)
@@ -72,7 +74,8 @@ def _lab_problem(lab: Any, empty_matters: bool) -> str | None:
         start = f", starting with the cell with {first}" if first else ""
         made = getattr(lab, "made_by", None)
         by = f" (it was made by the cell with {made})" if made else ""
-        return f"nobody is in this lab yet{by}: run the cells below that one first{start}."
+        return (f"nobody is in {what.replace('the ', 'this ', 1)} yet{by}: run the cells below "
+                f"that one first{start}.")
     return None
 
 

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 from .._service import Service
 from ..address import Address, is_loopback
+from ..notebook import made_by, note_made
 from ..server import DEFAULT_VOICE_CAP, SignalingServer
 from ..stun import StunServer
 from ..turn import PeerPolicy, TurnServer, rest_credentials
@@ -95,6 +96,16 @@ class Classroom(Service):
         self._started = False
         self.views: list[Any] = []  # live dashboards, stopped when the classroom closes
         self.students: dict[str, Any] = {}  # name -> a rehearsal student's Lab (rehearse())
+        self.made_by = made_by()  # in a notebook, the cells that made and closed it
+        self.closed_by: str | None = None
+        if self.turn is not None:
+            note_made("Classroom with turn", self.made_by)
+
+    @property
+    def people(self) -> dict[str, Any]:
+        """``{name: person}``: the rehearsal students (each in a lab of their own)."""
+        return {name: person for lab in self.students.values()
+                for name, person in lab.people.items()}
 
     current: ClassVar[Classroom | None] = None
 
@@ -114,6 +125,8 @@ class Classroom(Service):
 
     async def close(self) -> None:
         """Stop every server (students' calls already up carry on: the seed's Step 9)."""
+        if self._started:
+            self.closed_by = made_by()
         views, self.views = self.views, []
         for view in views:
             view.close()
