@@ -14,6 +14,7 @@ Chromium is Debian's, driven by Playwright (flags: see tests/test_browser.py).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pathlib
@@ -164,11 +165,75 @@ async def run_all(page) -> float:
     raise AssertionError("unreachable")
 
 
-async def save_and_stop(page) -> None:
+async def save(page) -> None:
     await command(page, "docmanager:save")
     await page.wait_for_function(
         "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+
+
+async def stop(page) -> None:
     await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
+# every output area's content, and every scrolling box inside one, fits its width
+TOO_WIDE = (
+    "() => { const out = []; const cells = [...document.querySelectorAll('.jp-Notebook "
+    ".jp-Cell')]; cells.forEach((cell, i) => { cell.querySelectorAll('.jp-OutputArea-output, "
+    ".jp-OutputArea-output *').forEach(e => { const s = getComputedStyle(e); if (e.classList."
+    "contains('jp-OutputArea-output') || ['auto', 'scroll'].includes(s.overflowX)) {"
+    " if (e.scrollWidth > e.clientWidth + 1) out.push({cell: i, scroll: e.scrollWidth,"
+    " client: e.clientWidth, text: e.innerText.slice(0, 80)}); } }); }); return out; }")
+
+
+async def run_cell(page, index: int) -> list[dict]:
+    """Run code cell ``index`` of the notebook on the page; its outputs, once the kernel is
+    idle again."""
+    before = await page.evaluate(
+        f"window.jupyterapp.shell.currentWidget.content.model.cells.get({index}).executionCount")
+    await page.evaluate(f"window.jupyterapp.shell.currentWidget.content.activeCellIndex = {index}")
+    await command(page, "notebook:run-cell")
+    await page.wait_for_function(
+        "([i, before]) => { const w = window.jupyterapp.shell.currentWidget;"
+        " const c = w.content.model.cells.get(i);"
+        " return w.sessionContext.session.kernel.status === 'idle' &&"
+        " c.executionCount !== null && c.executionCount !== before; }",
+        arg=[index, before], timeout=60_000, polling=100)
+    return await page.evaluate(
+        f"window.jupyterapp.shell.currentWidget.content.model.cells.get({index})"
+        ".outputs.toJSON()")
+
+
+def tagged(path: pathlib.Path, tag: str) -> list[int]:
+    raw = json.loads(path.read_text())
+    return [i for i, c in enumerate(raw["cells"]) if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
+    """The cell that makes the notebook's lab, and the `reports` cells that report on it (their
+    check.ready names it first), each with whether that cell itself makes everything the
+    report reads again (then, run after it, the report is true and runs; else it must say it
+    is not ready)."""
+    raw = json.loads(path.read_text())
+    labs = tagged(path, "lab")
+    if not labs:
+        return None, {}
+    lab_cell = ast.parse("".join(raw["cells"][labs[0]]["source"]))
+    made = {t.id for node in ast.walk(lab_cell) if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)}
+    adds_people = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                      and n.func.attr in ("join", "rehearse") for n in ast.walk(lab_cell))
+    on_it = {}
+    for index in tagged(path, "reports"):
+        first = ast.parse("".join(raw["cells"][index]["source"])).body[0]
+        call = first.value if isinstance(first, ast.Expr) else None
+        if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Name) \
+                and call.args[0].id in made:
+            names = {n.id for arg in call.args for n in ast.walk(arg) if isinstance(n, ast.Name)}
+            by_name = any(isinstance(a, ast.Constant) for a in call.args)
+            servers = {k.arg for k in call.keywords if k.arg in ("stun", "turn")}
+            has = all(f"{server}=True" in ast.unparse(lab_cell) for server in servers)
+            on_it[index] = names <= made and not by_name and adds_people and has
+    return labs[0], on_it
 
 
 # (pytest-timeout above Playwright's own waits: a notebook that hangs fails with their clear error)
@@ -191,8 +256,25 @@ async def test_run_all_in_jupyterlab(jupyterlab, page, path):
     seconds[path.stem] = time.perf_counter() - start
     assert not await page.query_selector(
         ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    await save_and_stop(page)
+    assert not await page.evaluate(TOO_WIDE), "wider than the notebook"
+    await save(page)
+    # out of order: the cell that makes the lab, run again; then every cell that reports on
+    # the room says so, in one sentence (check.ready), and nothing else
+    lab, reports = on_the_lab(path)
+    if lab is not None:
+        await run_cell(page, lab)
+    for index, remade in reports.items():
+        said = await run_cell(page, index)
+        if remade:  # all it reads was made again by the lab cell: a true report
+            assert not [o for o in said if o.get("output_type") == "error"], (index, said)
+            continue
+        assert [o.get("ename") for o in said] == ["NotReady"], (index, said)
+        assert "run the cell with" in " ".join(said[0]["traceback"]), (index, said)
+    await stop(page)
     nb = nbformat.read(work / path.name, as_version=4)
+    live = [o for o in outputs(nb) if "application/vnd.jupyter.widget-view+json"
+            in o.get("data", {})]
+    assert not live, "a live widget left in the saved notebook: it reopens as 'model not found'"
     found = outputs(nb)
     assert not [text_of(o) for o in found if o.get("output_type") == "error"]
     assert not [text_of(o) for o in found if o.get("name") == "stderr"]
@@ -205,16 +287,32 @@ async def test_run_all_in_jupyterlab(jupyterlab, page, path):
     assert stats_moved or not uses_stats
 
 
+@pytest.mark.timeout(300)
+async def test_every_notebook_saved_after_run_all_reopens_without_a_missing_widget(jupyterlab,
+                                                                                    page):
+    url, token, work = jupyterlab
+    if len(seconds) < len(NOTEBOOKS):
+        pytest.skip("runs after every notebook has been run and saved in JupyterLab")
+    for path in NOTEBOOKS:
+        await page.goto(f"{url}/lab/tree/{path.name}?token={token}")
+        await page.wait_for_function(  # every cell (and output) of the saved file on the page
+            "(n) => document.querySelectorAll('.jp-Notebook .jp-Cell').length === n",
+            arg=len(nbformat.read(work / path.name, as_version=4).cells), timeout=60_000)
+        text = await page.evaluate("document.body.innerText")
+        assert "model not found" not in text, path.name
+        await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
 def test_the_whole_course_fits_its_budget_in_jupyterlab():
     if len(seconds) < len(NOTEBOOKS):
         pytest.skip("runs after every notebook has been run in JupyterLab")
     assert sum(seconds.values()) < BUDGET, {k: round(v, 1) for k, v in seconds.items()}
 
 
-MESH_IMAGE = (  # the live mesh's picture: the widget just above its caption ("n people · ...")
+MESH_IMAGE = (  # the live mesh's picture: the widget with its caption ("n people · ...")
     "() => { const c = [...document.querySelectorAll('.widget-html')].find(e =>"
     " /people · \\d+ calls carrying audio/.test(e.innerText));"
-    " return c && c.previousElementSibling ? c.previousElementSibling.innerHTML : ''; }")
+    " return c ? c.innerHTML : ''; }")
 PANEL = [
     "import talklab\nfrom talklab.views import RoomPanel\nlab = await talklab.Lab()\n"
     "panel = RoomPanel(lab)\npanel",
@@ -250,6 +348,18 @@ async def test_the_room_panels_buttons_change_the_live_room(jupyterlab, page):
         timeout=15_000)
     after = await page.evaluate(MESH_IMAGE)
     assert "<svg" in before and "<svg" in after and after != before
+    # saved in the middle, the lab still open, and reopened elsewhere (a copy, a new kernel):
+    # the panel comes back from the widget state saved with it, not "model not found"
+    await save(page)
+    shutil.copy(work / "panel.ipynb", work / "panel-saved.ipynb")
+    other = await page.context.new_page()
+    await other.goto(f"{url}/lab/tree/panel-saved.ipynb?token={token}")
+    await other.wait_for_function("() => /Join voice/.test(document.body.innerText) ||"
+                                  " /model not found/.test(document.body.innerText)",
+                                  timeout=60_000)
+    assert "model not found" not in await other.evaluate("document.body.innerText")
+    await other.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    await other.close()
     grace = page.locator(row.format("Grace") + " button:has-text('Join voice')")
     await grace.click()  # the seventh is refused, with the seed's words
     await page.wait_for_function(
@@ -261,3 +371,7 @@ async def test_the_room_panels_buttons_change_the_live_room(jupyterlab, page):
     await command(page, "notebook:run-cell")
     await all_ran(page, timeout=30)
     assert re.search(r"\[\d+\]", await page.locator(".jp-InputPrompt").last.inner_text())
+    # the lab closed: the panel's buttons gave way to a picture of the room's last state
+    await page.wait_for_function(
+        "() => /the buttons are gone/.test(document.body.innerText)", timeout=15_000)
+    assert not await page.locator("button:has-text('Join voice')").count()

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import json
@@ -161,3 +162,140 @@ def test_all_notebooks_together_fit_the_budget():
     if len(seconds) < len(NOTEBOOKS):
         pytest.skip("runs after every notebook has been executed")
     assert sum(seconds.values()) < BUDGET, seconds
+
+
+# -- a cell that reports on a room says what it reports on (issue 19) -------------------------
+# A "live" name holds a lab that a re-run cell replaces (`await talklab.Lab()`, `await
+# talklab.Classroom()`), or something that lives and dies with one: its people, their calls,
+# Socket.IO clients of its server, live views of its room. (Pictures and measurements taken
+# earlier are not live: they say what the room was, and stay true.)
+LIVE_MAKERS = {"Lab", "Classroom", "join", "rehearse", "RoomPanel", "DaveChecklist",
+               "LinkStatsView", "MeshView", "link_to", "SignalingClient", "connect",
+               "StunServer"}
+POPULATES = {"join", "rehearse", "Lab", "Classroom", "connect"}  # a cell adding people stands
+# alone: run after the cell that makes the lab again, it adds them to the new lab
+
+
+def _calls(node) -> set[str]:
+    names = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            func = sub.func
+            names.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return names
+
+
+def _loads(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _is_live(value, live: set[str]) -> bool:
+    """Does ``value`` evaluate to a live thing (see LIVE_MAKERS), as far as its shape shows?"""
+    if isinstance(value, ast.Await):
+        return _is_live(value.value, live)
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name in LIVE_MAKERS
+    if isinstance(value, ast.Name):
+        return value.id in live
+    if isinstance(value, (ast.Tuple, ast.List, ast.Set)):
+        return any(_is_live(e, live) for e in value.elts)
+    if isinstance(value, (ast.ListComp, ast.GeneratorExp)):
+        return _is_live(value.elt, live)
+    if isinstance(value, ast.Subscript):  # lab.people["Alice"]
+        return isinstance(value.value, ast.Attribute) and value.value.attr in ("people", "links")
+    return False
+
+
+def _closes_only(tree, names: set[str]) -> bool:
+    """Every use of ``names`` in the cell is ``X.close()`` (the notebook's closing cell)."""
+    uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names
+            and isinstance(n.ctx, ast.Load)]
+    closers = {id(c.func.value) for c in ast.walk(tree) if isinstance(c, ast.Call)
+               and isinstance(c.func, ast.Attribute) and c.func.attr == "close"
+               and isinstance(c.func.value, ast.Name)}
+    loops = {id(n) for f in ast.walk(tree) if isinstance(f, ast.For)
+             for n in ast.walk(f.iter) if isinstance(n, ast.Name)}  # for c in (...): c.close()
+    return all(id(n) in closers or id(n) in loops for n in uses)
+
+
+def room_readers(path: pathlib.Path) -> list[int]:
+    """The code cells (indices) that read, without adding people, a lab, a person or a room
+    that an earlier cell made: the cells that must be tagged ``reports``."""
+    raw = json.loads(path.read_text())
+    live: set[str] = set()
+    populates = set(POPULATES)  # and the notebook's own functions that add people
+    readers = []
+    for index, cell in enumerate(raw["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse("".join(cell["source"]))
+        earlier = _loads(tree) & live
+        if earlier and not _calls(tree) & populates and not _closes_only(tree, earlier):
+            readers.append(index)
+        populates |= {f.name for f in ast.walk(tree) if isinstance(f, ast.AsyncFunctionDef)
+                      and _calls(f) & populates}
+        for node in ast.walk(tree):  # what this cell binds to live things
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                live = live | names if _is_live(node.value, live) else live - names
+            elif isinstance(node, ast.For) and _is_live(node.iter, live):
+                live |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+    return readers
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_that_reports_on_a_room_is_tagged_and_checks_it_first(path):
+    raw = json.loads(path.read_text())
+    tagged = {i for i, c in enumerate(raw["cells"])
+              if "reports" in c.get("metadata", {}).get("tags", [])}
+    untagged = [("".join(raw["cells"][i]["source"]).splitlines() or [""])[0]
+                for i in room_readers(path) if i not in tagged]
+    assert not untagged, f"cells reading the room, not tagged `reports`: {untagged}"
+    for i in sorted(tagged):
+        tree = ast.parse("".join(raw["cells"][i]["source"]))
+        first = tree.body[0] if tree.body else None
+        assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) and \
+            ast.unparse(first.value.func) == "check.ready", \
+            f"a `reports` cell starts with check.ready(...): {ast.unparse(tree)[:80]}"
+    if tagged:
+        assert cells(path, "lab"), "a notebook with `reports` cells tags the cell making its lab"
+
+
+GLOSSARY = ROOT / "notebooks" / "glossary.md"
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def anchors(markdown: str) -> set[str]:
+    """The ids JupyterLab gives a markdown text's headings (the text, spaces as dashes)."""
+    return {re.sub(r"[`*]", "", line.lstrip("#").strip()).replace(" ", "-")
+            for line in markdown.splitlines() if re.match(r"#{1,6} ", line)}
+
+
+@pytest.mark.parametrize("path", [*NOTEBOOKS, GLOSSARY], ids=lambda p: p.stem)
+def test_every_link_resolves(path):
+    if path.suffix == ".ipynb":
+        texts = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                 if c["cell_type"] == "markdown"]
+    else:
+        texts = [path.read_text()]
+    own = anchors("\n".join(texts))
+    for target in (m for text in texts for m in LINK.findall(text)):
+        assert not re.match(r"[a-z]+:", target), f"a link beyond the course: {target}"
+        file, _, fragment = target.partition("#")
+        linked = (path.parent / file) if file else path
+        assert linked.exists(), f"{path.name}: {target} (no such file)"
+        if fragment:
+            heads = own if not file else anchors(linked.read_text())
+            assert fragment in heads, f"{path.name}: {target} (no such heading)"
+
+
+def test_the_glossary_spells_out_every_acronym_the_course_uses():
+    text = GLOSSARY.read_text()
+    for term in ("ICE", "STUN", "TURN", "SDP", "DTLS", "NAT", "RTP", "RTCP", "SRTP", "Opus",
+                 "jitter-buffer", "SFU", "MCU"):
+        assert term in anchors(text), term
+    for path in NOTEBOOKS:  # each links it
+        assert "glossary.md#" in path.read_text(), f"{path.name} never links the glossary"
