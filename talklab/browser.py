@@ -54,6 +54,7 @@ class BrowserHandlers:
     signaling: bool
     view: RoomView
     links: dict[str, Link]
+    made_links: list[Link]
     errors: list[dict]
     events: EventBus
     overrides: dict[str, Callable[..., Any]]
@@ -229,11 +230,14 @@ class BrowserHandlers:
     def _new_link(self, sid: str, name: str, role: str) -> Link:
         link = Link(cast("Person", self), sid, name, role)
         self.links[sid] = link
+        self.made_links.append(link)  # (closed with the person, even if dropped from links)
         self._publish("link-created", remote=name, role=role)
         return link
 
     async def _close_links(self) -> None:
         links, self.links = list(self.links.values()), {}
+        links += [link for link in self.made_links if link not in links and not link.closed]
+        self.made_links = []
         # shielded: an interrupt (Interrupt Kernel) while they close must not leave calls that
         # are no longer this person's, half closed
         await asyncio.shield(asyncio.gather(*(link.close() for link in links)))

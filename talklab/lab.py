@@ -319,10 +319,12 @@ class Lab(LabNetwork):
             raise ValueError(f"a person needs a name, got {name!r}")
         if not self._started:
             if self._closed is not None:
+                again = f"the cell with {self.made_by}" if self.made_by else \
+                    "the cell that makes the lab (`lab = await talklab.Lab()`)"
                 raise LabClosed(
                     "this lab was replaced by a newer one (each `lab = await talklab.Lab()` "
                     "closes the last): use the new lab" if "replaced" in self._closed else
-                    "this lab is closed: start a new one with `lab = await talklab.Lab()`")
+                    f"this lab is closed: run {again} again, and the cells after it")
             await self.start()
         if self.rooms is not None:
             return await self.rooms.join(  # type: ignore[return-value]

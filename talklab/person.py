@@ -87,6 +87,7 @@ class Person(BrowserHandlers):
         self._joining = False
         self._before_me: set[str] = set()  # who was in voice when we joined: they offer to us
         self.links: dict[str, Link] = {}  # sid -> Link
+        self.made_links: list[Link] = []  # every link made, closed with the person
         self.errors: list[dict] = []
         self.closed = False
         self.closed_because = "hung up"

@@ -45,3 +45,17 @@ async def test_the_stub_and_the_usual_mistakes_are_told_why():
     assert "still keep a call with Bob" in (await check.user_left_voice(nothing)).message
     assert "hung up on" in (await check.user_left_voice(everyone)).message
     assert "still listed" in (await check.user_left_voice(closes_but_keeps_listed)).message
+
+
+async def test_a_call_forgotten_without_hanging_up_is_not_right():
+    """`me.links.pop(sid)` alone was judged right: the connection stayed open, and its task was
+    later destroyed pending (stderr in the notebook)."""
+    async def forget(me, data):
+        me.links.pop(data["socketId"], None)
+    said = await check.user_left_voice(forget)
+    assert not said and "never hung it up" in said.message
+
+    async def wrong_key(me, data):
+        await me.links.pop(data["userId"]).close()
+    said = await check.user_left_voice(wrong_key)
+    assert not said and "KeyError" in said.message and "print(data)" in said.message

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from .exercise import run
+from .exercise import explain, run
 from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 
 __all__ = ["calls_after_leaving", "user_left_voice"]
@@ -49,6 +49,9 @@ async def _live(function: Any) -> Feedback:
         bob = people["Bob"]
         stay = [p for name, p in people.items() if name != "Bob"]
         calls = {p.name: {sid: link for sid, link in p.links.items()} for p in stay}
+        handler_errors: list[Any] = []
+        lab.events.subscribe(lambda e: handler_errors.append(e) if e.kind == "handler-error"
+                             else None)
         for p in stay:
             p.on("userLeftVoice", function)
         await bob.leave_voice()
@@ -64,9 +67,20 @@ async def _live(function: Any) -> Feedback:
             if mine:
                 if "NotImplementedError" in mine[0]["message"]:
                     raise NotImplementedError
+                error = next((e.data.get("exception") for e in handler_errors
+                              if e.data.get("person") == p.name), None)
                 return Feedback(NOT_YET, f"your handler raised {mine[0]['message']} "
-                                f"(when {p.name} was told that Bob left).")
+                                f"(when {p.name} was told that Bob left)."
+                                + explain(error or mine[0]["message"]))
         kept = [p.name for p in stay if bob.sid in p.links and not p.links[bob.sid].closed]
+        forgotten = [p.name for p in stay if bob.sid not in p.links
+                     and any(sid == bob.sid and not link.closed
+                             for sid, link in calls[p.name].items())]
+        if forgotten:
+            return Feedback(NOT_YET, f"{', '.join(forgotten)} took the call with Bob out of "
+                            "`me.links` but never hung it up: the connection is still open, "
+                            "its ICE agent and its sender still running, only nobody holds it "
+                            "any more. What does a browser call on a connection to end it?")
         if kept:
             return Feedback(NOT_YET, f"{', '.join(kept)} still keep a call with Bob, who has "
                             "left: a connection nobody will answer. Which of `me.links` is his? "
