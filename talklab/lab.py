@@ -365,6 +365,7 @@ class Lab(LabNetwork):
                             settings=self.settings)
         person.join_options = wanted
         person.made_by = made_by()
+        note_made(f"person {name}", person.made_by)
         self.first_people = self.first_people or person.made_by
         for event, handler in self.handlers.items():
             person.on(event, handler)

@@ -22,6 +22,7 @@ from collections.abc import Generator
 from typing import Any, ClassVar
 
 from ._service import Service
+from .notebook import made_by
 
 
 class RedisUnavailable(RuntimeError):
@@ -37,6 +38,8 @@ class RedisServer(Service):
         self.start_timeout = start_timeout
         self.port: int | None = None
         self.servers: list[Any] = []  # signaling servers sharing it: closed with it
+        self.made_by = made_by()  # in a notebook, the cells that made and closed it
+        self.closed_by: str | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._drainer: asyncio.Future[None] | None = None
@@ -100,6 +103,8 @@ class RedisServer(Service):
     async def close(self) -> None:
         """Stop its signaling servers, then redis-server (everything it held is gone: nothing
         was kept on disk)."""
+        if self.running:
+            self.closed_by = made_by()
         servers, self.servers = self.servers, []
         for server in servers:
             await server.close()

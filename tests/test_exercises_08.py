@@ -135,3 +135,32 @@ async def test_the_capstone_says_what_is_missing_without_giving_the_room_away():
 def test_a_prediction_has_nothing_to_compare_with_before_the_room_runs():
     said = check.compare(3, None, about="calls through TURN", kind=check.Whole())
     assert said.verdict == "pending" and "nothing to compare with yet" in said.message
+
+
+async def test_aiortcs_own_add_ice_candidate_on_a_dict_is_told_what_takes_a_dict():
+    """`link.pc.addIceCandidate(data["candidate"])`, the browser's call, was told to read the
+    payload with data["sdpMid"]: aiortc's own method takes its object, not a dict."""
+    async def browser_call(me, data):
+        link = me.links.get(data["from"])
+        if link is not None:
+            await link.pc.addIceCandidate(data["candidate"])
+    said = await check.handle_webrtc_ice_candidate(browser_call)
+    assert not said and "aiortc's own take its objects" in said.message, said.message
+    assert "data[\"sdpMid\"]" not in said.message
+
+    async def whole_message(me, data):
+        await me.links[data["from"]].add_ice_candidate(data)
+    said = await check.handle_webrtc_ice_candidate(whole_message)
+    assert not said and "whole message" in said.message and "removeprefix" not in said.message
+
+
+async def test_a_room_whose_direct_calls_are_all_prflx_has_no_srflx_call():
+    """A room with no NAT for Alice and Bob and symmetric NATs for Charlie and Dave was judged
+    right, "4 srflx", while the table said those four were prflx."""
+    async def no_stun_result(lab):
+        await lab.join("Alice", voice=True)
+        await lab.join("Bob", voice=True)
+        await lab.join("Charlie", nat="symmetric", voice=True)
+        await lab.join("Dave", nat="symmetric", voice=True)
+    room = await check.capstone(no_stun_result)
+    assert not room and "no call is srflx" in room.message and "prflx" in room.message

@@ -51,3 +51,15 @@ async def test_pythons_own_hash_of_the_room_is_told_why_it_is_not_enough():
 
     said = await check.server_for(by_hash)
     assert not said and "PYTHONHASHSEED" in said.message and "crc32" not in said.message
+
+
+async def test_a_rule_by_address_is_told_it_splits_a_room():
+    """A rule by address was told "every room lands on the same server" (the check's three
+    addresses happened to fall on one server): the hint described the test data."""
+    import zlib
+
+    def by_address(request, servers):
+        return zlib.crc32(request["address"].encode()) % servers
+    said = await check.server_for(by_address)
+    assert not said, said.message  # (it crosses, or, on these addresses, looks as if not)
+    assert "people of one room to different servers" in said.message or "cross" in said.message

@@ -30,7 +30,9 @@ __all__ = ["capstone", "handle_webrtc_answer", "handle_webrtc_ice_candidate"]
 WAIT = 5.0  # s for a two-person call to carry audio (it needs well under a second)
 ROOM_WAIT = 20.0  # s for Dave's room (TURN allocations, and ICE's patience for better pairs)
 SEED_FOUR = ("Alice", "Bob", "Charlie", "Dave")
-TIER = {"host": "host", "srflx": "srflx", "prflx": "srflx", "relay": "relay"}
+# the seed's three kinds of call; a prflx route (an address learnt during the checks, not one
+# the STUN server reported) is none of them
+TIER = {"host": "host", "srflx": "srflx", "relay": "relay"}
 WHERE = {"host": "notebook 05: a host pair needs two people who can reach each other's own "
                  "addresses, on one network",
          "srflx": "notebooks 04 and 06: STUN's public addresses work through NATs that let "
@@ -242,15 +244,20 @@ async def _room_live(build_room: Any, answer: Any, candidate: Any,
     if missing:
         return Feedback(NOT_YET, "every call connected, but " + "; ".join(missing) + ".")
     tiers = {TIER.get(c.route or "", "") for c in calls}
+    prflx = sum(c.route == "prflx" for c in calls)
     for tier in ("host", "srflx", "relay"):
         if tier not in tiers:
-            return Feedback(NOT_YET, f"everyone hears everyone, but no call is {tier}: the "
-                            f"seed's three kinds of call are host, srflx and relay. Which "
+            also = (f" ({prflx} went prflx: a direct route through an address learnt during "
+                    "the checks, not the one STUN reported)" if prflx and tier == "srflx"
+                    else "")
+            return Feedback(NOT_YET, f"everyone hears everyone, but no call is {tier}{also}: "
+                            "the seed's three kinds of call are host, srflx and relay. Which "
                             f"networks make ICE choose {tier} ({WHERE[tier]})?")
     return Feedback(RIGHT, f"{len(people)} people, {len(calls)} calls, everyone hears everyone, "
                     "and all three kinds of call: "
-                    + ", ".join(f"{sum(TIER.get(c.route or '') == t for c in calls)} {t}"
-                                for t in ("host", "srflx", "relay"))
+                    + ", ".join(f"{sum(c.route == t for c in calls)} {t}"
+                                for t in ("host", "srflx", "prflx", "relay")
+                                if t != "prflx" or prflx)
                     + f". With the signaling server gone, {result['carried_on']} of "
                     f"{len(calls)} calls carried on.")
 

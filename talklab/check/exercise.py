@@ -72,6 +72,11 @@ def in_learners_code(exc: BaseException) -> bool:
     return bool(frames) and _learners(frames[-1].filename)
 
 
+def _raised_in(exc: BaseException, package: str) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and package in frames[-1].filename.replace("\\", "/").split("/")
+
+
 def _learners(filename: str) -> bool:
     parts = filename.replace("\\", "/").split("/")
     return ("talklab" not in parts and "site-packages" not in parts and "aiortc" not in parts
@@ -83,12 +88,18 @@ def explain(error: BaseException | str) -> str:
     kinds a learner meets here; "" for others. (The error itself is shown too: it says
     where; this says what it means here.) A hint about reading a payload is given only when
     the learner's own line raised it: an error from inside talklab says what it needs itself."""
-    own = True
+    own, error_obj = True, error
     if isinstance(error, BaseException):
         own = in_learners_code(error)
         error = f"{type(error).__name__}: {error}"
     kind, _, message = error.partition(": ")
     field = re.match(r"'dict' object has no attribute '(\w+)'", message)
+    if kind == "AttributeError" and field and not own and isinstance(error_obj, BaseException) \
+            and _raised_in(error_obj, "aiortc"):
+        return (" A browser's pc.setRemoteDescription / pc.addIceCandidate accept the dicts the "
+                "server relays; aiortc's own take its objects (RTCSessionDescription, "
+                "RTCIceCandidate). talklab's link.set_remote(...) and link.add_ice_candidate(...) "
+                "take the dicts.")
     if kind in ("AttributeError", "KeyError") and not own:
         return ""  # raised inside talklab or a library: its message says what it needs
     if kind == "AttributeError" and field:

@@ -84,11 +84,25 @@ async def _live(function: Any) -> Feedback:
         return Feedback(NOT_YET, f"{crossed} of {expected} offers had to cross from one "
                         "server to the other through Redis. What do all the people of one room "
                         "have in common when they arrive?")
+    if len(used) < 2 and await _splits_a_room(function):  # (these visitors fell on one server)
+        return Feedback(NOT_YET, "nothing crossed here, but only because these visitors all "
+                        "fell on one server: your rule sends people of one room to different "
+                        "servers when their names or addresses differ. It looks at who "
+                        "arrives, not where they are going; what do all the people of one room "
+                        "have in common when they arrive?")
     if len(used) < 2:
         return Feedback(NOT_YET, "every room lands on the same server: nothing crosses, but the "
                         "other server has nothing to do. Spread the rooms over the servers.")
     return Feedback(RIGHT, f"every room's people on one server: {expected} offers, none "
                     "through Redis, and the rooms spread over both servers.")
+
+
+async def _splits_a_room(function: Any) -> bool:
+    """Does the rule send the people of one room to different servers (it follows the name or
+    the address)? Tried on a room of twelve varied visitors, a pure question: no servers."""
+    visitors = [{"room": "MATHS", "name": f"Student{i}", "address": f"192.0.2.{7 * i + 3}"}
+                for i in range(12)]
+    return len({await call(function, dict(v), 2) for v in visitors}) > 1
 
 
 async def _storm(servers_of: list[int]) -> tuple[int, int, int]:

@@ -85,6 +85,10 @@ def _problem(lab: Any, thing: Any, voice: bool) -> str | None:
     if isinstance(thing, str):  # a person by name: someone the cell will look up in the lab
         person = getattr(lab, "people", {}).get(thing)
         if person is None:
+            there = where_made(f"person {thing}")
+            if there:
+                return (f"nobody called {thing} is in {_what(lab).replace('the ', 'this ', 1)}: "
+                        f"run the cell with {there} (which brings {thing} in) again.")
             made = getattr(lab, "made_by", None)
             by = f" (made by the cell with {made})" if made else ""
             return (f"nobody called {thing} is in this lab{by}: run the cells below that one, "
@@ -125,7 +129,7 @@ def _what(thing: Any) -> str:
     return {"LinkStatsView": "this live table", "MeshView": "this live drawing",
             "DaveChecklist": "this checklist", "RoomPanel": "this panel", "Lab": "the lab",
             "Classroom": "the classroom", "StunServer": "the STUN server",
-            "SignalingServer": "the signaling server"}.get(type(thing).__name__, "this view")
+            "SignalingServer": "the signaling server", "RedisServer": "Redis"}.get(type(thing).__name__, "this view")
 
 
 def gone(people: Iterable[Any]) -> list[str]:

@@ -18,6 +18,7 @@ someone's name is named from what it learnt later). :func:`sequence_diagram` wri
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -227,8 +228,12 @@ def draw_sequence(trace_or_arrows: Iterable[Any], events: set[str] | None = None
         ax.annotate("", xy=(x[a.dst], -row), xytext=(x[a.src], -row),
                     arrowprops=dict(arrowstyle="->", color=COLOURS[a.kind], lw=1.2,
                                     linestyle="--" if a.kind == "media" else "-"))
-        ax.text((x[a.src] + x[a.dst]) / 2, -row + 0.08, a.label, ha="center", va="bottom",
-                fontsize=6.5, color="#111827")
+        gap = max(abs(x[a.dst] - x[a.src]), 1)  # lanes are 1.7 in apart: ~30 characters
+        label = "\n".join(textwrap.wrap(a.label, 30 * gap)) if len(a.label) > 30 * gap \
+            else a.label
+        ax.text((x[a.src] + x[a.dst]) / 2, -row + 0.06, label, ha="center", va="bottom",
+                fontsize=6.2, color="#111827", linespacing=0.95,
+                bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.85))
     ax.set_xlim(-0.8, len(names) - 0.2)
     ax.set_ylim(bottom, 1.3)
     if title:
