@@ -361,3 +361,14 @@ async def test_a_student_hangs_up_at_once_after_the_teachers_turn_server_has_gon
     await one.close()
     await two.close()
     assert loop.time() - started < 5
+
+
+async def test_a_rehearsal_in_a_closed_classroom_says_so_in_one_sentence():
+    """11's rehearsal cells run after the classroom closed raised RemoteError ("cannot reach
+    the teacher's server"), which the notebook's own table blames on a wrong URL or a
+    firewall."""
+    from talklab.classroom.teacher import ClassroomClosed
+    classroom = await Classroom(turn=False).start()
+    await classroom.close()
+    with pytest.raises(ClassroomClosed, match="this classroom is not running"):
+        await classroom.rehearse("Ana")

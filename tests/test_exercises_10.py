@@ -42,3 +42,26 @@ async def test_the_stub_and_the_usual_mistakes_are_told_why():
     assert not said and "for sfu, n=3, your upload" in said.message
     said = await check.streams_for(lambda t, n: "1, 2", measured=rows)
     assert "two whole numbers" in said.message
+
+
+ROWS = [{"topology": "mesh", "n": 3, "up streams": 2, "down streams": 2},
+        {"topology": "sfu", "n": 3, "up streams": 1, "down streams": 2},
+        {"topology": "mcu", "n": 3, "up streams": 1, "down streams": 1}]
+
+
+async def test_a_swapped_pair_and_unrecognised_names_are_said_so():
+    """A swapped SFU pair was asked about the download; upper-case names (every topology falls
+    to one branch) got the mesh's reasoning."""
+    def swapped(topology, n):
+        return {"mesh": (n - 1, n - 1), "sfu": (n - 1, 1), "mcu": (1, 1)}[topology]
+    said = await check.streams_for(swapped, measured=ROWS)
+    assert not said and "other way round" in said.message
+
+    def shouting(topology, n):
+        if topology == "MESH":
+            return (n - 1, n - 1)
+        if topology == "SFU":
+            return (1, n - 1)
+        return (1, 1)
+    said = await check.streams_for(shouting, measured=ROWS)
+    assert not said and "recognise the names" in said.message

@@ -129,7 +129,8 @@ def _what(thing: Any) -> str:
     return {"LinkStatsView": "this live table", "MeshView": "this live drawing",
             "DaveChecklist": "this checklist", "RoomPanel": "this panel", "Lab": "the lab",
             "Classroom": "the classroom", "StunServer": "the STUN server",
-            "SignalingServer": "the signaling server", "RedisServer": "Redis"}.get(type(thing).__name__, "this view")
+            "SignalingServer": "the signaling server", "RedisServer": "Redis",
+            }.get(type(thing).__name__, "this view")
 
 
 def gone(people: Iterable[Any]) -> list[str]:

@@ -18,11 +18,17 @@ from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 __all__ = ["janus_sends", "streams_for"]
 RULES = {"mesh": lambda n: (n - 1, n - 1), "sfu": lambda n: (1, n - 1), "mcu": lambda n: (1, 1)}
 HINTS = {
-    "mesh": "in the mesh there is no server: each person has a call with each of the others, "
-            "and sends each call its own copy.",
-    "sfu": "an SFU takes one copy of each voice and forwards it, as it came, to everyone else: "
-           "how many voices must each person still receive?",
-    "mcu": "an MCU adds up everyone else's voices for each listener and encodes that once.",
+    "mesh": {"upload": "in the mesh there is no server: each person has a call with each of the "
+                       "others, and sends each call its own copy.",
+             "download": "in the mesh each call brings that person's voice: how many calls "
+                         "does each person have?"},
+    "sfu": {"upload": "an SFU takes one copy of each voice and forwards it: how many copies "
+                      "does each person send up?",
+            "download": "an SFU forwards each voice, as it came, to everyone else: how many "
+                        "voices must each person still receive?"},
+    "mcu": {"upload": "an MCU takes one copy of each voice, as an SFU does.",
+            "download": "an MCU adds up everyone else's voices for each listener and encodes "
+                        "that once: how many streams come down?"},
 }
 
 
@@ -48,6 +54,21 @@ async def streams_for(function: Any, measured: list[dict[str, Any]] | None = Non
     return await run(function, lambda f: _live(f, measured), name="streams_for", timeout=90)
 
 
+async def _other_case(function: Any, n: int) -> bool:
+    """Does the function tell the topologies apart only when their names are in capitals (it
+    compares with 'MESH', 'SFU', 'MCU')?"""
+    async def answers(names: list[str]) -> set[str]:
+        found = set()
+        for name in names:
+            try:
+                found.add(repr(await call(function, name, n)))
+            except Exception:
+                found.add("raised")
+        return found
+    return len(await answers(list(RULES))) == 1 and \
+        len(await answers([t.upper() for t in RULES])) > 1
+
+
 async def _live(function: Any, measured: list[dict[str, Any]] | None) -> Feedback:
     from ..sidebyside import measure_room, usable
 
@@ -66,10 +87,18 @@ async def _live(function: Any, measured: list[dict[str, Any]] | None) -> Feedbac
         if tuple(given) != tuple(truth):
             where = "as measured in the room that ran" if (topology, n) in seen else \
                 "(not measured here: Janus is not installed)"
+            if tuple(given) == tuple(truth)[::-1]:
+                return Feedback(NOT_YET, f"for {topology}, n={n}, your two numbers are the "
+                                f"right ones {where}, the other way round: the function gives "
+                                "(upload, download).")
+            if await _other_case(function, n):
+                return Feedback(NOT_YET, f"your function gives the same numbers for 'mesh', "
+                                f"'sfu' and 'mcu' (n={n}): does it recognise the names it is "
+                                "given, written as the notebook writes them (lower case)?")
             up_ok = given[0] == truth[0]
-            return Feedback(NOT_YET, f"for {topology}, n={n}, your "
-                            f"{'download' if up_ok else 'upload'} is not what a person has "
-                            f"{where}. {HINTS[topology]}")
+            which = "download" if up_ok else "upload"
+            return Feedback(NOT_YET, f"for {topology}, n={n}, your {which} is not what a "
+                            f"person has {where}. {HINTS[topology][which]}")
     ran = ", ".join(f"{t} n={n}" for t, n in seen)
     also = f"; {', '.join(formula_only)} judged by the formula (no Janus here)" \
         if formula_only else ""

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from .._service import Service
 from ..address import Address, is_loopback
-from ..notebook import made_by, note_made
+from ..notebook import Sentence, made_by, note_made
 from ..server import DEFAULT_VOICE_CAP, SignalingServer
 from ..stun import StunServer
 from ..turn import PeerPolicy, TurnServer, rest_credentials
@@ -56,6 +56,10 @@ def _networks(values: Iterable[str] | None, host: str) -> tuple[Any, ...]:
         return tuple(ipaddress.ip_network(v, strict=False) for v in values)
     except ValueError as exc:
         raise ValueError(f"networks: {exc}") from None
+
+
+class ClassroomClosed(Sentence, RuntimeError):
+    """A rehearsal asked of a classroom that is not running."""
 
 
 class Classroom(Service):
@@ -98,6 +102,7 @@ class Classroom(Service):
         self.students: dict[str, Any] = {}  # name -> a rehearsal student's Lab (rehearse())
         self.made_by = made_by()  # in a notebook, the cells that made and closed it
         self.closed_by: str | None = None
+        self.first_people: str | None = None  # the cell that brought its first student in
         if self.turn is not None:
             note_made("Classroom with turn", self.made_by)
 
@@ -148,6 +153,7 @@ class Classroom(Service):
         previous = Classroom.current
         if previous is not None and previous is not self:
             await previous.close()
+            self.first_people = self.first_people or previous.first_people
         await self.start()
         Classroom.current = self
         return self
@@ -216,6 +222,12 @@ class Classroom(Service):
         Rehearsing a name again closes that student's earlier lab first; the classroom closes
         its students' labs when it closes, before its servers."""
         from ..lab import Lab
+        if not self._started:
+            again = f"the cell with {self.made_by}" if self.made_by else \
+                "the cell that makes the classroom"
+            raise ClassroomClosed(f"this classroom is not running (closed by the cell with "
+                                  f"{self.closed_by or 'a close'}): run {again} again")
+        self.first_people = self.first_people or made_by()
         earlier = self.students.pop(name, None)
         if earlier is not None:
             await earlier.close()
