@@ -109,7 +109,7 @@ async def test_drawings_are_svg_snapshots_that_outlive_the_lab():
         one = mesh_drawing(lab.graph())
     for drawing in (both, one):
         assert isinstance(drawing, Drawing) and drawing._repr_svg_().startswith("<svg")
-    assert "host" in both.svg or "<path" in both.svg  # routes are written, not only coloured
+    assert "<!-- host -->" in both.svg  # a route is written, not only coloured
 
 
 async def test_the_story_has_the_seeds_lanes_with_names_and_real_stun_and_audio():
@@ -221,3 +221,41 @@ def test_a_number_in_a_table_prints_as_it_was_rounded():
     assert _show(129.9) == "129.9" and _show(2.0) == "2" and _show(0.12345) == "0.123"
     assert _show(2_130_706_431) == "2,130,706,431" and _show(5000) == "5000"
     assert _show(123456.5) == "123,456.5"
+
+
+def _room(routes):
+    import networkx as nx
+    graph = nx.Graph()
+    for a, b, route in routes:
+        graph.add_node(a, in_voice=True)
+        graph.add_node(b, in_voice=True)
+        graph.add_edge(a, b, state="connected", route=route)
+    return graph
+
+
+def test_a_room_of_many_like_calls_labels_them_once():
+    """07's room of six piled fifteen "host" labels in the middle of the drawing."""
+    import itertools
+    six = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Frank"]
+    svg = mesh_drawing(_room([(a, b, "host") for a, b in itertools.combinations(six, 2)])).svg
+    assert svg.count("<!-- host -->") == 1  # the legend's (matplotlib writes text as comments)
+    assert "<!-- (unlabelled lines: 15 calls, host) -->" in svg
+
+
+def test_every_route_drawn_has_a_legend_entry_and_relayed_calls_stay_apart():
+    """08's drawing had no legend entry for prflx (drawn like srflx) and drew Dave's relayed
+    calls as one line."""
+    room = _room([("Alice", "Charlie", "host"), ("Alice", "Bob", "srflx"),
+                  ("Charlie", "Bob", "prflx"), ("Dave", "Alice", "relay"),
+                  ("Dave", "Bob", "relay"), ("Dave", "Charlie", "relay")])
+    svg = mesh_drawing(room).svg
+    for entry in ("host", "srflx (via STUN)", "prflx (learnt in checks)", "relay (via TURN)"):
+        assert f"<!-- {entry} -->" in svg, entry
+    import matplotlib
+    matplotlib.use("Agg")
+    from talklab.views.drawing import figure
+    from talklab.views.mesh import draw_mesh
+    _, ax = figure(4.4, 4.0)
+    draw_mesh(room, ax)
+    bends = {tuple(line.get_xydata()[1]) for line in ax.lines if len(line.get_xydata()) == 3}
+    assert len(bends) == 3  # three relayed calls, three paths past the TURN server
