@@ -366,7 +366,9 @@ class Lab(LabNetwork):
         person.join_options = wanted
         person.made_by = made_by()
         note_made(f"person {name}", person.made_by)
-        self.first_people = self.first_people or person.made_by
+        if not self.first_people:
+            self.first_people = person.made_by
+            note_made("first people of Lab", person.made_by)
         for event, handler in self.handlers.items():
             person.on(event, handler)
         self.people[name] = person

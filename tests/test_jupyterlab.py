@@ -296,11 +296,15 @@ async def test_every_notebook_saved_after_run_all_reopens_without_a_missing_widg
     for path in NOTEBOOKS:
         await page.goto(f"{url}/lab/tree/{path.name}?token={token}")
         await page.wait_for_function(  # every cell (and output) of the saved file on the page
-            "(n) => document.querySelectorAll('.jp-Notebook .jp-Cell').length === n",
-            arg=len(nbformat.read(work / path.name, as_version=4).cells), timeout=60_000)
-        text = await page.evaluate("document.body.innerText")
+            "([name, n]) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+            " return !!(w && w.context && w.context.isReady && w.context.path.endsWith(name) &&"
+            " w.node.querySelectorAll('.jp-Cell').length === n); }",
+            arg=[path.name, len(nbformat.read(work / path.name, as_version=4).cells)],
+            timeout=60_000)
+        text = await page.evaluate("window.jupyterapp.shell.currentWidget.node.innerText")
         assert "model not found" not in text, path.name
         await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        await command(page, "application:close-all")
 
 
 def test_the_whole_course_fits_its_budget_in_jupyterlab():

@@ -70,12 +70,13 @@ def _lab_problem(lab: Any, empty_matters: bool) -> str | None:
         how = f"it {why}" + (f", by the cell with {closer}" if closer else "")
         return f"{what} is closed ({how}): run {again}, and the cells after it, again."
     if empty_matters and hasattr(lab, "people") and not lab.people:
-        first = getattr(lab, "first_people", None)
-        start = f", starting with the cell with {first}" if first else ""
+        first = getattr(lab, "first_people", None) or where_made(
+            f"first people of {type(lab).__name__}")
         made = getattr(lab, "made_by", None)
         by = f" (it was made by the cell with {made})" if made else ""
-        return (f"nobody is in {what.replace('the ', 'this ', 1)} yet{by}: run the cells below "
-                f"that one first{start}.")
+        todo = (f"run the cell with {first}, and the cells after it, first" if first else
+                "run the cells below that one first")
+        return f"nobody is in {what.replace('the ', 'this ', 1)} yet{by}: {todo}."
     return None
 
 

@@ -227,7 +227,9 @@ class Classroom(Service):
                 "the cell that makes the classroom"
             raise ClassroomClosed(f"this classroom is not running (closed by the cell with "
                                   f"{self.closed_by or 'a close'}): run {again} again")
-        self.first_people = self.first_people or made_by()
+        if not self.first_people:
+            self.first_people = made_by()
+            note_made("first people of Classroom", self.first_people)
         earlier = self.students.pop(name, None)
         if earlier is not None:
             await earlier.close()
