@@ -32,7 +32,6 @@ import networkx as nx
 from aiortc import RTCIceServer
 
 from . import _aiortc
-from .browser import SERVER_EVENTS
 from .classroom.remote import RemoteServer, refuse_local_options
 from .diagnose import why_not_connected
 from .events import Event, EventBus
@@ -42,6 +41,7 @@ from .mesh import calls_missing, room_graph
 from .nat import Host, Nat
 from .notebook import Sentence, made_by, note_made, on_interrupt
 from .person import Person, join_differences
+from .roomview import SERVER_EVENTS
 from .server import DEFAULT_VOICE_CAP, SignalingServer
 from .stun import StunServer
 from .topology import ServerRooms, topology_of, wait_everyone_hears

@@ -22,26 +22,26 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiortc import (
     RTCConfiguration,
+    RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.exceptions import InvalidStateError
+from aiortc.mediastreams import MediaStreamTrack
 
 from . import _aiortc
+from .address import LOOPBACK, Scope
 from .hearing import Ear
 from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
 from .ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
 from .load import rtp_packets
 from .media import SAMPLE_RATE
-
-if TYPE_CHECKING:
-    from .encoding import EncodedAudioTrack
-    from .person import Person
+from .nat import Host
 
 LINK_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
 
@@ -63,24 +63,50 @@ class LinkStats:
     lost_by_them: int  # our packets the other side reports lost
 
 
-class Link:
-    """One call between two people, and its story."""
+@dataclass(frozen=True)
+class LinkConfig:
+    """What every connection of one person shares: whose it is and how it reaches others.
 
-    def __init__(self, person: Person, remote_sid: str, remote_name: str, role: str) -> None:
-        self.person = person
+    A person gives its links this at construction, with callbacks to send a message and to
+    report a change (see :class:`Link`): a link never reads its person."""
+
+    name: str  # the person whose connection it is (for its story and the views)
+    host: Host  # the person's machine: its address, maybe behind a simulated NAT
+    ice_servers: tuple[RTCIceServer, ...] = ()  # never None: aiortc would go to Google's
+    relay_only: bool = False  # iceTransportPolicy "relay": only TURN candidates
+    trickle: bool = True  # candidates one by one (the seed), or all inside the SDP
+    scope: Scope = LOOPBACK  # whose candidates it may check
+    settings: _aiortc.Settings | None = None  # the lab's adjustments to aioice
+
+
+class Link:
+    """One call between two people, and its story.
+
+    It is made with its person's :class:`LinkConfig` and three callbacks, and reports through
+    them, never reading its person: ``send(event, data)`` emits one of the seed's messages to
+    the signaling server, ``report(kind, data)`` tells the person something happened (a step
+    of its story, a new state), ``voice()`` gives the person's voice as a new track."""
+
+    def __init__(self, config: LinkConfig, remote_sid: str, remote_name: str, role: str, *,
+                 send: Callable[[str, dict], Awaitable[None]],
+                 report: Callable[[str, dict], None],
+                 voice: Callable[[], MediaStreamTrack]) -> None:
+        self.config = config
+        self.local_name = config.name
         self.remote_sid = remote_sid
         self.remote_name = remote_name
         self.role = role  # "offerer" (was already in voice) or "answerer" (the newcomer)
+        self._send, self._report, self._voice = send, report, voice
         self.pc = RTCPeerConnection(RTCConfiguration(
-            iceServers=person.ice_servers,  # never None: aiortc would fall back to Google
-            iceTransportPolicy=(RTCIceTransportPolicy.RELAY if person.relay_only
+            iceServers=list(config.ice_servers),  # never None: aiortc would use Google's
+            iceTransportPolicy=(RTCIceTransportPolicy.RELAY if config.relay_only
                                 else RTCIceTransportPolicy.ALL)))
         self.ear = Ear()
         self.ear.on_first_frame = lambda: self._step("first audio frame")
         self.timeline: list[tuple[float, str]] = []
         self.candidates_sent = 0
-        self.remote_candidates = RemoteCandidates(self.pc.addIceCandidate, person.scope)
-        self._track: EncodedAudioTrack | None = None
+        self.remote_candidates = RemoteCandidates(self.pc.addIceCandidate, config.scope)
+        self._track: MediaStreamTrack | None = None
         self._work: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
         # a browser's "operations chain": descriptions and candidates are applied one at a
         # time, in the order they were asked for (W3C webrtc, 4.4.1.2)
@@ -97,17 +123,14 @@ class Link:
     # -- the story -----------------------------------------------------------------------------
     def _step(self, what: str) -> None:
         self.timeline.append((time.monotonic(), what))
-        self.person.changed()
-        self.person.events.publish("link-step", person=self.person.name, remote=self.remote_name,
-                                   step=what)
+        self._report("link-step", {"remote": self.remote_name, "step": what})
 
     def _on_track(self, track: Any) -> None:
         self.ear.listen(track)
 
     def _on_state(self) -> None:
         self._step(f"connection {self.pc.connectionState}")
-        self.person.events.publish("link-state", person=self.person.name,
-                                   remote=self.remote_name, state=self.state)
+        self._report("link-state", {"remote": self.remote_name, "state": self.state})
 
     def _on_ice_state(self) -> None:
         self._step(f"ICE {self.pc.iceConnectionState}")
@@ -144,7 +167,7 @@ class Link:
             self._work.put_nowait(job)
 
     async def _run(self) -> None:
-        _aiortc.bind(self.person.settings)  # this link's aioice runs with its lab's settings
+        _aiortc.bind(self.config.settings)  # this link's aioice runs with its lab's settings
         while True:
             job = await self._work.get()
             if job is None:
@@ -159,8 +182,8 @@ class Link:
         """Add the person's voice to this connection (once): the seed's
         ``localStream.getTracks().forEach(track => pc.addTrack(track, stream))``."""
         if self._track is None:
-            self._track = self.person.fanout.subscribe()
-            with _aiortc.gathering_on(self.person.host):  # (its ICE agent is made here)
+            self._track = self._voice()
+            with _aiortc.gathering_on(self.config.host):  # (its ICE agent is made here)
                 self.pc.addTrack(self._track)
 
     async def set_local(self, description: RTCSessionDescription) -> None:
@@ -172,7 +195,7 @@ class Link:
             raise TypeError(_not_local(description))
         async with self._chain:
             _allowed(self.pc.signalingState, "local", description.type, self.remote_name)
-            with _aiortc.gathering_on(self.person.host):
+            with _aiortc.gathering_on(self.config.host):
                 await self.pc.setLocalDescription(description)
 
     async def _describe(self, description: RTCSessionDescription, event: str) -> None:
@@ -180,7 +203,7 @@ class Link:
         seed's way), it leaves at once with the host candidates, and the server-reflexive ones
         follow when the STUN server answers (:class:`~talklab.ice.trickle.LaterReflexive`);
         gathering first, it leaves once every candidate is known, all of them inside it."""
-        if not self.person.trickle:
+        if not self.config.trickle:
             await self.set_local(description)
             await self._send_description(event, None)
             return
@@ -191,13 +214,13 @@ class Link:
 
     async def _send_description(self, event: str, later: LaterReflexive | None) -> None:
         local = self.pc.localDescription
-        if not self.person.trickle:  # everything gathered first, all in the one description
-            await self.person.emit(event, {local.type: {"type": local.type, "sdp": local.sdp},
+        if not self.config.trickle:  # everything gathered first, all in the one description
+            await self._send(event, {local.type: {"type": local.type, "sdp": local.sdp},
                                            "to": self.remote_sid})
             self._step(f"{local.type} sent (with all candidates)")
             return
         sdp, candidates = split_candidates(local.sdp)
-        await self.person.emit(event, {local.type: {"type": local.type, "sdp": sdp},
+        await self._send(event, {local.type: {"type": local.type, "sdp": sdp},
                                        "to": self.remote_sid})
         self._step(f"{local.type} sent")
         for candidate in candidates:  # the seed's pc.onicecandidate, once per route found
@@ -209,7 +232,7 @@ class Link:
         await self._end_of_candidates(mid)
 
     async def _send_candidate(self, candidate: dict) -> None:
-        await self.person.emit("webrtc-ice-candidate",
+        await self._send("webrtc-ice-candidate",
                                {"candidate": candidate, "to": self.remote_sid})
         self.candidates_sent += 1
 
@@ -225,7 +248,7 @@ class Link:
             self._step(f"error: {self.error}")
 
     async def _end_of_candidates(self, mid: str | None) -> None:
-        await self.person.emit("webrtc-ice-candidate",
+        await self._send("webrtc-ice-candidate",
                                {"candidate": end_of_candidates(mid), "to": self.remote_sid})
         self._step(f"{_count(self.candidates_sent, 'candidate')} sent")
 
@@ -250,9 +273,9 @@ class Link:
                 "description this side made?")
         async with self._chain:
             _allowed(self.pc.signalingState, "remote", kind, self.remote_name)
-            with _aiortc.gathering_on(self.person.host):  # (an answerer's agent is made here)
+            with _aiortc.gathering_on(self.config.host):  # (an answerer's agent is made here)
                 await self.pc.setRemoteDescription(RTCSessionDescription(
-                    loopback_only(sdp, self.person.scope), kind))
+                    loopback_only(sdp, self.config.scope), kind))
             await self.remote_candidates.remote_description_set()
 
     def _own_ufrag(self) -> str | None:
@@ -383,7 +406,7 @@ class Link:
         self._step("closed")
 
     def __repr__(self) -> str:
-        return f"<Link {self.person.name}->{self.remote_name} {self.state} {self.route}>"
+        return f"<Link {self.local_name}->{self.remote_name} {self.state} {self.route}>"
 
 
 def _count(n: int, noun: str) -> str:

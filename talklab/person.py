@@ -8,15 +8,16 @@ One :class:`Person` is one Socket.IO client, a voice, and one :class:`~talklab.l
   link (:mod:`talklab.encoding`).
 * Step 2 (``socket.emit("joinVoice")``): :meth:`Person.join_voice`; the server answers
   ``voiceJoined`` or ``voiceError`` (then :class:`VoiceError` is raised).
-* Step 3 (``handleUserJoinedVoice``): on ``userJoinedVoice`` a person already in voice makes a
-  link to the newcomer and sends ``webrtc-offer``.
-* Step 5 (``handleWebRTCOffer``): the newcomer answers each offer with ``webrtc-answer``.
-* Step 7 (``handleWebRTCAnswer``) and Step 8 (``handleWebRTCICECandidate``): handed to the link.
-* ``userLeftVoice``: that link is closed and forgotten; :meth:`Person.leave_voice` closes all.
+* Steps 3, 5, 7 and 8, and a hang-up when someone leaves: what the seed's handlers decide for
+  each event the server sends is decided by the person's :class:`~talklab.roomview.RoomView`, a
+  core with no I/O (read it beside the seed's JavaScript); the person carries it out
+  (:meth:`Person._carry_out`): it makes the links, and each link does its steps.
 
-What the person knows of the room comes only from what the server told it
-(:class:`~talklab.roomview.RoomView`). If the signaling connection goes (the server shut down:
-the seed's Step 9, "the signaling server's job is done"), the calls already up carry on.
+What the person knows of the room comes only from what the server told it. If the signaling
+connection goes (the server shut down: the seed's Step 9, "the signaling server's job is
+done"), the calls already up carry on. Any of the seed's handlers can be replaced by a function
+of your own (:meth:`Person.on`): that is how a notebook runs the handler *you* wrote in a live
+room.
 
 Offline by construction: ICE gathers only on the person's own loopback address, and
 ``iceServers`` is always given explicitly (aiortc would otherwise use a public STUN server).
@@ -27,21 +28,34 @@ teacher's server instead, and checks classmates within a wider :class:`~talklab.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiortc import RTCIceServer
 
 from ._aiortc import Settings
 from .address import LOOPBACK, Scope
-from .browser import SERVER_EVENTS, BrowserHandlers
+from .classroom.report import LinkReporter, links_of
 from .encoding import OpusFanout
 from .events import EventBus
-from .link import Link
+from .link import Link, LinkConfig
 from .media import MediaStream
 from .nat import Host
 from .notebook import Sentence
-from .roomview import RoomView
+from .roomview import (
+    SERVER_EVENTS,
+    Accept,
+    Action,
+    AddCandidate,
+    Answer,
+    HangUp,
+    Keep,
+    Offer,
+    Reply,
+    RoomView,
+    Tell,
+)
 from .signaling import client as signaling_client
 
 
@@ -57,15 +71,19 @@ class NoLink(Sentence, KeyError):
     """``link_to(name)`` for someone this person has no call with (yet, or any more)."""
 
 
+class ConnectionExists(Sentence, RuntimeError):
+    """``create_peer_connection`` for someone this person already has a call with."""
+
+
 class PersonClosed(Sentence, RuntimeError):
     """This person has hung up (or their lab was closed or replaced)."""
 
 
-class Person(BrowserHandlers):
+class Person:
     """One participant: a Socket.IO client, a voice, and a link to each other voice member."""
 
     def __init__(self, name: str, stream: MediaStream, *, host: Host | None = None,
-                 ice_servers: list[RTCIceServer] | None = None, relay_only: bool = False,
+                 ice_servers: Iterable[RTCIceServer] | None = None, relay_only: bool = False,
                  trickle: bool = True, events: EventBus | None = None,
                  settings: Settings | None = None, scope: Scope = LOOPBACK,
                  report_links: bool = False) -> None:
@@ -79,13 +97,13 @@ class Person(BrowserHandlers):
         self.trickle = trickle  # candidates one by one (the seed), or all inside the SDP
         self.events = events or EventBus()
         self.settings = settings  # the lab's adjustments to aioice (talklab._aiortc)
+        self.link_config = LinkConfig(name, self.host, tuple(self.ice_servers), relay_only,
+                                      trickle, scope, settings)  # what its links share
         self.fanout = OpusFanout(stream.audio)
         self.sio = signaling_client()  # (no SIGINT handler: Interrupt Kernel must not kill it)
         self.sid: str | None = None
-        self.view = RoomView()
+        self.view = RoomView()  # what it knows of the room, and what it does about it
         self.signaling = False  # connected to the signaling server right now
-        self._joining = False
-        self._before_me: set[str] = set()  # who was in voice when we joined: they offer to us
         self.links: dict[str, Link] = {}  # sid -> Link
         self.made_links: list[Link] = []  # every link made, closed with the person
         self.errors: list[dict] = []
@@ -100,11 +118,16 @@ class Person(BrowserHandlers):
         for event in SERVER_EVENTS:
             self.sio.on(event, self._handler(event))
         # in a class: tell the teacher's dashboard how each call is (talklab.classroom.report)
-        self.reporter = None
-        if report_links:
-            from .classroom.report import LinkReporter
-            self.reporter = LinkReporter(self)
+        self.reporter = LinkReporter(self._report, self.emit) if report_links else None
         self.sio.on("disconnect", self._on_disconnect)
+
+    @property
+    def room(self) -> str | None:
+        return self.view.room
+
+    @property
+    def in_voice(self) -> bool:
+        return self.view.in_voice
 
     # -- what the person knows ---------------------------------------------------------------
     @property
@@ -184,6 +207,130 @@ class Person(BrowserHandlers):
     def _publish(self, kind: str, **data: Any) -> None:
         self.changed()
         self.events.publish(kind, person=self.name, **data)
+        if self.reporter is not None:
+            self.reporter.changed(kind)
+
+    def _report(self) -> dict | None:
+        """What this person would tell the teacher's dashboard now (None: nothing to tell)."""
+        if self.closed or not self.in_voice or not self.signaling:
+            return None
+        return {"room": self.room, "links": links_of(self.links)}
+
+    # -- the seed's handlers, and carrying out what they decide ---------------------------------
+    def on(self, event: str, handler: Callable[[Person, dict], Any] | None) -> None:
+        """Handle a server event with your own function ``handler(person, data)`` (plain or
+        ``async``) instead of talklab's: how a notebook runs *your* ``handleUserJoinedVoice``
+        in a live room. ``None`` puts talklab's back. What the person knows of the room is
+        updated either way."""
+        if event not in SERVER_EVENTS:
+            raise ValueError(f"{event!r} is not an event the server sends; one of "
+                             f"{', '.join(SERVER_EVENTS)}")
+        if handler is None:
+            self.overrides.pop(event, None)
+        else:
+            self.overrides[event] = handler
+
+    def _handler(self, event: str) -> Callable[..., Any]:
+        async def handle(data: Any = None, *_: Any) -> None:
+            if self.closed:
+                return
+            own = None if self.view.stale(event, data) else self.overrides.get(event)
+            await self._carry_out(self.view.receive(event, data, calls=self.links.keys(),
+                                                    decide=own is None))
+            if own is not None:
+                await self._run_override(event, own, data)
+            self.changed()
+        return handle
+
+    async def _carry_out(self, actions: list[Action]) -> None:
+        """Do what the room view decided, in order (each link does its own steps, in a task
+        of its own: a slow step on one call never holds up the others)."""
+        for action in actions:
+            match action:
+                case Tell(kind, data):
+                    self._publish(kind, **data)
+                case Reply(key, data):
+                    self._reply(key, data)
+                case Keep(error):
+                    self.errors.append(error)
+                case Offer(sid, name):
+                    link = self._new_link(sid, name, "offerer")
+                    link.do(link.offer)
+                case Answer(sid, name, offer):
+                    link = self.links.get(sid) or self._new_link(sid, name, "answerer")
+                    link.do(functools.partial(link.on_offer, offer))
+                case Accept(sid, answer):
+                    link = self.links[sid]
+                    link.do(functools.partial(link.on_answer, answer))
+                case AddCandidate(sid, candidate):
+                    link = self.links[sid]
+                    link.do(functools.partial(link.on_candidate, candidate))
+                case HangUp(sid):
+                    gone = self.links.pop(sid, None)
+                    if gone is not None:
+                        await gone.close()
+                        self._publish("link-closed", remote=gone.remote_name)
+
+    async def _run_override(self, event: str, handler: Callable[..., Any], data: Any) -> None:
+        try:
+            result = handler(self, data)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                await result
+        except Exception as exc:  # the learner's code: note it, keep the person alive
+            self.errors.append({"event": event, "message": f"{type(exc).__name__}: {exc}",
+                                "handler": getattr(handler, "__name__", "handler")})
+            self._publish("handler-error", event=event, error=f"{type(exc).__name__}: {exc}",
+                          exception=exc)
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        """The signaling connection is gone. Calls already up carry on (the seed's Step 9):
+        only the server's ``userLeftVoice`` ends a call."""
+        if self.closed:
+            return
+        self.signaling = False
+        self._publish("signaling-lost")
+
+    def create_peer_connection(self, sid: str, name: str | None = None,
+                               role: str = "offerer") -> Link:
+        """The seed's ``createPeerConnection(socketId)``: a new RTCPeerConnection (a
+        :class:`Link`) for ``sid``, with this person's voice already added to it.
+
+        The seed's would also make a new one when this person already has a connection with
+        ``sid``, and forget the old one, in the middle of its call: the new one has made no
+        offer and applied none, so an answer or a candidate meant for the old one fails on it.
+        talklab refuses instead (:class:`ConnectionExists`) and leaves the call as it is."""
+        if not isinstance(sid, str) or not sid:
+            raise TypeError(f"create_peer_connection takes the other person's socket id (a "
+                            f"string, as the server sent it), got {sid!r}")
+        existing = self.links.get(sid)
+        if existing is not None and not existing.closed:
+            who = existing.remote_name
+            raise ConnectionExists(
+                f"{self.name} already has a connection with {who} (made when {self.name} "
+                f"{'offered to' if existing.role == 'offerer' else 'answered'} {who}): "
+                "createPeerConnection makes a new, empty one, which knows nothing of that "
+                f"exchange. Is this a new call with {who}, or the one already under way?")
+        link = self._new_link(sid, name or self.members.get(sid, sid), role)
+        link.attach_voice()
+        return link
+
+    def _new_link(self, sid: str, name: str, role: str) -> Link:
+        link = Link(self.link_config, sid, name, role, send=self.emit,
+                    report=lambda kind, data: self._publish(kind, **data),
+                    voice=self.fanout.subscribe)
+        self.links[sid] = link
+        self.made_links.append(link)  # (closed with the person, even if dropped from links)
+        self._publish("link-created", remote=name, role=role)
+        return link
+
+    async def _close_links(self) -> None:
+        links, self.links = list(self.links.values()), {}
+        links += [link for link in self.made_links if link not in links and not link.closed]
+        self.made_links = []
+        # shielded: an interrupt (Interrupt Kernel) while they close must not leave calls that
+        # are no longer this person's, half closed
+        await asyncio.shield(asyncio.gather(*(link.close() for link in links)))
+        self.changed()
 
     # -- what a user does ----------------------------------------------------------------------
     async def connect(self, url: str, timeout: float = 5) -> Person:
@@ -213,12 +360,12 @@ class Person(BrowserHandlers):
         if self.in_voice:  # already in: nothing to do (re-running a cell is harmless)
             return list(self.voice_members.values())
         self._publish("join-voice-sent", room=self.room)
-        self._joining = True  # like the seed's browser: ready for offers once it has asked
+        self.view.joining = True  # like the seed's browser: ready for offers once it asked
         try:
             kind, data = await self._request("joinVoice", {"room": self.room},
                                              ("voiceJoined", "voiceError"), timeout)
         finally:
-            self._joining = False
+            self.view.joining = False
         if kind == "voiceError":
             raise VoiceError(data["message"])
         if kind.startswith("signalingError"):

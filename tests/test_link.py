@@ -8,8 +8,8 @@ import pytest
 from aiortc.exceptions import InvalidStateError
 
 from talklab import Lab
-from talklab.browser import ConnectionExists
 from talklab.link import ALLOWED, _allowed
+from talklab.person import ConnectionExists
 
 CANDIDATE = {"candidate": "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", "sdpMid": "0",
              "sdpMLineIndex": 0}

@@ -13,57 +13,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
-
-from ..events import Event
-
-if TYPE_CHECKING:
-    from ..person import Person
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 REPORT_EVENT = "talklabLinkReport"  # (the server's talklab.server.classroom.REPORT_EVENT)
 WATCHED = frozenset({"link-state", "link-step", "link-created", "link-closed", "voice-joined"})
 
 
-def links_of(person: Person) -> list[dict[str, Any]]:
-    """What ``person`` would report now: each current call's peer, state and route."""
+def links_of(links: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a person would report of ``links`` (socket id -> link): each current call's peer,
+    state and route."""
     return [{"peer": sid, "state": link.state, "route": link.route}
-            for sid, link in sorted(person.links.items()) if not link.closed]
+            for sid, link in sorted(links.items()) if not link.closed]
 
 
 class LinkReporter:
-    """Sends ``person``'s reports while they are in voice (see the module docstring)."""
+    """Sends a person's reports (see the module docstring). A child of the person: it is given
+    ``report()``, what the person would report now (None while there is nothing to report:
+    not in voice, closed, no signaling), and ``send(event, data)``; the person tells it
+    :meth:`changed` when something it reports may have changed."""
 
-    def __init__(self, person: Person) -> None:
-        self.person = person
-        self.sent: list[dict[str, Any]] | None = None
+    def __init__(self, report: Callable[[], dict | None],
+                 send: Callable[[str, dict], Awaitable[None]]) -> None:
+        self._report, self._send_event = report, send
+        self.sent: dict | None = None
         self.reports = 0
         self._pending: asyncio.Task | None = None
-        self._unsubscribe = person.events.subscribe(self._on_event)
 
-    def _on_event(self, event: Event) -> None:
-        if event.kind not in WATCHED or event.data.get("person") != self.person.name \
-                or self._pending is not None:
-            return
-        if self.person.closed or not self.person.in_voice:
+    def changed(self, kind: str) -> None:
+        """Something happened to the person (``kind``: an event of the lab's): if it is one
+        that a report shows, send one soon (one for the whole turn of the loop)."""
+        if kind not in WATCHED or self._pending is not None or self._report() is None:
             return
         self._pending = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
         await asyncio.sleep(0)  # (the rest of this turn's changes, in one report)
         self._pending = None
-        person = self.person
-        if person.closed or not person.in_voice or not person.signaling:
+        report = self._report()
+        if report is None or report == self.sent:
             return
-        links = links_of(person)
-        if links == self.sent:
-            return
-        self.sent = links
+        self.sent = report
         self.reports += 1
         with contextlib.suppress(Exception):  # (signaling went away: nobody to tell)
-            await person.emit(REPORT_EVENT, {"room": person.room, "links": links})
+            await self._send_event(REPORT_EVENT, report)
 
     def close(self) -> None:
-        self._unsubscribe()
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None

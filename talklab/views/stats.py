@@ -114,7 +114,7 @@ class LinkStatsView(LiveView):
         """Take one reading of every call now (the task does this every ``every`` s)."""
         self._shown = self.links()
         for link in self._shown:
-            key = (link.person.name, link.remote_name)
+            key = (link.local_name, link.remote_name)
             now = await link.stats()
             before = self._last.get(key)
             self._last[key] = now
@@ -148,7 +148,7 @@ class LinkStatsView(LiveView):
                 "<th>RTT</th><th>kbit/s ↓, last 30 s</th><th>RTT, last 30 s</th></tr>")
         rows = []
         for link in self.links():
-            key = (link.person.name, link.remote_name)
+            key = (link.local_name, link.remote_name)
             series = list(self.history.get(key, ()))
             last = series[-1] if series else None
             cells = [f"{html.escape(key[0])} → {html.escape(key[1])}", link.route or "…",

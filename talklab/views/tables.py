@@ -119,7 +119,7 @@ def timeline_table(link) -> Table:
         return Table([], "timeline")
     t0 = link.timeline[0][0]
     return Table([{"ms": f"{(t - t0) * 1000:.1f}", "step": step} for t, step in link.timeline],
-                 f"{link.person.name} → {link.remote_name}")
+                 f"{link.local_name} → {link.remote_name}")
 
 
 def trace_table(trace, last: int = 20) -> Table:
