@@ -60,32 +60,24 @@ def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None,
             f"(talklab.views.pairs_table(link)) to see which checks failed")
 
 
-def why_not_connected(people: Iterable[Any], when: str, *, stun: bool, turn: bool,
-                      remote: bool = False) -> str:
+def why_not_connected(people: Iterable[Any], missing: Iterable[tuple[Any, str, str | None]],
+                      when: str, *, stun: bool, turn: bool, remote: bool = False) -> str:
     """What :meth:`talklab.Lab.wait_connected` says when it gives up: one line of
-    :func:`advice` per pair of a mesh's people in voice whose call did not carry audio."""
-    from .mesh import expected_peers
-
-    people = list(people)
+    :func:`advice` per pair of a mesh's people whose call did not carry audio. ``missing``:
+    ``(person, the other's socket id, the call's connection state, or None when no connection
+    was made)`` for each such call (:func:`talklab.mesh.calls_missing` finds them)."""
     by_sid = {p.sid: p for p in people}
     lines, seen = [], set()
-    for p in people:
-        if not p.in_voice:
+    for p, sid, state in missing:
+        other = by_sid.get(sid)
+        # (someone of another lab, a classmate's kernel: known by the name the server gave)
+        name = other.name if other else p.members.get(sid, sid)
+        names = frozenset((p.name, name))
+        if names in seen:
             continue
-        for sid in sorted(expected_peers(p, people)):
-            link = p.links.get(sid)
-            if link is not None and link.state == "connected":
-                continue
-            other = by_sid.get(sid)
-            # (someone of another lab, a classmate's kernel: known by the name the server gave)
-            name = other.name if other else p.members.get(sid, sid)
-            names = frozenset((p.name, name))
-            if names in seen:
-                continue
-            seen.add(names)
-            lines.append(advice(_end(p), _end(other) if other else End(name, "none"),
-                                stun=stun, turn=turn, remote=remote,
-                                state=None if link is None else link.pc.connectionState))
+        seen.add(names)
+        lines.append(advice(_end(p), _end(other) if other else End(name, "none"),
+                            stun=stun, turn=turn, remote=remote, state=state))
     return f"not every link carried audio {when}:\n  " + "\n  ".join(
         lines or ["(no link is missing any more: it connected as the time ran out)"])
 

@@ -7,6 +7,7 @@ protocol. Every event is also kept, bounded, in :attr:`EventBus.history`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -46,3 +47,15 @@ class EventBus:
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds, looking again after every event (no polling;
+        bound it with ``asyncio.wait_for``)."""
+        changed = asyncio.Event()
+        unsubscribe = self.subscribe(lambda _: changed.set())
+        try:
+            while not condition():
+                changed.clear()
+                await changed.wait()
+        finally:
+            unsubscribe()

@@ -7,9 +7,16 @@
         bob.hears()          # {"Alice": 440.0}
         lab.graph()          # the mesh, as a networkx graph
 
-``Lab(topology="sfu")`` or ``Lab(topology="mcu")`` puts the same people in a room on the lab's
-own Janus instead, a server that forwards or mixes their voices (:mod:`talklab.topology`); there
-the voice signaling goes to Janus's own API, not through the seed's events.
+A lab is made of two things (:mod:`talklab.kinds`), chosen once, when it is made:
+
+* where its people find the seed's servers: its own, on loopback
+  (:class:`talklab.labnet.LocalServers`: a signaling server, STUN and TURN when asked for, its
+  NATs), or a teacher's class, ``Lab(server="http://IP:PORT")``
+  (:class:`talklab.classroom.remote.RemoteServer`);
+* how its rooms carry voices: the seed's full mesh (:class:`talklab.mesh.MeshRooms`), or
+  ``Lab(topology="sfu")`` / ``"mcu"``, rooms on the lab's own Janus that forward or mix the
+  voices (:class:`talklab.topology.JanusRooms`), where the voice signaling goes to Janus's own
+  API, not through the seed's events.
 
 In a notebook, ``lab = await talklab.Lab()`` closes the lab the previous ``await Lab()`` made
 (re-running that cell replaces the old lab), so no server, port or peer is ever left behind;
@@ -22,9 +29,6 @@ While a lab runs, talklab's adjustments to aioice apply to its people
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-import zlib
 from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
@@ -33,24 +37,18 @@ from aiortc import RTCIceServer
 
 from . import _aiortc
 from .classroom.remote import RemoteServer, refuse_local_options
-from .diagnose import why_not_connected
-from .events import Event, EventBus
-from .labnet import CONFIG_TTL, LabNetwork
-from .media import MediaStream, get_user_media
-from .mesh import calls_missing, room_graph
-from .nat import Host, Nat
+from .events import EventBus
+from .kinds import Rooms, Servers
+from .labnet import LocalServers
+from .media import MediaStream
+from .mesh import MeshRooms
+from .nat import Nat
 from .notebook import Sentence, made_by, note_made, on_interrupt
-from .person import Person, join_differences
-from .roomview import SERVER_EVENTS
-from .server import DEFAULT_VOICE_CAP, SignalingServer
-from .stun import StunServer
-from .topology import ServerRooms, topology_of, wait_everyone_hears
-from .turn import PeerPolicy, TurnServer
+from .person import Person
+from .server import DEFAULT_VOICE_CAP
+from .topology import JanusRooms, topology_of, wait_everyone_hears
 
 DEFAULT_ROOM = "ABCD12"  # the seed's room
-PEOPLE_TTL_QUOTA = 20  # allocations per TURN username: a person has one per call
-# One tone per person, 110 Hz apart: easy to tell apart by ear and by FFT.
-TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
 
 
 def _flag(name: str, value: object) -> bool:
@@ -63,7 +61,7 @@ class LabClosed(Sentence, RuntimeError):
     """This lab was closed, or replaced by a newer one: its people have hung up."""
 
 
-class Lab(LabNetwork):
+class Lab:
     """A signaling server on a free loopback port, and the people you add to it.
 
     ``stun`` and ``turn`` start the lab's own STUN and TURN servers (on loopback; talklab never
@@ -90,50 +88,99 @@ class Lab(LabNetwork):
         if redis is not None and not (isinstance(redis, str) and redis.startswith(
                 ("redis://", "rediss://", "unix://"))):
             raise ValueError(f"redis must be a redis:// URL, got {redis!r}")
-        self.remote: RemoteServer | None = None
-        if server is not None:  # a student's lab: the teacher's servers, the real network
-            refuse_local_options(stun=stun, turn=turn, redis=redis, topology=topology)
-            self.remote = RemoteServer.of(server, networks)
-        elif networks is not None:
-            raise ValueError("networks= is for a lab joined to a teacher's server (server=)")
-        self.topology = topology_of(topology)
+        topology_of(topology)
         self.settings = _aiortc.Settings(check_retries=check_retries, nomination=nomination)
         self.events = EventBus()
-        self.voice_cap, self.host, self.redis = voice_cap, host, redis
-        self.stun = StunServer() if _flag("stun", stun) else None
-        # The lab's TURN server hands out time-limited credentials only (the REST-API scheme
-        # coturn uses with use-auth-secret; the secret never leaves the lab), and relays only
-        # between the lab's own hosts and relays: not to any other port on this machine.
-        self._turn_secret = secrets.token_urlsafe(24)
-        self.config_ttl = CONFIG_TTL  # s: credentials in /config (the browser page) live this long
-        self.turn = TurnServer(users={}, secret=self._turn_secret, quota=PEOPLE_TTL_QUOTA,
-                               policy=PeerPolicy(allow_loopback=True, only=self._lab_peer)) \
-            if _flag("turn", turn) else None
-        self.server: SignalingServer | None = None
-        self.people: dict[str, Person] = {}  # (in an SFU/MCU lab: talklab.janus people)
-        self.rooms = ServerRooms(self) if self.topology != "mesh" else None
-        self.nats: list[Nat] = []
-        self.handlers: dict[str, Callable[..., Any]] = {}  # see on()
+        self._voice_cap = voice_cap
+        self.servers: Servers
+        if server is not None:  # a student's lab: the teacher's servers, the real network
+            refuse_local_options(stun=stun, turn=turn, redis=redis, topology=topology)
+            self.servers = RemoteServer.of(server, networks)
+        elif networks is not None:
+            raise ValueError("networks= is for a lab joined to a teacher's server (server=)")
+        else:
+            self.servers = LocalServers(
+                host=host, voice_cap=voice_cap, stun=_flag("stun", stun),
+                turn=_flag("turn", turn), redis=redis,
+                hosts=lambda: [p.address for p in self.people.values()])
+        self.rooms: Rooms = MeshRooms(self.servers, self.events, self.settings) \
+            if topology == "mesh" else \
+            JanusRooms(topology, self.events, self.settings, tone=self.servers.tone)
         self._started = False
         self._closed: str | None = None  # why it was closed, once it has run
         self._entered = False
         # in a notebook: the cells that made it, closed it and added its first person (the
         # course names them when a cell meets this lab closed or empty: talklab.check.ready)
         self.made_by = made_by()
-        for server, wanted in (("stun", stun), ("turn", turn)):
+        for name, wanted in (("stun", stun), ("turn", turn)):
             if wanted is True:
-                note_made(f"Lab with {server}", self.made_by)
+                note_made(f"Lab with {name}", self.made_by)
         self.closed_by: str | None = None
         self.first_people: str | None = None
         self._quiet_interrupt: Callable[[], None] | None = None
-        self.events.subscribe(self._forget_closed)
 
-    def _forget_closed(self, event: Event) -> None:
-        """A person who hung up is no longer part of the lab."""
-        if event.kind in ("closed", "janus-left"):
-            person = self.people.get(event["person"])
-            if person is not None and person.closed:
-                del self.people[event["person"]]
+    # -- what it is made of ----------------------------------------------------------------------
+    @property
+    def people(self) -> dict[str, Any]:
+        """``{name: person}``: everyone the lab has added and who has not hung up."""
+        return self.rooms.people
+
+    @property
+    def topology(self) -> str:
+        return self.rooms.topology
+
+    @property
+    def janus(self) -> Any:
+        """The lab's :class:`talklab.janus.Janus` (an SFU or MCU lab, once started), or None."""
+        return self.rooms.janus
+
+    @property
+    def voice_cap(self) -> int:
+        """Seats in a room's voice channel: the lab's, or the teacher's server's."""
+        return self.servers.voice_cap or self._voice_cap
+
+    @property
+    def server(self) -> Any:
+        """The lab's own signaling server (None before it starts, and in a student's lab)."""
+        return self.servers.server
+
+    @property
+    def stun(self) -> Any:
+        """The lab's own STUN server, when it runs one."""
+        return self.servers.stun
+
+    @property
+    def turn(self) -> Any:
+        """The lab's own TURN server, when it runs one."""
+        return self.servers.turn
+
+    def _local(self, what: str) -> LocalServers:
+        if not isinstance(self.servers, LocalServers):
+            raise RuntimeError(f"this lab joined a teacher's server: {what} belongs to a local "
+                               "lab (the class's servers are the teacher's)")
+        return self.servers
+
+    @property
+    def nats(self) -> list[Nat]:
+        return self._local("its NATs").nats
+
+    @property
+    def config_ttl(self) -> int:
+        return self._local("/config").config_ttl
+
+    @config_ttl.setter
+    def config_ttl(self, seconds: int) -> None:
+        self._local("/config").config_ttl = seconds
+
+    def nat(self, kind: str, **conditions: float) -> Nat:
+        """A NAT box of ``kind`` for people of this lab (see
+        :meth:`talklab.labnet.LocalServers.nat`)."""
+        return self._local("a simulated NAT").nat(kind, **conditions)
+
+    def ice_servers(self, tcp: bool = False, name: str = "person", **options: Any
+                    ) -> list[RTCIceServer]:
+        """The lab's own STUN/TURN servers, as a person (or the browser page) uses them."""
+        return self._local("its ICE servers").ice_servers(tcp, name, **options)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, replace: bool = False) -> Lab:
@@ -145,25 +192,12 @@ class Lab(LabNetwork):
         if replace and previous is not None and previous is not self:
             await previous.close(because="their lab was replaced by a newer one")
             self.first_people = self.first_people or previous.first_people
-        if self.rooms is not None:
-            self.rooms.check_available()  # before anything starts: JanusUnavailable
+        self.rooms.check()  # before anything starts (JanusUnavailable)
         _aiortc.enter()
         self._entered = True
         try:
-            if self.remote is not None:
-                await self.remote.config()  # (reachable? its voice cap)
-                self.voice_cap = self.remote.voice_cap or self.voice_cap
-            elif self.stun is not None:
-                await self.stun.start()
-            if self.turn is not None:
-                await self.turn.start()
-            if self.remote is None:
-                self.server = SignalingServer(self.host, 0, voice_cap=self.voice_cap,
-                                              redis_url=self.redis,
-                                              ice_servers=self._ice_config)
-                await self.server.start()
-            if self.rooms is not None:
-                await self.rooms.start()
+            await self.servers.start()
+            await self.rooms.start()
         except BaseException:
             await self.close()
             raise
@@ -187,14 +221,8 @@ class Lab(LabNetwork):
         if self._started:
             self.closed_by = made_by()
             self.events.publish("lab-closing")  # views keep the room as it was, before it ends
-        people, self.people = list(self.people.values()), {}
-        await asyncio.gather(*(p.close(because) for p in people), return_exceptions=True)
-        for service in (self.rooms, self.server, self.stun, self.turn):
-            if service is not None:
-                await service.close()
-        for nat in self.nats:
-            nat.close()
-        self.nats.clear()
+        await self.rooms.close(because)
+        await self.servers.close()
         if self._entered:
             self._entered = False
             _aiortc.leave()
@@ -228,8 +256,8 @@ class Lab(LabNetwork):
         return self._closed
 
     # -- what the lab offers ---------------------------------------------------------------------
-    def _server(self) -> SignalingServer:
-        if self.remote is not None:
+    def _server(self) -> Any:
+        if self.servers.remote:
             raise RuntimeError("this lab joined a teacher's server: its trace and token are "
                                "the teacher's (the teacher's Classroom, or its /trace)")
         if self.server is None:
@@ -238,14 +266,7 @@ class Lab(LabNetwork):
 
     @property
     def url(self) -> str:
-        if self.remote is not None:
-            return self.remote.url
-        return self._server().url
-
-    @property
-    def janus(self) -> Any:
-        """The lab's :class:`talklab.janus.Janus` (an SFU or MCU lab, once started), or None."""
-        return self.rooms.janus if self.rooms is not None else None
+        return self.servers.url
 
     @property
     def trace(self) -> Any:
@@ -256,7 +277,8 @@ class Lab(LabNetwork):
     def trace_token(self) -> str:
         """The signaling server's token: ``GET {lab.url}/trace?token=...`` needs it (the trace
         names every room and person). ``lab.trace``, the views and ``story()`` need none."""
-        return self._server().token
+        token: str = self._server().token
+        return token
 
     def page_url(self, room: str = DEFAULT_ROOM, name: str | None = None,
                  voice: bool = False) -> str:
@@ -277,28 +299,19 @@ class Lab(LabNetwork):
         """Every person of this lab, those here and those who join later, handles ``event``
         with ``handler(person, data)`` instead of talklab's (:meth:`Person.on`): a room whose
         browsers all run *your* handler. ``None`` puts talklab's back."""
-        if self.rooms is not None:
-            raise ValueError(f"lab.on() gives handlers for the seed's events, which the people "
-                             f"of an {self.topology.upper()} room never receive: their "
-                             "signaling goes to Janus's own API")
-        if event not in SERVER_EVENTS:
-            raise ValueError(f"{event!r} is not an event the server sends; one of "
-                             f"{', '.join(SERVER_EVENTS)}")
-        if handler is not None and not callable(handler):
-            raise TypeError(f"a handler is a function (person, data), got {handler!r}")
-        if handler is None:
-            self.handlers.pop(event, None)
-        else:
-            self.handlers[event] = handler
-        for person in self.people.values():
-            person.on(event, handler)
+        self.rooms.on(event, handler)
+
+    @property
+    def handlers(self) -> dict[str, Callable[..., Any]]:
+        """The seed's events this lab's people handle with a function of yours (:meth:`on`)."""
+        return getattr(self.rooms, "handlers", {})
 
     # -- people -----------------------------------------------------------------------------------
     async def join(self, name: str, room: str = DEFAULT_ROOM, *, voice: bool = False,
                    tone_hz: float | None = None, stream: MediaStream | None = None,
                    nat: str | Nat | None = None, relay_only: bool = False,
                    ice_servers: list[RTCIceServer] | None = None,
-                   trickle: bool = True) -> Person:
+                   trickle: bool = True) -> Any:
         """Add a person: getUserMedia, connect to the signaling server, join ``room``, and with
         ``voice=True`` join voice too (which raises :class:`talklab.VoiceError` when full).
 
@@ -326,71 +339,16 @@ class Lab(LabNetwork):
                     "closes the last): use the new lab" if "replaced" in self._closed else
                     f"this lab is closed: run {again} again, and the cells after it")
             await self.start()
-        if self.rooms is not None:
-            return await self.rooms.join(  # type: ignore[return-value]
-                name, room, voice=voice, tone_hz=tone_hz, stream=stream, nat=nat,
-                relay_only=relay_only, ice_servers=ice_servers, trickle=trickle)
-        wanted = {"room": room, "nat": nat if isinstance(nat, Nat) else (nat or "none"),
-                  "tone_hz": tone_hz, "stream": stream, "relay_only": relay_only,
-                  "ice_servers": ice_servers, "trickle": trickle}
-        existing = self.people.get(name)
-        if existing is not None:
-            changed = join_differences(existing, wanted)
-            if not changed:
-                if voice:
-                    await existing.join_voice()
-                return existing
-            await existing.close(because=f"rejoined with new settings ({', '.join(changed)})")
-            self.people.pop(name, None)
-            self.events.publish("person-rejoined", person=name, changed=changed)
-        if stream is None:
-            tone = tone_hz if tone_hz is not None else self._free_tone(name)
-            stream = await get_user_media(audio=True, tone_hz=tone)
-        self.events.publish("got-media", person=name,  # Step 1: getUserMedia
-                            tone_hz=getattr(stream.audio, "tone_hz", None))
-        if self.remote is not None:  # a student: this machine's address, the teacher's servers
-            refuse_local_options(nat=nat, ice_servers=ice_servers)
-            person = await self.remote.person(name, stream, relay_only=relay_only,
-                                              trickle=trickle, events=self.events,
-                                              settings=self.settings)
-        else:
-            if isinstance(nat, str) and nat != "none":
-                nat = self.nat(nat)
-            host = nat.host() if isinstance(nat, Nat) else Host()
-            blocked = isinstance(nat, Nat) and nat.blocks_udp
-            servers = self.ice_servers(tcp=blocked, name=name) if ice_servers is None else \
-                ice_servers
-            person = Person(name, stream, host=host, ice_servers=servers,
-                            relay_only=relay_only, trickle=trickle, events=self.events,
-                            settings=self.settings)
-        person.join_options = wanted
-        person.made_by = made_by()
-        note_made(f"person {name}", person.made_by)
-        if not self.first_people:
-            self.first_people = person.made_by
-            note_made("first people of Lab", person.made_by)
-        for event, handler in self.handlers.items():
-            person.on(event, handler)
-        self.people[name] = person
-        token = _aiortc.SETTINGS.set(self.settings)  # inherited by the person's tasks
-        try:
-            await person.connect(self.url)
-            await person.join_room(room)
-            if voice:
-                await person.join_voice()
-        except BaseException:
-            self.people.pop(name, None)
-            await person.close()
-            raise
-        finally:
-            _aiortc.SETTINGS.reset(token)
+        person = await self.rooms.join(name, room, voice=voice, tone_hz=tone_hz, stream=stream,
+                                       nat=nat, relay_only=relay_only,
+                                       ice_servers=ice_servers, trickle=trickle)
+        if getattr(person, "made_by", None) is None:  # (not one who was here already)
+            person.made_by = made_by()
+            note_made(f"person {name}", person.made_by)
+            if not self.first_people:
+                self.first_people = person.made_by
+                note_made("first people of Lab", person.made_by)
         return person
-
-    def _free_tone(self, name: str = "") -> float:
-        if self.remote is not None:  # (classmates' kernels choose too: by name, the same each)
-            return TONES[zlib.crc32(name.encode()) % len(TONES)]
-        used = {p.tone_hz for p in self.people.values()}
-        return next((t for t in TONES if t not in used), TONES[len(self.people) % len(TONES)])
 
     async def wait_connected(self, timeout: float = 10) -> None:
         """Wait until every person in voice has a working, audio-carrying link to every other.
@@ -399,47 +357,14 @@ class Lab(LabNetwork):
         room cannot get there: this says so at once. Either way, and on timeout, the
         :class:`TimeoutError` names each link that did not connect and what would fix it.
         (SFU, MCU: every stream up to Janus and down from it.)"""
-        if self.rooms is not None:
-            return await self.rooms.wait_connected(timeout)
-        people = list(self.people.values())
-
-        def done() -> bool:
-            return not calls_missing(people, self.people.values())
-
-        def hopeless() -> bool:
-            ends = [state for _, _, state in calls_missing(people, self.people.values())]
-            return bool(ends) and all(end in ("failed", "closed") for end in ends)
-
-        try:
-            await asyncio.wait_for(self._until(lambda: done() or hopeless()), timeout)
-        except TimeoutError:
-            raise TimeoutError(self._why_not(f"within {timeout} s")) from None
-        if not done():
-            raise TimeoutError(self._why_not("(ICE gave up)"))
-
-    def _why_not(self, when: str) -> str:
-        if self.remote is not None:  # (the teacher's servers: what /config handed out)
-            stun, turn = self.remote.offered(self.people.values())
-        else:
-            stun, turn = self.stun is not None, self.turn is not None
-        return why_not_connected(self.people.values(), when, stun=stun, turn=turn,
-                                 remote=self.remote is not None)
+        await self.rooms.wait_connected(timeout)
 
     async def wait_heard(self, seconds: float = 1.0,
                          timeout: float = 10) -> dict[str, dict[str, float]]:
         """Wait until everyone in voice hears everyone else in their room at their own tone
         (over the last ``seconds``; in an MCU, found in the mix); returns who hears whom."""
-        return await wait_everyone_hears(self, seconds, timeout)
-
-    async def _until(self, condition: Any) -> None:
-        changed = asyncio.Event()
-        unsubscribe = self.events.subscribe(lambda _: changed.set())
-        try:
-            while not condition():
-                changed.clear()
-                await changed.wait()
-        finally:
-            unsubscribe()
+        return await wait_everyone_hears(lambda: self.people.values(), self.events, seconds,
+                                         timeout)
 
     # -- the room as a graph ------------------------------------------------------------------
     def graph(self) -> nx.Graph:
@@ -447,14 +372,12 @@ class Lab(LabNetwork):
         nodes are people (``in_room``, ``in_voice``, ``room``, ``kind``...), edges are calls
         (``state``, ``route``). An edge is ``connected`` only when both sides heard each other.
         In an SFU or MCU lab: a ``MultiDiGraph`` with Janus as a node too, and an edge per
-        stream, from sender to receiver (:meth:`talklab.topology.ServerRooms.graph`).
+        stream, from sender to receiver (:meth:`talklab.topology.JanusRooms.graph`).
         """
-        if self.rooms is not None:
-            return self.rooms.graph()
-        return room_graph(self.people.values())
+        graph: nx.Graph = self.rooms.graph()
+        return graph
 
     def __repr__(self) -> str:
         state = self.url if self._started else "not started"
         kind = "" if self.topology == "mesh" else f" {self.topology.upper()}"
         return f"<Lab{kind} {state}, {len(self.people)} people>"
-

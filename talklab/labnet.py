@@ -1,36 +1,113 @@
-"""The lab's own network: its STUN and TURN servers as people use them, and its NATs.
+"""A lab's own servers, on loopback: the seed's signaling server, and its STUN and TURN servers
+when asked for; and the NAT boxes its people sit behind.
 
 A lab never hands out a public server. Its TURN server (when ``Lab(turn=True)``) gives
 time-limited credentials only (the REST-API scheme coturn uses with ``use-auth-secret``; the
 secret never leaves the lab), minted per person and per ``/config`` request of the browser
 page, and relays only between the lab's own hosts, NATs and relays: not to any other port on
-this machine. NAT boxes (:meth:`LabNetwork.nat`) are the lab's too, and closed with it.
+this machine. NAT boxes (:meth:`LocalServers.nat`) are the lab's too, and closed with it.
+
+:class:`LocalServers` is where a local lab's people find the seed's servers; a student's lab
+finds the teacher's instead (:class:`talklab.classroom.remote.RemoteServer`). Both make a
+person that uses them (:meth:`LocalServers.person`), so the lab itself never asks which it has.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiortc import RTCIceServer
 
-from .nat import Conditions, Nat
+from ._aiortc import Settings
+from .events import EventBus
+from .media import MediaStream, free_tone
+from .nat import Conditions, Host, Nat
+from .person import Person
+from .server import SignalingServer
 from .stun import StunServer
-from .turn import TurnServer, rest_credentials
+from .turn import PeerPolicy, TurnServer, rest_credentials
 
 PERSON_TTL = 24 * 3600  # s: a person's TURN credentials (longer than any lesson)
 CONFIG_TTL = 3600  # s: the browser page's, minted per /config request
+PEOPLE_TTL_QUOTA = 20  # allocations per TURN username: a person has one per call
 
 
-class LabNetwork:
-    """What :class:`talklab.Lab` offers of its network (a part of the lab, not used alone)."""
+class LocalServers:
+    """The seed's servers, this lab's own, on loopback (one signaling server on a free port;
+    STUN and TURN when asked for), and its NATs. ``hosts()`` (from the lab) gives the addresses
+    of the lab's people now: the only hosts its TURN server relays to."""
 
-    stun: StunServer | None
-    turn: TurnServer | None
-    nats: list[Nat]
-    people: dict[str, Any]
-    config_ttl: int
-    _turn_secret: str
+    remote = False
 
+    def __init__(self, *, host: str, voice_cap: int, stun: bool, turn: bool,
+                 redis: str | None, hosts: Callable[[], Iterable[str]]) -> None:
+        self.host, self.voice_cap, self.redis = host, voice_cap, redis
+        self._hosts = hosts
+        self.stun = StunServer() if stun else None
+        # The lab's TURN server hands out time-limited credentials only, and relays only
+        # between the lab's own hosts and relays: not to any other port on this machine.
+        self._turn_secret = secrets.token_urlsafe(24)
+        self.config_ttl = CONFIG_TTL  # s: credentials in /config (the browser page) live this long
+        self.turn = TurnServer(users={}, secret=self._turn_secret, quota=PEOPLE_TTL_QUOTA,
+                               policy=PeerPolicy(allow_loopback=True, only=self._lab_peer)) \
+            if turn else None
+        self.server: SignalingServer | None = None
+        self.nats: list[Nat] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.stun is not None:
+            await self.stun.start()
+        if self.turn is not None:
+            await self.turn.start()
+        self.server = SignalingServer(self.host, 0, voice_cap=self.voice_cap,
+                                      redis_url=self.redis, ice_servers=self._ice_config)
+        await self.server.start()
+
+    async def close(self) -> None:
+        for service in (self.server, self.stun, self.turn):
+            if service is not None:
+                await service.close()
+        for nat in self.nats:
+            nat.close()
+        self.nats.clear()
+
+    @property
+    def url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("the lab is not running: `lab = await talklab.Lab()` starts one")
+        return self.server.url
+
+    # -- the people who use them ----------------------------------------------------------------
+    def refuse(self, **options: Any) -> None:
+        """A local lab takes every option a person can have."""
+
+    def tone(self, name: str, taken: Iterable[float | None]) -> float:
+        """A new person's voice: the first tone nobody in the lab has."""
+        return free_tone(taken)
+
+    async def person(self, name: str, stream: MediaStream, *, nat: str | Nat | None,
+                     relay_only: bool, ice_servers: list[RTCIceServer] | None, trickle: bool,
+                     events: EventBus, settings: Settings) -> Person:
+        """A person of this lab: on an address of their own (behind ``nat``: a kind, for a NAT
+        box of their own, or a box shared with others), with the lab's STUN and TURN servers
+        (``ice_servers`` replaces them: loopback ones only)."""
+        if isinstance(nat, str) and nat != "none":
+            nat = self.nat(nat)
+        host = nat.host() if isinstance(nat, Nat) else Host()
+        blocked = isinstance(nat, Nat) and nat.blocks_udp
+        servers = self.ice_servers(tcp=blocked, name=name) if ice_servers is None else \
+            ice_servers
+        return Person(name, stream, host=host, ice_servers=servers, relay_only=relay_only,
+                      trickle=trickle, events=events, settings=settings)
+
+    def offered(self, people: Iterable[Any]) -> tuple[bool, bool]:
+        """Whether the lab's people have a STUN server, and a TURN server."""
+        return self.stun is not None, self.turn is not None
+
+    # -- what the lab offers of its network -----------------------------------------------------
     def ice_servers(self, tcp: bool = False, name: str = "person",
                     ttl: int = PERSON_TTL) -> list[RTCIceServer]:
         """The lab's own STUN/TURN servers, as a person (or the browser page) uses them, with
@@ -58,8 +135,7 @@ class LabNetwork:
         ip = address[0]
         if self.turn is not None and self.turn.is_relay(address):
             return True
-        return (any(p.address == ip for p in self.people.values())
-                or any(n.public_ip == ip for n in self.nats))
+        return ip in set(self._hosts()) or any(n.public_ip == ip for n in self.nats)
 
     def nat(self, kind: str, **conditions: float) -> Nat:
         """A NAT box of ``kind`` (full-cone, restricted, port-restricted, symmetric, or

@@ -1,4 +1,11 @@
-"""The room as a graph, built from what the lab's people know: the seed's *Visual Summary*.
+"""The seed's full mesh as a kind of room: people call each other peer to peer, through the
+seed's signaling; and the room as a graph, built from what the lab's people know: the seed's
+*Visual Summary*.
+
+:class:`MeshRooms` is what a lab holds for a mesh (:class:`talklab.kinds.Rooms`): it adds
+people through the lab's servers (its own, or a teacher's: :class:`talklab.kinds.Servers`),
+gives them the seed's handlers (or yours: :meth:`MeshRooms.on`), waits until every call has
+carried audio, and draws the room.
 
 Nodes are people; edges are calls. Both come from the people themselves, never from the
 signaling server's internals: who is in a room and in voice is what the server *told* each
@@ -12,13 +19,20 @@ through what the lab's people were told of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import networkx as nx
 
-if TYPE_CHECKING:
-    from .person import Person
+from . import _aiortc
+from .diagnose import why_not_connected
+from .events import Event, EventBus
+from .kinds import Servers
+from .media import MediaStream, get_user_media
+from .nat import Nat
+from .person import Person, join_differences
+from .roomview import SERVER_EVENTS
 
 # from least to most advanced: of the two sides' views, an edge shows the less advanced
 RANK = {s: i for i, s in enumerate(("closed", "failed", "new", "disconnected", "connecting",
@@ -110,3 +124,129 @@ def calls_missing(people: Iterable[Person],
             elif link.state != "connected":
                 out.append((p, sid, str(link.pc.connectionState)))
     return out
+
+
+class MeshRooms:
+    """The rooms of a lab whose people call each other: the seed's full mesh."""
+
+    topology = "mesh"
+    janus = None
+
+    def __init__(self, servers: Servers, events: EventBus, settings: _aiortc.Settings) -> None:
+        self.servers, self.events, self.settings = servers, events, settings
+        self.people: dict[str, Person] = {}
+        self.handlers: dict[str, Callable[..., Any]] = {}  # see on()
+        events.subscribe(self._forget_closed)
+
+    def _forget_closed(self, event: Event) -> None:
+        """A person who hung up is no longer part of the lab."""
+        if event.kind == "closed":
+            person = self.people.get(event["person"])
+            if person is not None and person.closed:
+                del self.people[event["person"]]
+
+    def check(self) -> None:
+        """A mesh needs nothing more than the servers."""
+
+    async def start(self) -> None:
+        """Nothing to start: people come with their joins."""
+
+    async def close(self, because: str) -> None:
+        people, self.people = list(self.people.values()), {}
+        await asyncio.gather(*(p.close(because) for p in people), return_exceptions=True)
+
+    def on(self, event: str, handler: Callable[[Person, dict], Any] | None) -> None:
+        """Every person, here now and joining later, handles ``event`` with ``handler(person,
+        data)`` instead of talklab's (:meth:`Person.on`); ``None`` puts talklab's back."""
+        if event not in SERVER_EVENTS:
+            raise ValueError(f"{event!r} is not an event the server sends; one of "
+                             f"{', '.join(SERVER_EVENTS)}")
+        if handler is not None and not callable(handler):
+            raise TypeError(f"a handler is a function (person, data), got {handler!r}")
+        if handler is None:
+            self.handlers.pop(event, None)
+        else:
+            self.handlers[event] = handler
+        for person in self.people.values():
+            person.on(event, handler)
+
+    async def join(self, name: str, room: str, *, voice: bool, tone_hz: float | None,
+                   stream: MediaStream | None, nat: str | Nat | None, relay_only: bool,
+                   ice_servers: Any, trickle: bool) -> Person:
+        """getUserMedia, a person on the lab's servers, ``joinRoom``, and ``joinVoice`` with
+        ``voice`` (the seed's Steps 1 and 2). The same name with the same settings is the same
+        person (a re-run cell is harmless); other settings: they hang up and join again."""
+        wanted = {"room": room, "nat": nat if isinstance(nat, Nat) else (nat or "none"),
+                  "tone_hz": tone_hz, "stream": stream, "relay_only": relay_only,
+                  "ice_servers": ice_servers, "trickle": trickle}
+        existing = self.people.get(name)
+        if existing is not None:
+            changed = join_differences(existing, wanted)
+            if not changed:
+                if voice:
+                    await existing.join_voice()
+                return existing
+            await existing.close(because=f"rejoined with new settings ({', '.join(changed)})")
+            self.people.pop(name, None)
+            self.events.publish("person-rejoined", person=name, changed=changed)
+        self.servers.refuse(nat=nat, ice_servers=ice_servers)
+        if stream is None:
+            tone = tone_hz if tone_hz is not None else self.servers.tone(
+                name, (p.tone_hz for p in self.people.values()))
+            stream = await get_user_media(audio=True, tone_hz=tone)
+        self.events.publish("got-media", person=name,  # Step 1: getUserMedia
+                            tone_hz=getattr(stream.audio, "tone_hz", None))
+        person = await self.servers.person(name, stream, nat=nat, relay_only=relay_only,
+                                           ice_servers=ice_servers, trickle=trickle,
+                                           events=self.events, settings=self.settings)
+        person.join_options = wanted
+        for event, handler in self.handlers.items():
+            person.on(event, handler)
+        self.people[name] = person
+        token = _aiortc.SETTINGS.set(self.settings)  # inherited by the person's tasks
+        try:
+            await person.connect(self.servers.url)
+            await person.join_room(room)
+            if voice:
+                await person.join_voice()
+        except BaseException:
+            self.people.pop(name, None)
+            await person.close()
+            raise
+        finally:
+            _aiortc.SETTINGS.reset(token)
+        return person
+
+    async def wait_connected(self, timeout: float) -> None:
+        """Until every person in voice has an audio-carrying call with every other; at once
+        when a call has failed and every other is connected or failed too (the room cannot
+        get there). Either way, and on timeout, the :class:`TimeoutError` names each call that
+        did not connect and what would fix it."""
+        people = list(self.people.values())
+
+        def done() -> bool:
+            return not calls_missing(people, self.people.values())
+
+        def hopeless() -> bool:
+            ends = [state for _, _, state in calls_missing(people, self.people.values())]
+            return bool(ends) and all(end in ("failed", "closed") for end in ends)
+
+        try:
+            await asyncio.wait_for(self.events.until(lambda: done() or hopeless()), timeout)
+        except TimeoutError:
+            raise TimeoutError(self._why_not(f"within {timeout} s")) from None
+        if not done():
+            raise TimeoutError(self._why_not("(ICE gave up)"))
+
+    def _why_not(self, when: str) -> str:
+        stun, turn = self.servers.offered(self.people.values())
+        people = list(self.people.values())
+        missing = [(p, sid, None if sid not in p.links else state)
+                   for p, sid, state in sorted(calls_missing(people, people),
+                                               key=lambda m: (m[0].name, m[1]))]
+        return why_not_connected(people, missing, when, stun=stun, turn=turn,
+                                 remote=self.servers.remote)
+
+    def graph(self) -> nx.Graph:
+        return room_graph(self.people.values())
+

@@ -37,19 +37,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import networkx as nx
 
+from . import _aiortc
+from .events import Event, EventBus
 from .janus import JANUS, Janus, JanusUnavailable, McuRoom, Room, SfuRoom, available
 from .janus.room import PITCH_TOLERANCE
 from .janus.room import Person as JanusPerson
 from .load import links_of
 from .media import MediaStream, get_user_media
 from .nat import Host
-
-if TYPE_CHECKING:
-    from .lab import Lab
 
 TOPOLOGIES = {
     "mesh": "a full mesh: a connection between every two people (the seed's)",
@@ -70,17 +70,28 @@ def topology_of(value: object) -> str:
     return value
 
 
-class ServerRooms:
-    """A lab's Janus and its rooms, one per room name (``Lab(topology="sfu" | "mcu")``)."""
+class JanusRooms:
+    """A lab's rooms on its own Janus, one Janus room per room name, as an SFU or an MCU
+    (``Lab(topology="sfu" | "mcu")``: a :class:`talklab.kinds.Rooms`). ``tone(name, taken)``
+    (from the lab) chooses a new person's voice."""
 
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.topology = lab.topology
+    def __init__(self, topology: str, events: EventBus, settings: _aiortc.Settings,
+                 tone: Callable[[str, Iterable[float | None]], float]) -> None:
+        self.topology = topology_of(topology)
+        self.events, self.settings, self._tone = events, settings, tone
         self.janus: Janus | None = None
         self.rooms: dict[str, Room] = {}
+        self.people: dict[str, JanusPerson] = {}
+        events.subscribe(self._forget_closed)
 
-    @staticmethod
-    def check_available() -> None:
+    def _forget_closed(self, event: Event) -> None:
+        """A person who left is no longer part of the lab."""
+        if event.kind in ("closed", "janus-left"):
+            person = self.people.get(event["person"])
+            if person is not None and person.closed:
+                del self.people[event["person"]]
+
+    def check(self) -> None:
         """Raise :class:`JanusUnavailable`, with what to install, where Janus cannot run."""
         if not available():
             raise JanusUnavailable(
@@ -89,12 +100,14 @@ class ServerRooms:
                 "installs it from apt.txt). The mesh needs nothing: Lab(topology=\"mesh\").")
 
     async def start(self) -> None:
-        self.check_available()
+        self.check()
         self.janus = Janus(plugins=(PLUGINS[self.topology],))
         await self.janus.start()
-        self.lab.events.publish("janus-started", url=self.janus.url, topology=self.topology)
+        self.events.publish("janus-started", url=self.janus.url, topology=self.topology)
 
-    async def close(self) -> None:
+    async def close(self, because: str) -> None:
+        people, self.people = list(self.people.values()), {}
+        await asyncio.gather(*(p.close(because) for p in people), return_exceptions=True)
         for room in list(self.rooms.values()):
             await room.close()
         self.rooms.clear()
@@ -102,13 +115,17 @@ class ServerRooms:
             await self.janus.close()
             self.janus = None
 
+    def on(self, event: str, handler: Callable[..., Any] | None) -> None:
+        raise ValueError(f"lab.on() gives handlers for the seed's events, which the people of "
+                         f"an {self.topology.upper()} room never receive: their signaling goes "
+                         "to Janus's own API")
+
     async def room(self, name: str) -> Room:
         """The Janus room for the lab's room ``name`` (made on first use)."""
         if self.janus is None:
             raise RuntimeError("the lab's Janus is not running")
         if name not in self.rooms:
-            room = ROOMS[self.topology](self.janus, events=self.lab.events,
-                                        settings=self.lab.settings)
+            room = ROOMS[self.topology](self.janus, events=self.events, settings=self.settings)
             await room.start()
             self.rooms[name] = room
         return self.rooms[name]
@@ -128,19 +145,20 @@ class ServerRooms:
                              "room beside its voice, and the seed's signaling server, which has "
                              "one, is not used here.)")
         target = await self.room(room)
-        existing = self.lab.people.get(name)
+        existing = self.people.get(name)
         if existing is not None:
             if (getattr(existing, "room", None) is target and stream in (None, existing.stream)
                     and tone_hz in (None, existing.tone_hz)):
-                return existing  # type: ignore[return-value]
+                return existing
             await existing.close(because="rejoined with new settings")
-            self.lab.people.pop(name, None)
-            self.lab.events.publish("person-rejoined", person=name, changed=["room or voice"])
+            self.people.pop(name, None)
+            self.events.publish("person-rejoined", person=name, changed=["room or voice"])
         if stream is None:
-            tone = tone_hz if tone_hz is not None else self.lab._free_tone()
+            tone = tone_hz if tone_hz is not None else self._tone(
+                name, (p.tone_hz for p in self.people.values()))
             stream = await get_user_media(audio=True, tone_hz=tone)
-        self.lab.events.publish("got-media", person=name,
-                                tone_hz=getattr(stream.audio, "tone_hz", None))
+        self.events.publish("got-media", person=name,
+                            tone_hz=getattr(stream.audio, "tone_hz", None))
         host = Host()  # an address of their own, 127.10.x.y, as in the mesh
         try:
             person = await target.join(name, stream=stream, host=host.address)
@@ -148,7 +166,7 @@ class ServerRooms:
             host.close()
             raise
         person.cleanups.append(host.close)
-        self.lab.people[name] = person  # type: ignore[assignment]
+        self.people[name] = person
         return person
 
     # -- waiting -----------------------------------------------------------------------------------
@@ -157,7 +175,7 @@ class ServerRooms:
         receiving it, or someone heard it through Janus; down: a frame arrived). Waits on the
         lab's events and on audio arriving, bounded by ``timeout``."""
         def people() -> list[Any]:
-            return [p for p in self.lab.people.values() if p.in_voice]
+            return [p for p in self.people.values() if p.in_voice]
 
         def missing() -> dict[str, list[str]]:
             return {p.name: p.missing() for p in people() if p.missing()}
@@ -171,7 +189,7 @@ class ServerRooms:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(_not_yet(missing(), f"within {timeout} s"))
-            await _more_audio(self.lab, people(), remaining)
+            await _more_audio(self.events, people(), remaining)
         if missing():
             raise TimeoutError(_not_yet(missing(), "(a connection with Janus failed)"))
 
@@ -225,31 +243,32 @@ def who_is_missing(people: list[Any], seconds: float) -> list[str]:
     return out
 
 
-async def wait_everyone_hears(lab: Lab, seconds: float = 1.0,
+async def wait_everyone_hears(people: Callable[[], Iterable[Any]], events: EventBus,
+                              seconds: float = 1.0,
                               timeout: float = 10.0) -> dict[str, dict[str, float]]:
-    """Wait until every person in voice hears every other in their room, each at their own
-    tone, measured over the last ``seconds`` of audio (in the MCU: found in the mix). Returns
-    ``{listener: {speaker: Hz}}``. Waits on audio arriving (and on the lab's events), bounded
-    by ``timeout``; a :class:`TimeoutError` names who does not hear whom."""
+    """Wait until every person in voice (of ``people()``) hears every other in their room, each
+    at their own tone, measured over the last ``seconds`` of audio (in the MCU: found in the
+    mix). Returns ``{listener: {speaker: Hz}}``. Waits on audio arriving (and on ``events``),
+    bounded by ``timeout``; a :class:`TimeoutError` names who does not hear whom."""
     deadline = time.monotonic() + timeout
     while True:
-        people = [p for p in lab.people.values() if p.in_voice and not p.closed]
-        missing = who_is_missing(people, seconds)
+        now = [p for p in people() if p.in_voice and not p.closed]
+        missing = who_is_missing(now, seconds)
         if not missing:
-            return {p.name: p.hears(seconds) for p in people}
+            return {p.name: p.hears(seconds) for p in now}
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError(f"not everyone hears everyone within {timeout} s: "
                                + "; ".join(missing[:8])
                                + (f" (and {len(missing) - 8} more)" if len(missing) > 8 else ""))
-        await _more_audio(lab, people, remaining)
+        await _more_audio(events, now, remaining)
 
 
-async def _more_audio(lab: Lab, people: list[Any], timeout: float) -> None:
+async def _more_audio(events: EventBus, people: list[Any], timeout: float) -> None:
     """Until 200 ms more audio has arrived on every stream, or the lab's room changed."""
     ears = [link.ear for p in people for link in links_of(p) if link.ear is not None]
     changed = asyncio.Event()
-    unsubscribe = lab.events.subscribe(lambda _: changed.set())
+    unsubscribe = events.subscribe(lambda _: changed.set())
     waits = [asyncio.ensure_future(ear.wait_frames(ear.frames + 10, timeout)) for ear in ears]
     tasks = [asyncio.ensure_future(changed.wait()),
              *([asyncio.ensure_future(asyncio.wait(waits))] if waits else [])]

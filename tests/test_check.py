@@ -92,11 +92,16 @@ def test_a_hint_about_reading_a_payload_is_for_the_learners_own_line_only():
         learners_line({"offer": 1})
     except AttributeError as exc:
         assert 'data["offer"]' in explain(exc)
-    from aiortc.sdp import SessionDescription
-    try:  # an error raised inside a library, on what the learner handed it
-        SessionDescription.parse({"type": "answer"})
+    import textwrap
+    try:  # an error raised inside a library, on what the learner handed it: its message says
+        textwrap.indent({"type": "answer"}, "  ")  # type: ignore[arg-type]
     except AttributeError as exc:
         assert "'dict' object has no attribute" in str(exc) and explain(exc) == ""
+    from aiortc.sdp import SessionDescription
+    try:  # aiortc's own, on a dict a browser would take: which of talklab's takes the dict
+        SessionDescription.parse({"type": "answer"})
+    except AttributeError as exc:
+        assert "aiortc's own take its objects" in explain(exc)
 
 
 def test_a_prediction_compared_within_its_tolerance():

@@ -65,7 +65,7 @@ async def test_a_replaced_lab_and_its_people_say_so():
         assert not first.running and second.running and first.people == {}
     finally:
         await second.close()
-    with pytest.raises(LabClosed, match=r"this lab is closed: start a new one"):
+    with pytest.raises(LabClosed, match=r"this lab is closed: run the cell that makes the lab"):
         await second.join("Dan")
 
 

@@ -99,8 +99,8 @@ async def test_with_the_config_credentials_no_datagram_reaches_another_loopback_
         insider.bind((alice.host.address, 0))
         insider.setblocking(False)
         try:
-            username, password = rest_credentials(lab._turn_secret, "page", 60)
-            assert rest_password(lab._turn_secret, username) == password
+            username, password = rest_credentials(lab.servers._turn_secret, "page", 60)
+            assert rest_password(lab.servers._turn_secret, username) == password
             client = await client_for(lab.turn.address)
             answer, realm, nonce = await allocate(client, username, password)
             assert answer.message_class == stun.Class.RESPONSE

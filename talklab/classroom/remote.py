@@ -21,12 +21,15 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from aiortc import RTCIceServer
 
 from ..address import Scope, is_loopback
+from ..media import tone_for_name
+from ..nat import Host
+from ..person import Person
 
 
 class RemoteError(RuntimeError):
@@ -103,13 +106,19 @@ def checked_ice_servers(servers: object, host: str) -> list[RTCIceServer]:
 
 @dataclass
 class RemoteServer:
-    """The teacher's server as one student's lab uses it."""
+    """The teacher's server as one student's lab uses it: where a student lab's people find the
+    seed's servers (a local lab finds its own, :class:`talklab.labnet.LocalServers`)."""
 
     url: str
     host: str  # the teacher's address
     address: str  # ours, on the way there
     scope: Scope
     voice_cap: int | None = None
+
+    remote: ClassVar[bool] = True
+    server: ClassVar[None] = None  # (the signaling server is the teacher's, not this lab's)
+    stun: ClassVar[None] = None
+    turn: ClassVar[None] = None
 
     @classmethod
     def of(cls, url: str, networks: list[str] | None = None) -> RemoteServer:
@@ -143,13 +152,29 @@ class RemoteServer:
     async def ice_servers(self) -> list[RTCIceServer]:
         return checked_ice_servers((await self.config()).get("iceServers"), self.host)
 
-    async def person(self, name: str, stream: Any, **options: Any) -> Any:
+    # -- as a lab's servers ---------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.config()  # (reachable? its voice cap)
+
+    async def close(self) -> None:
+        """Nothing of the teacher's is this lab's to close."""
+
+    def refuse(self, **options: Any) -> None:
+        refuse_local_options(**options)
+
+    def tone(self, name: str, taken: Iterable[float | None]) -> float:
+        """A student's voice, chosen from their name: the same in every classmate's kernel."""
+        return tone_for_name(name)
+
+    async def person(self, name: str, stream: Any, *, nat: Any = None, relay_only: bool = False,
+                     ice_servers: Any = None, trickle: bool = True, events: Any = None,
+                     settings: Any = None) -> Any:
         """A student's person: on this machine's address toward the teacher, with ICE servers
         fetched for them now, checking classmates within :attr:`scope`, reporting its calls."""
-        from ..nat import Host
-        from ..person import Person
+        self.refuse(nat=nat, ice_servers=ice_servers)
         return Person(name, stream, host=Host(self.address), ice_servers=await self.ice_servers(),
-                      scope=self.scope, report_links=True, **options)
+                      scope=self.scope, report_links=True, relay_only=relay_only,
+                      trickle=trickle, events=events, settings=settings)
 
     @staticmethod
     def offered(people: Iterable[Any]) -> tuple[bool, bool]:

@@ -23,13 +23,12 @@ from typing import Any, ClassVar, Self
 from .. import _aiortc
 from ..encoding import OpusFanout
 from ..events import EventBus
-from ..media import MediaStream, get_user_media
+from ..media import MediaStream, free_tone, get_user_media
 from .client import Handle, JanusClient, Session
 from .peer import JanusLink, LinkCounters
 from .server import Janus
 
 PITCH_TOLERANCE = 0.5  # Hz: a tone heard through Opus is measured to about 0.01 Hz
-TONES = (440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0, 1430.0)
 
 
 JANUS = "Janus"  # the server's name, as a node of a drawing
@@ -306,10 +305,6 @@ class Room:
         """``{name: Hz}`` of everyone in the room with a synthetic voice."""
         return {name: p.tone_hz for name, p in self.people.items() if p.tone_hz is not None}
 
-    def _free_tone(self) -> float:
-        used = set(self.tones().values())
-        return next((t for t in TONES if t not in used), TONES[len(self.people) % len(TONES)])
-
     async def create(self, handle: Handle) -> int:  # pragma: no cover - per topology
         raise NotImplementedError
 
@@ -338,7 +333,8 @@ class Room:
         if name in self.people:
             raise ValueError(f"{name} is already in the room")
         if stream is None:
-            stream = await get_user_media(audio=True, tone_hz=tone_hz or self._free_tone())
+            stream = await get_user_media(audio=True, tone_hz=tone_hz or free_tone(
+                self.tones().values()))
         person = self.person_class(self, name, stream, host)
         self.people[name] = person
         token = _aiortc.SETTINGS.set(self.settings)
