@@ -125,7 +125,8 @@ class JanusRooms:
         if self.janus is None:
             raise RuntimeError("the lab's Janus is not running")
         if name not in self.rooms:
-            room = ROOMS[self.topology](self.janus, events=self.events, settings=self.settings)
+            room = ROOMS[self.topology](self.janus, name=name, events=self.events,
+                                        settings=self.settings)
             await room.start()
             self.rooms[name] = room
         return self.rooms[name]
@@ -147,7 +148,7 @@ class JanusRooms:
         target = await self.room(room)
         existing = self.people.get(name)
         if existing is not None:
-            if (getattr(existing, "room", None) is target and stream in (None, existing.stream)
+            if (existing.room == target.name and stream in (None, existing.stream)
                     and tone_hz in (None, existing.tone_hz)):
                 return existing
             await existing.close(because="rejoined with new settings")

@@ -20,6 +20,7 @@ Hearing, in the MCU, is measured differently: the one stream holds several voice
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _aiortc
@@ -28,17 +29,24 @@ from ..media import MediaStream
 from .client import Handle, Json
 from .mix import relative_levels, tone_levels, voices_in_mix
 from .peer import JanusLink
-from .room import Person, Room
+from .room import Person, Room, Seat
 from .server import Janus
 
 SAMPLING_RATE = 48_000  # the mixer's rate: Opus's own, so nothing is resampled
 VOLUME = 30  # percent: each voice's share of the mix (see McuRoom)
 
 
+@dataclass(frozen=True)
+class McuSeat(Seat):
+    """A seat in an AudioBridge, and the share of the mix (percent) each voice is given."""
+
+    volume: int
+
+
 class McuPerson(Person):
     """A person in an AudioBridge: one ``mix`` link, voice up and the mix down."""
 
-    room: McuRoom
+    seat: McuSeat
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -47,13 +55,12 @@ class McuPerson(Person):
         self.handle: Handle | None = None
 
     async def join(self) -> None:
-        assert self.room.client is not None
-        self.session = await self.room.client.create_session()
+        self.session = await self.seat.client.create_session()
         self.handle = await self.attach()
         self.handle.listeners.append(self._on_event)
         joined = await self.handle.request({
-            "request": "join", "room": self.room.id, "display": self.name, "muted": True,
-            "volume": self.room.volume})
+            "request": "join", "room": self.seat.id, "display": self.name, "muted": True,
+            "volume": self.seat.volume})
         self.participant = int(joined.data["id"])
         self._participants(joined.data.get("participants", []))
         link = self.new_link("mix", voice_of="mix")
@@ -95,10 +102,9 @@ class McuPerson(Person):
             return {"voice up": "missing", "mix down": "missing"}
         return {"voice up": self.voice_up(link), "mix down": link.state}
 
-    def heard_by_others(self) -> bool:
-        """This person's tone is found in someone else's mix (over its last 0.2 s)."""
-        return any(self.name in other.hears(0.2)
-                   for other in list(self.room.people.values()) if other is not self)
+    def has_heard(self, name: str) -> bool:
+        """``name``'s tone is found in the mix this person receives (over its last 0.2 s)."""
+        return name in self.hears(0.2)
 
     def _recording(self, seconds: float) -> Any:
         link = self.mix
@@ -110,7 +116,7 @@ class McuPerson(Person):
         """``{name: amplitude}``: how much of each person's tone is in the mix this person
         receives (fraction of full scale), this person's own included."""
         samples = self._recording(seconds)
-        return {} if samples is None else tone_levels(samples, self.room.tones())
+        return {} if samples is None else tone_levels(samples, self.tones())
 
     def relative_levels(self, seconds: float = 1.0) -> dict[str, float]:
         """:meth:`levels` divided by the strongest: others near 1, oneself near 0."""
@@ -120,7 +126,7 @@ class McuPerson(Person):
         """``{name: Hz}``: each person whose tone is found in the mix, with its pitch measured
         there (this person's own voice is not mixed back, so it should not appear)."""
         samples = self._recording(seconds)
-        return {} if samples is None else voices_in_mix(samples, self.room.tones())
+        return {} if samples is None else voices_in_mix(samples, self.tones())
 
 
 class McuRoom(Room):
@@ -130,17 +136,22 @@ class McuRoom(Room):
     plugin = "janus.plugin.audiobridge"
     person_class = McuPerson
 
-    def __init__(self, janus: Janus, *, volume: int = VOLUME, events: EventBus | None = None,
+    def __init__(self, janus: Janus, *, volume: int = VOLUME, name: str = "general",
+                 events: EventBus | None = None,
                  settings: _aiortc.Settings | None = None) -> None:
         """``volume`` (percent) scales each voice before the AudioBridge adds them up. The
         mixer sums and clamps to 16 bits: at 100 %, five of talklab's tones (0.3 of full scale
         each) can add up past full scale and clip, and clipping's intermodulation products land
         exactly on other people's tones (2 x 880 - 990 = 770 Hz), so a person would seem to
         hear their own voice in the mix. At 30 %, nine voices still fit (9 x 0.09 < 1)."""
-        super().__init__(janus, events=events, settings=settings)
+        super().__init__(janus, name=name, events=events, settings=settings)
         if not 1 <= volume <= 100:
             raise ValueError(f"volume is a percentage, 1-100, not {volume}")
         self.volume = volume
+
+    def seat(self) -> McuSeat:
+        seat = super().seat()
+        return McuSeat(seat.id, seat.name, seat.plugin, seat.client, seat.settings, self.volume)
 
     async def create(self, handle: Handle) -> int:
         created = await handle.request({

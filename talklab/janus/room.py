@@ -7,6 +7,11 @@ encoded once (:class:`~talklab.encoding.OpusFanout`), and :class:`~talklab.janus
 JanusLink` s. The two topologies differ only in how a person joins and what it hears
 (:mod:`talklab.janus.sfu`, :mod:`talklab.janus.mcu`).
 
+A person never holds its room. The room hands it a :class:`Seat` (which room, on which
+plugin, through which client) and three callbacks: ``report`` (what happened, for the room's
+event bus), ``roster`` (who is in the room now, and at which tone) and ``heard`` (has anyone
+else heard this voice yet). Everything else a person knows, it learned from Janus.
+
 While a room is open, talklab's aiortc adjustments are installed (``_aiortc.enter``), as in a
 lab: that is what lets aiortc gather on a loopback address at all.
 """
@@ -47,6 +52,24 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Seat:
+    """Where a person sits: room ``id`` on ``plugin`` (the lab calls it ``name``), reached
+    through ``client`` (a person makes its own session on it), with the lab's aiortc
+    ``settings``."""
+
+    id: int
+    name: str
+    plugin: str
+    client: JanusClient
+    settings: _aiortc.Settings
+
+
+Report = Callable[..., None]  # report(kind, **data): one event for the room's bus
+Roster = Callable[[], dict[str, float | None]]  # {name: tone in Hz, or None}: who is in the room
+Heard = Callable[[str], bool]  # heard(name): someone else has received name's voice
+
+
+@dataclass(frozen=True)
 class Streams:
     """Streams a person uploads and downloads, counted from its connections' RTP stats."""
 
@@ -58,8 +81,10 @@ class Person:
     """One person in a Janus room (see :class:`talklab.janus.sfu.SfuPerson` and
     :class:`talklab.janus.mcu.McuPerson`)."""
 
-    def __init__(self, room: Room, name: str, stream: MediaStream, host: str) -> None:
-        self.room = room
+    def __init__(self, seat: Seat, name: str, stream: MediaStream, host: str, *,
+                 report: Report, roster: Roster, heard: Heard) -> None:
+        self.seat = seat
+        self._report, self._roster, self._heard = report, roster, heard
         self.name = name
         self.stream = stream
         self.host = host
@@ -77,6 +102,11 @@ class Person:
         return tone
 
     @property
+    def room(self) -> str:
+        """The name of the room this person is in (as a mesh person's ``room``)."""
+        return self.seat.name
+
+    @property
     def address(self) -> str:
         """The loopback address this person's connections gather on."""
         return self.host
@@ -92,8 +122,8 @@ class Person:
         """Wake :meth:`wait_until`; tell the room's event bus about a link's step."""
         self._changed.set()
         if link is not None and link.timeline:
-            self.room.events.publish("janus-link-step", person=self.name, link=link.label,
-                                     step=link.timeline[-1][1], state=link.state)
+            self._report("janus-link-step", person=self.name, link=link.label,
+                         step=link.timeline[-1][1], state=link.state)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait (event-driven, bounded) until ``condition()`` holds."""
@@ -115,7 +145,7 @@ class Person:
 
     async def attach(self) -> Handle:
         assert self.session is not None
-        return await self.session.attach(self.room.plugin)
+        return await self.session.attach(self.seat.plugin)
 
     # -- joining and leaving -----------------------------------------------------------------------
     async def join(self) -> None:  # pragma: no cover - each topology defines it
@@ -132,10 +162,9 @@ class Person:
         self.stream.stop()
         if self.session is not None:
             await self.session.destroy()
-        self.room.people.pop(self.name, None)
         for cleanup in self.cleanups:
             cleanup()
-        self.room.events.publish("janus-left", person=self.name, room=self.room.id)
+        self._report("janus-left", person=self.name, room=self.seat.id)
         self.changed()
 
     async def close(self, because: str = "hung up") -> None:
@@ -157,13 +186,21 @@ class Person:
         second after the connection), or someone has already heard it through Janus."""
         state = link.up_state
         if state == "connecting" and link.pc.connectionState == "connected" \
-                and self.heard_by_others():
+                and self._heard(self.name):
             return "connected"
         return state
 
-    def heard_by_others(self) -> bool:  # pragma: no cover - each topology defines it
-        """Someone in the room has received this person's voice through Janus."""
+    def has_heard(self, name: str) -> bool:  # pragma: no cover - each topology defines it
+        """This person has received ``name``'s voice through Janus."""
         raise NotImplementedError
+
+    def others(self) -> list[str]:
+        """The names of everyone else in the room now, sorted."""
+        return sorted(set(self._roster()) - {self.name})
+
+    def tones(self) -> dict[str, float]:
+        """``{name: Hz}`` of everyone in the room with a synthetic voice, this person too."""
+        return {name: hz for name, hz in self._roster().items() if hz is not None}
 
     def expected(self) -> dict[str, str]:  # pragma: no cover - each topology defines it
         """``{stream: state}`` for every stream this person should have now."""
@@ -239,7 +276,7 @@ class Person:
         room), each at their own tone (within ``PITCH_TOLERANCE``), measured over the last
         ``seconds`` of audio, and every link has brought that much audio (the proof the mesh's
         ``Person.wait_heard`` asks for); returns :meth:`hears`."""
-        expected = set(names) if names is not None else set(self.room.people) - {self.name}
+        expected = set(names) if names is not None else set(self.others())
         deadline = time.monotonic() + timeout
         while True:
             heard = self.hears(seconds)
@@ -257,7 +294,7 @@ class Person:
                    if link.ear is not None and not link.closed)
 
     def _hears_right(self, heard: dict[str, float], expected: set[str]) -> bool:
-        tones = self.room.tones()
+        tones = self.tones()
         return set(heard) >= expected and all(
             abs(heard[name] - tones[name]) <= PITCH_TOLERANCE for name in expected
             if name in tones)
@@ -290,9 +327,10 @@ class Room:
     plugin: ClassVar[str] = ""
     person_class: ClassVar[type[Person]] = Person
 
-    def __init__(self, janus: Janus, *, events: EventBus | None = None,
+    def __init__(self, janus: Janus, *, name: str = "general", events: EventBus | None = None,
                  settings: _aiortc.Settings | None = None) -> None:
         self.janus = janus
+        self.name = name  # what the lab calls this room
         self.events = events or EventBus()
         self.settings = settings or _aiortc.Settings()
         self.id: int | None = None
@@ -304,6 +342,26 @@ class Room:
     def tones(self) -> dict[str, float]:
         """``{name: Hz}`` of everyone in the room with a synthetic voice."""
         return {name: p.tone_hz for name, p in self.people.items() if p.tone_hz is not None}
+
+    # -- what the room tells its people, through the callbacks it gave them ----------------------
+    def seat(self) -> Seat:
+        """Where a newcomer sits (the room must have started)."""
+        if self.id is None or self.client is None:
+            raise RuntimeError("start the room first (await room.start())")
+        return Seat(self.id, self.name, self.plugin, self.client, self.settings)
+
+    def _report(self, kind: str, **data: Any) -> None:
+        if kind == "janus-left":  # forget them (unless someone of that name has come since)
+            person = self.people.get(data["person"])
+            if person is not None and person.closed:
+                del self.people[data["person"]]
+        self.events.publish(kind, **data)
+
+    def _roster(self) -> dict[str, float | None]:
+        return {name: p.tone_hz for name, p in self.people.items()}
+
+    def _heard(self, name: str) -> bool:
+        return any(p.has_heard(name) for p in list(self.people.values()) if p.name != name)
 
     async def create(self, handle: Handle) -> int:  # pragma: no cover - per topology
         raise NotImplementedError
@@ -328,14 +386,14 @@ class Room:
                    stream: MediaStream | None = None, host: str = "127.0.0.1") -> Person:
         """A new person in the room, with a synthetic voice at ``tone_hz`` (a free tone by
         default) or ``stream``; returns once Janus has answered their offer."""
-        if self.id is None:
-            raise RuntimeError("start the room first (await room.start())")
+        seat = self.seat()
         if name in self.people:
             raise ValueError(f"{name} is already in the room")
         if stream is None:
             stream = await get_user_media(audio=True, tone_hz=tone_hz or free_tone(
                 self.tones().values()))
-        person = self.person_class(self, name, stream, host)
+        person = self.person_class(seat, name, stream, host, report=self._report,
+                                   roster=self._roster, heard=self._heard)
         self.people[name] = person
         token = _aiortc.SETTINGS.set(self.settings)
         try:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _aiortc
@@ -40,7 +41,7 @@ from ..events import EventBus
 from ..media import MediaStream
 from .client import Handle, Json
 from .peer import JanusLink
-from .room import Person, Room
+from .room import Person, Room, Seat
 from .server import Janus
 
 MAX_PUBLISHERS = 64
@@ -48,10 +49,19 @@ DONE = ("connected", "failed", "closed")
 HANDSHAKE_WAIT = 10.0  # s, at most, before the next subscription starts anyway
 
 
+@dataclass(frozen=True)
+class SfuSeat(Seat):
+    """A seat in a VideoRoom, and how the room's subscriptions are made: at once, or (with
+    ``one_at_a_time``) each after the last one's handshake, holding ``subscribing``."""
+
+    one_at_a_time: bool
+    subscribing: asyncio.Lock | contextlib.nullcontext[None]
+
+
 class SfuPerson(Person):
     """A person in a VideoRoom: one publish link, one subscribe link per other person."""
 
-    room: SfuRoom
+    seat: SfuSeat
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,11 +74,10 @@ class SfuPerson(Person):
         self._leaving: set[asyncio.Task[None]] = set()  # unsubscribing
 
     async def join(self) -> None:
-        assert self.room.client is not None
-        self.session = await self.room.client.create_session()
+        self.session = await self.seat.client.create_session()
         self.publisher = await self.attach()
         joined = await self.publisher.request({
-            "request": "join", "ptype": "publisher", "room": self.room.id, "display": self.name})
+            "request": "join", "ptype": "publisher", "room": self.seat.id, "display": self.name})
         self.feed = int(joined.data["id"])
         self.private_id = joined.data.get("private_id")
         self.publisher.listeners.append(self._on_event)
@@ -108,9 +117,9 @@ class SfuPerson(Person):
     async def _subscription(self, feed: int) -> None:
         """Subscribe to one feed, in a task of its own: all of a person's subscriptions are
         made at once (unless the room makes them one at a time)."""
-        _aiortc.bind(self.room.settings)
+        _aiortc.bind(self.seat.settings)
         try:
-            async with self.room.subscribing:
+            async with self.seat.subscribing:
                 await self._subscribe(feed)
         except Exception as exc:  # a failed subscription must not end the others
             self.errors.append(f"feed {feed} ({self.feeds.get(feed)}): "
@@ -126,7 +135,7 @@ class SfuPerson(Person):
         link.handle = await self.attach()
         link.step("handle attached")
         attached = await link.handle.request({
-            "request": "join", "ptype": "subscriber", "room": self.room.id,
+            "request": "join", "ptype": "subscriber", "room": self.seat.id,
             "streams": [{"feed": feed}], "private_id": self.private_id})
         if attached.jsep is None:
             raise RuntimeError(f"no offer from the VideoRoom for feed {feed}: {attached.data}")
@@ -134,7 +143,7 @@ class SfuPerson(Person):
         answer = await link.answer(attached.jsep)
         await link.handle.request({"request": "start"}, jsep=answer)
         link.step("started")
-        if self.room.one_at_a_time:  # the next handshake waits until this one is done
+        if self.seat.one_at_a_time:  # the next handshake waits until this one is done
             await self.wait_until(lambda: link.pc.connectionState in DONE, HANDSHAKE_WAIT,
                                   f"the handshake of {link.label}")
 
@@ -163,12 +172,10 @@ class SfuPerson(Person):
         await super().leave()
 
     # -- what an SFU person can tell ---------------------------------------------------------------
-    def heard_by_others(self) -> bool:
-        """A subscription to this person's feed has brought audio to someone."""
-        return any(link.kind == "subscribe" and link.voice_of == self.name and not link.closed
-                   and link.ear is not None and link.ear.heard
-                   for other in list(self.room.people.values()) if other is not self
-                   for link in other.links)
+    def has_heard(self, name: str) -> bool:
+        """A subscription to ``name``'s feed has brought this person audio."""
+        return any(link.kind == "subscribe" and link.voice_of == name and not link.closed
+                   and link.ear is not None and link.ear.heard for link in self.links)
 
     def expected(self) -> dict[str, str]:
         """The voice up to Janus (``publish``), and one stream down from every other person
@@ -176,7 +183,7 @@ class SfuPerson(Person):
         links = [link for link in self.links if not link.closed]
         publish = next((link for link in links if link.kind == "publish"), None)
         out = {"publish": self.voice_up(publish) if publish is not None else "missing"}
-        for other in sorted(set(self.room.people) - {self.name}):
+        for other in self.others():
             down = next((link for link in reversed(links) if link.kind == "subscribe"
                          and link.voice_of == other), None)
             out[f"from {other}"] = down.state if down is not None else "missing"
@@ -200,13 +207,18 @@ class SfuRoom(Room):
     plugin = "janus.plugin.videoroom"
     person_class = SfuPerson
 
-    def __init__(self, janus: Janus, *, one_at_a_time: bool = False,
+    def __init__(self, janus: Janus, *, one_at_a_time: bool = False, name: str = "general",
                  events: EventBus | None = None,
                  settings: _aiortc.Settings | None = None) -> None:
-        super().__init__(janus, events=events, settings=settings)
+        super().__init__(janus, name=name, events=events, settings=settings)
         self.one_at_a_time = one_at_a_time
         self.subscribing: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if one_at_a_time else contextlib.nullcontext())
+
+    def seat(self) -> SfuSeat:
+        seat = super().seat()
+        return SfuSeat(seat.id, seat.name, seat.plugin, seat.client, seat.settings,
+                       self.one_at_a_time, self.subscribing)
 
     async def create(self, handle: Handle) -> int:
         created = await handle.request({
