@@ -213,8 +213,12 @@ class Lab:
         if not self._started:
             return ""
         voice = sum(1 for p in self.people.values() if p.in_voice)
+        remake = f"the cell with {self.made_by}" if self.made_by else \
+            "the cell that makes it (`lab = await talklab.Lab(...)`)"
         return (f"The lab is still running, with {len(self.people)} "
-                f"{'person' if len(self.people) == 1 else 'people'} ({voice} in voice).")
+                f"{'person' if len(self.people) == 1 else 'people'} ({voice} in voice). Run "
+                f"the next cell, or this one again; if the lab seems stuck, run {remake} "
+                "again.")
 
     async def close(self, because: str = "their lab was closed") -> None:
         """Close every person, then the servers. Safe to call twice."""

@@ -203,12 +203,19 @@ class FrameVoice(AudioTrack):
     def samples(self, n: int) -> np.ndarray:
         offset, self.offset = self.offset, self.offset + n
         try:
-            values = np.asarray(self.frame(self.tone_hz, offset), dtype=np.float64).reshape(-1)
+            returned = self.frame(self.tone_hz, offset)
+            if inspect.iscoroutine(returned):  # an `async def`: nothing ran, and nothing will
+                returned.close()
+                self.problem = ("your function is written `async def`: it returns a coroutine, "
+                                "not the frame's samples")
+                return np.zeros(n, np.int16)
+            values = np.asarray(returned, dtype=np.float64).reshape(-1)
         except Exception as exc:  # the learner's code: a silent frame, and why
-            self.problem = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+            self.problem = "your function raised " + type(exc).__name__ + (
+                f": {exc}" if str(exc) else "")
             return np.zeros(n, np.int16)
         if values.size != n:
-            self.problem = f"a frame of {values.size} samples, not {n}"
+            self.problem = f"your function returned a frame of {values.size} samples, not {n}"
             return np.zeros(n, np.int16)
         return (np.clip(np.nan_to_num(values), -1.0, 1.0) * 32767).astype(np.int16)
 

@@ -102,16 +102,17 @@ def _shell() -> Any:
 
 
 def interrupted_text() -> str:
-    """What an interrupted cell says (the newest lab describes itself)."""
+    """What an interrupted cell says: the newest running lab describes itself and names the
+    cell that makes it; with no lab left running (a check's own lab closes as the cell
+    unwinds), only what to run next."""
     state = ""
     if _describers:
         try:
             state = _describers[-1]()
         except Exception:  # (a description must never hide the interrupt itself)
             state = ""
-    return ("Interrupted: this cell stopped where it was. " + (state + " " if state else "")
-            + "Run the next cell, or this one again; if the lab seems stuck, run the cell "
-              "that makes it (`lab = await talklab.Lab(...)`) again.")
+    return ("Interrupted: this cell stopped where it was. "
+            + (state or "Run it again, or the next cell."))
 
 
 def _handler(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None) -> list[str]:

@@ -126,3 +126,16 @@ def test_names_a_browser_compares_exactly_are_judged_letter_for_letter():
     said = check.compare("OverConstrainedError", "OverconstrainedError", about="e", kind=kind)
     assert "not what you predicted" in said.message and "letter for letter" in said.message
     assert "the room did" not in said.message  # (no room in 01's frames and errors)
+
+
+def test_a_space_around_a_name_is_not_letter_for_letter():
+    """walk2 01-7: "OverconstrainedError " (a trailing space) was "as you predicted", and
+    "NotAllowedError " right; in a browser `e.name === "OverconstrainedError "` is false."""
+    said = check.which_error("the user clicked Block last week, and the browser remembered",
+                             answer="NotAllowedError ")
+    assert said.verdict == "not yet" and "spaces" in said.message
+    kind = check.OneOf(["NotFoundError", "OverconstrainedError"], exact=True)
+    said = check.compare("OverconstrainedError ", "OverconstrainedError", about="e", kind=kind)
+    assert "not what you predicted" in said.message and "letter for letter" in said.message
+    loose = check.OneOf(["yes", "no"])  # where a browser does not compare, spaces do not count
+    assert loose.same(" Yes ", "yes")

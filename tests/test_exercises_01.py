@@ -86,7 +86,10 @@ MISTAKES = {
     "too long": (lambda p, o: sine(p, o + np.arange(1000)), "samples"),
     "too loud": (lambda p, o: sine(p, o + np.arange(960), amplitude=3), "-1 to 1"),
     "silent": (lambda p, o: np.zeros(960), "silent"),
+    # walk2 01-8: a right sine at 0.01 was told its angle was wrong; it is too quiet
+    "a whisper": (lambda p, o: sine(p, o + np.arange(960), amplitude=0.008), "How loud"),
     "no return": (lambda p, o: None, "returned nothing"),
+    "one sample": (lambda p, o: 0.3 * np.sin(2 * np.pi * p * o / 48_000), "one number"),
     "not numbers": (lambda p, o: "la la la", "not a list of numbers"),
     "radians, not Hz": (lambda p, o: 0.3 * np.sin(p * (o + np.arange(960)) / 48_000), "Hz"),
     "a bug": (lambda p, o: 1 / 0, "ZeroDivisionError"),
@@ -120,8 +123,23 @@ def test_a_frame_voice_is_a_real_track_and_survives_a_broken_function():
     first, second, third = (voice.samples(FRAME_SAMPLES) for _ in range(3))
     assert calls == [0, FRAME_SAMPLES, 2 * FRAME_SAMPLES]  # offsets count samples
     assert first.dtype == np.int16 and np.abs(first).max() > 9000
-    assert not second.any() and voice.problem == "ValueError: boom"  # silent, and says why
+    assert not second.any()  # silent, and says why
+    assert voice.problem == "your function raised ValueError: boom"
     assert third.any() and voice.getSettings()["toneHz"] == 330
+
+
+def test_an_async_frame_function_is_named_as_such_and_never_warns(recwarn):
+    """walk2 01-8: the listening cell printed float()'s TypeError about a coroutine, and a
+    RuntimeWarning (never awaited) reached stderr."""
+    async def frame(pitch, offset):
+        return sine(pitch, offset + np.arange(FRAME_SAMPLES))
+
+    voice = FrameVoice(frame, tone_hz=330)
+    assert not voice.samples(FRAME_SAMPLES).any()
+    assert "`async def`" in (voice.problem or "") and "coroutine" in voice.problem
+    import gc
+    gc.collect()
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
 async def test_an_async_voice_is_told_it_need_not_be_async():

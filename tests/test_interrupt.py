@@ -91,7 +91,8 @@ async def test_interrupting_06s_matrix_says_one_sentence_and_the_kernel_goes_on(
     await manager.interrupt_kernel()
     said = one_sentence(await outputs_of(client, msg_id, 30))
     assert "Interrupted: this cell stopped where it was" in said
-    assert "Run the next cell, or this one again" in said
+    # the matrix's own labs closed as the cell unwound: no lab to remake, only what to run
+    assert "Run it again, or the next cell." in said and "Lab(" not in said
     assert (await run(client, "print(1 + 1)"))[0]["text"] == "2\n"
     await until(lambda: udp_sockets(pid) <= quiet, 15, "the matrix's labs closing")
 
@@ -107,6 +108,7 @@ async def test_interrupting_07s_room_of_ten_leaves_a_lab_that_works(kernel):
     await manager.interrupt_kernel()
     said = one_sentence(await outputs_of(client, msg_id, 30))
     assert "The lab is still running, with" in said and "in voice" in said
+    assert "run the cell with `lab = await talklab.Lab(voice_cap=10)` again" in said  # its own
     shown = await run(client, "print(len(lab.people), lab.running)")
     people, running = shown[0]["text"].split()
     assert int(people) >= 1 and running == "True"

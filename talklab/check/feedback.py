@@ -28,7 +28,7 @@ STYLE = {RIGHT: ("✔ right", "#047857"), NOT_YET: ("✘ not yet", "#b91c1c"),
          ANSWER: ("answer", "#1d4ed8"), PREDICTED: ("prediction vs what happened", "#6d28d9")}
 PENDING_MESSAGE = "replace None with your answer, then run the cell again."
 CASE_HINT = ("the right name, but not letter for letter: a browser compares these names "
-             "exactly, capitals included. Look at how the notebook writes it.")
+             "exactly, capitals and spaces included. Look at how the notebook writes it.")
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,8 @@ class YesNo(Kind):
 class OneOf(Kind):
     """One of a few names, as text; a class counts by its name. Case does not matter, unless
     ``exact``: an error's or an event's name is compared letter for letter by a browser
-    (``error.name === "OverconstrainedError"``), so there a wrong capital is not yet right, and
-    is said so."""
+    (``error.name === "OverconstrainedError"``), so there a wrong capital or a space around
+    it is not yet right, and is said so."""
 
     def __init__(self, choices: Sequence[str], exact: bool = False) -> None:
         self.choices = list(choices)
@@ -127,11 +127,12 @@ class OneOf(Kind):
             answer = answer.__name__
         if not isinstance(answer, str):
             return answer
-        return answer.strip() if self.exact else answer.strip().lower()
+        return answer if self.exact else answer.strip().lower()
 
     def accepts(self, answer: Any) -> bool:
         normal = self.normal(answer)  # (a list or a dict is not a choice, and cannot be hashed)
-        return isinstance(normal, str) and normal.lower() in {c.lower() for c in self.choices}
+        return isinstance(normal, str) and \
+            normal.strip().lower() in {c.lower() for c in self.choices}
 
     def refusal(self, answer: Any) -> str:
         if isinstance(answer, type):
@@ -140,10 +141,10 @@ class OneOf(Kind):
         return super().refusal(answer)
 
     def miscased(self, answer: Any, expected: Any) -> bool:
-        """Right but for capital letters (where those matter)."""
+        """Right but for capital letters or spaces around it (where those matter)."""
         given, wanted = self.normal(answer), self.normal(expected)
         return (self.exact and isinstance(given, str) and isinstance(wanted, str)
-                and given != wanted and given.lower() == wanted.lower())
+                and given != wanted and given.strip().lower() == wanted.strip().lower())
 
 
 # -- questions --------------------------------------------------------------------------------
@@ -223,7 +224,8 @@ def compare(prediction: Any, happened: Any, *, about: str, why: str = "",
     same = kind.same(prediction, happened) if kind else prediction == happened
     verdict = "as you predicted" if same else "not what you predicted"
     if not same and isinstance(kind, OneOf) and kind.miscased(prediction, happened):
-        verdict += " (the right name, but not letter for letter: a browser compares it exactly)"
+        verdict += (" (the right name, but not letter for letter: a browser compares it "
+                    "exactly, capitals and spaces included)")
     return Feedback(PREDICTED, f"{about}: you predicted {shown(prediction)}, and it was "
                     f"{shown(happened)}: {verdict}. {why}".strip())
 

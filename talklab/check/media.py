@@ -89,6 +89,10 @@ def _frames(function: Any, pitch: float, count: int) -> tuple[list[np.ndarray], 
         except (TypeError, ValueError):
             return frames, (f"your function returned {type(values).__name__}, which is not a "
                             "list of numbers: return a numpy array (or a list) of samples.")
+        if frame.size == 1:
+            return frames, ("your function returned one number, not a frame of them: a frame "
+                            "holds sample offset, offset + 1, offset + 2, ... of the voice. "
+                            "Compute them all at once (numpy works on a whole array).")
         if frame.size != FRAME_SAMPLES:
             return frames, (f"frame {k + 1} has {frame.size} samples; a frame lasts 20 ms at "
                             f"{SAMPLE_RATE} samples a second: how many is that?")
@@ -109,6 +113,13 @@ def judge_frames(function: Any, pitch: float = CHECK_PITCH) -> str | None:
         return (f"your samples reach {peak:.2f}; they must stay from -1 to 1 (full scale), "
                 "or they are clipped: multiply your sine by an amplitude such as 0.3.")
     if peak < 0.01:
+        whole = np.concatenate(frames)
+        quiet = dominant_frequency((whole / peak * 0.3 * 32767).astype(np.int16)) \
+            if peak > 1e-5 else None
+        if quiet is not None and abs(quiet - pitch) <= TOLERANCE_HZ:
+            return (f"your frames are a sine at {pitch:g} Hz, but a whisper: they never go "
+                    f"past {peak:.3f} of full scale (about {20 * np.log10(peak):.0f} dBFS). "
+                    "How loud does the exercise ask the voice to be?")
         return ("your frames are (almost) silent: every sample is close to 0. A sine as loud as "
                 "0.3 swings between -0.3 and 0.3 only if its angle changes from one sample to "
                 "the next: print a few of your angles (or times) for one frame.")

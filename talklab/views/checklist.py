@@ -55,7 +55,7 @@ class DaveChecklist(LiveView):
         self.progress = {key: Progress() for key, *_ in STEPS}
         self.others: set[str] = set()  # those in voice before the click: the offerers
         self.clicked_at: float | None = None
-        self.html = self.frame()
+        self.html = self._draw()
         self._unsubscribe = lab.events.subscribe(self._on_event)
 
     # -- what happens --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ plain-text form, so no learner ever sees a Python repr.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -124,10 +125,18 @@ class LiveView:
         if not self.closed:
             self._throttle.ask()
 
-    def redraw(self) -> None:
-        self.html = self.frame()
+    def note(self) -> str:
+        """The line under a frame: while the view runs, when it was drawn (a notebook saved
+        now and opened later keeps this frame, and must not pass for the room as it is)."""
         if self.closed:
-            self.html += f"<div><small><i>{self.stopped_note()}</i></small></div>"
+            return self.stopped_note()
+        return f"as of {time.strftime('%H:%M:%S')}: it moves while its lab runs"
+
+    def _draw(self) -> str:
+        return self.frame() + f"<div><small><i>{self.note()}</i></small></div>"
+
+    def redraw(self) -> None:
+        self.html = self._draw()
         self.redraws += 1
         self.output.update(self.data())
 
@@ -144,5 +153,5 @@ class LiveView:
 
     def _ipython_display_(self) -> None:
         if not self.html:
-            self.html = self.frame()
+            self.html = self._draw()
         self.output.show(self.data())

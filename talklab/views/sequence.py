@@ -208,6 +208,17 @@ class SequenceDiagram(str):
 COLOURS = {"signal": "#2563eb", "stun": "#b45309", "media": "#059669"}
 
 
+def _fit(label: str, width: int) -> str:
+    """``label`` in lines of at most ``width`` characters (lanes are 1.7 in apart: about 24
+    characters of 6.2 pt text fit between two lifelines, clear of both): a parenthesis that
+    does not fit goes to a line of its own, then long lines wrap."""
+    if len(label) <= width:
+        return label
+    head, paren, tail = label.partition(" (")
+    lines = [head, paren.strip() + tail] if paren else [label]
+    return "\n".join(part for line in lines for part in textwrap.wrap(line, width))
+
+
 def draw_sequence(trace_or_arrows: Iterable[Any], events: set[str] | None = None,
                   limit: int = 40, order: Sequence[str] | None = None,
                   title: str = "") -> Drawing:
@@ -228,9 +239,7 @@ def draw_sequence(trace_or_arrows: Iterable[Any], events: set[str] | None = None
         ax.annotate("", xy=(x[a.dst], -row), xytext=(x[a.src], -row),
                     arrowprops=dict(arrowstyle="->", color=COLOURS[a.kind], lw=1.2,
                                     linestyle="--" if a.kind == "media" else "-"))
-        gap = max(abs(x[a.dst] - x[a.src]), 1)  # lanes are 1.7 in apart: ~30 characters
-        label = "\n".join(textwrap.wrap(a.label, 30 * gap)) if len(a.label) > 30 * gap \
-            else a.label
+        label = _fit(a.label, 24 * max(abs(x[a.dst] - x[a.src]), 1))
         ax.text((x[a.src] + x[a.dst]) / 2, -row + 0.06, label, ha="center", va="bottom",
                 fontsize=6.2, color="#111827", linespacing=0.95,
                 bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.85))

@@ -93,7 +93,7 @@ class LinkStatsView(LiveView):
         self.readings = 0
         self._read = asyncio.Event()
         self._shown: list[Link] = []  # the calls of the last reading
-        self.html = self.frame()
+        self.html = self._draw()
         previous = LinkStatsView._by_lab.get(id(lab))
         if previous is not None:
             previous.close()  # a re-run cell: one live view per lab
