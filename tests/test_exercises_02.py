@@ -47,3 +47,18 @@ async def test_the_stub_and_wrong_relays_are_told_why_without_the_answer():
     assert not anonymous and "from whom" in anonymous.message
     assert not await check.relay_answer(relay_answer_called := answers.relay_answer("a", {
         "answer": {}, "to": "b"})) and relay_answer_called  # a value, not a function
+
+
+def attribute_access(sid, data):
+    return data.to, {"answer": data.answer, "from": sid}
+
+
+async def test_a_payload_read_as_attributes_is_told_about_dicts_and_wrongs_are_told_at_once():
+    """walk2: `data.to` got the raw AttributeError only (03 and 08 say how a payload is read),
+    and each wrong relay waited 6 s for a call that could not connect."""
+    import time
+    started = time.monotonic()
+    said = await check.relay_answer(attribute_access)
+    assert not said and 'data["' in said.message, said.message
+    back = await check.relay_answer(to_the_sender)
+    assert not back and time.monotonic() - started < 2 * 5.5  # neither waited for the call

@@ -7,10 +7,11 @@ Dave answers Alice's offer. It is right when the call it relayed really connecte
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..server import payloads
-from .exercise import call, run, where
+from .exercise import call, explain, run, where
 from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 
 __all__ = ["relay_answer", "seats_taken"]
@@ -46,6 +47,7 @@ async def _live_answer(function: Any) -> Feedback:
         app = lab.server.app
         relayed: list[tuple[str, Any, Any]] = []
         problems: list[str] = []
+        returned = asyncio.Event()  # the learner's function has run (or raised)
 
         async def on_answer(sid: str, data: Any = None, *extra: Any) -> None:
             try:  # the server's own checks first: a well-formed answer, to someone allowed
@@ -61,8 +63,10 @@ async def _live_answer(function: Any) -> Feedback:
                 return
             except Exception as exc:
                 problems.append(f"your relay_answer raised {type(exc).__name__}: {exc}"
-                                f"{where(exc)}")
+                                f"{where(exc)}{explain(exc)}")
                 return
+            finally:
+                returned.set()
             relayed.append((sid, p, result))
             if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict) \
                     and isinstance(result[0], str):
@@ -71,11 +75,16 @@ async def _live_answer(function: Any) -> Feedback:
         app.sio.on("webrtc-answer", on_answer)  # the learner's relay, in place of talklab's
         alice = await lab.join("Alice", voice=True)
         dave = await lab.join("Dave", voice=True)  # Alice offers; Dave answers
+        connected = False
         try:
-            await lab.wait_connected(6)
-            connected = True
+            await asyncio.wait_for(returned.wait(), 6)
+            # what the function returned is judged at once; only a relay that looks right
+            # waits for the call to carry audio
+            if relayed and _judge(relayed[0], alice.sid, True).verdict == RIGHT:
+                await lab.wait_connected(6)
+                connected = True
         except TimeoutError:
-            connected = False
+            pass
         if "stub" in problems:
             raise NotImplementedError
         if problems:
