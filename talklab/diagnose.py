@@ -30,11 +30,14 @@ CLASS_TURN = ("the teacher's classroom has none: ask the teacher to start it wit
 
 
 def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None,
-           remote: bool = False) -> str:
+           remote: bool = False, error: str | None = None) -> str:
     """One line: ``"Alice–Bob: <what is wrong>; <what would fix it>"``. ``remote``: the lab
-    uses a teacher's servers, so the fix is the teacher's, not a lab option."""
+    uses a teacher's servers, so the fix is the teacher's, not a lab option. ``error``: what
+    stopped ``a``'s side of the call, when a step of it raised."""
     pair = f"{a.name}–{b.name}"
     add_turn = CLASS_TURN if remote else "start the lab with turn=True"
+    if error:
+        return f"{pair}: {a.name}'s side of the call stopped at an error: {error}"
     if state is None:
         return (f"{pair}: no connection was made (are both in voice in the same room, and "
                 f"connected to the signaling server?)")
@@ -76,8 +79,10 @@ def why_not_connected(people: Iterable[Any], missing: Iterable[tuple[Any, str, s
         if names in seen:
             continue
         seen.add(names)
+        link = p.links.get(sid)
         lines.append(advice(_end(p), _end(other) if other else End(name, "none"),
-                            stun=stun, turn=turn, remote=remote, state=state))
+                            stun=stun, turn=turn, remote=remote, state=state,
+                            error=getattr(link, "error", None)))
     return f"not every link carried audio {when}:\n  " + "\n  ".join(
         lines or ["(no link is missing any more: it connected as the time ran out)"])
 

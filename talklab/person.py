@@ -178,7 +178,19 @@ class Person:
 
     async def emit(self, event: str, data: dict) -> None:
         if self.signaling:
+            self._note_description(event, data)
             await self.sio.emit(event, data)
+
+    def _note_description(self, event: str, data: Any) -> None:
+        """Report an offer or answer on its way out, and whether its connection had set it as
+        its local description first (the seed's order: set, then send)."""
+        kind = {"webrtc-offer": "offer", "webrtc-answer": "answer"}.get(event)
+        link = self.links.get(data.get("to")) if kind and isinstance(data, dict) \
+            and isinstance(data.get("to"), str) else None
+        if link is not None:
+            local = link.pc.localDescription
+            self._publish("description-sent", description=kind, remote=link.remote_name,
+                          set_first=local is not None and local.type == kind)
 
     async def _request(self, event: str, data: dict, replies: tuple[str, ...],
                        timeout: float) -> tuple[str, Any]:

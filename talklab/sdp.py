@@ -16,27 +16,34 @@ MEANINGS: tuple[tuple[str, str], ...] = (
     ("o=", "origin: a session id and version (the address means nothing in WebRTC)"),
     ("s=", "session name: none"),
     ("t=", "timing: the session has no set start or end"),
-    ("a=group:BUNDLE", "all media below share one transport: one ICE connection, one port"),
+    ("a=group:BUNDLE", "BUNDLE: all media below share one transport, one ICE connection and "
+                       "one port"),
     ("a=msid-semantic", "streams are named with a=msid lines below"),
     ("m=audio", "one audio stream: port, profile (RTP secured by DTLS-SRTP) and the payload "
-                "types it may carry, most wanted first"),
+                "types it may carry (one number per codec, named by a=rtpmap below), most "
+                "wanted first"),
     ("c=", "connection address: the default candidate's (ICE finds the one really used)"),
     ("a=sendrecv", "this side sends and receives audio"),
     ("a=sendonly", "this side only sends"),
     ("a=recvonly", "this side only receives"),
-    ("a=extmap", "an RTP header extension and its number (the media id, the audio level)"),
+    ("a=extmap", "an RTP header extension (an extra field a packet may carry: the media id, "
+                 "the audio level) and the number that marks it"),
     ("a=mid", "this media section's id: each trickled candidate names it (sdpMid)"),
     ("a=msid", "the MediaStream and the track carrying the voice (the seed's localStream)"),
     ("a=rtcp-mux", "RTP and its control protocol RTCP share one port"),
     ("a=rtcp:", "where RTCP would go without rtcp-mux (port 9: nowhere)"),
-    ("a=ssrc", "the number marking every RTP packet of this voice, and its CNAME"),
-    ("a=rtpmap", "payload type → codec / clock rate / channels"),
+    ("a=ssrc", "the SSRC, the number marking every RTP packet of this voice, and its CNAME "
+               "(one name per endpoint, tying its streams together)"),
+    ("a=rtpmap", "payload type (the number a packet carries to say its codec) → codec / "
+                 "clock rate / channels: opus is WebRTC's voice codec; PCMU, PCMA and G722 "
+                 "are telephone codecs offered as fallbacks"),
     ("a=fmtp", "parameters of a codec"),
     ("a=candidate", "a route to this side: foundation, component, protocol, priority, "
                     "address, port, type"),
     ("a=end-of-candidates", "no more candidates will follow"),
     ("a=ice-ufrag", "ICE username fragment: every check names it"),
-    ("a=ice-pwd", "ICE password: every check is signed with it (MESSAGE-INTEGRITY)"),
+    ("a=ice-pwd", "ICE password: every check is signed with it (its MESSAGE-INTEGRITY "
+                  "attribute, a keyed hash only someone with the password can make)"),
     ("a=fingerprint", "hash of this side's DTLS certificate: the key exchange is pinned to it"),
     ("a=setup", "who starts DTLS: actpass (either, in an offer), active (starts) or passive"),
 )

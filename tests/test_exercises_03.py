@@ -101,11 +101,20 @@ async def a_typo(me, data):
     me.create_peer_conection(data["socketId"])
 
 
+async def sends_before_setting(me, data):  # walk2 03-3: it connected, and was told right
+    link = me.create_peer_connection(data["socketId"], data["username"])
+    offer = await link.pc.createOffer()
+    await me.emit("webrtc-offer", {"offer": {"type": offer.type, "sdp": offer.sdp},
+                                   "to": data["socketId"]})
+    await link.set_local(offer)
+
+
 @pytest.mark.parametrize("mistake,said", [
     (offer_to_the_username, "the server refused"),
     (no_offer_at_all, "no offer from"),
     (offers_twice, "already has a connection with Dave"),  # a browser's second one is empty
     (a_typo, "AttributeError"),
+    (sends_before_setting, "before setting it"),
 ])
 async def test_each_usual_mistake_says_what_happened(mistake, said):
     started = time.monotonic()
@@ -196,3 +205,16 @@ async def test_the_browsers_own_setlocaldescription_works_on_the_persons_own_add
                                        "to": data["socketId"]})
     said = await check.handle_user_joined_voice(browser_call)
     assert said, said.message
+
+
+async def test_an_answer_sent_before_it_is_set_is_not_yet():
+    async def answers_before_setting(me, data):
+        link = me.create_peer_connection(data["from"], "?")
+        await link.set_remote(data["offer"])
+        answer = await link.pc.createAnswer()
+        await me.emit("webrtc-answer", {"answer": {"type": answer.type, "sdp": answer.sdp},
+                                        "to": data["from"]})
+        await link.set_local(answer)
+
+    feedback = await check.handle_webrtc_offer(answers_before_setting)
+    assert feedback.verdict == "not yet" and "Dave sent their answer" in feedback.message

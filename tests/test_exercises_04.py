@@ -49,8 +49,15 @@ async def test_the_stub_is_not_yet_and_says_so_at_once():
     assert not feedback and feedback.verdict == "not yet" and "stub" in feedback.message
 
 
+def hex_text(value: bytes, transaction_id: bytes) -> tuple[str, int]:
+    """XORs the right bytes, and returns them as hex text (walk2 04-6: told its XOR was wrong)."""
+    ip = int.from_bytes(value[4:8], "big") ^ 0x2112A442
+    return hex(ip), int.from_bytes(value[2:4], "big") ^ 0x2112
+
+
 @pytest.mark.parametrize("wrong, says", [(not_xored, "still XORed"),
-                                         (port_only, "the port is right")])
+                                         (port_only, "the port is right"),
+                                         (hex_text, "dotted text")])
 async def test_a_wrong_decoder_gets_a_hint_not_the_address(wrong, says):
     feedback = await check.xor_mapped_address(wrong)
     assert not feedback and says in feedback.message, feedback.message

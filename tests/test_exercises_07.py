@@ -53,9 +53,20 @@ async def test_a_call_forgotten_without_hanging_up_is_not_right():
     async def forget(me, data):
         me.links.pop(data["socketId"], None)
     said = await check.user_left_voice(forget)
-    assert not said and "never hung it up" in said.message
+    assert not said and "never closed that link" in said.message
 
     async def wrong_key(me, data):
         await me.links.pop(data["userId"]).close()
     said = await check.user_left_voice(wrong_key)
     assert not said and "KeyError" in said.message and "print(data)" in said.message
+
+
+async def test_closing_only_the_peer_connection_is_told_what_else_runs():
+    """walk2 07-9: `await link.pc.close()` was told it never hung up, and asked what a browser
+    calls to end a connection: what the learner had written."""
+    async def pc_only(me, data):
+        link = me.links.pop(data["socketId"], None)
+        await link.pc.close()
+    said = await check.user_left_voice(pc_only)
+    assert not said and "or when you close it" in said.message
+    assert "What does a browser call" not in said.message

@@ -134,7 +134,7 @@ async def test_the_capstone_says_what_is_missing_without_giving_the_room_away():
 
 def test_a_prediction_has_nothing_to_compare_with_before_the_room_runs():
     said = check.compare(3, None, about="calls through TURN", kind=check.Whole())
-    assert said.verdict == "pending" and "nothing to compare with yet" in said.message
+    assert said.verdict == "unmeasured" and "nothing to compare with yet" in said.message
 
 
 async def test_aiortcs_own_add_ice_candidate_on_a_dict_is_told_what_takes_a_dict():

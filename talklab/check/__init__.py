@@ -51,7 +51,7 @@ from .questions import (
     upload_streams,
     xor_port,
 )
-from .stale import NotReady, ready
+from .stale import NotReady, measured, ready
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
 # signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, capstone: 08, scaleout: 09,
@@ -66,7 +66,7 @@ for _topic in _TOPICS:
 
 __all__ = [*(name for topic in _TOPICS for name in topic.__all__),
     "Feedback", "NotReady", "Number", "OneOf", "Question", "Spec", "Whole", "YesNo",
-    "candidate_priority", "ready",
+    "candidate_priority", "measured", "ready",
     "compare", "connects", "error_for", "mesh_links", "offers_to_newcomer",
     "question", "relay_allowed", "relayed_messages", "reveal", "samples_per_frame", "sdp_codec",
     "upload_streams", "xor_port",

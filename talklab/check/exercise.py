@@ -163,6 +163,7 @@ class LiveRoom:
         self.errors: list[str] = []
         self.refused: list[str] = []
         self.timed_out = ""  # what wait_connected said when it gave up
+        self.sent_unset: list[str] = []  # descriptions sent before they were set locally
         lab.events.subscribe(self._on_event)
         self._stop = asyncio.Event()
 
@@ -171,6 +172,9 @@ class LiveRoom:
             self.errors.append(f"{event.data['error']} (in {event.data['person']}'s browser)."
                                + explain(event.data.get("exception") or event.data["error"]))
             self._stop.set()
+        elif event.kind == "description-sent" and not event.data["set_first"]:
+            self.sent_unset.append(f"{event.data['person']} sent their {event.data['description']} "
+                                   f"to {event.data['remote']}")
         elif event.kind == "signaling-error":
             self.refused.append(f"the server refused {event.data.get('person')}'s "
                                 f"{event.data.get('event')}: {event.data.get('message')}. "

@@ -7,7 +7,8 @@ How a check answers, and why:
   told "15, not 30" learns to copy, not to count);
 * **wrong type**: says what kind of answer the question takes (``4``, not the text ``"4"``;
   ``True``, not ``"True"``), without judging the value;
-* **pending**: the answer is still ``None``: nothing is judged, and nothing is given away.
+* **pending**: the answer is still ``None``: nothing is judged, and nothing is given away;
+* **unmeasured**: a prediction waits for its live cell, which has not run to its end.
 
 The answer itself is shown only when asked for, with :func:`reveal`. Every check returns a
 :class:`Feedback`; none raises, so a notebook whose exercises are not done yet still runs
@@ -21,10 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-RIGHT, NOT_YET, WRONG_TYPE, PENDING, ANSWER, PREDICTED = (
-    "right", "not yet", "wrong type", "pending", "answer", "predicted")
+RIGHT, NOT_YET, WRONG_TYPE, PENDING, UNMEASURED, ANSWER, PREDICTED = (
+    "right", "not yet", "wrong type", "pending", "unmeasured", "answer", "predicted")
 STYLE = {RIGHT: ("✔ right", "#047857"), NOT_YET: ("✘ not yet", "#b91c1c"),
          WRONG_TYPE: ("✘ not yet", "#b45309"), PENDING: ("… waiting for your answer", "#4b5563"),
+         UNMEASURED: ("… not measured yet", "#4b5563"),
          ANSWER: ("answer", "#1d4ed8"), PREDICTED: ("prediction vs what happened", "#6d28d9")}
 PENDING_MESSAGE = "replace None with your answer, then run the cell again."
 CASE_HINT = ("the right name, but not letter for letter: a browser compares these names "
@@ -212,8 +214,8 @@ def compare(prediction: Any, happened: Any, *, about: str, why: str = "",
     ``happened`` is the measurement; ``why`` explains the result either way (it is shown after
     the fact, so it may name the value)."""
     if happened is None:
-        return Feedback(PENDING, f"nothing to compare with yet: {about} is measured once the "
-                        "live cell above has run to the end.")
+        return Feedback(UNMEASURED, f"nothing to compare with yet: {about} is measured once "
+                        "the live cell above has run to the end.")
     if prediction is None:
         return Feedback(PENDING, f"you did not predict {about}. Write your guess in the "
                         "prediction cell above, then run it and this one again: it is the "

@@ -78,9 +78,12 @@ async def _live(function: Any) -> Feedback:
                              for sid, link in calls[p.name].items())]
         if forgotten:
             return Feedback(NOT_YET, f"{', '.join(forgotten)} took the call with Bob out of "
-                            "`me.links` but never hung it up: the connection is still open, "
-                            "its ICE agent and its sender still running, only nobody holds it "
-                            "any more. What does a browser call on a connection to end it?")
+                            "`me.links` but never closed that link. Its RTCPeerConnection "
+                            "shuts down by itself once Bob's side says goodbye (or when you "
+                            "close it), but talklab's call around it (its ear, the voice "
+                            "playing into it, its task) runs on with nobody holding it. The "
+                            "seed closes the connection it removes: in talklab, the link you "
+                            "took out is what has that close.")
         if kept:
             return Feedback(NOT_YET, f"{', '.join(kept)} still keep a call with Bob, who has "
                             "left: a connection nobody will answer. Which of `me.links` is his? "

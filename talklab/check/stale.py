@@ -57,6 +57,16 @@ def _cell(obj: Any, fallback: str) -> str:
     return f"the cell with {made}" if made else fallback
 
 
+def measured(*results: Any, what: str, cell: str) -> None:
+    """Stop a cell that reads what a live cell measures, with one sentence, while that cell
+    has not run to its end (interrupted, or not run yet: its results are still None). ``cell``
+    is a line of the cell that measures, as the learner can find it on the page."""
+    if any(result is None for result in results):
+        raise NotReady(f"{what} has not been measured to its end (interrupted, or not run "
+                       f"yet): run the cell with `{cell}` again, to its end. Then run this "
+                       "cell again.")
+
+
 def _lab_problem(lab: Any, empty_matters: bool) -> str | None:
     """What is wrong with the lab (or the server) a cell reports on, if anything."""
     if lab is None or not hasattr(lab, "running"):

@@ -97,6 +97,10 @@ def _ip_hint(value: bytes, ip: str) -> str:
     if ip == sent:
         return ("your address is the four bytes exactly as they travel: still XORed. XOR "
                 "them, byte by byte, with the magic cookie's four bytes (21 12 a4 42).")
+    if "." not in ip:  # hex or digits: perhaps the right four bytes, in another form
+        return (f"the address should be dotted text, such as '192.0.2.7': yours is {ip!r}. "
+                "ipaddress.ip_address() takes four bytes (or one number) and str() of what "
+                "it returns is that text.")
     return ("the address is wrong: it is the last four bytes of the value, each XORed with "
             "the matching byte of the magic cookie 0x2112A442.")
 

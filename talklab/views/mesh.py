@@ -126,7 +126,7 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
         heading += f"\n(unlabelled lines: {labels.count(common)} calls, {common})"
     ax.set_title(heading, fontsize=9.5)
     ax.set_xlim(-1.8, 1.8)
-    ax.set_ylim(-1.5, 1.45)
+    ax.set_ylim(-1.5, 1.75)  # (room above the top name, two lines of it, under a title)
     ax.set_aspect("equal")
     return ax
 

@@ -51,6 +51,9 @@ class RoomPanel:
         self.mesh = MeshView(lab)
         self.picture = widgets.HTML(self.mesh.html)
         self.mesh.listeners.append(self._show_mesh)
+        rows.append(widgets.HTML(  # (a saved notebook keeps the widgets, not the kernel)
+            "<small><i>The buttons act on the lab while the kernel that made it runs; in a "
+            "notebook reopened later they do nothing: run the cell again.</i></small>"))
         self.widget = widgets.HBox([widgets.VBox(rows), self.picture])
         self.output = LiveOutput()
         self.made_by = made_by()

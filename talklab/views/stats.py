@@ -144,7 +144,8 @@ class LinkStatsView(LiveView):
 
     def frame(self) -> str:
         head = ("<tr><th>call</th><th>route</th><th>state</th><th>pkt/s ↑</th>"
-                "<th>pkt/s ↓</th><th>kbit/s ↑ / ↓</th><th>lost</th><th>jitter</th>"
+                "<th>pkt/s ↓</th><th>kbit/s ↑ / ↓</th>"
+                f"<th>lost in all (% in the last {self.every:g} s)</th><th>jitter</th>"
                 "<th>RTT</th><th>kbit/s ↓, last 30 s</th><th>RTT, last 30 s</th></tr>")
         rows = []
         for link in self.links():
