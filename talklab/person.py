@@ -185,8 +185,8 @@ class Person:
         """Report an offer or answer on its way out, and whether its connection had set it as
         its local description first (the seed's order: set, then send)."""
         kind = {"webrtc-offer": "offer", "webrtc-answer": "answer"}.get(event)
-        link = self.links.get(data.get("to")) if kind and isinstance(data, dict) \
-            and isinstance(data.get("to"), str) else None
+        to = data.get("to") if isinstance(data, dict) else None
+        link = self.links.get(to) if kind and isinstance(to, str) else None
         if link is not None:
             local = link.pc.localDescription
             self._publish("description-sent", description=kind, remote=link.remote_name,
