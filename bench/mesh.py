@@ -48,7 +48,7 @@ import talklab
 from talklab import _aiortc
 from talklab._aiortc import Settings
 from talklab.hearing import Ear
-from talklab.load import REAL_TIME
+from talklab.load import REAL_TIME, rtp_packets
 from talklab.media import SyntheticVoice
 
 MODES = ("plain", "threads", "loop")
@@ -126,14 +126,7 @@ async def window_of(n: int, mode: str, counters: list, window: float, connected:
 
 def plain_counter(pc: RTCPeerConnection):
     """``(sent, received)`` RTP packets of a plain connection (what getStats reports)."""
-    def read() -> tuple[int, int]:
-        sent = sum(getattr(t.sender, "_RTCRtpSender__packet_count", 0)
-                   for t in pc.getTransceivers())
-        received = sum(s.packets_received for t in pc.getTransceivers()
-                       for s in getattr(t.receiver, "_RTCRtpReceiver__remote_streams",
-                                        {}).values())
-        return sent, received
-    return read
+    return lambda: rtp_packets(pc)
 
 
 async def measure_plain(n: int, window: float) -> dict:

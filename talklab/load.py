@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._aiortc import access
+
 REAL_TIME = 49.0  # packets/s: a 20 ms stream, give or take a packet
 
 
@@ -104,24 +106,16 @@ class RoomLoad:
 # -- counters read at once --------------------------------------------------------------------
 def rtp_packets(pc: Any) -> tuple[int, int]:
     """``(sent, received)`` RTP packets of an ``RTCPeerConnection`` so far: what ``getStats()``
-    reports as ``packetsSent`` and ``packetsReceived``, read without awaiting (aiortc 1.16.0's
-    counters, pinned)."""
-    sent = sum(getattr(t.sender, "_RTCRtpSender__packet_count", 0) for t in pc.getTransceivers())
-    received = sum(stream.packets_received for t in pc.getTransceivers()
-                   for stream in getattr(t.receiver, "_RTCRtpReceiver__remote_streams",
-                                         {}).values())
-    return sent, received
+    reports as ``packetsSent`` and ``packetsReceived``, read without awaiting (aiortc's
+    counters: :func:`talklab._aiortc.access.rtp_packets`)."""
+    return access.rtp_packets(pc)
 
 
 def wire_bytes(pc: Any) -> tuple[int, int]:
     """``(sent, received)`` bytes of UDP payload of a connection's DTLS transports (SRTP,
     SRTCP, DTLS; STUN is not counted): ``getStats()``'s transport ``bytesSent`` and
     ``bytesReceived``, read at once."""
-    transports = {id(t.sender.transport): t.sender.transport for t in pc.getTransceivers()
-                  if t.sender.transport is not None}
-    sent = sum(getattr(t, "_RTCDtlsTransport__tx_bytes", 0) for t in transports.values())
-    received = sum(getattr(t, "_RTCDtlsTransport__rx_bytes", 0) for t in transports.values())
-    return sent, received
+    return access.dtls_bytes(pc)
 
 
 def links_of(person: Any) -> list[Any]:

@@ -11,6 +11,7 @@ import threading
 import aioice.ice
 import aioice.stun
 import aioice.turn
+import aiortc.rtcrtpreceiver
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -27,6 +28,8 @@ STOCK = {
     (aioice.ice.StunProtocol, "connection_made"): aioice.ice.StunProtocol.connection_made,
     (aioice.ice.Connection, "check_state"): aioice.ice.Connection.check_state,
     (aioice.ice.Connection, "check_start"): aioice.ice.Connection.check_start,
+    (aioice.ice.Connection, "build_request"): aioice.ice.Connection.build_request,
+    (aiortc.rtcrtpreceiver, "threading"): threading,
     (aioice.stun.Transaction, "__init__"): aioice.stun.Transaction.__init__,
     (RTCRtpReceiver, "receive"): RTCRtpReceiver.receive,
 }

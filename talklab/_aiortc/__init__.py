@@ -48,6 +48,12 @@ One more reaches into aioice without replacing anything, per call rather than wh
 a trickling person's link holds its agent's STUN server back during ``setLocalDescription`` and
 gathers the server-reflexive candidate afterwards (:class:`talklab.ice.trickle.LaterReflexive`),
 so that the description leaves before STUN has answered, as a browser's does.
+
+Every internal of aiortc and aioice these adjustments replace or rely on, and every private
+attribute the rest of talklab reads, is an entry of one table (:mod:`.internals`), checked by
+:func:`enter` before the first lab starts (:func:`verify`): a lab refuses to start, in one
+sentence, on an aiortc or aioice that lacks one. Outside this package talklab reads them only
+through :mod:`.access`.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ice.nomination import DEFAULT_PATIENCE, DEFAULT_WAIT
+from .internals import AiortcChanged, entry, verify  # noqa: F401  (enter raises it)
 
 DEFAULT_CHECK_RETRIES = 3
 
@@ -109,7 +116,13 @@ _users = 0
 
 def patch(owner: Any, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the replacement of ``owner.name`` (not applied yet).
-    The stock attribute is kept, so the replacement can call it: ``stock(owner, name)``."""
+    The stock attribute is kept, so the replacement can call it: ``stock(owner, name)``.
+    ``owner.name`` must be an entry of :data:`.internals.TABLE` marked ``patched``."""
+    found = entry(owner, name)
+    if found is None or not found.patched:
+        raise LookupError(f"{owner!r}.{name} is replaced but not in talklab._aiortc.internals' "
+                          f"table as patched")
+
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         own = not isinstance(owner, type) or name in vars(owner)
         _patches.append(Patch(owner, name, function, getattr(owner, name), own))
@@ -134,8 +147,11 @@ def _load() -> None:
 
 
 def enter() -> None:
-    """A lab starts: install the adjustments if it is the first."""
+    """A lab starts: check that aiortc and aioice have everything talklab relies on (once per
+    process: :func:`verify` raises :class:`AiortcChanged`, and nothing is installed), then
+    install the adjustments if it is the first."""
     global _users
+    verify()
     _load()
     if _users == 0:
         for p in _patches:

@@ -10,16 +10,24 @@ is cheaper than handing it over. So a lab's audio receivers decode each frame wh
 reassembled, in the loop, and put it straight on the track's queue: the frames, their order and
 their timestamps are exactly aiortc's, only the thread is gone.
 
+Nothing of aiortc's is copied: while labs run, the ``threading`` that ``aiortc.rtcrtpreceiver``
+sees is :data:`THREADING`, the same module except that a ``Thread`` asked for with a
+:class:`LoopDecoder` as its input queue is that decoder. ``RTCRtpReceiver.receive`` is aiortc's
+own, called with a :class:`LoopDecoder` in place of the receiver's input queue (for a lab's
+audio): it makes its "thread" with the decoder's arguments (the track's queue, the error flag),
+starts it (nothing to start) and registers the receiver, as it always does.
+
 Video receivers, and receivers outside any lab, keep aiortc's thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
+import types
 from typing import Any
 
+import aiortc.rtcrtpreceiver
 import av
 from aiortc.codecs import get_decoder
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -32,14 +40,19 @@ logger = logging.getLogger("aiortc.rtcrtpreceiver")
 class LoopDecoder:
     """Stands in for both the decoder thread and its input queue of one receiver: ``put`` a
     ``(codec, encoded_frame)`` and the decoded frames are on the track's queue when it returns;
-    ``put(None)`` ends the track, as the thread does."""
+    ``put(None)`` ends the track, as the thread does. It learns the track's queue and the error
+    flag when aiortc makes its thread (:meth:`bind`)."""
 
-    def __init__(self, output: asyncio.Queue[Any], error: threading.Event) -> None:
+    def __init__(self, output: Any = None, error: threading.Event | None = None) -> None:
         self._output = output
         self._error = error
         self._codec_name: str | None = None
         self._decoder: Any = None
         self.frames = 0
+
+    def bind(self, output: Any, error: threading.Event) -> LoopDecoder:
+        self._output, self._error = output, error
+        return self
 
     def put(self, task: tuple[Any, Any] | None) -> None:
         if task is None:
@@ -54,6 +67,7 @@ class LoopDecoder:
         except av.FFmpegError as exc:
             logger.warning("RTCRtpReceiver(audio) failed to decode %s frame: %s",
                            codec.name, exc)
+            assert self._error is not None
             self._error.set()
             return
         for frame in frames:
@@ -68,27 +82,37 @@ class LoopDecoder:
         """Nothing to wait for: :meth:`put` has finished before it returns."""
 
 
+class _Threading(types.ModuleType):
+    """``threading`` as ``aiortc.rtcrtpreceiver`` sees it while labs run."""
+
+    def __init__(self) -> None:
+        super().__init__("threading", threading.__doc__)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+    @staticmethod
+    def Thread(*args: Any, **kwargs: Any) -> Any:
+        """aiortc's decoder thread (``args=(loop, input_q, output_q, decode_error)``, the
+        parameters of ``decoder_worker``): the input queue itself when it is a LoopDecoder."""
+        work = kwargs.get("args", ())
+        if len(work) == 4 and isinstance(work[1], LoopDecoder):
+            _, decoder, output, error = work
+            return decoder.bind(output, error)
+        return threading.Thread(*args, **kwargs)
+
+
+THREADING = _Threading()
+patch(aiortc.rtcrtpreceiver, "threading")(THREADING)  # type: ignore[arg-type]
+
+
 @patch(RTCRtpReceiver, "receive")
 async def receive(self: RTCRtpReceiver, parameters: Any) -> None:
-    """``RTCRtpReceiver.receive`` (aiortc 1.16.0) with a :class:`LoopDecoder` where the
-    decoder thread would start, for a lab's audio; otherwise aiortc's own."""
-    r = "_RTCRtpReceiver__"
+    """aiortc's ``RTCRtpReceiver.receive``, which starts the receiver's decoder: for a lab's
+    audio receiver, with a :class:`LoopDecoder` as its input queue (so that it is the thread)."""
     settings = SETTINGS.get()
-    if (settings is None or settings.decoding != "loop" or getattr(self, r + "kind") != "audio"
-            or getattr(self, r + "started")):
-        await stock(RTCRtpReceiver, "receive")(self, parameters)
-        return
-    codecs, rtx = getattr(self, r + "codecs"), getattr(self, r + "rtx_ssrc")
-    for codec in parameters.codecs:
-        codecs[codec.payloadType] = codec
-    for encoding in parameters.encodings:
-        if encoding.rtx:
-            rtx[encoding.rtx.ssrc] = encoding.ssrc
-    track = self._track
-    assert track is not None  # (made in __init__, with the receiver)
-    decoder = LoopDecoder(track._queue, getattr(self, r + "decoder_error"))
-    setattr(self, r + "decoder_queue", decoder)
-    setattr(self, r + "decoder_thread", decoder)
-    getattr(self, r + "transport")._register_rtp_receiver(self, parameters)
-    setattr(self, r + "rtcp_task", asyncio.ensure_future(self._run_rtcp()))
-    setattr(self, r + "started", True)
+    started: bool = self._RTCRtpReceiver__started  # type: ignore[attr-defined]
+    if (settings is not None and settings.decoding == "loop" and not started
+            and getattr(self.track, "kind", None) == "audio"):
+        self._RTCRtpReceiver__decoder_queue = LoopDecoder()  # type: ignore[attr-defined]
+    await stock(RTCRtpReceiver, "receive")(self, parameters)

@@ -8,6 +8,12 @@ agent check without USE-CANDIDATE, then nominate (RFC 8445, 8.1.1, regular nomin
 check, with USE-CANDIDATE, on the chosen pair) the pair :func:`talklab.ice.nomination.choose`
 picks. The controlled agent is aioice's own: it nominates whatever pair it is told to.
 
+aioice's ``Connection.check_start`` runs every check, unchanged. It builds each request with
+``build_request(pair, nominate=True)``, which for such a connection leaves USE-CANDIDATE out;
+when the check succeeds it marks the pair nominated (it believes it asked) and hands it to
+``check_complete``, which for such a connection takes the mark off again unless talklab's own
+nomination (or the other side) made it: so only the chosen pair is ever selected.
+
 What the rule needs is re-evaluated whenever a check completes, when end-of-candidates arrives,
 and when the wait since the first success runs out (a timer).
 """
@@ -32,12 +38,14 @@ log = logging.getLogger("talklab.ice")
 
 
 class _Nominator:
-    """Per connection: when the first pair succeeded, the timer, the nomination under way."""
+    """Per connection: when the first pair succeeded, the timer, the nomination under way, and
+    the pair talklab nominated."""
 
     def __init__(self) -> None:
         self.first_success: float | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[None] | None = None
+        self.chosen: CandidatePair | None = None
 
     def stop(self) -> None:
         if self.timer is not None:
@@ -66,36 +74,21 @@ def _priority(connection: Connection, pair: CandidatePair) -> int:
                                               connection.ice_controlling)
 
 
-@patch(aioice.ice.Connection, "check_start")
-async def check_start(self: Connection, pair: CandidatePair) -> None:
-    """A check of the controlling agent, without USE-CANDIDATE (RFC 8445, 7.2.4 and 8.1.1)."""
-    if not _managed(self):
-        await stock(aioice.ice.Connection, "check_start")(self, pair)
-        return
-    assert self.remote_password is not None
-    self.check_state(pair, State.IN_PROGRESS)
-    request = self.build_request(pair, nominate=False)
-    try:
-        _, addr = await pair.protocol.request(request, pair.remote_addr,
-                                              integrity_key=self.remote_password.encode())
-    except aioice.stun.TransactionError as exc:
-        if exc.response and exc.response.error_code == 487:  # role conflict (7.2.5.1)
-            self.switch_role(ice_controlling="ICE-CONTROLLING" not in request.attributes)
-            await self.check_start(pair)
-            return
-        self.check_state(pair, State.FAILED)
-        self.check_complete(pair)
-        return
-    if addr != pair.remote_addr:  # the response must come from where the check went (7.2.5.2.1)
-        self.check_state(pair, State.FAILED)
-        self.check_complete(pair)
-        return
-    self.check_state(pair, State.SUCCEEDED)
-    self.check_complete(pair)
+@patch(aioice.ice.Connection, "build_request")
+def build_request(self: Connection, pair: CandidatePair, nominate: bool) -> aioice.stun.Message:
+    """A check of the controlling agent, without USE-CANDIDATE (RFC 8445, 7.2.4 and 8.1.1).
+    (talklab's own nomination builds its request with aioice's own: :func:`_nominate`.)"""
+    return stock(aioice.ice.Connection, "build_request")(
+        self, pair, nominate=nominate and not _managed(self))
 
 
 @patch(aioice.ice.Connection, "check_complete")
 def check_complete(self: Connection, pair: CandidatePair) -> None:
+    if _managed(self):
+        nominator = _nominators.get(self)
+        if (pair.nominated and not pair.remote_nominated
+                and (nominator is None or pair is not nominator.chosen)):
+            pair.nominated = False  # (check_start marked it: its check carried no USE-CANDIDATE)
     stock(aioice.ice.Connection, "check_complete")(self, pair)
     if _managed(self):
         consider(self)
@@ -183,7 +176,7 @@ async def _nominate(connection: Connection, pair: CandidatePair) -> None:
     """Regular nomination: a check with USE-CANDIDATE on the chosen pair (RFC 8445, 8.1.1)."""
     nominator = _nominator(connection)
     assert connection.remote_password is not None
-    request = connection.build_request(pair, nominate=True)
+    request = stock(aioice.ice.Connection, "build_request")(connection, pair, nominate=True)
     try:
         await pair.protocol.request(request, pair.remote_addr,
                                     integrity_key=connection.remote_password.encode())
@@ -193,6 +186,7 @@ async def _nominate(connection: Connection, pair: CandidatePair) -> None:
         connection.check_complete(pair)
         return
     nominator.task = None
+    nominator.chosen = pair
     pair.nominated = True
     connection.check_complete(pair)  # aioice: selected, waiting pairs pruned, ICE completed
 

@@ -1,11 +1,11 @@
 """What ICE decided, read from a live aiortc connection: the browser's stats aiortc lacks.
 
 aiortc's ``getStats()`` has no candidate or candidate-pair entries (aiortc issue #1435), so
-talklab reads the aioice agent underneath: ``RTCIceTransport._connection`` is the
-``aioice.Connection``; its ``_check_list`` holds the candidate pairs, ``_nominated[component]``
-the pair ICE selected (RFC 8445, 8.1.1), and every state change of a pair goes through
-``Connection.check_state``, which talklab records while a lab runs (:mod:`talklab._aiortc`,
-adjustment 5).
+talklab reads the aioice agent underneath (through :mod:`talklab._aiortc.access`, which names
+aiortc's and aioice's internals): the agent behind the peer connection's transport, its check
+list (the candidate pairs) and the pair ICE selected (RFC 8445, 8.1.1). Every state change of a
+pair goes through ``Connection.check_state``, which talklab records while a lab runs
+(:mod:`talklab._aiortc`, adjustment 5).
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from aioice import Candidate, Connection
 from aioice.ice import CandidatePair
 from aiortc import RTCPeerConnection
 
+from .._aiortc import access
 from .priority import breakdown, pair_priority
 
 
 def ice_connection(pc: RTCPeerConnection) -> Connection | None:
     """The aioice agent behind the (single, bundled) audio transport of ``pc``."""
-    for transceiver in pc.getTransceivers():
-        transport = transceiver.sender.transport
-        if transport is not None:
-            return transport.transport._connection
-    return None
+    return access.ice_connection(pc)
 
 
 def selected_pair(pc: RTCPeerConnection) -> CandidatePair | None:
@@ -31,7 +28,7 @@ def selected_pair(pc: RTCPeerConnection) -> CandidatePair | None:
     connection = ice_connection(pc)
     if connection is None:
         return None
-    return connection._nominated.get(1)
+    return access.selected_pair(connection)
 
 
 def route_of(pair: CandidatePair | None) -> str | None:
@@ -73,8 +70,8 @@ def pairs(pc: RTCPeerConnection, since: float | None = None) -> list[dict]:
     connection = ice_connection(pc)
     if connection is None:
         return []
-    chosen = connection._nominated.get(1)
-    seen = list(connection._check_list)
+    chosen = access.selected_pair(connection)
+    seen = access.check_list(connection)
     if chosen is not None and chosen not in seen:
         seen.append(chosen)
     if since is None:

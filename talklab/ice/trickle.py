@@ -31,6 +31,7 @@ from aioice.ice import server_reflexive_candidate
 from aiortc import RTCIceCandidate, RTCPeerConnection
 from aiortc.sdp import candidate_from_sdp
 
+from .._aiortc import access
 from ..address import LOOPBACK, Scope
 
 
@@ -171,12 +172,7 @@ class LaterReflexive:
     @classmethod
     def of(cls, pc: RTCPeerConnection) -> LaterReflexive:
         """The ICE agents of ``pc`` (one per transport; talklab's links bundle into one)."""
-        agents: list[Connection] = []
-        for transceiver in pc.getTransceivers():
-            transport = transceiver.sender.transport
-            if transport is not None and transport.transport._connection not in agents:
-                agents.append(transport.transport._connection)
-        return cls(agents)
+        return cls(access.ice_connections(pc))
 
     @property
     def pending(self) -> bool:
@@ -203,7 +199,7 @@ class LaterReflexive:
         for connection, server in zip(self.connections, self._servers, strict=True):
             if server is None:
                 continue
-            hosts = [p for p in connection._protocols
+            hosts = [p for p in access.sockets(connection)
                      if getattr(p, "local_candidate", None) is not None
                      and p.local_candidate.type == "host" and ":" not in p.local_candidate.host]
             tasks = [asyncio.ensure_future(server_reflexive_candidate(p, server)) for p in hosts]
@@ -219,10 +215,7 @@ class LaterReflexive:
                 if task.cancelled() or task.exception() is not None:
                     continue
                 candidate = task.result()[0]
-                if not any((c.type, c.host, c.port) == (candidate.type, candidate.host,
-                                                         candidate.port)
-                           for c in connection._local_candidates):
-                    connection._local_candidates.append(candidate)
+                access.add_local_candidate(connection, candidate)
                 found.append(candidate)
         return found
 

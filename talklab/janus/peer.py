@@ -30,6 +30,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import _aiortc
+from .._aiortc import access
 from ..hearing import Ear
 from ..ice import route_of, selected_pair
 from ..ice.trickle import loopback_only
@@ -135,7 +136,7 @@ class JanusLink:
     def confirmed(self) -> bool:
         """Janus has told us (RTCP receiver report) that it receives our packets."""
         for sender in self.pc.getSenders():
-            stats = getattr(sender, "_RTCRtpSender__stats", {})  # aiortc 1.16.0 (pinned)
+            stats = access.sender_stats(sender)
             if any(s.type == "remote-inbound-rtp" and s.packetsReceived > 0
                    for s in stats.values()):
                 return True
@@ -174,17 +175,13 @@ class JanusLink:
 
     def _watch_reports(self, sender: Any) -> None:
         """Note the first RTCP receiver report from Janus about our stream ("Janus receives
-        our audio"), so that waiting for it is waiting for an event. aiortc hands each RTCP
-        packet to ``sender._handle_rtcp_packet``, looked up on the instance at each call; this
-        wraps that one instance's."""
-        handle = sender._handle_rtcp_packet
-
-        async def handle_and_note(packet: Any) -> None:
-            await handle(packet)
+        our audio"), so that waiting for it is waiting for an event: looked at after the
+        sender has handled each RTCP packet (:func:`talklab._aiortc.access.after_rtcp`)."""
+        def note(packet: Any) -> None:
             if not self._confirmed and self.confirmed:
                 self._confirmed = True
                 self.step("Janus receives our audio")
-        sender._handle_rtcp_packet = handle_and_note
+        access.after_rtcp(sender, note)
 
     async def accept(self, jsep: dict[str, Any]) -> None:
         """Apply Janus's answer to our offer."""
@@ -196,12 +193,12 @@ class JanusLink:
         as the DTLS server (``a=setup:passive``, RFC 5763, 5): Janus, the client, then sends
         the first handshake message once it is ready, instead of aiortc sending one Janus may
         drop (a 1 s retransmission; see :mod:`talklab.janus.sfu`). aiortc has no public way to
-        choose this role, so its transport's ``_set_role`` is called (aiortc pinned: 1.16.0)."""
+        choose this role (:func:`talklab._aiortc.access.set_dtls_role`)."""
         await self._set_remote(jsep)
         for transceiver in self.pc.getTransceivers():
             transceiver.direction = "recvonly"
             if self.dtls_server:  # answer a=setup:passive: Janus starts the handshake
-                transceiver.receiver.transport._set_role("server")
+                access.set_dtls_role(transceiver.receiver.transport, "server")
         await self._set_local(await self.pc.createAnswer())
         self.step("answer made")
         return self._jsep()

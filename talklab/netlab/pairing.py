@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from aioice import Candidate, Connection
 
+from .._aiortc import access
 from ..address import Address
 from ..ice.inspect import route_of
 
@@ -104,7 +105,7 @@ class Peer:
         except TimeoutError:
             error = f"no decision within {timeout:g} s"
         seconds = round(time.monotonic() - t0, 3)
-        pair = self.connection._nominated.get(1)  # the selected pair (aioice has no accessor)
+        pair = access.selected_pair(self.connection)  # (aioice has no accessor of its own)
         if error is not None or pair is None:
             return Outcome(False, None, seconds=seconds, error=error or "nothing nominated")
         local, remote = pair.local_candidate, pair.remote_candidate
