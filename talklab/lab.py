@@ -113,8 +113,8 @@ class Lab:
         # course names them when a cell meets this lab closed or empty: talklab.check.ready)
         self.made_by = made_by()
         for name, wanted in (("stun", stun), ("turn", turn)):
-            if wanted is True:
-                note_made(f"Lab with {name}", self.made_by)
+            if wanted is not None:  # (a lab asked for, or asked without, that server)
+                note_made(f"Lab {'with' if wanted else 'without'} {name}", self.made_by)
         self.closed_by: str | None = None
         self.first_people: str | None = None
         self._quiet_interrupt: Callable[[], None] | None = None

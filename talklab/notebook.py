@@ -106,11 +106,13 @@ def interrupted_text() -> str:
     cell that makes it; with no lab left running (a check's own lab closes as the cell
     unwinds), only what to run next."""
     state = ""
-    if _describers:
+    for describe in reversed(_describers):  # the newest that has something to say
         try:
-            state = _describers[-1]()
+            state = describe()
         except Exception:  # (a description must never hide the interrupt itself)
             state = ""
+        if state:
+            break
     return ("Interrupted: this cell stopped where it was. "
             + (state or "Run it again, or the next cell."))
 

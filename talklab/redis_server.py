@@ -54,6 +54,11 @@ class RedisServer(Service):
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    @property
+    def pid(self) -> int | None:
+        """The redis-server process, while it runs."""
+        return self._process.pid if self.running and self._process is not None else None
+
     async def start(self) -> RedisServer:
         if self.running:
             return self
@@ -65,10 +70,13 @@ class RedisServer(Service):
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self._folder = tempfile.TemporaryDirectory(prefix="talklab-redis-")
+        # Its own process group: Interrupt Kernel signals the kernel's whole group, and
+        # redis-server takes SIGINT as "shut down". So that a kernel that dies without closing
+        # it leaves no Redis behind, it asks for SIGTERM when the kernel ends (setpriv).
         self._process = await asyncio.create_subprocess_exec(
-            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", self._folder.name,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            *_tied_to_this_process(), binary, "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", self._folder.name,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, process_group=0)
         try:
             await asyncio.wait_for(self._ready(), self.start_timeout)
         except BaseException:
@@ -134,3 +142,10 @@ class RedisServer(Service):
         await self.start()
         RedisServer.current = self
         return self
+
+
+def _tied_to_this_process() -> list[str]:
+    """A command prefix that makes the program it runs receive SIGTERM when this process ends
+    (Linux's PR_SET_PDEATHSIG, through util-linux's setpriv), or nothing where there is none."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []

@@ -31,6 +31,15 @@ NO_JANUS = ("Janus is not installed here (`apt-get install janus`; on Binder, ap
 Row = dict[str, Any]
 
 
+def missing(topology: str, n: int, topologies: Iterable[str], cell: str) -> str:
+    """Why the ``topology`` room of ``n`` is not among the rows: no Janus here, or the cell
+    that measures it (``cell``, a line of it) has not run to its end."""
+    if topology not in topologies:
+        return NO_JANUS
+    return (f"the {topology.upper()} room of {n} has not been measured (its cell was "
+            f"interrupted, or has not run yet): run the cell with `{cell}` again, to its end.")
+
+
 async def measure_room(topology: str, n: int, window: float = 2.0) -> Row:
     """Fill a room of ``n`` in ``topology``, wait until everyone hears everyone, measure."""
     from .lab import Lab
@@ -61,15 +70,18 @@ def row(topology: str, n: int, load: RoomLoad, heard: float) -> Row:
     return {
         "topology": topology, "n": n,
         "up streams": count(load.upload_streams), "down streams": count(load.download_streams),
-        "up kbps": load.upload_kbps, "down kbps": load.download_kbps,
-        "enc/s": load.encodes_per_s, "dec/s": load.decodes_per_s,
+        # measured to a few per cent: whole numbers, so the table shows no noise as digits
+        "up kbps": round(load.upload_kbps), "down kbps": round(load.download_kbps),
+        "enc/s": round(load.encodes_per_s), "dec/s": round(load.decodes_per_s),
         "server in": sum(p.upload_streams for p in people) if server else "-",
         "server out": sum(p.download_streams for p in people) if server else "-",
-        "server in kbps": sum(p.upload_kbps for p in people) if server else "-",
-        "server out kbps": sum(p.download_kbps for p in people) if server else "-",
-        "people cpu %": load.cpu_percent,
-        "janus cpu %": load.server_cpu_percent if load.server_cpu_percent is not None else "-",
-        "heard s": heard, "pkt/s min": load.pps_min,
+        "server in kbps": round(sum(p.upload_kbps for p in people)) if server else "-",
+        "server out kbps": round(sum(p.download_kbps for p in people)) if server else "-",
+        "people cpu %": round(load.cpu_percent),
+        "janus cpu %": round(load.server_cpu_percent)
+        if load.server_cpu_percent is not None else "-",
+        "heard s": heard if math.isnan(heard) else round(heard, 2),
+        "pkt/s min": round(load.pps_min),
         "real time": "yes" if load.real_time and not math.isnan(heard) else "NO",
     }
 

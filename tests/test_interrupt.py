@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pathlib
+import signal
 import time
 
 import psutil
@@ -115,3 +117,50 @@ async def test_interrupting_07s_room_of_ten_leaves_a_lab_that_works(kernel):
     await run(client, "await lab.close()")
     await until(lambda: udp_sockets(pid) == 0, 15, "the room of ten hanging up")
     assert (await run(client, "print(talklab.Lab.current)"))[0]["text"] == "None\n"
+
+
+@pytest.mark.timeout(120)
+async def test_interrupting_09s_check_leaves_its_redis_and_says_one_sentence(kernel):
+    """walk2 09-6: Interrupt signals the kernel's whole process group, and redis-server takes
+    SIGINT as "shut down": 09's Redis died under the learner (its closing cell then printed
+    'cannot connect' on stderr), and the check's interrupt was a bare CancelledError."""
+    manager, client = kernel
+    await run(client, "import asyncio, shutil\nfrom talklab import check\n"
+                      "from talklab.redis_server import RedisServer\n"
+                      "redis = await RedisServer()\none = await redis.signaling_server(db=1)\n"
+                      "print(redis.pid)")
+    shown = await run(client, "print(redis.pid)")
+    redis_pid = int(shown[0]["text"])
+    assert psutil.Process(redis_pid).name().startswith("redis")
+    msg_id = client.execute("async def slow(request, servers):\n"
+                            "    print('asked', flush=True)\n"
+                            "    await asyncio.sleep(30)\n    return 0\n"
+                            "await check.server_for(slow)")
+    while True:  # until the check has called the learner's function
+        msg = await client.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            break
+    await manager.interrupt_kernel()
+    said = one_sentence(await outputs_of(client, msg_id, 30))
+    assert "Interrupted: this cell stopped where it was" in said
+    assert psutil.Process(redis_pid).is_running()  # the notebook's Redis carries on
+    closed = await run(client, "await redis.close()\nprint('closed')")
+    assert [o for o in closed if o["type"] == "stream"] == [
+        {"type": "stream", "name": "stdout", "text": "closed\n"}], closed  # nothing on stderr
+
+
+@pytest.mark.timeout(60)
+async def test_a_kernel_that_dies_takes_its_redis_with_it():
+    manager, client = await start_new_async_kernel(kernel_name="python3", cwd=str(ROOT))
+    try:
+        shown = await run(client, "from talklab.redis_server import RedisServer\n"
+                                  "redis = await RedisServer()\nprint(redis.pid)")
+        redis_pid = int(shown[0]["text"])
+        assert os.getpgid(redis_pid) != os.getpgid(manager.provisioner.process.pid)
+        os.kill(manager.provisioner.process.pid, signal.SIGKILL)  # no close, no goodbye
+        await until(lambda: not psutil.pid_exists(redis_pid)
+                    or psutil.Process(redis_pid).status() == psutil.STATUS_ZOMBIE,
+                    10, "the orphaned redis-server ending")
+    finally:
+        client.stop_channels()
+        await manager.shutdown_kernel(now=True)

@@ -58,6 +58,8 @@ async def test_janus_starts_answers_and_stops_leaving_nothing():
         assert [s.local for s in listening] == [("127.0.0.1", port)]  # no admin API, no other
         assert janus.sockets_outside_loopback() == []
         assert folder is not None and (folder / "janus.jcfg").stat().st_mode & 0o077 == 0
+        # its own process group: Interrupt Kernel (SIGINT to the kernel's group) spares it
+        assert os.getpgid(pid) != os.getpgid(0)
     finally:
         await janus.close()
     assert gone(pid), "the Janus process outlived close()"

@@ -117,3 +117,19 @@ async def test_a_lab_without_the_server_a_cell_needs_names_the_cell_that_made_on
         assert "`lab = await talklab.Lab(turn=True)`" in str(missing.value)
     finally:
         await ns["lab"].close()
+
+
+async def test_a_lab_with_a_server_the_cell_wants_without_names_the_cell_that_made_none():
+    """walk2 11-6: 11's cells about a class without TURN ran on the TURN classroom, and the
+    prediction about it was told it was wrong."""
+    ns: dict = {"talklab": talklab}
+    await run_cell("lab = await talklab.Lab()", ns, 9)
+    await run_cell("lab = await talklab.Lab(turn=True)", ns, 10)
+    try:
+        with pytest.raises(NotReady) as extra:
+            check.ready(ns["lab"], turn=False)
+        assert "this lab has a TURN server" in str(extra.value)
+        assert "`lab = await talklab.Lab()`" in str(extra.value)
+        check.ready(ns["lab"], turn=True)  # (and with TURN wanted, it passes)
+    finally:
+        await ns["lab"].close()

@@ -220,7 +220,10 @@ def test_a_number_in_a_table_prints_as_it_was_rounded():
     from talklab.views.tables import _show
     assert _show(129.9) == "129.9" and _show(2.0) == "2" and _show(0.12345) == "0.123"
     assert _show(2_130_706_431) == "2,130,706,431" and _show(5000) == "5000"
-    assert _show(123456.5) == "123,456.5"
+    assert _show(123456.25) == "123,456"
+    # walk2 10-3: measurements printed three decimals of noise (129.529, 34.573): at most
+    # four digits that count
+    assert (_show(129.529), _show(34.573), _show(630.165)) == ("129.5", "34.57", "630.2")
 
 
 def _room(routes):

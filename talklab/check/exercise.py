@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..notebook import on_interrupt
 from .feedback import NOT_YET, Feedback
 
 STUB = "still the stub: replace the `raise NotImplementedError` with your code, then run again."
@@ -48,10 +49,14 @@ async def run(function: Any, live: Callable[[Any], Awaitable[Feedback]], *, name
     if not callable(function):
         return Feedback(NOT_YET, f"the check takes your {name} *function* (without calling "
                         f"it: no parentheses), not {type(function).__name__} {function!r}.")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        said = await _run(function, live, name, timeout)
-        gc.collect()  # (a coroutine dropped in a cycle warns only when collected)
+    quiet = on_interrupt(lambda: "")  # Interrupt in a check: one sentence, lab or none
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            said = await _run(function, live, name, timeout)
+            gc.collect()  # (a coroutine dropped in a cycle warns only when collected)
+    finally:
+        quiet()
     forgotten = unawaited(caught)
     own = getattr(function, "__qualname__", None)
     if forgotten and forgotten[0] == own:

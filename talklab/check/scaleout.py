@@ -114,10 +114,10 @@ async def _storm(servers_of: list[int]) -> tuple[int, int, int]:
 
     async with RedisServer() as redis:
         servers = [SignalingServer(redis_url=redis.url(5)) for _ in range(2)]
-        for server in servers:
-            await server.start()
         clients: list[SignalingClient] = []
         try:
+            for server in servers:  # (inside: an interrupted start closes what did start)
+                await server.start()
             by_room: dict[str, list[SignalingClient]] = {}
             for request, index in zip(_requests(), servers_of, strict=True):
                 room, name = request["room"], request["name"]

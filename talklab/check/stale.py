@@ -25,24 +25,18 @@ class NotReady(Sentence, RuntimeError):
     person gone): the message names the cell to run."""
 
 
-def ready(lab: Any, *things: Any, voice: bool = False, stun: bool = False,
-          turn: bool = False) -> None:
+def ready(lab: Any, *things: Any, voice: bool = False, stun: bool | None = None,
+          turn: bool | None = None) -> None:
     """Stop the cell (:class:`NotReady`) unless ``lab`` is running and each of ``things``
     (people, or their names; their calls, Socket.IO clients, live views) is still part of it
-    (with ``voice``,
-    every person given is in voice too; with ``stun``/``turn``, the lab runs that server);
-    given nothing but the lab, it must have people."""
-    problem = _lab_problem(lab, empty_matters=not (things or stun or turn))
-    for needed, server in ((stun, "stun"), (turn, "turn")):
-        if problem is None and needed and getattr(lab, server, None) is None:
-            made = getattr(lab, "made_by", None)
-            by = f" (it was made by the cell with {made})" if made else ""
-            kind = type(lab).__name__
-            there = where_made(f"{kind} with {server}")
-            cell = f"the cell with {there}" if there else f"the cell that makes it with " \
-                f"{server}=True"
-            problem = (f"{_what(lab).replace('the ', 'this ', 1)} has no {server.upper()} "
-                       f"server{by}: run {cell} again.")
+    (with ``voice``, every person given is in voice too). ``stun``/``turn``: True, the lab
+    must run that server; False, it must not (a cell about a room without one). Given nothing
+    but the lab, it must have people."""
+    problem = _lab_problem(lab, empty_matters=not things and stun is None and turn is None)
+    for wanted, server in ((stun, "stun"), (turn, "turn")):
+        if problem is None and wanted is not None \
+                and (getattr(lab, server, None) is not None) != wanted:
+            problem = _server_problem(lab, server, wanted)
     if problem is None:
         for thing in things:
             problem = _problem(lab, thing, voice)
@@ -50,6 +44,22 @@ def ready(lab: Any, *things: Any, voice: bool = False, stun: bool = False,
                 break
     if problem is not None:
         raise NotReady(problem + " Then run this cell again.")
+
+
+def _server_problem(lab: Any, server: str, wanted: bool) -> str:
+    """A lab (or classroom) with a STUN or TURN server where the cell wants none, or the
+    other way round: which cell makes the one the cell wants."""
+    made = getattr(lab, "made_by", None)
+    by = f" (it was made by the cell with {made})" if made else ""
+    kind = type(lab).__name__
+    there = where_made(f"{kind} {'with' if wanted else 'without'} {server}")
+    cell = f"the cell with {there}" if there else \
+        f"the cell that makes it with {server}={wanted}"
+    this = _what(lab).replace("the ", "this ", 1)
+    if wanted:
+        return f"{this} has no {server.upper()} server{by}: run {cell} again."
+    return (f"{this} has a {server.upper()} server{by}, and this cell is about one without: "
+            f"run {cell} again.")
 
 
 def _cell(obj: Any, fallback: str) -> str:

@@ -103,8 +103,8 @@ class Classroom(Service):
         self.made_by = made_by()  # in a notebook, the cells that made and closed it
         self.closed_by: str | None = None
         self.first_people: str | None = None  # the cell that brought its first student in
-        if self.turn is not None:
-            note_made("Classroom with turn", self.made_by)
+        note_made(f"Classroom {'with' if self.turn is not None else 'without'} turn",
+                  self.made_by)
 
     @property
     def people(self) -> dict[str, Any]:

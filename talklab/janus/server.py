@@ -249,7 +249,8 @@ class Janus(Service):
         self._process = await asyncio.create_subprocess_exec(
             binary, "-F", str(self.folder), "-C", str(config), "-o",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=env, cwd=str(self.folder))
+            stderr=asyncio.subprocess.STDOUT, env=env, cwd=str(self.folder),
+            process_group=0)  # Interrupt Kernel signals the kernel's group: not Janus's
         self.last_pid, self.returncode = self._process.pid, None
         self._reader = asyncio.ensure_future(self._read(self._process))
         await self._wait_ready()

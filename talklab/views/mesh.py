@@ -98,7 +98,9 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
             ax.plot([xa, xb], [ya, yb], linestyle=style, color=colour, lw=width, zorder=1)
             t = 0.5 if math.hypot((xa + xb) / 2, (ya + yb) / 2) > 0.35 else 0.28
             mx, my = xa + t * (xb - xa), ya + t * (yb - ya)
-        if label != common:
+        # a relayed call that carries audio is labelled by the TURN box it passes through
+        # (three of them from one person would stack their labels on the lines they cross)
+        if label != common and not (route == "relay" and state == "connected"):
             ax.text(mx, my, label, fontsize=6.5, ha="center", va="center", color=colour,
                     zorder=2, bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none",
                                         alpha=0.92))
@@ -106,6 +108,10 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
         ax.scatter([turn_at[0]], [turn_at[1]], marker="s", s=900, color="#b45309", zorder=3)
         ax.text(*turn_at, "TURN", ha="center", va="center", fontsize=6.5, color="white",
                 zorder=4)
+        ax.text(turn_at[0], turn_at[1] - 0.2, f"relays {len(relays)} "
+                f"call{'' if len(relays) == 1 else 's'}", ha="center", va="top",
+                fontsize=6.5, color="#92400e", zorder=4,
+                bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.92))
     for name in names:
         data = graph.nodes[name]
         x, y = pos[name]
@@ -126,7 +132,7 @@ def draw_mesh(graph: nx.Graph, ax: Any = None, title: str | None = None,
         heading += f"\n(unlabelled lines: {labels.count(common)} calls, {common})"
     ax.set_title(heading, fontsize=9.5)
     ax.set_xlim(-1.8, 1.8)
-    ax.set_ylim(-1.5, 1.75)  # (room above the top name, two lines of it, under a title)
+    ax.set_ylim(-1.7, 1.75)  # (room for two lines above the top name, and under TURN)
     ax.set_aspect("equal")
     return ax
 

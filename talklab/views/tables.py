@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,17 +54,22 @@ class Table:
 
 
 def _align(value: Any) -> str:
-    """Numbers to the right, so their digits line up; words to the left, so they read."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return ' style="text-align:right"' if number else ' style="text-align:left"'
+    """Numbers to the right, so their digits line up ("3 of 5" too); words to the left, so
+    they read; a little room between columns, so a right-aligned number and a left-aligned
+    word beside it do not read as one ("3  3 of 3")."""
+    number = (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+        isinstance(value, str) and re.fullmatch(r"\d+ of \d+", value) is not None)
+    return f' style="text-align:{"right" if number else "left"};padding:0 .45em"'
 
 
 def _show(value: Any) -> str:
     """A cell as a learner reads it: no Python reprs, ever."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):  # as it was rounded (129.9, not 129.900), at most 3 places
-        text = f"{value:,.3f}" if abs(value) >= 100_000 else f"{value:.3f}"
+    if isinstance(value, float):  # as it was rounded (129.9, not 129.900): at most 3 places
+        whole = len(str(int(abs(value)))) if abs(value) >= 1 else 0  # and 4 digits that count
+        places = max(0, min(3, 4 - whole))
+        text = f"{value:,.{places}f}" if abs(value) >= 100_000 else f"{value:.{places}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(value, int) and abs(value) >= 100_000:  # 2,130,706,431 reads; a port stays
         return f"{value:,}"
