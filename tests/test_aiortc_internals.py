@@ -29,7 +29,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 import talklab
 from talklab import _aiortc
-from talklab._aiortc import Settings, access, internals
+from talklab._aiortc import Settings, access, internals, registry
 from talklab._aiortc.internals import TABLE, AiortcChanged
 from talklab.netlab.pairing import Peer
 from talklab.notebook import Sentence
@@ -62,11 +62,11 @@ def test_the_versions_tested_are_pyproject_tomls_pins():
 
 def test_every_replacement_is_in_the_table_as_patched():
     _aiortc._load()
-    replaced = {(internals.entry(p.owner, p.name), p.name) for p in _aiortc._patches}
+    replaced = {(internals.entry(p.owner, p.name), p.name) for p in registry._patches}
     assert all(e is not None for e, _ in replaced)
     assert {e for e, _ in replaced} == {e for e in TABLE if e.patched}
     with pytest.raises(LookupError, match="not in"):
-        _aiortc.patch(aioice.ice.Connection, "connect")
+        registry.patch(aioice.ice.Connection, "connect")
 
 
 def test_each_entry_says_why_and_what_it_is():

@@ -16,7 +16,7 @@ import aioice.ice
 import aioice.stun
 import aioice.turn
 
-from . import HOST, SETTINGS, patch, settings_of, stock
+from .registry import HOST, SETTINGS, patch, settings_of, stock
 
 
 @patch(aioice.ice.Connection, "__init__")

@@ -32,7 +32,7 @@ import av
 from aiortc.codecs import get_decoder
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
-from . import SETTINGS, patch, stock
+from .registry import SETTINGS, patch, stock
 
 logger = logging.getLogger("aiortc.rtcrtpreceiver")
 

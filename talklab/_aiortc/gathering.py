@@ -14,7 +14,7 @@ import aioice.ice
 import aioice.turn
 
 from ..address import is_loopback
-from . import HOST, patch, stock
+from .registry import HOST, patch, stock
 
 
 @functools.lru_cache(maxsize=4096)

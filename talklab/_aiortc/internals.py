@@ -208,15 +208,14 @@ def _resolve(path: str) -> Any:
         return getattr(importlib.import_module(module), name)
 
 
+STOCK = "__talklab_stock__"  # on a replacement: {(id(owner), name): what it replaced}
+
+
 def _upstream(owner: Any, name: str) -> Any:
     """``owner.name`` as aiortc/aioice define it: while labs run, the stock one talklab put
-    aside (the installed replacement is talklab's own)."""
-    from . import _patches, installed
-    if installed():
-        for p in _patches:
-            if p.owner is owner and p.name == name:
-                return p.stock
-    return getattr(owner, name)
+    aside, which the installed replacement carries (:func:`talklab._aiortc.registry.patch`)."""
+    value = getattr(owner, name)
+    return getattr(value, STOCK, {}).get((id(owner), name), value)
 
 
 def shape(function: Any) -> str:

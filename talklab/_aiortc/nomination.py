@@ -31,7 +31,7 @@ import aioice.stun
 from aioice.ice import CandidatePair, Connection
 
 from ..ice.nomination import PairState, choose
-from . import patch, settings_of, stock
+from .registry import patch, settings_of, stock
 
 State = CandidatePair.State
 log = logging.getLogger("talklab.ice")
