@@ -63,7 +63,8 @@ class ClassOps:
     # -- a student ------------------------------------------------------------------------------
     async def student_join(self, server: str, name: str, room: str = "ABCD12",
                            tone_hz: float | None = None) -> dict[str, Any]:
-        from .. import Lab, SignalingError, VoiceError
+        from ..lab import Lab
+        from ..person import SignalingError, VoiceError
         if self.lab is None:
             self.lab = await Lab(server=server).start()
         try:
