@@ -1,5 +1,7 @@
 """The signaling server ("the postman"): the seed's Socket.IO backend, as talklab.server.
 
+* :mod:`.member` — a member of a room and the refusals (:class:`Member`, :class:`RoomError`):
+  the words every other module uses;
 * :mod:`.rooms` — room and voice-seat state, no I/O (the seed's ``userSocketMap``);
 * :mod:`.relay` — the one rule of who may relay to whom (pure);
 * :mod:`.store` — the one :class:`Store` interface, and the in-memory store;
@@ -27,7 +29,8 @@ it loads nothing else of talklab but ``talklab._service`` and ``talklab.address`
 
 from .app import SignalingApp, main
 from .limits import Limits
-from .rooms import DEFAULT_VOICE_CAP, VOICE_FULL_MESSAGE, Member, RoomError, Rooms, VoiceFull
+from .member import VOICE_FULL_MESSAGE, Member, RoomError, VoiceFull
+from .rooms import DEFAULT_VOICE_CAP, Rooms
 from .serve import SignalingServer
 from .store import MemoryStore, Store, StoreUnavailable
 from .trace import Trace, TraceEntry

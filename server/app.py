@@ -42,9 +42,10 @@ from .delivery import Delivery
 from .gate import Gate
 from .inbound import Inbound
 from .limits import Limits, QuietLog, TokenBucket
+from .member import Member, RoomError, VoiceFull
 from .options import SOCKETIO_OPTIONS, FastJson
 from .payloads import InvalidPayload
-from .rooms import DEFAULT_VOICE_CAP, Member, RoomError, Rooms, VoiceFull
+from .rooms import DEFAULT_VOICE_CAP, Rooms
 from .sessions import Sessions
 from .store import MemoryStore, Store, StoreUnavailable
 from .trace import SERVER, Trace
