@@ -174,7 +174,7 @@ async def test_both_connections_select_the_database_and_keys_land_there(redis):
     try:
         await store.join_room("sid-a", "ROOM3", "Alice", None)
         await store.join_voice("sid-a", "ROOM3")
-        await store.publisher.execute("PING")  # (it opens with the first PUBLISH)
+        await store.session.publisher.execute("PING")  # (it opens with the first PUBLISH)
         assert client_dbs(redis) == [3, 3, 3]  # commands, publishing, the subscription
         k = store.keys
         assert redis.scan() == {k.member("sid-a"), k.room("ROOM3"), k.voice("ROOM3"),
@@ -384,7 +384,7 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
     await one.start()
     await two.start()
     try:
-        one._hints["sid-x"] = two.server_id  # as a room list would have told it
+        one.channels.note("sid-x", two.server_id)  # as a room list would have told it
         for n in range(500):
             await one.forward("sid-x", f'2["n",{n}]')
             if n % 100 == 0:
@@ -392,7 +392,7 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
         await asyncio.wait_for(arrived.wait(), 5)
         assert got == [("sid-x", None, f'2["n",{n}]') for n in range(500)]
         arrived.clear()
-        one.publisher._conn.transport.abort()  # the connection is lost
+        one.session.publisher._conn.transport.abort()  # the connection is lost
         await one.forward("sid-x", '2["after",1]')
         await asyncio.wait_for(arrived.wait(), 5)
         assert got[-1] == ("sid-x", None, '2["after",1]')
@@ -406,4 +406,4 @@ def test_a_batch_deadline_is_the_timeout_less_a_margin():
     Redis's clock: here, before any offset was measured, ours)."""
     store = RedisStore("redis://127.0.0.1:1/3?socket_timeout=2", voice_cap=6)
     now_ms = time.time() * 1000
-    assert now_ms + 1400 <= store.deadline() <= now_ms + 1600  # timeout minus a margin
+    assert now_ms + 1400 <= store.session.deadline() <= now_ms + 1600  # timeout minus a margin
