@@ -18,7 +18,7 @@
 * :mod:`.classroom` — a teacher's locks and the calls people report (the class dashboard);
 * :mod:`.app` — the Socket.IO handlers (:mod:`.options`: python-socketio's settings);
   :mod:`.http` — the HTTP routes; :mod:`.serve` — the
-  listening :class:`SignalingServer` and the ``talklab-server`` command;
+  listening :class:`SignalingServer` and the ``talklab-server`` command (:func:`main`);
 * :mod:`.engine` — Engine.IO's WebSocket transport, read and written inline, and
   :mod:`.fastpath` — the check that the internals it relies on are there;
 * ``static/`` — the seed's browser client, served at ``/``.
@@ -27,11 +27,11 @@ This folder is installed as the subpackage ``talklab.server`` (see pyproject.tom
 it loads nothing else of talklab but ``talklab._service`` and ``talklab.address``.
 """
 
-from .app import SignalingApp, main
+from .app import SignalingApp
 from .limits import Limits
 from .member import VOICE_FULL_MESSAGE, Member, RoomError, VoiceFull
 from .rooms import DEFAULT_VOICE_CAP, Rooms
-from .serve import SignalingServer
+from .serve import SignalingServer, main
 from .store import MemoryStore, Store, StoreUnavailable
 from .trace import Trace, TraceEntry
 
