@@ -188,6 +188,33 @@ class SignalingApp:
             self.sio.on(event, handler)
         self.sio.on("*", self.on_unknown)
 
+    # -- starting and stopping (the listening server's: .serve) ------------------------------
+    async def start(self) -> None:
+        """Start the store (with Redis: connect, subscribe, load the rooms); the store is
+        closed again if that fails."""
+        try:
+            await self.store.start()
+        except BaseException:
+            await self.store.close()
+            raise
+        self.closing = False
+
+    async def disconnect_everyone(self) -> None:
+        """The server is shutting down: every client is disconnected and nobody is told that
+        anyone left (the seed's Step 9: their audio still flows peer to peer)."""
+        self.closing = True
+        self.sessions.stop()
+        for eio_socket in list(self.sio.eio.sockets.values()):
+            # wait=False: a client that already hung up never drains its queue, and engineio's
+            # default close would wait for that forever.
+            await eio_socket.close(wait=False)
+        self.sio.eio.sockets.clear()
+        await self.sio.shutdown()
+
+    async def close(self) -> None:
+        """Close the store (with Redis: this server's people are freed quietly)."""
+        await self.store.close()
+
     @property
     def rooms(self) -> Rooms:
         """This process's view of the rooms: the memory store's, or (with Redis) the replica's.
