@@ -21,13 +21,15 @@ handler below reads like the seed's ``socket.on(...)`` it ports. What it adds to
   added field ``room`` (the seed's clients ignore it), and one that arrives for someone who has
   left that room meanwhile is not delivered (with Redis, a notice can cross a move).
 
-This module holds the handlers (:class:`SignalingApp`); :mod:`.http` its HTTP routes and
-:mod:`.serve` the listening :class:`~.serve.SignalingServer` and the ``talklab-server`` command.
+This module holds the handlers (:class:`SignalingApp`), and makes what they work with, giving
+each piece what it needs and never itself: the store, the trace, :mod:`.delivery` (how messages
+reach people), :mod:`.inbound` (the guard in front of python-socketio), :mod:`.sessions` and
+:mod:`.http` (the routes and the gate in front of them). :mod:`.serve` listens for it (the
+listening :class:`~.serve.SignalingServer` and the ``talklab-server`` command).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import secrets
@@ -40,14 +42,16 @@ from . import fastpath, payloads
 from .classroom import REPORT_EVENT, ClassState, link_report
 from .delivery import Delivery
 from .gate import Gate
+from .http import TURN, Site
 from .inbound import Inbound
 from .limits import Limits, QuietLog, TokenBucket
-from .options import SOCKETIO_OPTIONS, FastJson
+from .member import Member, RoomError, VoiceFull
+from .options import SOCKETIO_OPTIONS
 from .payloads import InvalidPayload
-from .rooms import DEFAULT_VOICE_CAP, Member, RoomError, Rooms, VoiceFull
+from .rooms import DEFAULT_VOICE_CAP, Rooms
 from .sessions import Sessions
 from .store import MemoryStore, Store, StoreUnavailable
-from .trace import SERVER, Trace
+from .trace import SERVER, Names, Trace
 from .transport import drop
 
 log = logging.getLogger("talklab.server")
@@ -98,7 +102,7 @@ def _checked_ice_servers(value: Any) -> IceServers:
     return [dict(s) for s in value]
 
 
-class SignalingApp(Delivery):
+class SignalingApp:
     """The Socket.IO application: handlers, store and trace. No listening socket of its own.
 
     ``redis_url`` keeps rooms in Redis (shared with every server on the same database) instead
@@ -123,34 +127,42 @@ class SignalingApp(Delivery):
         self.gate = Gate(host, allowed_origins)
         self.token: str = token or secrets.token_urlsafe(24)
         self.quiet = QuietLog(log, self.limits.refusal_log_interval)
+        self.trace = Trace(trace_size)
+        self.names = Names()  # who each socket is, for the trace
+        self._learn, self._name, self._room_of = \
+            self.names.learn, self.names.name, self.names.room_of
         self.store: Store
         if redis_url:
-            from .redis import RedisStore
+            from .redis import RedisStore  # (Redis's modules load only when asked for)
             self.store = RedisStore(redis_url, voice_cap=voice_cap, on_reaped=self._reaped,
-                                    on_forwarded=self._deliver_forwarded,
+                                    on_forwarded=self._forwarded,
                                     on_unreachable=self._unreachable)
         else:
             self.store = MemoryStore(Rooms(voice_cap=voice_cap))
-        self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room), for the trace
-        self._delivering: set[asyncio.Task] = set()  # forwarded packets for long-polling
         self._buckets: dict[str, TokenBucket] = {}  # sid -> its room changes
-        self._dumps = FastJson.dumps
         self.closing = False  # the server is shutting down: nobody is told who leaves
-        self.trace = Trace(trace_size)
         self.classroom = ClassState()  # locked rooms, and what people report of their calls
-        self.stale_dropped = 0  # notices not delivered: their room was left meanwhile
         self.sio = fastpath.socketio_server(fast_path=fast_path, limits=self.limits,
+                                            on_session=self._session_opened,
                                             **SOCKETIO_OPTIONS)
         self.fast_path_active: bool = self.sio.fast_path_active
         self.sessions = Sessions(self.limits, self._close_session)
-        self.sio.on_session = self._session_opened
-        from .http import Tarpit, add_routes, middleware
-        self.tarpit: Tarpit
-        self.web = web.Application(middlewares=[middleware(self)])
+        self.delivery = Delivery(self.sio, self.store, self.trace, self.names)
+        # The handlers send through the delivery's own methods (one attribute to look up on
+        # every relay, no call of the app's in between).
+        self.send, self.send_to_room, self.refuse = \
+            self.delivery.send, self.delivery.send_to_room, self.delivery.refuse
+        self.site = Site(token=self.token, gate=self.gate, store=self.store, trace=self.trace,
+                         classroom=self.classroom, admit=self.sessions.admit,
+                         dashboard=self.dashboard, ice_servers=lambda: self.ice_servers,
+                         refusal_log_interval=self.limits.refusal_log_interval)
+        self.web = web.Application(middlewares=[self.site.middleware])
         self.sio.attach(self.web)
-        add_routes(self)
+        self.site.add_routes(self.web.router)
         eio = self.sio.eio
-        self.inbound = Inbound(self, eio.handlers["message"])
+        self.inbound = Inbound(eio.handlers["message"], sid_of=self._sid_of, refuse=self.refuse,
+                               close=self._close_session,
+                               refusal_log_interval=self.limits.refusal_log_interval)
         engine_disconnect = eio.handlers["disconnect"]
 
         async def on_engine_message(eio_sid: str, data: Any) -> None:  # (a coroutine function,
@@ -175,6 +187,33 @@ class SignalingApp(Delivery):
         }.items():
             self.sio.on(event, handler)
         self.sio.on("*", self.on_unknown)
+
+    # -- starting and stopping (the listening server's: .serve) ------------------------------
+    async def start(self) -> None:
+        """Start the store (with Redis: connect, subscribe, load the rooms); the store is
+        closed again if that fails."""
+        try:
+            await self.store.start()
+        except BaseException:
+            await self.store.close()
+            raise
+        self.closing = False
+
+    async def disconnect_everyone(self) -> None:
+        """The server is shutting down: every client is disconnected and nobody is told that
+        anyone left (the seed's Step 9: their audio still flows peer to peer)."""
+        self.closing = True
+        self.sessions.stop()
+        for eio_socket in list(self.sio.eio.sockets.values()):
+            # wait=False: a client that already hung up never drains its queue, and engineio's
+            # default close would wait for that forever.
+            await eio_socket.close(wait=False)
+        self.sio.eio.sockets.clear()
+        await self.sio.shutdown()
+
+    async def close(self) -> None:
+        """Close the store (with Redis: this server's people are freed quietly)."""
+        await self.store.close()
 
     @property
     def rooms(self) -> Rooms:
@@ -203,18 +242,29 @@ class SignalingApp(Delivery):
     def ice_servers(self, value: IceServers) -> None:
         self._ice_servers = _checked_ice_servers(value)
 
-    # -- the trace ---------------------------------------------------------------------------
-    def _room_of(self, sid: str) -> str | None:
-        known = self._known.get(sid)
-        return known[1] if known else None
+    @property
+    def stale_dropped(self) -> int:
+        """Notices not delivered: their room was left meanwhile (:mod:`.delivery`)."""
+        return self.delivery.stale_dropped
 
+    # -- the trace ---------------------------------------------------------------------------
     def _trace_in(self, event: str, sid: str, room: str | None, data: Any) -> None:
         self.trace.record(event, sid, SERVER, room, data, self._name)
 
+    # -- what the store reports (Redis), handed to the delivery -------------------------------
+    def _forwarded(self, batch: Iterable[tuple[str, str | None, str]]) -> None:
+        self.delivery.forwarded(batch)  # (the store is made before the delivery that uses it)
+
+    def _unreachable(self, refusals: list[tuple[str, str, str]]) -> None:
+        self.delivery.unreachable(refusals)
+
     # -- connection lifecycle -----------------------------------------------------------------
+    def _sid_of(self, eio_sid: str) -> str | None:
+        """The Socket.IO id of an Engine.IO session (None: not connected to the namespace)."""
+        return self.sio.manager.sid_from_eio_sid(eio_sid, "/")
+
     def _session_opened(self, eio_sid: str, environ: dict) -> None:
         """An Engine.IO session opened: pending until it connects to the namespace."""
-        from .http import TURN
         request = environ.get("aiohttp.request")
         environ["talklab.eio_sid"] = eio_sid
         self.sessions.opened(eio_sid, getattr(request, "remote", None) or "?")
@@ -245,7 +295,7 @@ class SignalingApp(Delivery):
             # told that anyone left: their audio still flows peer to peer.
             if member is not None and not self.closing:
                 await self._tell_left(member, members)
-        self._known.pop(sid, None)
+        self.names.forget(sid)
 
     async def _leave_room(self, sid: str) -> None:
         """Free the seat and the membership; tell the room (voice first, then the room)."""
@@ -373,9 +423,3 @@ class SignalingApp(Delivery):
         except Exception as exc:  # (the trace never fails on input; if it did, say so once)
             self.quiet("trace", "tracing %r failed: %r", str(event)[:64], exc)
         await self.refuse(sid, str(event)[:64], f"unknown event {str(event)[:64]!r}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``talklab-server`` (the console script names ``talklab.server.app:main``)."""
-    from .serve import main as serve_main
-    serve_main(argv)

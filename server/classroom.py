@@ -26,8 +26,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .member import Member, RoomError
 from .payloads import MAX_ID, InvalidPayload
-from .rooms import Member, RoomError
 
 log = logging.getLogger("talklab.server.classroom")
 REPORT_EVENT = "talklabLinkReport"

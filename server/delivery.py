@@ -11,44 +11,43 @@ Three rules, each with its reason:
   arrived after ``roomJoined`` for the new room in 32 of 200 trials); it is dropped instead.
 * **Nothing lost silently.** A relay for someone whose server is gone (killed: its people are
   freed a few seconds later) is refused at once with ``signalingError``: the store says so when
-  nobody was listening on that server's channel (:meth:`unreachable`).
+  nobody was listening on that server's channel (:meth:`Delivery.unreachable`).
 * **One order on the wire.** A socket's packets leave in the order sent (see :mod:`.engine`).
+
+:class:`Delivery` is made by the application (:mod:`.app`) with what it sends through: the
+Socket.IO server, the :class:`~.store.Store`, the :class:`~.trace.Trace` and the
+:class:`~.trace.Names` it writes people's names into the trace with.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
+import socketio
 from engineio import packet as eio_packet
 
 from .engine import DirectSocket, flush_held
-from .trace import SERVER
-
-if TYPE_CHECKING:
-    from .rooms import Member
+from .member import Member
+from .options import FastJson
+from .store import Store
+from .trace import SERVER, Names, Trace
 
 
 class Delivery:
-    """The sending half of :class:`~.app.SignalingApp` (a mixin: it uses the app's ``sio``,
-    ``store``, ``trace`` and names)."""
+    """The sending side of the signaling server (see the module docstring)."""
 
-    sio: Any
-    store: Any
-    trace: Any
-    stale_dropped: int
-    _delivering: set[asyncio.Task]
-    _known: dict[str, tuple[str, str]]
-
-    def _name(self, sid: str) -> str | None:
-        known = self._known.get(sid)
-        return known[0] if known else None
-
-    def _learn(self, *members: Member | None) -> None:
-        for m in members:
-            if m is not None:
-                self._known[m.sid] = (m.username, m.room)
+    def __init__(self, sio: socketio.AsyncServer, store: Store, trace: Trace,
+                 names: Names) -> None:
+        self.sio = sio
+        self.store = store
+        self.trace = trace
+        self.names = names
+        self.stale_dropped = 0  # notices not delivered: their room was left meanwhile
+        self._name = names.name  # (every message is traced: one attribute to look up)
+        self._dumps = FastJson.dumps
+        self._delivering: set[asyncio.Task] = set()  # forwarded packets for long-polling
 
     async def send(self, event: str, data: dict, to: str, room: str | None = None,
                    relay_from: str | None = None) -> None:
@@ -59,7 +58,7 @@ class Delivery:
         # Not python-socketio's emit: it builds a Packet (walking the data for binary parts),
         # then a task per recipient and an asyncio.wait on them, most of the cost of a relay.
         # A text EVENT packet for the default namespace is just "2" + JSON.
-        text = "2" + self._dumps([event, data])  # type: ignore[attr-defined]
+        text = "2" + self._dumps([event, data])
         delivered = await self._deliver(to, text, room)
         if delivered is None:  # not connected here: another server's, or gone
             await self.store.forward(to, text, room, (relay_from, event) if relay_from else None)
@@ -84,11 +83,11 @@ class Delivery:
         await self.sio.eio.send_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, text))
         return True
 
-    def _deliver_forwarded(self, batch: Iterable[tuple[str, str | None, str]]) -> None:
-        """Packets another server sent through Redis for our sockets (the store's hook), each
-        ``(sid, room or None, text)``: on the WebSocket path, held and then written at once,
-        since they have waited for Redis already; otherwise (long-polling) through
-        python-engineio, in order."""
+    def forwarded(self, batch: Iterable[tuple[str, str | None, str]]) -> None:
+        """Packets another server sent through Redis for our sockets (the store's
+        ``on_forwarded``), each ``(sid, room or None, text)``: on the WebSocket path, held and
+        then written at once, since they have waited for Redis already; otherwise
+        (long-polling) through python-engineio, in order."""
         for sid, room, text in batch:
             eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
             sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
@@ -96,26 +95,27 @@ class Delivery:
                 continue  # gone, or moved on
             if isinstance(sock, DirectSocket) and sock.send_text("4" + text):
                 continue
-            task = asyncio.ensure_future(self._deliver(sid, text))  # tasks run in order
-            self._delivering.add(task)
-            task.add_done_callback(self._delivering.discard)
+            self._later(self._deliver(sid, text))  # tasks run in order
         flush_held()
 
-    def _unreachable(self, refusals: list[tuple[str, str, str]]) -> None:
+    def unreachable(self, refusals: list[tuple[str, str, str]]) -> None:
         """Relays the store could not deliver (``(sender, event, target)``: the target's server
-        is gone): each sender is told at once."""
+        is gone; the store's ``on_unreachable``): each sender is told at once."""
         for sender, event, target in refusals:
-            task = asyncio.ensure_future(self.refuse(
+            self._later(self.refuse(
                 sender, event, f"{target} cannot be reached: their signaling server is gone "
                                "(they will be shown as left in a few seconds)"))
-            self._delivering.add(task)
-            task.add_done_callback(self._delivering.discard)
+
+    def _later(self, job: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(job)
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
 
     async def send_to_room(self, event: str, data: dict, members: list[Member],
                            skip: str) -> None:
         """The seed's ``socket.to(room).emit(...)``: everyone in the room but the sender.
         ``members`` is the room as the store answered the change being announced."""
-        self._learn(*members)
+        self.names.learn(*members)
         for member in members:
             if member.sid != skip:
                 await self.send(event, data, member.sid, member.room)

@@ -31,15 +31,15 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import socketio
 from aiohttp import web
 
+from . import engine, transport
+from .engine import DirectSocket
 from .limits import Limits, QuietLog
-
-if TYPE_CHECKING:
-    from .transport import GuardedSocket
+from .transport import GuardedSocket
 
 log = logging.getLogger("talklab.server.fastpath")
 
@@ -185,7 +185,6 @@ def patch_websocket_response() -> None:
     """
     import engineio.async_drivers.aiohttp as driver
 
-    from . import engine, transport
     if getattr(driver.WebSocketResponse, "talklab", False):
         return
     stock: type[web.WebSocketResponse] = driver.WebSocketResponse
@@ -213,7 +212,6 @@ class GuardedServer(socketio.AsyncServer):
     on_session: Callable[[str, dict], None] | None = None
 
     def _socket_class(self) -> type[GuardedSocket]:
-        from .transport import GuardedSocket
         return GuardedSocket
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict) -> Any:
@@ -231,7 +229,6 @@ class FastServer(GuardedServer):
     fast_path_active = True
 
     def _socket_class(self) -> type[GuardedSocket]:
-        from .engine import DirectSocket
         return DirectSocket
 
 
@@ -272,11 +269,13 @@ def guard_problems(eio: Any = None) -> list[str]:
 
 
 def socketio_server(*, fast_path: bool = True, limits: Limits | None = None,
+                    on_session: Callable[[str, dict], None] | None = None,
                     **options: Any) -> socketio.AsyncServer:
     """A guarded python-socketio ``AsyncServer`` for aiohttp (:class:`GuardedServer`), on the
     fast path when asked for and every internal it needs is there (otherwise with ONE warning
     saying what is missing). Its ``fast_path_active`` tells which. ``limits`` are the budgets
-    (:class:`.limits.Limits`); ``options`` go to ``socketio.AsyncServer``."""
+    (:class:`.limits.Limits`); ``on_session(eio_sid, environ)`` is told of every Engine.IO
+    session opened; ``options`` go to ``socketio.AsyncServer``."""
     limits = limits or Limits()
     options.setdefault("async_mode", "aiohttp")
     options.setdefault("max_http_buffer_size", limits.max_payload)
@@ -293,6 +292,7 @@ def socketio_server(*, fast_path: bool = True, limits: Limits | None = None,
                            f"{_version('python-engineio')} / python-socketio "
                            f"{_version('python-socketio')} ({'; '.join(missing)}); install the "
                            "versions pyproject.toml pins")
+    sio.on_session = on_session
     sio.eio.talklab_limits = limits
     sio.eio.talklab_quiet = QuietLog(logging.getLogger("talklab.server.transport"),
                                      limits.refusal_log_interval)

@@ -20,10 +20,11 @@ front of all of them.
 * ``GET /`` and ``/client.js`` — the seed's browser client (``static/``), and ``/vendor/``
   the socket.io client it loads (vendored from npm: nothing comes from a CDN).
 
-Every request, ``/socket.io/`` included, first passes :func:`middleware`: the Host and Origin
-checks of :mod:`.gate` (403 with the reason), CORS headers for an allowed page of another
-origin (never ``Access-Control-Allow-Credentials``), the handshake limits of :mod:`.sessions`
-(429), and the reason of a long-polling request refused by :mod:`.transport` (400).
+Every request, ``/socket.io/`` included, first passes :attr:`Site.middleware`: the Host and
+Origin checks of :mod:`.gate` (403 with the reason), CORS headers for an allowed page of
+another origin (never ``Access-Control-Allow-Credentials``), the handshake limits of
+:mod:`.sessions` (429), and the reason of a long-polling request refused by :mod:`.transport`
+(400).
 
 Refusing costs the server too (parsing a request, answering it): a flood of handshakes or of
 anonymous trace requests answered at once still took a third of its loop. So past a burst of
@@ -42,18 +43,18 @@ import collections
 import logging
 import pathlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
-from .gate import token_matches
+from . import payloads
+from .classroom import ClassState
+from .gate import Gate, token_matches
 from .limits import QuietLog, TokenBucket
-from .store import StoreUnavailable
+from .payloads import InvalidPayload
+from .store import Store, StoreUnavailable
+from .trace import Trace
 from .transport import REFUSED
-
-if TYPE_CHECKING:
-    from .app import SignalingApp
 
 log = logging.getLogger("talklab.server.http")
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -136,71 +137,109 @@ class Turns:
 TURN = web.RequestKey("talklab_turn", object)  # (the function that gives a turn back)
 
 
-def middleware(app: SignalingApp) -> Callable:
-    """The gate in front of every route (see the module docstring)."""
-    quiet = QuietLog(log, app.limits.refusal_log_interval)
-    tarpit = app.tarpit = Tarpit()
-    handshakes, traces = Turns(HANDSHAKES_AT_ONCE), Turns(TRACES_AT_ONCE)
+class Site:
+    """The HTTP side of one signaling server: the gate in front of every request
+    (:meth:`middleware`) and the plain routes (:meth:`add_routes`), as the module docstring
+    says.
 
-    @web.middleware
-    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        host, origin = request.headers.get("Host"), request.headers.get("Origin")
-        why = app.gate.host_refusal(host) or app.gate.origin_refusal(origin, host)
-        if why is not None:
-            quiet("forbidden", "403 for %s %s: %s", request.method, request.path, why)
-            return await tarpit.refuse(request, web.Response(status=403, text=why))
-        cross = app.gate.cross_origin(origin, host)
-        if request.method == "OPTIONS" and cross is not None:  # a CORS preflight
-            return web.Response(status=204, headers={
-                "Access-Control-Allow-Origin": cross, "Vary": "Origin",
-                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Authorization, Content-Type",
-                "Access-Control-Max-Age": "600"})
-        if request.path == SOCKETIO_PATH and request.method == "GET" \
-                and "sid" not in request.query:  # a new Engine.IO session
-            refused = app.sessions.admit(request.remote or "?")
-            if refused is not None:
-                reason, retry = refused
-                return await tarpit.refuse(request, web.Response(
-                    status=429, text=reason, headers={"Retry-After": str(max(1, round(retry)))}))
-            turns: Turns | None = handshakes
-        else:
-            turns = traces if request.path in ("/trace", "/dashboard") else None
-        give_back = await turns.take(request.remote or "?") if turns is not None else None
-        request[TURN] = give_back
+    The application (:mod:`.app`) makes it with what the routes serve: the trace's ``token``,
+    the :class:`~.gate.Gate`, the :class:`~.store.Store` (counts and the voice cap), the
+    :class:`~.trace.Trace`, the class's locks (:class:`~.classroom.ClassState`), and callbacks:
+    ``admit(address)`` (a new Engine.IO session's refusal, if any: :mod:`.sessions`),
+    ``dashboard()`` and ``ice_servers()``. Its :class:`Tarpit` is its own.
+    """
+
+    def __init__(self, *, token: str, gate: Gate, store: Store, trace: Trace,
+                 classroom: ClassState, admit: Callable[[str], tuple[str, float] | None],
+                 dashboard: Callable[[], list[dict]], ice_servers: Callable[[], list[dict]],
+                 refusal_log_interval: float) -> None:
+        self.token = token
+        self.gate = gate
+        self.store = store
+        self.trace = trace
+        self.classroom = classroom
+        self.admit = admit
+        self.dashboard = dashboard
+        self.ice_servers = ice_servers
+        self.tarpit = Tarpit()
+        self._quiet = QuietLog(log, refusal_log_interval)
+        self._pages = TokenBucket(*TRACE_RATE)  # of /trace and /dashboard, for the server
+        self.middleware = self._middleware()
+
+    def _middleware(self) -> Callable:
+        """The gate in front of every route (see the module docstring)."""
+        quiet, tarpit, gate, admit = self._quiet, self.tarpit, self.gate, self.admit
+        handshakes, traces = Turns(HANDSHAKES_AT_ONCE), Turns(TRACES_AT_ONCE)
+
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            host, origin = request.headers.get("Host"), request.headers.get("Origin")
+            why = gate.host_refusal(host) or gate.origin_refusal(origin, host)
+            if why is not None:
+                quiet("forbidden", "403 for %s %s: %s", request.method, request.path, why)
+                return await tarpit.refuse(request, web.Response(status=403, text=why))
+            cross = gate.cross_origin(origin, host)
+            if request.method == "OPTIONS" and cross is not None:  # a CORS preflight
+                return web.Response(status=204, headers={
+                    "Access-Control-Allow-Origin": cross, "Vary": "Origin",
+                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                    "Access-Control-Max-Age": "600"})
+            if request.path == SOCKETIO_PATH and request.method == "GET" \
+                    and "sid" not in request.query:  # a new Engine.IO session
+                refused = admit(request.remote or "?")
+                if refused is not None:
+                    reason, retry = refused
+                    return await tarpit.refuse(request, web.Response(
+                        status=429, text=reason,
+                        headers={"Retry-After": str(max(1, round(retry)))}))
+                turns: Turns | None = handshakes
+            else:
+                turns = traces if request.path in ("/trace", "/dashboard") else None
+            give_back = await turns.take(request.remote or "?") if turns is not None else None
+            request[TURN] = give_back
+            try:
+                response = await handler(request)
+            finally:
+                if give_back is not None:
+                    give_back()
+            if REFUSED in request:  # (a long-polling request refused by transport.py)
+                return web.Response(status=400, text=request[REFUSED])
+            if cross is not None and not response.prepared:
+                response.headers["Access-Control-Allow-Origin"] = cross
+                response.headers["Vary"] = "Origin"
+            return response
+
+        return middleware
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """Add the routes above to ``router`` (of the aiohttp application Socket.IO is
+        attached to)."""
+        router.add_get("/health", self.health)
+        router.add_get("/trace", self.trace_page)
+        router.add_get("/dashboard", self.dashboard_page)
+        router.add_post("/lock", self.lock)
+        router.add_post("/unlock", self.lock)
+        router.add_get("/config", self.config)
+        router.add_get("/", self.page)
+        router.add_get("/client.js", self.page)
+        router.add_static("/vendor", STATIC / "vendor")
+
+    # -- the routes ------------------------------------------------------------------------------
+    async def health(self, request: web.Request) -> web.Response:
         try:
-            response = await handler(request)
-        finally:
-            if give_back is not None:
-                give_back()
-        if REFUSED in request:  # (a long-polling request refused by transport.py)
-            return web.Response(status=400, text=request[REFUSED])
-        if cross is not None and not response.prepared:
-            response.headers["Access-Control-Allow-Origin"] = cross
-            response.headers["Vary"] = "Origin"
-        return response
-
-    return gate
-
-
-def add_routes(app: SignalingApp) -> None:
-    """Add the routes above to ``app.web`` (the aiohttp application Socket.IO is attached to)."""
-    pages = TokenBucket(*TRACE_RATE)
-
-    async def health(request: web.Request) -> web.Response:
-        try:
-            counts = await app.store.counts()
+            counts = await self.store.counts()
         except StoreUnavailable as exc:
             return _json({"status": "unavailable",
                           "message": f"the room service did not answer ({exc})",
-                          "voiceCap": app.store.voice_cap}, status=503)
+                          "voiceCap": self.store.voice_cap}, status=503)
         return _json({"status": "ok", "rooms": counts["rooms"], "members": counts["members"],
-                      "inVoice": counts["inVoice"], "voiceCap": app.store.voice_cap})
+                      "inVoice": counts["inVoice"], "voiceCap": self.store.voice_cap})
 
-    async def trace(request: web.Request) -> web.Response:
-        if not token_matches(app.token, request.query.get("token"),
+    async def trace_page(self, request: web.Request) -> web.Response:
+        if not token_matches(self.token, request.query.get("token"),
                              request.headers.get("Authorization")):
-            return await app.tarpit.refuse(request, web.Response(
+            return await self.tarpit.refuse(request, web.Response(
                 status=401, text="the trace needs this server's token (?token=..., printed by "
                 "talklab-server at start; server.token in Python)",
                 headers={"WWW-Authenticate": 'Bearer realm="talklab trace"'}))
@@ -211,66 +250,54 @@ def add_routes(app: SignalingApp) -> None:
             raise web.HTTPBadRequest(text="since and limit must be integers") from None
         if limit < 1:
             raise web.HTTPBadRequest(text="limit must be at least 1")
-        if not pages.take():
-            return await app.tarpit.refuse(request, web.Response(
+        if not self._pages.take():
+            return await self.tarpit.refuse(request, web.Response(
                 status=429, text="too many trace requests; try again shortly",
                 headers={"Retry-After": "1"}))
-        entries, last, more = app.trace.page(since, limit, request.query.get("room") or None)
+        entries, last, more = self.trace.page(since, limit, request.query.get("room") or None)
         return _json({"entries": entries, "next": last, "more": more})
 
-    async def authorised(request: web.Request, what: str) -> web.Response | None:
-        if token_matches(app.token, request.query.get("token"),
+    async def _authorised(self, request: web.Request, what: str) -> web.Response | None:
+        if token_matches(self.token, request.query.get("token"),
                          request.headers.get("Authorization")):
             return None
-        return await app.tarpit.refuse(request, web.Response(
+        return await self.tarpit.refuse(request, web.Response(
             status=401, text=f"{what} needs this server's token (?token=..., printed by "
             "talklab-server at start; server.token in Python)",
             headers={"WWW-Authenticate": 'Bearer realm="talklab"'}))
 
-    async def dashboard(request: web.Request) -> web.Response:
-        refused = await authorised(request, "the dashboard")
+    async def dashboard_page(self, request: web.Request) -> web.Response:
+        refused = await self._authorised(request, "the dashboard")
         if refused is not None:
             return refused
-        if not pages.take():
-            return await app.tarpit.refuse(request, web.Response(
+        if not self._pages.take():
+            return await self.tarpit.refuse(request, web.Response(
                 status=429, text="too many dashboard requests; try again shortly",
                 headers={"Retry-After": "1"}))
-        return _json({"rooms": app.dashboard(), "voiceCap": app.store.voice_cap})
+        return _json({"rooms": self.dashboard(), "voiceCap": self.store.voice_cap})
 
-    async def lock(request: web.Request) -> web.Response:
-        refused = await authorised(request, "locking a room")
+    async def lock(self, request: web.Request) -> web.Response:
+        refused = await self._authorised(request, "locking a room")
         if refused is not None:
             return refused
-        from .payloads import InvalidPayload, room
         try:
-            code = room({"room": request.query.get("room")})
+            code = payloads.room({"room": request.query.get("room")})
         except InvalidPayload as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
         if request.path == "/lock":
-            app.classroom.lock(code)
+            self.classroom.lock(code)
         else:
-            app.classroom.unlock(code)
-        return _json({"room": code, "locked": code in app.classroom.locked})
+            self.classroom.unlock(code)
+        return _json({"room": code, "locked": code in self.classroom.locked})
 
-    async def config(request: web.Request) -> web.Response:
+    async def config(self, request: web.Request) -> web.Response:
         try:
-            ice_servers = app.ice_servers
+            ice_servers = self.ice_servers()
         except Exception as exc:  # a callable that failed: say so, once per request
             log.error("ice_servers failed: %s", exc)
             raise web.HTTPInternalServerError(text=f"ice_servers failed: {exc}") from None
-        return _json({"iceServers": ice_servers, "voiceCap": app.store.voice_cap})
+        return _json({"iceServers": ice_servers, "voiceCap": self.store.voice_cap})
 
-    async def page(request: web.Request) -> web.FileResponse:
+    async def page(self, request: web.Request) -> web.FileResponse:
         name = "client.js" if request.path.endswith("client.js") else "index.html"
         return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
-
-    router = app.web.router
-    router.add_get("/health", health)
-    router.add_get("/trace", trace)
-    router.add_get("/dashboard", dashboard)
-    router.add_post("/lock", lock)
-    router.add_post("/unlock", lock)
-    router.add_get("/config", config)
-    router.add_get("/", page)
-    router.add_get("/client.js", page)
-    router.add_static("/vendor", STATIC / "vendor")

@@ -19,20 +19,21 @@ is the seed's events with JSON payloads, so before python-socketio sees a messag
 
 The event name is read without decoding the payload (a relay's JSON is decoded once, by
 python-socketio), unless the name holds an escape, when the whole packet is decoded first.
+
+:class:`Inbound` is made by the application (:mod:`.app`) with python-socketio's own handler
+and three callbacks: ``sid_of`` (the Socket.IO id of an Engine.IO session, None before it
+connects), ``refuse`` (answer ``signalingError``) and ``close`` (drop a transport).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from .limits import QuietLog
-
-if TYPE_CHECKING:
-    from .app import SignalingApp
 
 log = logging.getLogger("talklab.server.inbound")
 
@@ -75,10 +76,16 @@ def decoded_name(text: str, at: int) -> str | None:
 class Inbound:
     """The guard in front of python-socketio's message handler, for one application."""
 
-    def __init__(self, app: SignalingApp, dispatch: Callable[[str, Any], Awaitable[None]]) -> None:
-        self.app = app
+    def __init__(self, dispatch: Callable[[str, Any], Awaitable[None]], *,
+                 sid_of: Callable[[str], str | None],
+                 refuse: Callable[[str, str, str], Awaitable[None]],
+                 close: Callable[[str], Awaitable[None]],
+                 refusal_log_interval: float) -> None:
         self.dispatch = dispatch  # python-socketio's own Engine.IO message handler
-        self.quiet = QuietLog(log, app.limits.refusal_log_interval)
+        self.sid_of = sid_of  # eio sid -> Socket.IO sid (None: not connected to the namespace)
+        self.refuse = refuse  # (sid, event, message): answer signalingError
+        self.close = close  # (eio sid): drop the transport
+        self.quiet = QuietLog(log, refusal_log_interval)
         self.dropped_binary = 0
         self._binary: dict[str, int] = {}  # eio sid -> binary frames dropped
 
@@ -133,16 +140,13 @@ class Inbound:
         await self._refuse(eio_sid, name, f"the payload could not be read ({why}: {exc})")
 
     async def _refuse(self, eio_sid: str, event: str, message: str) -> None:
-        sid = self.app.sio.manager.sid_from_eio_sid(eio_sid, "/")
+        sid = self.sid_of(eio_sid)
         self.quiet("refused:" + message[:24], "%s: refused %r: %s", eio_sid, event[:64], message)
         if sid is None:  # not connected to the namespace: nobody to answer
             await self._close(eio_sid, message)
             return
-        await self.app.refuse(sid, event[:64], message)
+        await self.refuse(sid, event[:64], message)
 
     async def _close(self, eio_sid: str, why: str) -> None:
         self.quiet("closed:" + why[:24], "%s: %s; closing the transport", eio_sid, why)
-        sock = self.app.sio.eio.sockets.get(eio_sid)
-        if sock is not None:
-            from .transport import drop
-            await drop(sock)
+        await self.close(eio_sid)

@@ -4,7 +4,7 @@ The seed's server relays blindly: ``socket.to(to).emit(...)`` with whatever sock
 client names, so anyone connected can push SDP at anyone, in any room. talklab relays only
 **between two different members of the same room who are both in voice**. That is the
 signaling server's main security property, so it is written once, here, as a pure function
-of two plain values, and every store asks it:
+of two plain values (:class:`.member.Member`), and every store asks it:
 
 * :class:`.rooms.Rooms` (the memory store, one server),
 * :class:`.replica.Replica` (each server's copy of the Redis rooms), and
@@ -28,10 +28,7 @@ learns nothing about rooms it is not in.)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .rooms import Member
+from .member import Member, RoomError
 
 
 def refusal(sender: Member | None, to: str, target: Member | None) -> str | None:
@@ -54,11 +51,10 @@ def refusal(sender: Member | None, to: str, target: Member | None) -> str | None
 
 
 def check(sender: Member | None, to: str, target: Member | None) -> tuple[Member, Member]:
-    """``(sender, target)`` if the relay is allowed; otherwise :class:`.rooms.RoomError` with
+    """``(sender, target)`` if the relay is allowed; otherwise :class:`.member.RoomError` with
     the refusal as its message."""
     why = refusal(sender, to, target)
     if why is not None:
-        from .rooms import RoomError
         raise RoomError(why)
     assert sender is not None and target is not None  # (refusal() said so)
     return sender, target

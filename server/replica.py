@@ -30,7 +30,8 @@ from __future__ import annotations
 import orjson
 
 from . import relay
-from .rooms import Member, Rooms
+from .member import Member
+from .rooms import Rooms
 
 # A member travels as an array: [sid, server, room, in_voice, username, user_id, seq].
 # An announcement is that array after a version number, or [ver, sid] for a deletion.

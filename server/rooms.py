@@ -28,50 +28,14 @@ import itertools
 from dataclasses import dataclass, field
 
 from . import relay
+from .member import VOICE_FULL_MESSAGE, Member, RoomError, VoiceFull, user_id_taken
+
+# (Member and the refusals live in .member, which every piece of the server imports; they are
+# named here too, where the seed's userSocketMap is, for whoever reads the rooms first.)
+__all__ = ["DEFAULT_VOICE_CAP", "VOICE_FULL_MESSAGE", "Member", "RoomError", "Rooms",
+           "VoiceFull", "user_id_taken"]
 
 DEFAULT_VOICE_CAP = 6
-VOICE_FULL_MESSAGE = "Voice channel is full!"  # the seed's exact words
-
-
-def user_id_taken(user_id: str, room: str) -> str:
-    """The refusal of a userId already in the room (the same words from every store)."""
-    return (f"userId {user_id!r} is already in room {room} on another connection (if that "
-            "was you, it leaves when the server notices it hung up)")
-
-
-class RoomError(Exception):
-    """A request the room state refuses; the message is shown to the client as is."""
-
-
-class VoiceFull(RoomError):
-    """The voice channel already holds ``voice_cap`` members."""
-
-    def __init__(self) -> None:
-        super().__init__(VOICE_FULL_MESSAGE)
-
-
-@dataclass
-class Member:
-    """One connected socket that has joined a room (one row of the seed's userSocketMap)."""
-
-    sid: str
-    user_id: str
-    username: str
-    room: str
-    in_voice: bool = False
-
-    def public(self) -> dict:
-        """The member as the seed's clients see it."""
-        return {
-            "socketId": self.sid,
-            "userId": self.user_id,
-            "username": self.username,
-            "inVoice": self.in_voice,
-        }
-
-    def identity(self) -> dict:
-        """``{socketId, userId, username}``: the payload of userJoinedRoom/userJoinedVoice."""
-        return {"socketId": self.sid, "userId": self.user_id, "username": self.username}
 
 
 @dataclass

@@ -98,12 +98,10 @@ class SignalingServer(Service):
             raise
         self.port = sock.getsockname()[1]
         try:
-            await self.app.store.start()
+            await self.app.start()
         except BaseException:
             sock.close()
-            await self.app.store.close()
             raise
-        self.app.closing = False
         runner = web.AppRunner(self.app.web, handle_signals=False, access_log=None,
                                shutdown_timeout=0.5)
         await runner.setup()
@@ -122,17 +120,9 @@ class SignalingServer(Service):
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        self.app.closing = True
-        self.app.sessions.stop()
-        sio = self.app.sio
-        for eio_socket in list(sio.eio.sockets.values()):
-            # wait=False: a client that already hung up never drains its queue, and engineio's
-            # default close would wait for that forever.
-            await eio_socket.close(wait=False)
-        sio.eio.sockets.clear()
-        await sio.shutdown()
+        await self.app.disconnect_everyone()
         await runner.cleanup()
-        await self.app.store.close()
+        await self.app.close()
 
 
 def _banner(server: SignalingServer) -> str:

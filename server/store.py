@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .rooms import Member, Rooms
+from .member import Member
+from .rooms import Rooms
 
 
 class StoreUnavailable(Exception):
     """The store did not answer in time, or cannot be reached (Redis stopped, or gone).
 
-    Unlike :class:`~.rooms.RoomError`, nothing was refused: the question could not be asked.
+    Unlike :class:`~.member.RoomError`, nothing was refused: the question could not be asked.
     The handler tells the client so (``signalingError``: "the room service did not answer")
     and goes on serving everyone else.
     """
@@ -53,7 +54,7 @@ class Store(Protocol):
         ...
 
     async def join_voice(self, sid: str, room: str) -> tuple[Member, list[Member], list[Member]]:
-        """Take a voice seat (or raise :class:`~.rooms.VoiceFull`): the member, the peers
+        """Take a voice seat (or raise :class:`~.member.VoiceFull`): the member, the peers
         already in voice (who will send offers), and the room afterwards."""
         ...
 
@@ -68,7 +69,7 @@ class Store(Protocol):
 
     async def check_relay(self, sid: str, to: str) -> tuple[Member, Member]:
         """``(sender, target)`` if ``sid`` may relay to ``to`` (:mod:`.relay`), else
-        :class:`~.rooms.RoomError`."""
+        :class:`~.member.RoomError`."""
         ...
 
     async def forward(self, sid: str, text: str, room: str | None = None,

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from .member import Member
+
 log = logging.getLogger("talklab.server.trace")
 SERVER = "server"
 
@@ -187,6 +189,35 @@ class Trace:
 
     def __iter__(self):
         return iter(self.entries)
+
+
+class Names:
+    """Who each socket is, as far as the trace knows: its username and room, learnt from the
+    store's answers (a relay's two members, a room's members when it is told something).
+
+    The handlers and :mod:`.delivery` share one: the trace names people as they were when each
+    entry was written (people leave), and an incoming event is filed under its sender's room.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, str]] = {}  # sid -> (username, room)
+
+    def learn(self, *members: Member | None) -> None:
+        known = self._known
+        for m in members:
+            if m is not None:
+                known[m.sid] = (m.username, m.room)
+
+    def name(self, sid: str) -> str | None:
+        known = self._known.get(sid)
+        return known[0] if known else None
+
+    def room_of(self, sid: str) -> str | None:
+        known = self._known.get(sid)
+        return known[1] if known else None
+
+    def forget(self, sid: str) -> None:
+        self._known.pop(sid, None)
 
 
 def _entry(raw: tuple) -> TraceEntry:

@@ -187,7 +187,7 @@ async def test_offers_to_a_dead_servers_people_are_refused_at_once(redis, fast_p
         alice = await person("Alice", one.url)
         bob = await person("Bob", two.url)
         one.app.store.liveness.stop()  # server one dies without a goodbye: its subscription
-        one.app.store._subscriber.close()  # goes, its heartbeat stops, its people are kept
+        one.app.store.channels.unsubscribe()  # goes, its heartbeat stops, its people are kept
         await bob.emit("webrtc-offer", {"offer": OFFER, "to": alice.sid})
         started = time.monotonic()
         error = await bob.next("signalingError", timeout=2)

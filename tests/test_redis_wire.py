@@ -14,9 +14,14 @@ import time
 import pytest
 from server_fixtures import Redis, running_redis, start_redis, stop_redis
 
+from talklab.server.member import Member
 from talklab.server.redis import RedisStore, RedisUnavailable, RedisURLError, parse_url
+from talklab.server.redis.liveness import Liveness
+from talklab.server.redis.rebuild import Registration, rows, seats_lost
 from talklab.server.redis.scripts import KEY_NAMES, Keys, key_names
+from talklab.server.redis.session import Session
 from talklab.server.redis.wire import Client, Connection, Subscriber, command
+from talklab.server.replica import upsert
 from talklab.server.rooms import RoomError
 
 
@@ -160,6 +165,46 @@ async def test_the_subscriber_hands_over_each_message_as_it_is_read():
     assert lost == [True]
 
 
+# -- the store's pieces, with what they are given (no Redis) --------------------------------------
+def test_a_server_writes_its_people_back_oldest_first_without_those_leaving():
+    ann, ben = Member("s-ann", "u1", "Ann", "ROOM", True), Member("s-ben", "u2", "Ben", "ROOM")
+    cat = Member("s-cat", "u3", "Cat", "ROOM", True)
+    own = {"s-cat": cat, "s-ann": ann, "s-ben": ben}
+    assert rows(own, {"s-ann": 4, "s-ben": 7, "s-cat": 5}, leaving={"s-ben"}) == [
+        ["s-ann", "ROOM", 1, "Ann", "u1", 4], ["s-cat", "ROOM", 1, "Cat", "u3", 5]]
+    written = Registration(rows(own, {"s-ann": 4, "s-ben": 7, "s-cat": 5}), 10, 7)
+    back = [upsert(11, ann, "srv", 4).decode(),  # Ann seated again, Cat not (the room filled)
+            upsert(12, Member("s-cat", "u3", "Cat", "ROOM", False), "srv", 5).decode(),
+            upsert(13, ben, "srv", 7).decode()]
+    assert seats_lost(written, back) == 1
+
+
+async def test_liveness_retries_a_leave_through_the_callbacks_it_was_given():
+    """The heartbeat's owner hands over who hung up while Redis was away; Liveness leaves
+    them later through ``leave`` and asks ``members`` for a room Redis forgot (no store)."""
+    ann, ben = Member("s-ann", "u1", "Ann", "ROOM", True), Member("s-ben", "u2", "Ben", "ROOM")
+    asked: list[str] = []
+
+    async def leave(sid: str):
+        asked.append(sid)
+        if sid == "s-down":
+            raise RedisUnavailable("still away")
+        return None, []  # (Redis restarted empty: it has forgotten them)
+
+    async def members(room: str) -> list[Member]:
+        return [ben]
+
+    async def restarted() -> None:
+        raise AssertionError("not asked")
+
+    live = Liveness(Session(parse_url("redis://127.0.0.1:1/3")), leave=leave, members=members,
+                    restarted=restarted)
+    live.hung_up("s-ann", ann)
+    live.hung_up("s-down", None)
+    assert await live.finish_leaving() == [(ann, [ben])]  # Ann's room is told all the same
+    assert sorted(asked) == ["s-ann", "s-down"] and live.unfinished == {"s-down"}
+
+
 # -- every connection honours the URL ------------------------------------------------------------
 def client_dbs(redis: Redis) -> list[int]:
     """The database of every talklab connection, as Redis sees it (CLIENT LIST)."""
@@ -174,7 +219,7 @@ async def test_both_connections_select_the_database_and_keys_land_there(redis):
     try:
         await store.join_room("sid-a", "ROOM3", "Alice", None)
         await store.join_voice("sid-a", "ROOM3")
-        await store.publisher.execute("PING")  # (it opens with the first PUBLISH)
+        await store.session.publisher.execute("PING")  # (it opens with the first PUBLISH)
         assert client_dbs(redis) == [3, 3, 3]  # commands, publishing, the subscription
         k = store.keys
         assert redis.scan() == {k.member("sid-a"), k.room("ROOM3"), k.voice("ROOM3"),
@@ -384,7 +429,7 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
     await one.start()
     await two.start()
     try:
-        one._hints["sid-x"] = two.server_id  # as a room list would have told it
+        one.channels.note("sid-x", two.server_id)  # as a room list would have told it
         for n in range(500):
             await one.forward("sid-x", f'2["n",{n}]')
             if n % 100 == 0:
@@ -392,7 +437,7 @@ async def test_messages_between_servers_keep_their_order_and_survive_a_lost_conn
         await asyncio.wait_for(arrived.wait(), 5)
         assert got == [("sid-x", None, f'2["n",{n}]') for n in range(500)]
         arrived.clear()
-        one.publisher._conn.transport.abort()  # the connection is lost
+        one.session.publisher._conn.transport.abort()  # the connection is lost
         await one.forward("sid-x", '2["after",1]')
         await asyncio.wait_for(arrived.wait(), 5)
         assert got[-1] == ("sid-x", None, '2["after",1]')
@@ -406,4 +451,4 @@ def test_a_batch_deadline_is_the_timeout_less_a_margin():
     Redis's clock: here, before any offset was measured, ours)."""
     store = RedisStore("redis://127.0.0.1:1/3?socket_timeout=2", voice_cap=6)
     now_ms = time.time() * 1000
-    assert now_ms + 1400 <= store.deadline() <= now_ms + 1600  # timeout minus a margin
+    assert now_ms + 1400 <= store.session.deadline() <= now_ms + 1600  # timeout minus a margin

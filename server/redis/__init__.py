@@ -5,8 +5,13 @@
   every one honouring the URL, every call bounded by its timeouts;
 * :mod:`.scripts` — the key names (once in Python, once in Lua from the same prefix) and the
   Lua scripts that change rooms atomically;
-* :mod:`.store` — :class:`RedisStore`, the :class:`~..store.Store` the handlers ask;
-* :mod:`.liveness` — heartbeats, and freeing the seats of a server that died.
+* :mod:`.session` — what every piece below shares: this server's id, its keys, its command
+  connections, the data set's epoch and Redis's clock;
+* :mod:`.channels` — Pub/Sub: announcements and forwarded packets, out and in;
+* :mod:`.liveness` — heartbeats, and freeing the seats of a server that died;
+* :mod:`.rebuild` — writing this server's people back to a Redis that restarted empty;
+* :mod:`.store` — :class:`RedisStore`, the :class:`~..store.Store` the handlers ask, which
+  makes the session and the three pieces above and gives each callbacks, never itself.
 """
 
 from .store import RedisStore

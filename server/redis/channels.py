@@ -8,8 +8,12 @@ of the loop, announcements first, so another server learns of a change before an
 because of it. A PUBLISH that reached nobody (the target server is gone) makes its relays
 refused to their senders at once (``on_unreachable``).
 
-:class:`Channels` is that half of :class:`~.store.RedisStore` (a mixin: the store holds the
-connections and the replica).
+:class:`Channels` is given, when the store makes it, the :class:`~.session.Session` it talks
+through, the :class:`~..replica.Replica` it keeps up to date, and callbacks for what it hears:
+packets for this server's sockets (``on_forwarded``), relays that reached nobody
+(``on_unreachable``), another server asking every replica to reload (``on_resync``), and the
+subscription lost (``on_lost``). What to do then (reload, subscribe again, re-register) is the
+store's to decide.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..replica import Replica, member_of, parse
-from ..rooms import Member
-from ..store import StoreUnavailable
+from ..replica import Replica
 from . import scripts
-from .wire import Client, RedisUnavailable, Subscriber, connect
+from .session import Session
+from .wire import RedisUnavailable, Subscriber, connect
 
 log = logging.getLogger("talklab.server.redis")
 
@@ -33,89 +36,79 @@ RESYNC = "resync"  # on events, instead of announcements: every replica reloads
 NO_ROOM = "*"  # a forwarded line's room when it is about none (no room code holds "*")
 UNREACHABLE_S = 1.0  # after nobody listened on a server's channel, refuse relays to it this long
 Unreachable = list[tuple[str, str, str]]  # (sender, event, target) of relays not delivered
+Forwarded = Callable[[Iterable[tuple[str, str | None, str]]], None]  # (sid, room, packet text)
 
 
 class Channels:
     """Subscribing, applying others' announcements, publishing ours and forwarding packets."""
 
-    keys: Any
-    options: Any
-    server_id: str
-    replica: Replica
-    client: Client
-    publisher: Client
-    rebuilder: Any
-    own: dict[str, Member]
-    own_seq: dict[str, int]
-    forwarded: int
-    on_forwarded: Callable[[Iterable[tuple[str, str | None, str]]], None] | None
-    on_unreachable: Callable[[Unreachable], None] | None
-    subscriptions: int
-    _subscribed: asyncio.Event
-    _subscriber: Subscriber | None
-    _events: str
-    _inbox: str
-    _on_event: Callable[[str], None]
-    _hints: dict[str, str]
-    _announcements: list[str]
-    _outbox: dict[str, list[str]]
-    _relays: dict[str, Unreachable]
-    _unreachable: dict[str, float]
-    _flush_due: bool
-    _running: bool
-    _last_warning: float
-
-    def _later(self, job: Awaitable[None]) -> None: ...  # (the store's)
-
-    async def _resync(self, measure: bool = False, tell_others: bool = False) -> None: ...
+    def __init__(self, session: Session, replica: Replica, *,
+                 on_forwarded: Forwarded | None = None,
+                 on_unreachable: Callable[[Unreachable], None] | None = None,
+                 on_resync: Callable[[], None] | None = None,
+                 on_lost: Callable[[], None] | None = None) -> None:
+        self.session = session
+        self.replica = replica
+        self.on_forwarded = on_forwarded
+        self.on_unreachable = on_unreachable
+        self.on_resync = on_resync
+        self.on_lost = on_lost
+        self.forwarded = 0  # messages this server sent on to another server's sockets
+        self._server_id = session.server_id
+        self._events, self._inbox = session.keys.events, session.keys.to(session.server_id)
+        self._subscriber: Subscriber | None = None
+        self._on_event: Callable[[str], None] = self._apply_event
+        self._hints: dict[str, str] = {}  # sid -> server, from room lists (see note)
+        self._announcements: list[str] = []  # this server's changes, in order
+        self._outbox: dict[str, list[str]] = {}  # server -> "sid room packet" lines, in order
+        self._relays: dict[str, Unreachable] = {}  # server -> relays in its outbox
+        self._unreachable: dict[str, float] = {}  # server -> until when relays are refused
+        self._flush_due = False
+        self._last_warning = 0.0
 
     # -- announcements and messages from the other servers ---------------------------------------
-    async def _subscribe(self) -> None:
-        """Subscribe, then load the snapshot. Announcements made in between are held, and the
-        replica skips those the snapshot already holds."""
+    async def subscribe(self) -> list[str]:
+        """Subscribe to both channels (anew, if subscribed already); RedisUnavailable if Redis
+        does not confirm in time. Announcements heard from now on are held in the list
+        returned, until it is given to :meth:`load_snapshot` (the replica skips those the
+        snapshot already holds)."""
         held: list[str] = []
         self._on_event = held.append
-        if self._subscriber is not None:
-            self._subscriber.close()  # (quietly: it does not call _subscription_lost)
-        channels = [self.keys.events, self.keys.to(self.server_id)]
-        subscriber = await connect(self.options,
-                                   lambda: Subscriber(self.options, channels, self._pushed))
+        self.unsubscribe()
+        session = self.session
+        options, channels = session.options, [self._events, self._inbox]
+        subscriber = await connect(options, lambda: Subscriber(options, channels, self._pushed))
         subscriber.on_lost = self._subscription_lost
         self._subscriber = subscriber
         subscriber.subscribe()
         try:
             await asyncio.wait_for(asyncio.shield(subscriber.subscribed),
-                                   self.options.socket_timeout)
+                                   options.socket_timeout)
         except TimeoutError:
             subscriber.close()
-            raise RedisUnavailable(f"{self.options.where} did not confirm the subscription "
-                                   f"within {self.options.socket_timeout:g} s") from None
-        if self.subscriptions:  # (subscribed again: Redis may have come back empty)
-            await self.rebuilder.reregister()
-        await self._load_snapshot(held)
-        self.subscriptions += 1
-        self._subscribed.set()
+            raise RedisUnavailable(f"{options.where} did not confirm the subscription "
+                                   f"within {options.socket_timeout:g} s") from None
+        return held
 
-    async def _load_snapshot(self, held: list[str] | None = None) -> None:
+    def unsubscribe(self) -> None:
+        """Close the subscription quietly (``on_lost`` is not called)."""
+        if self._subscriber is not None:
+            self._subscriber.close()
+
+    async def load_snapshot(self, held: list[str] | None = None) -> None:
+        """Load every member into the replica, as Redis holds them now, then apply what was
+        heard meanwhile (since :meth:`subscribe`, if given what it returned)."""
         if held is None:
             held = []
             self._on_event = held.append
         try:
-            version, *announcements = await self.client.run(scripts.SNAPSHOT, self.keys.prefix)
+            version, *announcements = await self.session.client.run(
+                scripts.SNAPSHOT, self.session.keys.prefix)
             self.replica.load(int(version), announcements)
         finally:
             self._on_event = self._apply_event
             for data in held:
                 self._apply_event(data)
-
-    async def subscribed(self, times: int, timeout: float = 10) -> None:
-        """Wait until this store has subscribed (and loaded a snapshot) ``times`` times in all:
-        once at start, once more after each time Redis went away."""
-        async def wait() -> None:
-            while self.subscriptions < times:
-                self._subscribed.clear()
-                await self._subscribed.wait()
-        await asyncio.wait_for(wait(), timeout)
 
     def _pushed(self, channel: str, data: str) -> None:
         if channel == self._events:
@@ -125,73 +118,66 @@ class Channels:
 
     def _apply_event(self, data: str) -> None:
         origin, _, announcements = data.partition("\n")
-        if origin == self.server_id:
+        if origin == self._server_id:
             return  # our own were applied when made
         if announcements == RESYNC:
-            self._later(self._resync())
+            if self.on_resync is not None:
+                self.on_resync()
             return
         for announcement in announcements.split("\n"):
             self.replica.apply(announcement)
 
     def _subscription_lost(self) -> None:
-        """Redis went away: announcements may be lost, so subscribe and load a snapshot anew."""
-        if not self._running:
-            return
-        log.warning("Redis subscription lost (%s); subscribing again", self.options.where)
-        self._later(self._resubscribe())
-
-    async def _resubscribe(self) -> None:
-        while self._running:
-            await asyncio.sleep(0.5)
-            try:
-                await self._subscribe()
-                return
-            except StoreUnavailable as exc:
-                log.warning("cannot subscribe to Redis (%s); retrying", exc)
+        if self.on_lost is not None:
+            self.on_lost()
 
     # -- publishing, at the end of each turn -----------------------------------------------------
-    def _announce(self, announcement: str) -> None:
-        """Apply a change this server just made to its replica and to :attr:`own`, and queue
-        the announcement for the others. It leaves before any message queued after it (see
-        _flush). Called as the answer is read: a message that arrives next, about the room
-        someone has just moved out of, finds them in the new one."""
-        self.replica.apply_own(announcement)
-        event = parse(announcement)
-        if event is not None:
-            sid = event[1]
-            if len(event) == 8 and event[2] == self.server_id:
-                self.own[sid] = member_of(event[1:])
-                self.own_seq[sid] = event[7]
-            else:
-                self.own.pop(sid, None)
-                self.own_seq.pop(sid, None)
+    def announce(self, announcement: str) -> None:
+        """Queue an announcement of a change this server made, for the others. It leaves
+        before any message queued after it (see :meth:`flush`)."""
         self._announcements.append(announcement)
         self._flush_soon()
 
-    def local_room(self, sid: str) -> str | None:
-        member = self.own.get(sid)
-        return member.room if member is not None else None
+    def tell_others_to_resync(self) -> None:
+        """Ask every other server to reload its replica."""
+        self.session.publisher.call(self._refused, "PUBLISH", self._events,
+                                    self._server_id + "\n" + RESYNC)
+
+    def note(self, sid: str, server: str) -> None:
+        """``sid``'s socket is on ``server``, as a room list just said: the room is about to be
+        told something, and the replica may not have heard of a member who joined on another
+        server a moment ago."""
+        hints = self._hints
+        if len(hints) > 100_000:
+            hints.clear()
+        hints[sid] = server
 
     def _flush_soon(self) -> None:
         if not self._flush_due:
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Publish what this turn of the loop queued: the announcements as one message on
         ``events``, then everything for each server as one message on its channel (one line
         per packet: JSON never holds a raw newline)."""
         self._flush_due = False
+        publisher, keys = self.session.publisher, self.session.keys
         if self._announcements:
-            self.publisher.call(self._refused, "PUBLISH", self.keys.events,
-                             "\n".join([self.server_id, *self._announcements]))
+            publisher.call(self._refused, "PUBLISH", self._events,
+                           "\n".join([self._server_id, *self._announcements]))
             self._announcements = []
         for server, lines in self._outbox.items():
-            self.publisher.call(functools.partial(self._published, server,
-                                                  self._relays.pop(server, None)),
-                                "PUBLISH", self.keys.to(server), "\n".join(lines))
+            publisher.call(functools.partial(self._published, server,
+                                             self._relays.pop(server, None)),
+                           "PUBLISH", keys.to(server), "\n".join(lines))
         self._outbox = {}
         self._relays = {}
+
+    @property
+    def flush_due(self) -> bool:
+        """Something is queued for the end of this turn."""
+        return self._flush_due
 
     def _published(self, server: str, relays: Unreachable | None, reply: Any) -> None:
         """PUBLISH answers how many subscribers received the message: 0 means the server it
@@ -218,8 +204,9 @@ class Channels:
         once if that server is gone."""
         server = self.replica.server_of.get(sid) or self._hints.get(sid)
         if server is None:
-            server = await self.client.execute("HGET", self.keys.member(sid), "server")
-        if server is None or server == self.server_id:
+            server = await self.session.client.execute("HGET", self.session.keys.member(sid),
+                                                       "server")
+        if server is None or server == self._server_id:
             return  # gone (if it were ours and connected, it would not come here)
         if self._unreachable.get(server, 0.0) > time.monotonic():
             if relay is not None and self.on_unreachable is not None:
@@ -237,4 +224,3 @@ def _forwarded(line: str) -> tuple[str, str | None, str]:
     sid, _, rest = line.partition(" ")
     room, _, text = rest.partition(" ")
     return sid, None if room == NO_ROOM else room, text
-

@@ -16,8 +16,14 @@ Two things must not be mistaken for a death:
 * **A late claim.** A claim sent while Redis was stopped runs when it resumes, maybe after its
   sender gave up on it; it carries a deadline and does nothing if late (see :mod:`.scripts`).
 
-A person who hangs up while Redis does not answer cannot leave then; their sid is kept here and
-their leaving is retried on every beat until Redis answers (and their room is told then).
+A person who hangs up while Redis does not answer cannot leave then; the store hands them over
+(:meth:`Liveness.hung_up`), and their leaving is retried on every beat until Redis answers (and
+their room is told then).
+
+:class:`Liveness` is given, when the store makes it, the :class:`~.session.Session` it beats
+through and what it needs of the store as callbacks: ``leave(sid)`` and ``members(room)`` (the
+store's own questions), ``restarted()`` (Redis has forgotten everything: write this server's
+people back, :mod:`.rebuild`) and ``on_reaped(gone)`` (tell the rooms).
 """
 
 from __future__ import annotations
@@ -25,13 +31,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-from ..rooms import Member
+from ..member import Member
 from ..store import StoreUnavailable
-
-if TYPE_CHECKING:
-    from .store import RedisStore
+from . import scripts
+from .session import Session
 
 log = logging.getLogger("talklab.server.redis")
 
@@ -40,16 +44,24 @@ BEAT_S = 1.0
 SLOW_S = 1.0  # a heartbeat answered later than this: Redis was away, do not reap yet
 
 Gone = list[tuple[Member, list[Member]]]  # who left, and their room afterwards
+Left = tuple[Member | None, list[Member]]  # the store's answer to leave_room: who, and the room
 
 
 class Liveness:
-    """The heartbeat and the reaper of one :class:`~.store.RedisStore`."""
+    """The heartbeat and the reaper of one server's Redis store."""
 
-    def __init__(self, store: RedisStore,
+    def __init__(self, session: Session, *,
+                 leave: Callable[[str], Awaitable[Left]],
+                 members: Callable[[str], Awaitable[list[Member]]],
+                 restarted: Callable[[], Awaitable[None]],
                  on_reaped: Callable[[Gone], Awaitable[None]] | None = None) -> None:
-        self.store = store
+        self.session = session
+        self.leave = leave
+        self.members = members
+        self.restarted = restarted
         self.on_reaped = on_reaped
         self.unfinished: set[str] = set()  # sids that hung up while Redis did not answer
+        self.departing: dict[str, Member] = {}  # ...and who they were, as this server knew
         self.rounds = 0  # heartbeats that reached Redis (tests wait on these)
         self.failures = 0  # heartbeats that did not
         self._round = asyncio.Event()
@@ -64,17 +76,22 @@ class Liveness:
             self._task.cancel()
             self._task = None
 
+    def hung_up(self, sid: str, member: Member | None) -> None:
+        """``sid`` hung up but Redis did not answer: leave on a later beat, and tell the room
+        then (as ``member``, who they were, if Redis has forgotten them meanwhile)."""
+        self.unfinished.add(sid)
+        if member is not None:
+            self.departing[sid] = member
+
     async def beat(self) -> None:
         """Refresh this server's key and its place in the set of servers. A Redis that
         restarted empty has neither, nor the epoch: the server then writes its people back
-        first (:mod:`.rebuild`), which beats too."""
-        store = self.store
-        reply = await store.client.run(store.scripts.BEAT, store.keys.prefix, store.server_id,
-                                       ALIVE_MS, store.epoch)
+        first (``restarted``, :mod:`.rebuild`), which beats too."""
+        session = self.session
+        reply = await session.client.run(scripts.BEAT, session.keys.prefix, session.server_id,
+                                         ALIVE_MS, session.epoch)
         if reply == "RESTARTED":
-            log.warning("Redis has forgotten everything (restarted empty?); this server "
-                        "writes its %d people back", len(store.own))
-            await store.rebuilder.run(tell_others=True)
+            await self.restarted()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -106,13 +123,13 @@ class Liveness:
 
     async def reap(self) -> Gone:
         """Free the seats of people whose server died. Returns who left, and their rooms."""
-        store = self.store
+        session = self.session
+        client, keys = session.client, session.keys
         gone: Gone = []
-        for server in await store.client.execute("SMEMBERS", store.keys.servers):
-            if server == store.server_id:
+        for server in await client.execute("SMEMBERS", keys.servers):
+            if server == session.server_id:
                 continue
-            sids = await store.client.run(store.scripts.CLAIM_DEAD, store.keys.prefix, server,
-                                          store.deadline())
+            sids = await client.run(scripts.CLAIM_DEAD, keys.prefix, server, session.deadline())
             if sids:
                 log.info("server %s is gone: freeing %d seats", server, len(sids))
             gone += await self._leave(sids)
@@ -126,7 +143,7 @@ class Liveness:
     async def _leave(self, sids: list[str]) -> Gone:
         """Each sid leaves its room (in one batch); those that cannot now are kept for the
         next beat."""
-        results = await asyncio.gather(*(self.store.leave_room(sid) for sid in sids),
+        results = await asyncio.gather(*(self.leave(sid) for sid in sids),
                                        return_exceptions=True)
         gone: Gone = []
         for sid, result in zip(sids, results, strict=True):
@@ -135,12 +152,12 @@ class Liveness:
                 if not isinstance(result, StoreUnavailable):
                     log.error("leaving %s failed: %r", sid, result)
                 continue
-            departed = self.store.departing.pop(sid, None)
+            departed = self.departing.pop(sid, None)
             if result[0] is not None:
                 gone.append((result[0], result[1]))
             elif departed is not None:  # Redis forgot them (restarted empty): this server
                 # knew them, so their room is told all the same
-                gone.append((departed, await self.store.members(departed.room)))
+                gone.append((departed, await self.members(departed.room)))
         return gone
 
     async def wait_rounds(self, n: int, timeout: float = 10, failed: bool = False) -> None:

@@ -3,8 +3,8 @@
 Redis without persistence restarts with nothing in it. Before, every server then reloaded an
 empty snapshot and forgot everyone: with 6 in voice, relays among them were refused, 6
 newcomers got seats too (12 in voice as the clients saw it), and hang-ups reached nobody. But
-each server knows the people connected to it: the answers to its own changes are kept in
-:attr:`~.store.RedisStore.own`. So (the Lua side is :data:`.scripts.REREGISTER`):
+each server knows the people connected to it: the answers to its own changes are kept by the
+store (:attr:`~.store.RedisStore.own`). So (the Lua side is :data:`.scripts.REREGISTER`):
 
 1. every batch of changes and every heartbeat names the epoch its server knows; an empty
    Redis has none, answers ``RESTARTED`` and changes nothing;
@@ -18,6 +18,13 @@ each server knows the people connected to it: the answers to its own changes are
 
 Within a few seconds of Redis answering again everyone is seated as before, the cap holds
 and the batch that met the empty Redis runs then, as if it had waited.
+
+:class:`Rebuilder` does not reach into the store: it is given, when the store makes it, the
+:class:`~.session.Session` to run the script through, and callbacks: ``people()`` says what to
+write back (a :class:`Registration`, made with :func:`rows`), ``on_registered(epoch,
+announcements)`` hands the answer back (the store takes the new epoch and applies and announces
+each member written back, as its own change), ``reload()`` reloads the replica and
+``tell_others()`` asks the other servers to reload theirs.
 """
 
 from __future__ import annotations
@@ -25,56 +32,84 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
-from ..store import StoreUnavailable
+from ..member import Member
+from ..replica import parse
 from . import scripts
 from .liveness import ALIVE_MS
-
-if TYPE_CHECKING:
-    from .store import RedisStore
+from .session import Session
 
 log = logging.getLogger("talklab.server.redis")
 
 
-class Rebuilder:
-    """Re-registration of one :class:`~.store.RedisStore`'s own people (one run at a time)."""
+@dataclass(frozen=True)
+class Registration:
+    """What a server writes back to a Redis that has forgotten it: its members as
+    :data:`.scripts.REREGISTER` takes them (:func:`rows`), and the newest version and join
+    order it has seen (the counters must not go back)."""
 
-    def __init__(self, store: RedisStore) -> None:
-        self.store = store
+    rows: list[list[Any]]
+    version: int
+    newest_seq: int
+
+
+def rows(own: Mapping[str, Member], own_seq: Mapping[str, int],
+         leaving: Collection[str] = ()) -> list[list[Any]]:
+    """This server's members, oldest first, as REREGISTER takes them: ``[sid, room, in_voice,
+    username, user_id, seq]`` (not those ``leaving``: they hung up while Redis was away)."""
+    members = sorted((m for sid, m in own.items() if sid not in leaving),
+                     key=lambda m: own_seq.get(m.sid, 0))
+    return [[m.sid, m.room, int(m.in_voice), m.username, m.user_id, own_seq.get(m.sid, 0)]
+            for m in members]
+
+
+def seats_lost(written: Registration, announcements: list[str]) -> int:
+    """How many of the members written back had a seat and came back without one (the
+    voice channel had filled meanwhile)."""
+    seated = {row[0] for row in written.rows if row[2]}
+    lost = 0
+    for announcement in announcements:
+        event = parse(announcement)
+        if event is not None and len(event) == 8 and event[1] in seated and not event[4]:
+            lost += 1
+    return lost
+
+
+class Rebuilder:
+    """Re-registration of one server's own people (one run at a time)."""
+
+    def __init__(self, session: Session, voice_cap: int, *,
+                 people: Callable[[], Registration],
+                 on_registered: Callable[[str, list[str]], None],
+                 reload: Callable[[], Awaitable[None]],
+                 tell_others: Callable[[], None]) -> None:
+        self.session = session
+        self.voice_cap = voice_cap
+        self.people = people
+        self.on_registered = on_registered
+        self.reload = reload
+        self.tell_others = tell_others
         self.runs = 0  # re-registrations that wrote someone back (tests wait on these)
         self._running: asyncio.Future | None = None
-
-    def rows(self) -> list[list[Any]]:
-        """This server's members, oldest first, as REREGISTER takes them (not those who hung
-        up while Redis was away: they are leaving)."""
-        store = self.store
-        unfinished = store.liveness.unfinished
-        members = sorted((m for sid, m in store.own.items() if sid not in unfinished),
-                         key=lambda m: store.own_seq.get(m.sid, 0))
-        return [[m.sid, m.room, int(m.in_voice), m.username, m.user_id,
-                 store.own_seq.get(m.sid, 0)] for m in members]
 
     async def reregister(self) -> bool:
         """Write back whatever Redis does not have of this server's people. Returns whether
         anything was written (Redis had forgotten them)."""
-        store = self.store
-        replica = store.replica
-        seated = {sid for sid, m in store.own.items() if m.in_voice}
-        reply = await store.client.run(
-            scripts.REREGISTER, store.keys.prefix, store.server_id, ALIVE_MS, uuid.uuid4().hex,
-            scripts.REBUILD_MS, replica.version,
-            max(replica.newest_seq(), max(store.own_seq.values(), default=0)),
-            store.voice_cap, orjson.dumps(self.rows()).decode())
+        session, written = self.session, self.people()
+        reply = await session.client.run(
+            scripts.REREGISTER, session.keys.prefix, session.server_id, ALIVE_MS,
+            uuid.uuid4().hex, scripts.REBUILD_MS, written.version, written.newest_seq,
+            self.voice_cap, orjson.dumps(written.rows).decode())
         epoch, *announcements = reply
-        store.epoch = epoch
-        for announcement in announcements:
-            store._announce(announcement)
+        self.on_registered(epoch, announcements)
         if announcements:
             self.runs += 1
-            lost = sum(1 for sid in seated if sid in store.own and not store.own[sid].in_voice)
+            lost = seats_lost(written, announcements)
             log.warning("Redis had forgotten %d of this server's people; wrote them back%s",
                         len(announcements), f" ({lost} without a seat)" if lost else "")
         return bool(announcements)
@@ -87,28 +122,7 @@ class Rebuilder:
         await asyncio.shield(self._running)
 
     async def _run(self, tell_others: bool) -> None:
-        store = self.store
         wrote = await self.reregister()
-        await store._load_snapshot()
+        await self.reload()
         if tell_others or wrote:
-            store.tell_others_to_resync()
-
-    async def retry(self, batch: list[tuple[str, list, asyncio.Future]]) -> None:
-        """A batch met a Redis without this server's epoch: re-register, then send it again."""
-        try:
-            await self.run(tell_others=True)
-        except StoreUnavailable as exc:
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for op, args, future in batch:
-            if not future.done():
-                self.store.requeue(op, args, future)
-
-    async def wait_and_retry(self, op: str, args: list, future: asyncio.Future,
-                             ttl_ms: int) -> None:
-        """A join met servers re-registering their people: ask again once they are done."""
-        await asyncio.sleep(min(int(ttl_ms), scripts.REBUILD_MS) / 1000 + 0.02)
-        if not future.done():
-            self.store.requeue(op, args, future)
+            self.tell_others()

@@ -56,7 +56,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..rooms import Member
+from ..member import Member
 from .wire import Script
 
 PREFIX = "talklab:"
