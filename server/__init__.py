@@ -1,9 +1,9 @@
 """The signaling server ("the postman"): the seed's Socket.IO backend, as talklab.server.
 
 Its modules in layers, lowest first. A module imports only from its own layer or a lower one,
-never in a circle, wherever the import is written (``tests/test_server_layers.py`` reads them
-all, against the same map in its ``SERVER_LAYERS``). A piece that needs another is given it, or a
-callback, by whoever makes it: no module reaches back up to its owner.
+never in a circle, wherever the import is written (``tests/test_layers.py`` reads them all,
+against the map drawn in DEVELOPERS.md, its only copy). A piece that needs another is given
+it, or a callback, by whoever makes it: no module reaches back up to its owner.
 
 1. **Plain values and rules**, no I/O: :mod:`.member` (a member of a room and the refusals,
    :class:`Member`, :class:`RoomError`), :mod:`.limits` (each client's budgets,

@@ -1,14 +1,11 @@
-"""The signaling server's import graph: no circles, and no arrow running back up a layer.
+"""Reading a package's imports, and judging them: circles and imports up a layer.
 
 Every import is read from the source with :mod:`ast`, wherever it is written: at the top of a
 module, under ``if TYPE_CHECKING:``, inside a function, and ``importlib.import_module("name")``
 (or ``__import__``) with a literal name. An import hidden in a function or behind
 ``TYPE_CHECKING`` breaks a circle at run time but not in the design, so it counts like any other.
 
-The helpers (:func:`module_files`, :func:`imports_of`, :func:`package_edges`, :func:`circles`,
-:func:`upward`) take any package directory, so the same test can be written for ``talklab/``:
-``package_edges(ROOT / "talklab", "talklab")`` (it does not follow the ``talklab/server`` link:
-give ``server/`` its own call, as ``talklab.server``, and take the union).
+Used by ``tests/test_layers.py`` (talklab's and the server's layers, drawn in DEVELOPERS.md).
 """
 
 from __future__ import annotations
@@ -17,9 +14,6 @@ import ast
 import os
 import pathlib
 from collections.abc import Iterable, Iterator, Mapping
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SERVER = "talklab.server"  # what server/ is installed as
 
 Edge = tuple[str, str]  # (importer, imported), as absolute module names
 
@@ -174,115 +168,6 @@ def upward(edges: Iterable[Edge], layer_of: Mapping[str, int]) -> list[Edge]:
                   if a in layer_of and b in layer_of and layer_of[b] > layer_of[a])
 
 
-def _describe(edges: Iterable[Edge]) -> Iterator[str]:
+def describe(edges: Iterable[Edge]) -> Iterator[str]:
     for a, b in edges:
         yield f"{a} -> {b}"
-
-
-# -- the server --------------------------------------------------------------------------------
-# The server's layers, lowest first (server/__init__.py draws the same map): a module imports
-# only from its own layer or below. The package __init__ files only re-export.
-SERVER_LAYERS: list[tuple[str, ...]] = [
-    # plain values and rules, no I/O: the vocabulary every other piece speaks
-    ("member", "limits", "gate", "payloads", "options", "trace"),
-    # the room state and the relay rule; the store interface and the in-memory store
-    ("relay", "rooms", "replica", "store", "classroom"),
-    # Redis, bottom up: the URL, RESP, the key names and scripts, one server's session
-    ("redis.url", "redis.wire", "redis.scripts", "redis.session"),
-    # Redis's pieces, each given what it needs by the store that composes them
-    ("redis.channels", "redis.liveness", "redis.rebuild"),
-    ("redis.store", "redis"),
-    # the sockets: each client's budget, the inline WebSocket, the check of both
-    ("transport", "engine", "fastpath", "sessions"),
-    # what the application is made of: the guard in, the way out, the HTTP side
-    ("inbound", "delivery", "http"),
-    ("app",),  # the Socket.IO handlers, composing all of the above
-    ("serve",),  # the listening server and the talklab-server command
-    ("", "__main__"),  # the package (re-exports only) and `python -m talklab.server`
-]
-
-
-def _server_layer_of() -> dict[str, int]:
-    layer_of = {}
-    for i, names in enumerate(SERVER_LAYERS):
-        for name in names:
-            layer_of[f"{SERVER}.{name}" if name else SERVER] = i
-    return layer_of
-
-
-def _server() -> tuple[dict[str, pathlib.Path], set[Edge]]:
-    directory = ROOT / "server"
-    return module_files(directory, SERVER), package_edges(directory, SERVER)
-
-
-def test_the_server_has_no_import_circle():
-    modules, edges = _server()
-    found = circles(edges, modules)
-    assert not found, "import circles in server/:\n" + "\n".join(
-        " -> ".join(m.removeprefix(SERVER + ".") for m in circle) for circle in found)
-
-
-def test_every_server_module_has_a_layer_and_no_import_runs_back_up():
-    modules, edges = _server()
-    layer_of = _server_layer_of()
-    assert sorted(set(modules) - set(layer_of)) == [], "modules missing from SERVER_LAYERS"
-    assert sorted(set(layer_of) - set(modules)) == [], "SERVER_LAYERS names modules that are gone"
-    found = upward(edges, layer_of)
-    assert not found, "imports from a lower layer of a higher one:\n" + "\n".join(
-        _describe(found))
-
-
-def test_the_server_imports_nothing_of_talklab_but_two_leaf_modules():
-    """``import talklab.server`` loads no media stack: outside its own folder it uses only
-    ``talklab._service`` and ``talklab.address`` (as server/__init__.py says)."""
-    _, edges = _server()
-    outside = {b for _, b in edges if b.split(".")[0] == "talklab" and b != SERVER
-               and not b.startswith(SERVER + ".")}
-    assert outside <= {"talklab._service", "talklab.address"}, sorted(outside)
-
-
-# -- the helpers themselves, on a made-up package ---------------------------------------------
-def _package(tmp_path: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
-    root = tmp_path / "pkg"
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
-def test_every_kind_of_import_is_an_edge(tmp_path):
-    root = _package(tmp_path, {
-        "__init__.py": "from .a import A\n",
-        "a.py": "from __future__ import annotations\nfrom typing import TYPE_CHECKING\n"
-                "if TYPE_CHECKING:\n    from .b import B\nclass A: ...\n",
-        "b.py": "def f():\n    from . import c\n    return c\n",
-        "c.py": "import importlib\nm = importlib.import_module('pkg.sub.d')\n"
-                "n = importlib.import_module('.a', __package__)\n",
-        "sub/__init__.py": "",
-        "sub/d.py": "from .. import b\nfrom ..a import A\nimport json, pkg.sub\n"
-                    "x = __import__('pkg.c')\n",
-    })
-    edges = package_edges(root, "pkg")
-    assert edges == {
-        ("pkg", "pkg.a"), ("pkg.a", "__future__"), ("pkg.a", "typing"), ("pkg.a", "pkg.b"),
-        ("pkg.b", "pkg.c"), ("pkg.c", "importlib"), ("pkg.c", "pkg.sub.d"), ("pkg.c", "pkg.a"),
-        ("pkg.sub.d", "pkg.b"), ("pkg.sub.d", "pkg.a"), ("pkg.sub.d", "json"),
-        ("pkg.sub.d", "pkg.sub"), ("pkg.sub.d", "pkg.c"),
-    }
-    found = circles(edges, module_files(root, "pkg"))
-    assert found == [["pkg.a", "pkg.b", "pkg.c", "pkg.a"]]
-
-
-def test_a_linked_folder_is_not_read_twice(tmp_path):
-    root = _package(tmp_path, {"__init__.py": "", "a.py": ""})
-    (root / "other").mkdir()
-    (root / "other" / "__init__.py").write_text("")
-    (root / "linked").symlink_to(root / "other", target_is_directory=True)
-    assert sorted(module_files(root, "pkg")) == ["pkg", "pkg.a", "pkg.other"]
-
-
-def test_an_import_up_a_layer_is_named():
-    edges = {("p.low", "p.high"), ("p.high", "p.low"), ("p.low", "json")}
-    assert upward(edges, {"p.low": 0, "p.high": 1}) == [("p.low", "p.high")]
-    assert circles(edges, ["p.low", "p.high"]) == [["p.high", "p.low", "p.high"]]
