@@ -15,8 +15,9 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from .._service import Service, serve_forever
-from ..address import is_loopback
+from talklab._service import Service, serve_forever
+from talklab.address import is_loopback
+
 from .app import IceServers, SignalingApp
 from .limits import Limits
 from .rooms import DEFAULT_VOICE_CAP, Rooms

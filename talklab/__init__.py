@@ -54,13 +54,13 @@ __all__ = ["DEFAULT_ROOM", "Classroom", "Ear", "Event", "EventBus", "FileVoice",
     "level_dbfs", "nat_matrix"]
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
-    from .classroom import Classroom
-    from .events import Event, EventBus
-    from .hearing import Ear, dominant_frequency, level_dbfs
-    from .lab import DEFAULT_ROOM, Lab, LabClosed
-    from .link import Link
-    from .matrix import nat_matrix
-    from .media import (
+    from talklab.classroom import Classroom
+    from talklab.events import Event, EventBus
+    from talklab.hearing import Ear, dominant_frequency, level_dbfs
+    from talklab.lab import DEFAULT_ROOM, Lab, LabClosed
+    from talklab.link import Link
+    from talklab.matrix import nat_matrix
+    from talklab.media import (
         FileVoice,
         FrameVoice,
         MediaError,
@@ -72,10 +72,10 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         enumerate_devices,
         get_user_media,
     )
-    from .nat import detect_nat
-    from .person import Person, SignalingError, VoiceError
-    from .server import SignalingServer
-    from .signaling import SignalingClient
+    from talklab.nat import detect_nat
+    from talklab.person import Person, SignalingError, VoiceError
+    from talklab.server import SignalingServer
+    from talklab.signaling import SignalingClient
 
 
 def __getattr__(name: str) -> Any:

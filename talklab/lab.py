@@ -35,18 +35,18 @@ from typing import Any, ClassVar
 import networkx as nx
 from aiortc import RTCIceServer
 
-from . import _aiortc
-from .classroom.remote import RemoteServer, refuse_local_options
-from .events import EventBus
-from .kinds import Rooms, Servers
-from .labnet import LocalServers
-from .media import MediaStream
-from .mesh import MeshRooms
-from .nat import Nat
-from .notebook import Sentence, made_by, note_made, on_interrupt
-from .person import Person
-from .server import DEFAULT_VOICE_CAP
-from .topology import JanusRooms, topology_of, wait_everyone_hears
+from talklab import _aiortc
+from talklab.classroom.remote import RemoteServer, refuse_local_options
+from talklab.events import EventBus
+from talklab.kinds import Rooms, Servers
+from talklab.labnet import LocalServers
+from talklab.media import MediaStream
+from talklab.mesh import MeshRooms
+from talklab.nat import Nat
+from talklab.notebook import Sentence, made_by, note_made, on_interrupt
+from talklab.person import Person
+from talklab.server import DEFAULT_VOICE_CAP
+from talklab.topology import JanusRooms, topology_of, wait_everyone_hears
 
 DEFAULT_ROOM = "ABCD12"  # the seed's room
 

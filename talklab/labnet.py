@@ -20,14 +20,14 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
-from ._aiortc import Settings
-from .events import EventBus
-from .media import MediaStream, free_tone
-from .nat import Conditions, Host, Nat
-from .person import Person
-from .server import SignalingServer
-from .stun import StunServer
-from .turn import PeerPolicy, TurnServer, rest_credentials
+from talklab._aiortc import Settings
+from talklab.events import EventBus
+from talklab.media import MediaStream, free_tone
+from talklab.nat import Conditions, Host, Nat
+from talklab.person import Person
+from talklab.server import SignalingServer
+from talklab.stun import StunServer
+from talklab.turn import PeerPolicy, TurnServer, rest_credentials
 
 PERSON_TTL = 24 * 3600  # s: a person's TURN credentials (longer than any lesson)
 CONFIG_TTL = 3600  # s: the browser page's, minted per /config request

@@ -34,14 +34,20 @@ from aiortc import (
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 
-from . import _aiortc
-from .address import LOOPBACK, Scope
-from .hearing import Ear
-from .ice import RemoteCandidates, candidate_to_json, route_of, selected_pair, split_candidates
-from .ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
-from .load import rtp_packets
-from .media import SAMPLE_RATE
-from .nat import Host
+from talklab import _aiortc
+from talklab.address import LOOPBACK, Scope
+from talklab.hearing import Ear
+from talklab.ice import (
+    RemoteCandidates,
+    candidate_to_json,
+    route_of,
+    selected_pair,
+    split_candidates,
+)
+from talklab.ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
+from talklab.load import rtp_packets
+from talklab.media import SAMPLE_RATE
+from talklab.nat import Host
 
 LINK_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
 

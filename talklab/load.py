@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._aiortc import access
+from talklab._aiortc import access
 
 REAL_TIME = 49.0  # packets/s: a 20 ms stream, give or take a packet
 

@@ -13,8 +13,8 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from .lab import Lab
-from .nat import NAT_TYPES
+from talklab.lab import Lab
+from talklab.nat import NAT_TYPES
 
 DEFAULT_TYPES = tuple(NAT_TYPES)
 

@@ -33,7 +33,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .notebook import Sentence, made_by
+from talklab.notebook import Sentence, made_by
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms, Opus's usual frame

@@ -25,14 +25,14 @@ from typing import Any
 
 import networkx as nx
 
-from . import _aiortc
-from .diagnose import why_not_connected
-from .events import Event, EventBus
-from .kinds import Servers
-from .media import MediaStream, get_user_media
-from .nat import Nat
-from .person import Person, join_differences
-from .roomview import SERVER_EVENTS
+from talklab import _aiortc
+from talklab.diagnose import why_not_connected
+from talklab.events import Event, EventBus
+from talklab.kinds import Servers
+from talklab.media import MediaStream, get_user_media
+from talklab.nat import Nat
+from talklab.person import Person, join_differences
+from talklab.roomview import SERVER_EVENTS
 
 # from least to most advanced: of the two sides' views, an edge shows the less advanced
 RANK = {s: i for i, s in enumerate(("closed", "failed", "new", "disconnected", "connecting",

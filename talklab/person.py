@@ -34,16 +34,16 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
-from ._aiortc import Settings
-from .address import LOOPBACK, Scope
-from .classroom.report import LinkReporter, links_of
-from .encoding import OpusFanout
-from .events import EventBus
-from .link import Link, LinkConfig
-from .media import MediaStream
-from .nat import Host
-from .notebook import Sentence
-from .roomview import (
+from talklab._aiortc import Settings
+from talklab.address import LOOPBACK, Scope
+from talklab.classroom.report import LinkReporter, links_of
+from talklab.encoding import OpusFanout
+from talklab.events import EventBus
+from talklab.link import Link, LinkConfig
+from talklab.media import MediaStream
+from talklab.nat import Host
+from talklab.notebook import Sentence
+from talklab.roomview import (
     SERVER_EVENTS,
     Accept,
     Action,
@@ -56,7 +56,7 @@ from .roomview import (
     RoomView,
     Tell,
 )
-from .signaling import client as signaling_client
+from talklab.signaling import client as signaling_client
 
 
 class VoiceError(Exception):

@@ -21,8 +21,8 @@ import tempfile
 from collections.abc import Generator
 from typing import Any, ClassVar
 
-from ._service import Service
-from .notebook import made_by
+from talklab._service import Service
+from talklab.notebook import made_by
 
 
 class RedisUnavailable(RuntimeError):
@@ -103,7 +103,7 @@ class RedisServer(Service):
         """A talklab signaling server (on a free loopback port) keeping its rooms in database
         ``db`` of this Redis, started, and closed with it: in a notebook, re-running the cell
         that makes ``redis = await RedisServer()`` closes the servers the last one had too."""
-        from .server import SignalingServer
+        from talklab.server import SignalingServer
         server = await SignalingServer(redis_url=self.url(db), **options).start()
         self.servers.append(server)
         return server

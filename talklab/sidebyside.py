@@ -19,8 +19,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .janus import available
-from .load import RoomLoad, measure
+from talklab.janus import available
+from talklab.load import RoomLoad, measure
 
 TOPOLOGIES = ("mesh", "sfu", "mcu")
 COLUMNS = ("topology", "n", "up streams", "down streams", "up kbps", "down kbps", "enc/s",
@@ -42,7 +42,7 @@ def missing(topology: str, n: int, topologies: Iterable[str], cell: str) -> str:
 
 async def measure_room(topology: str, n: int, window: float = 2.0) -> Row:
     """Fill a room of ``n`` in ``topology``, wait until everyone hears everyone, measure."""
-    from .lab import Lab
+    from talklab.lab import Lab
 
     async with Lab(topology=topology, voice_cap=max(n, 6)) as lab:
         t0 = time.perf_counter()

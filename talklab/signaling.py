@@ -17,8 +17,8 @@ from typing import Any
 
 import socketio
 
-from .notebook import Sentence, made_by
-from .roomview import NOTICES
+from talklab.notebook import Sentence, made_by
+from talklab.roomview import NOTICES
 
 # The client libraries' own loggers, as a library's should be: silent unless the application
 # configures logging. python-socketio and python-engineio otherwise attach a stderr handler of

@@ -42,14 +42,14 @@ from typing import Any
 
 import networkx as nx
 
-from . import _aiortc
-from .events import Event, EventBus
-from .janus import JANUS, Janus, JanusUnavailable, McuRoom, Room, SfuRoom, available
-from .janus.room import PITCH_TOLERANCE
-from .janus.room import Person as JanusPerson
-from .load import links_of
-from .media import MediaStream, get_user_media
-from .nat import Host
+from talklab import _aiortc
+from talklab.events import Event, EventBus
+from talklab.janus import JANUS, Janus, JanusUnavailable, McuRoom, Room, SfuRoom, available
+from talklab.janus.room import PITCH_TOLERANCE
+from talklab.janus.room import Person as JanusPerson
+from talklab.load import links_of
+from talklab.media import MediaStream, get_user_media
+from talklab.nat import Host
 
 TOPOLOGIES = {
     "mesh": "a full mesh: a connection between every two people (the seed's)",

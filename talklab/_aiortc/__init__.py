@@ -63,8 +63,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .internals import AiortcChanged, verify  # noqa: F401  (enter raises it)
-from .registry import (  # noqa: F401  (the package's API: a lab's settings, and their use)
+from talklab._aiortc.internals import AiortcChanged, verify  # noqa: F401  (enter raises it)
+from talklab._aiortc.registry import (  # noqa: F401  (the package's API: a lab's settings, and their use)
     DEFAULT_CHECK_RETRIES,
     HOST,
     SETTINGS,
@@ -78,7 +78,7 @@ from .registry import (  # noqa: F401  (the package's API: a lab's settings, and
 
 
 def _load() -> None:
-    from . import checks, decoding, gathering, nomination  # noqa: F401  (they register their patches)
+    from talklab._aiortc import checks, decoding, gathering, nomination  # noqa: F401  (they register their patches)
 
 
 def enter() -> None:

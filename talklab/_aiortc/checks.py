@@ -16,7 +16,7 @@ import aioice.ice
 import aioice.stun
 import aioice.turn
 
-from .registry import HOST, SETTINGS, patch, settings_of, stock
+from talklab._aiortc.registry import HOST, SETTINGS, patch, settings_of, stock
 
 
 @patch(aioice.ice.Connection, "__init__")

@@ -32,7 +32,7 @@ import av
 from aiortc.codecs import get_decoder
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
-from .registry import SETTINGS, patch, stock
+from talklab._aiortc.registry import SETTINGS, patch, stock
 
 logger = logging.getLogger("aiortc.rtcrtpreceiver")
 

@@ -13,8 +13,8 @@ from typing import Any
 import aioice.ice
 import aioice.turn
 
-from ..address import is_loopback
-from .registry import HOST, patch, stock
+from talklab._aiortc.registry import HOST, patch, stock
+from talklab.address import is_loopback
 
 
 @functools.lru_cache(maxsize=4096)
@@ -62,7 +62,7 @@ def connection_made(self: aioice.ice.StunProtocol, transport: Any) -> None:
         relayed = isinstance(transport, aioice.turn.TurnTransport)
         nat = getattr(host, "nat", None)
         if nat is not None and not relayed:
-            from ..nat.network import NatTransport  # (talklab.nat imports nothing from here)
+            from talklab.nat.network import NatTransport  # (talklab.nat imports nothing from here)
             self._talklab_host = host  # type: ignore[attr-defined]
             received = stock(aioice.ice.StunProtocol, "datagram_received")
             transport = NatTransport(transport, host,

@@ -36,7 +36,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from ..notebook import Sentence
+from talklab.notebook import Sentence
 
 # pyproject.toml's pins: the versions the test suite ran on (tests/test_aiortc_internals.py
 # keeps the two equal)

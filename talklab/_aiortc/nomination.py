@@ -30,8 +30,8 @@ import aioice.ice
 import aioice.stun
 from aioice.ice import CandidatePair, Connection
 
-from ..ice.nomination import PairState, choose
-from .registry import patch, settings_of, stock
+from talklab._aiortc.registry import patch, settings_of, stock
+from talklab.ice.nomination import PairState, choose
 
 State = CandidatePair.State
 log = logging.getLogger("talklab.ice")

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..ice.nomination import DEFAULT_PATIENCE, DEFAULT_WAIT
-from .internals import STOCK, entry
+from talklab._aiortc.internals import STOCK, entry
+from talklab.ice.nomination import DEFAULT_PATIENCE, DEFAULT_WAIT
 
 DEFAULT_CHECK_RETRIES = 3
 

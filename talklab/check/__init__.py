@@ -13,7 +13,7 @@
 See :mod:`talklab.check.feedback` for how feedback is given, and why.
 """
 
-from . import (
+from talklab.check import (
     capstone,
     classroom,
     ice,
@@ -26,7 +26,7 @@ from . import (
     stun,
     topologies,
 )
-from .feedback import (
+from talklab.check.feedback import (
     Feedback,
     Number,
     OneOf,
@@ -38,7 +38,7 @@ from .feedback import (
     question,
     reveal,
 )
-from .questions import (
+from talklab.check.questions import (
     candidate_priority,
     connects,
     error_for,
@@ -51,7 +51,7 @@ from .questions import (
     upload_streams,
     xor_port,
 )
-from .stale import NotReady, measured, ready
+from talklab.check.stale import NotReady, measured, ready
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
 # signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, capstone: 08, scaleout: 09,

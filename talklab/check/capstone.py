@@ -21,9 +21,9 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import ice
-from .exercise import STUB, LiveRoom, call, run
-from .feedback import NOT_YET, RIGHT, Feedback
+from talklab import ice
+from talklab.check.exercise import STUB, LiveRoom, call, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback
 
 __all__ = ["capstone", "handle_webrtc_answer", "handle_webrtc_ice_candidate"]
 
@@ -48,7 +48,7 @@ async def handle_webrtc_answer(function: Any) -> Feedback:
 
 
 async def _answer_live(function: Any) -> Feedback:
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab() as lab:
         room = LiveRoom(lab)
@@ -105,7 +105,7 @@ def misplaced(people: list[Any]) -> list[str]:
 
 
 async def _candidate_live(function: Any) -> Feedback:
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab(stun=True) as lab:
         room = LiveRoom(lab)
@@ -206,7 +206,7 @@ async def capstone(build_room: Any, handle_webrtc_answer: Any = None,
 
 async def _room_live(build_room: Any, answer: Any, candidate: Any,
                      result: dict[str, Any]) -> Feedback:
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab(stun=True, turn=True) as lab:
         room = LiveRoom(lab)

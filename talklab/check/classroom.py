@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exercise import call, run
-from .feedback import NOT_YET, RIGHT, Feedback
+from talklab.check.exercise import call, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback
 
 __all__ = ["link_state"]
 

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..notebook import on_interrupt
-from .feedback import NOT_YET, Feedback
+from talklab.check.feedback import NOT_YET, Feedback
+from talklab.notebook import on_interrupt
 
 STUB = "still the stub: replace the `raise NotImplementedError` with your code, then run again."
 

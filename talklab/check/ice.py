@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ice.inspect import ice_connection
-from ..ice.priority import DEFAULT_LOCAL_PREFERENCE, TYPE_PREFERENCE
-from .exercise import call, run
-from .feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, question
+from talklab.check.exercise import call, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, question
+from talklab.ice.inspect import ice_connection
+from talklab.ice.priority import DEFAULT_LOCAL_PREFERENCE, TYPE_PREFERENCE
 
 __all__ = ["pair_rests_on", "priority"]
 
@@ -63,7 +63,7 @@ def _weights(function: Any) -> str | None:
 
 
 async def _live_priority(function: Any) -> Feedback:
-    from ..lab import Lab  # (a lab only when the check runs: importing checks stays light)
+    from talklab.lab import Lab  # (a lab only when the check runs: importing checks stays light)
 
     first = await call(function, 126, DEFAULT_LOCAL_PREFERENCE, 1)  # a stub stops here
     if isinstance(first, bool) or not isinstance(first, int):

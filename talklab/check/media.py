@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..hearing import dominant_frequency
-from ..media import FRAME_SAMPLES, SAMPLE_RATE, FrameVoice, MediaStream
-from .exercise import STUB, run
-from .feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, Whole, question
+from talklab.check.exercise import STUB, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, Whole, question
+from talklab.hearing import dominant_frequency
+from talklab.media import FRAME_SAMPLES, SAMPLE_RATE, FrameVoice, MediaStream
 
 __all__ = ["raw_kbps", "voice_frame", "which_error"]
 
@@ -159,7 +159,7 @@ async def _live(function: Any, pitch: float) -> Feedback:
         return Feedback(NOT_YET, STUB + STUB_HINT)
     if problem:
         return Feedback(NOT_YET, problem)
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab() as lab:
         voice = FrameVoice(function, pitch)

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from .exercise import explain, run
-from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
+from talklab.check.exercise import explain, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 
 __all__ = ["calls_after_leaving", "user_left_voice"]
 NAMES = ("Alice", "Bob", "Charlie", "Dave")
@@ -41,7 +41,7 @@ async def user_left_voice(function: Any) -> Feedback:
 
 
 async def _live(function: Any) -> Feedback:
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab() as lab:
         people = {name: await lab.join(name, voice=True) for name in NAMES}

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..address import Address
-from ..nat import Host, Nat, NatTransport
-from .exercise import call, run
-from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
+from talklab.address import Address
+from talklab.check.exercise import call, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
+from talklab.nat import Host, Nat, NatTransport
 
 __all__ = ["allows", "turn_bytes"]
 
@@ -169,7 +169,7 @@ async def _packets(function: Any) -> Feedback | None:
 
 async def _call(function: Any) -> Feedback:
     """A live call: Alice behind the learner's filter, Bob behind a symmetric NAT, STUN only."""
-    from ..lab import Lab  # (a lab only when the check runs: importing checks stays light)
+    from talklab.lab import Lab  # (a lab only when the check runs: importing checks stays light)
 
     recorder = _Recorder(function)
     async with Lab(stun=True, check_retries=2) as lab:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exercise import LiveRoom, run
-from .feedback import NOT_YET, RIGHT, Feedback, Number, OneOf, Spec, question
+from talklab.check.exercise import LiveRoom, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Number, OneOf, Spec, question
 
 __all__ = ["gather_first_delay", "handle_user_joined_voice", "handle_webrtc_offer", "line_for"]
 
@@ -105,7 +105,7 @@ async def handle_user_joined_voice(function: Any) -> Feedback:
 
 
 async def _offers_live(function: Any) -> Feedback:
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab() as lab:
         room = await _room(lab)
@@ -155,7 +155,7 @@ async def handle_webrtc_offer(function: Any) -> Feedback:
 
 
 async def _answers_live(function: Any) -> Feedback:
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab() as lab:
         room = await _room(lab)

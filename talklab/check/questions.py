@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ice.priority import TYPE_PREFERENCE
-from ..ice.priority import candidate_priority as _priority
-from ..nat.behaviour import NAT_TYPES
-from .feedback import OneOf, Spec, Whole, YesNo, question
+from talklab.check.feedback import OneOf, Spec, Whole, YesNo, question
+from talklab.ice.priority import TYPE_PREFERENCE
+from talklab.ice.priority import candidate_priority as _priority
+from talklab.nat.behaviour import NAT_TYPES
 
 ERRORS = {"no microphone": "NotFoundError", "permission denied": "NotAllowedError",
           "impossible constraint": "OverconstrainedError"}

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from .exercise import call, run
-from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
+from talklab.check.exercise import call, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 
 __all__ = ["calls_across", "server_for"]
 ROOMS = ("MATHS", "MUSIC", "CHESS")
@@ -108,9 +108,9 @@ async def _splits_a_room(function: Any) -> bool:
 async def _storm(servers_of: list[int]) -> tuple[int, int, int]:
     """Three rooms of three, each person on the server chosen for their request; every pair
     exchanges an offer. Returns (offers that crossed servers, offers delivered, offers sent)."""
-    from ..redis_server import RedisServer
-    from ..server import SignalingServer
-    from ..signaling import SignalingClient
+    from talklab.redis_server import RedisServer
+    from talklab.server import SignalingServer
+    from talklab.signaling import SignalingClient
 
     async with RedisServer() as redis:
         servers = [SignalingServer(redis_url=redis.url(5)) for _ in range(2)]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..server import payloads
-from .exercise import call, explain, run, where
-from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
+from talklab.check.exercise import call, explain, run, where
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
+from talklab.server import payloads
 
 __all__ = ["relay_answer", "seats_taken"]
 
@@ -40,7 +40,7 @@ async def relay_answer(function: Any) -> Feedback:
 
 
 async def _live_answer(function: Any) -> Feedback:
-    from ..lab import Lab
+    from talklab.lab import Lab
 
     async with Lab() as lab:
         assert lab.server is not None

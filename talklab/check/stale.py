@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..notebook import Sentence, where_made
+from talklab.notebook import Sentence, where_made
 
 
 class NotReady(Sentence, RuntimeError):

@@ -15,11 +15,11 @@ from typing import Any
 
 from aioice import stun as aioice_stun
 
-from ..nat import Nat
-from ..stun import StunServer, binding, dissect
-from ..stun.dissect import MAGIC_COOKIE
-from .exercise import call, run
-from .feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, question
+from talklab.check.exercise import call, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, question
+from talklab.nat import Nat
+from talklab.stun import StunServer, binding, dissect
+from talklab.stun.dissect import MAGIC_COOKIE
 
 __all__ = ["which_nat", "xor_mapped_address"]
 

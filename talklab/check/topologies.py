@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exercise import call, run
-from .feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
+from talklab.check.exercise import call, run
+from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 
 __all__ = ["janus_sends", "streams_for"]
 RULES = {"mesh": lambda n: (n - 1, n - 1), "sfu": lambda n: (1, n - 1), "mcu": lambda n: (1, 1)}
@@ -70,7 +70,7 @@ async def _other_case(function: Any, n: int) -> bool:
 
 
 async def _live(function: Any, measured: list[dict[str, Any]] | None) -> Feedback:
-    from ..sidebyside import measure_room, usable
+    from talklab.sidebyside import measure_room, usable
 
     rows = measured if measured else [await measure_room(t, 4, 1.0) for t in usable(RULES)]
     seen = {(r["topology"], int(r["n"])): (r["up streams"], r["down streams"]) for r in rows

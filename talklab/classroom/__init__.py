@@ -20,9 +20,9 @@ _EXPORTS = {"DashboardView": ".dashboard", "fetch_dashboard": ".dashboard",
             "CREDENTIAL_TTL": ".teacher", "Classroom": ".teacher"}
 
 if TYPE_CHECKING:
-    from .dashboard import DashboardView, fetch_dashboard
-    from .remote import RemoteError, RemoteServer
-    from .teacher import CREDENTIAL_TTL, Classroom
+    from talklab.classroom.dashboard import DashboardView, fetch_dashboard
+    from talklab.classroom.remote import RemoteError, RemoteServer
+    from talklab.classroom.teacher import CREDENTIAL_TTL, Classroom
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: talklab.lab imports .remote, and views import lab

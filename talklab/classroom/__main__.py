@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .._service import serve_forever
-from .teacher import CREDENTIAL_TTL, Classroom
+from talklab._service import serve_forever
+from talklab.classroom.teacher import CREDENTIAL_TTL, Classroom
 
 
 def main(argv: list[str] | None = None) -> None:

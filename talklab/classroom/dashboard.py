@@ -19,8 +19,8 @@ from typing import Any
 
 import networkx as nx
 
-from ..views.live import LiveView
-from ..views.tables import Table
+from talklab.views.live import LiveView
+from talklab.views.tables import Table
 
 
 def room_graph(room: dict) -> nx.Graph:
@@ -78,8 +78,8 @@ class DashboardView:
         self.voice_cap = voice_cap
 
     def drawing(self) -> Any:
-        from ..views.drawing import Drawing, figure
-        from ..views.mesh import draw_mesh, legend
+        from talklab.views.drawing import Drawing, figure
+        from talklab.views.mesh import draw_mesh, legend
         rooms = self.rooms[:6]  # (a class has more: the tables list them all)
         if not rooms:
             return None

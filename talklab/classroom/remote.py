@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 
 from aiortc import RTCIceServer
 
-from ..address import Scope, is_loopback
-from ..media import tone_for_name
-from ..nat import Host
-from ..person import Person
+from talklab.address import Scope, is_loopback
+from talklab.media import tone_for_name
+from talklab.nat import Host
+from talklab.person import Person
 
 
 class RemoteError(RuntimeError):

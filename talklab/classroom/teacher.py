@@ -32,12 +32,12 @@ import secrets
 from collections.abc import Generator, Iterable
 from typing import Any, ClassVar
 
-from .._service import Service
-from ..address import Address, is_loopback
-from ..notebook import Sentence, made_by, note_made
-from ..server import DEFAULT_VOICE_CAP, SignalingServer
-from ..stun import StunServer
-from ..turn import PeerPolicy, TurnServer, rest_credentials
+from talklab._service import Service
+from talklab.address import Address, is_loopback
+from talklab.notebook import Sentence, made_by, note_made
+from talklab.server import DEFAULT_VOICE_CAP, SignalingServer
+from talklab.stun import StunServer
+from talklab.turn import PeerPolicy, TurnServer, rest_credentials
 
 CREDENTIAL_TTL = 3 * 3600  # s: a lesson's length; a call relayed past it loses its relay
 TURN_QUOTA = 50  # allocations per username: one per call, and /config mints one per request
@@ -221,7 +221,7 @@ class Classroom(Service):
         room=room, voice=True, **options)``, in a lab of their own (``classroom.students``).
         Rehearsing a name again closes that student's earlier lab first; the classroom closes
         its students' labs when it closes, before its servers."""
-        from ..lab import Lab
+        from talklab.lab import Lab
         if not self._started:
             again = f"the cell with {self.made_by}" if self.made_by else \
                 "the cell that makes the classroom"
@@ -281,12 +281,12 @@ class Classroom(Service):
     def view(self) -> Any:
         """The dashboard as it is now, drawn: one mesh per room, each link as its people
         report it (a snapshot that stays after the class)."""
-        from .dashboard import DashboardView
+        from talklab.classroom.dashboard import DashboardView
         return DashboardView(self.dashboard, voice_cap=self.server.app.store.voice_cap)
 
     def live(self) -> Any:
         """The dashboard as a live widget, redrawn as the class changes."""
-        from .dashboard import LiveDashboard
+        from talklab.classroom.dashboard import LiveDashboard
         return LiveDashboard(self)
 
     def lock(self, room: str) -> None:

@@ -6,9 +6,14 @@
 * :mod:`.inspect` — candidates, pairs and the pair ICE chose, read from a live connection.
 """
 
-from .inspect import candidates, ice_connection, pairs, route_of, selected_pair
-from .priority import TYPE_PREFERENCE, breakdown, candidate_priority, pair_priority
-from .trickle import RemoteCandidates, candidate_from_json, candidate_to_json, split_candidates
+from talklab.ice.inspect import candidates, ice_connection, pairs, route_of, selected_pair
+from talklab.ice.priority import TYPE_PREFERENCE, breakdown, candidate_priority, pair_priority
+from talklab.ice.trickle import (
+           RemoteCandidates,
+           candidate_from_json,
+           candidate_to_json,
+           split_candidates,
+)
 
 __all__ = [
            "TYPE_PREFERENCE",

@@ -14,8 +14,8 @@ from aioice import Candidate, Connection
 from aioice.ice import CandidatePair
 from aiortc import RTCPeerConnection
 
-from .._aiortc import access
-from .priority import breakdown, pair_priority
+from talklab._aiortc import access
+from talklab.ice.priority import breakdown, pair_priority
 
 
 def ice_connection(pc: RTCPeerConnection) -> Connection | None:

@@ -31,8 +31,8 @@ from aioice.ice import server_reflexive_candidate
 from aiortc import RTCIceCandidate, RTCPeerConnection
 from aiortc.sdp import candidate_from_sdp
 
-from .._aiortc import access
-from ..address import LOOPBACK, Scope
+from talklab._aiortc import access
+from talklab.address import LOOPBACK, Scope
 
 
 @dataclass(frozen=True)

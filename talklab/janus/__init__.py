@@ -29,14 +29,19 @@ Where Janus is not installed, ``Janus().start()`` raises :class:`JanusUnavailabl
 (``talklab.janus.available()`` says so beforehand).
 """
 
-from .client import Handle, JanusClient, JanusError, PluginError, Reply, Session
-from .config import JanusSettings
-from .loopback import Socket, non_loopback_candidates, outside_loopback, process_sockets
-from .mcu import McuPerson, McuRoom
-from .peer import JanusLink, LinkCounters
-from .room import JANUS, Edge, Person, Room, Streams
-from .server import Janus, JanusStartError, JanusUnavailable, available
-from .sfu import SfuPerson, SfuRoom
+from talklab.janus.client import Handle, JanusClient, JanusError, PluginError, Reply, Session
+from talklab.janus.config import JanusSettings
+from talklab.janus.loopback import (
+    Socket,
+    non_loopback_candidates,
+    outside_loopback,
+    process_sockets,
+)
+from talklab.janus.mcu import McuPerson, McuRoom
+from talklab.janus.peer import JanusLink, LinkCounters
+from talklab.janus.room import JANUS, Edge, Person, Room, Streams
+from talklab.janus.server import Janus, JanusStartError, JanusUnavailable, available
+from talklab.janus.sfu import SfuPerson, SfuRoom
 
 __all__ = [
     "JANUS",

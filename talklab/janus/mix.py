@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..hearing import SILENCE_DBFS, level_dbfs
-from ..media import SAMPLE_RATE
+from talklab.hearing import SILENCE_DBFS, level_dbfs
+from talklab.media import SAMPLE_RATE
 
 FULL_SCALE = 32768.0
 HEARD_FRACTION = 0.1  # a voice is "in the mix" at >= 10 % of the strongest voice's amplitude

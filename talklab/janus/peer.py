@@ -29,13 +29,13 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from .. import _aiortc
-from .._aiortc import access
-from ..hearing import Ear
-from ..ice import route_of, selected_pair
-from ..ice.trickle import loopback_only
-from ..load import rtp_packets
-from .client import Handle
+from talklab import _aiortc
+from talklab._aiortc import access
+from talklab.hearing import Ear
+from talklab.ice import route_of, selected_pair
+from talklab.ice.trickle import loopback_only
+from talklab.janus.client import Handle
+from talklab.load import rtp_packets
 
 KINDS = ("publish", "subscribe", "mix")
 

@@ -25,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from .. import _aiortc
-from ..encoding import OpusFanout
-from ..events import EventBus
-from ..media import MediaStream, free_tone, get_user_media
-from .client import Handle, JanusClient, Session
-from .peer import JanusLink, LinkCounters
-from .server import Janus
+from talklab import _aiortc
+from talklab.encoding import OpusFanout
+from talklab.events import EventBus
+from talklab.janus.client import Handle, JanusClient, Session
+from talklab.janus.peer import JanusLink, LinkCounters
+from talklab.janus.server import Janus
+from talklab.media import MediaStream, free_tone, get_user_media
 
 PITCH_TOLERANCE = 0.5  # Hz: a tone heard through Opus is measured to about 0.01 Hz
 

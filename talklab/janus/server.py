@@ -32,10 +32,10 @@ from typing import Any
 
 import aiohttp
 
-from .._service import Service
-from . import loopback
-from .client import JanusClient
-from .config import DEFAULT_PLUGINS, JanusSettings, janus_library_folder, write_config
+from talklab._service import Service
+from talklab.janus import loopback
+from talklab.janus.client import JanusClient
+from talklab.janus.config import DEFAULT_PLUGINS, JanusSettings, janus_library_folder, write_config
 
 LOG_LINES = 400  # kept for errors and for learners (Janus.log)
 READY_HINTS = ("webserver started", "REST (HTTP/HTTPS) transport plugin initialized")

@@ -36,13 +36,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _aiortc
-from ..events import EventBus
-from ..media import MediaStream
-from .client import Handle, Json
-from .peer import JanusLink
-from .room import Person, Room, Seat
-from .server import Janus
+from talklab import _aiortc
+from talklab.events import EventBus
+from talklab.janus.client import Handle, Json
+from talklab.janus.peer import JanusLink
+from talklab.janus.room import Person, Room, Seat
+from talklab.janus.server import Janus
+from talklab.media import MediaStream
 
 MAX_PUBLISHERS = 64
 DONE = ("connected", "failed", "closed")

@@ -5,9 +5,9 @@
 * :mod:`.discovery` — :func:`detect_nat`, RFC 5780's tests.
 """
 
-from .behaviour import NAT_TYPES, Behaviour, NatTable, nat_type
-from .discovery import NatReport, detect_nat
-from .network import Conditions, Host, Nat, NatTransport
+from talklab.nat.behaviour import NAT_TYPES, Behaviour, NatTable, nat_type
+from talklab.nat.discovery import NatReport, detect_nat
+from talklab.nat.network import Conditions, Host, Nat, NatTransport
 
 __all__ = ["NAT_TYPES", "Behaviour", "Conditions", "Host", "Nat", "NatReport", "NatTable",
            "NatTransport", "detect_nat", "nat_type"]

@@ -32,7 +32,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..address import Address
+from talklab.address import Address
 
 
 class Behaviour(enum.Enum):

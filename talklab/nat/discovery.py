@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from aioice import stun
 
-from ..address import Address
-from .behaviour import AD, APD, EI, Behaviour, nat_type
-from .network import Host, Nat, NatTransport
+from talklab.address import Address
+from talklab.nat.behaviour import AD, APD, EI, Behaviour, nat_type
+from talklab.nat.network import Host, Nat, NatTransport
 
 
 @dataclass

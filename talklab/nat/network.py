@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..address import Address
-from . import addresses
-from .behaviour import NAT_TYPES, NatCounters, NatTable
+from talklab.address import Address
+from talklab.nat import addresses
+from talklab.nat.behaviour import NAT_TYPES, NatCounters, NatTable
 
 UDP_BLOCKED = "udp-blocked"  # not a NAT type: a firewall that lets no UDP out or in
 PRIVATE: dict[str, Host] = {}  # private address -> host, for every host behind a NAT

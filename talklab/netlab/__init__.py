@@ -19,10 +19,10 @@ One concept per module:
   (``python -m talklab.netlab.compare``).
 """
 
-from .lab import NetLab
-from .nftables import KINDS, NatKind
-from .shell import not_permitted
-from .topology import Design, Host, Nat, Network, Segment, TopologyError
+from talklab.netlab.lab import NetLab
+from talklab.netlab.nftables import KINDS, NatKind
+from talklab.netlab.shell import not_permitted
+from talklab.netlab.topology import Design, Host, Nat, Network, Segment, TopologyError
 
 __all__ = ["KINDS", "Design", "Host", "Nat", "NatKind", "NetLab", "Network", "Segment",
            "TopologyError", "not_permitted"]

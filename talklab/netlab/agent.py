@@ -42,8 +42,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .protocol import MAX_LINE, Hello, ProtocolError, Reply, Request, parse_request
-from .topology import DOCUMENTATION
+from talklab.netlab.protocol import MAX_LINE, Hello, ProtocolError, Reply, Request, parse_request
+from talklab.netlab.topology import DOCUMENTATION
 
 
 class Refused(RuntimeError):
@@ -87,7 +87,7 @@ class Host:
             "udp.open": self.udp_open, "udp.send": self.udp_send,
             "udp.receive": self.udp_receive, "udp.close": self.udp_close, "exit": self.exit,
         }
-        from .classops import ClassOps
+        from talklab.netlab.classops import ClassOps
         self.classroom = ClassOps()
         self.ops.update(self.classroom.ops())
 
@@ -109,7 +109,7 @@ class Host:
     # -- servers ------------------------------------------------------------------------------
     async def stun_start(self, host: str, port: int = 3478, alternate_host: str | None = None,
                          alternate_port: int = 3479) -> dict[str, Any]:
-        from ..stun import StunServer
+        from talklab.stun import StunServer
         server = await StunServer(host, port, alternate_host, alternate_port).start()
         self.services.append(server)
         assert server.endpoints is not None
@@ -117,8 +117,8 @@ class Host:
 
     async def turn_start(self, host: str, port: int = 3478, secret: str | None = None,
                          networks: list[str] | None = None) -> dict[str, Any]:
-        from ..turn import TurnServer
-        from ..turn.policy import PeerPolicy
+        from talklab.turn import TurnServer
+        from talklab.turn.policy import PeerPolicy
         policy = PeerPolicy(networks=tuple(ipaddress.ip_network(n) for n in networks or []))
         server = await TurnServer(host, port, users={}, secret=secret, policy=policy).start()
         self.services.append(server)
@@ -128,7 +128,7 @@ class Host:
     async def ice_new(self, id: str, controlling: bool, stun: list | None = None,
                       turn: list | None = None, turn_username: str | None = None,
                       turn_password: str | None = None) -> None:
-        from .pairing import Peer
+        from talklab.netlab.pairing import Peer
         if id in self.peers:
             raise ValueError(f"an ICE agent {id!r} exists already")
         self.peers[id] = Peer(controlling, tuple(stun) if stun else None,
@@ -145,7 +145,7 @@ class Host:
         return description.to_json()
 
     async def ice_remote(self, id: str, description: dict[str, Any]) -> None:
-        from .pairing import Description
+        from talklab.netlab.pairing import Description
         await self._peer(id).remote(Description.from_json(description))
 
     async def ice_connect(self, id: str, timeout: float) -> dict[str, Any]:
@@ -157,8 +157,8 @@ class Host:
 
     # -- NAT discovery ------------------------------------------------------------------------
     async def detect_nat(self, server: list, local: str | None = None) -> dict[str, Any]:
-        from ..nat import Host as SimHost
-        from ..nat import detect_nat
+        from talklab.nat import Host as SimHost
+        from talklab.nat import detect_nat
         report = await detect_nat((server[0], server[1]), host=SimHost(local or self.addresses[0]))
         return {"type": report.type, "steps": report.steps,
                 "mapping": report.mapping.value if report.mapping else None,
@@ -208,7 +208,7 @@ class Host:
 
 async def serve(name: str, retries: int) -> int:
     """Read requests until stdin closes or ``exit``; answer each from a task of its own."""
-    from .. import _aiortc
+    from talklab import _aiortc
     try:
         addresses = check_place()
     except Refused as exc:

@@ -22,8 +22,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .pairing import Description, Outcome
-from .protocol import MAX_LINE, Hello, ProtocolError, Request, parse_reply
+from talklab.netlab.pairing import Description, Outcome
+from talklab.netlab.protocol import MAX_LINE, Hello, ProtocolError, Request, parse_reply
 
 START_TIMEOUT = 20.0  # s for a fresh agent to say hello (imports aioice on a busy machine)
 CALL_TIMEOUT = 10.0

@@ -41,7 +41,7 @@ class ClassOps:
     async def classroom_start(self, host: str, port: int = 5000,
                               networks: list[str] | None = None, turn: bool = True,
                               credential_ttl: int | None = None) -> dict[str, Any]:
-        from ..classroom import CREDENTIAL_TTL, Classroom
+        from talklab.classroom import CREDENTIAL_TTL, Classroom
         classroom = await Classroom(host, port, networks=networks, turn=turn,
                                     credential_ttl=credential_ttl or CREDENTIAL_TTL).start()
         self.classrooms[classroom.server.port] = classroom
@@ -63,8 +63,8 @@ class ClassOps:
     # -- a student ------------------------------------------------------------------------------
     async def student_join(self, server: str, name: str, room: str = "ABCD12",
                            tone_hz: float | None = None) -> dict[str, Any]:
-        from ..lab import Lab
-        from ..person import SignalingError, VoiceError
+        from talklab.lab import Lab
+        from talklab.person import SignalingError, VoiceError
         if self.lab is None:
             self.lab = await Lab(server=server).start()
         try:

@@ -27,13 +27,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..turn.credentials import rest_credentials
-from . import simulated
-from .agents import Agent, RemotePeer
-from .lab import NetLab
-from .nftables import KINDS
-from .pairing import Outcome, negotiate
-from .topology import Design, Network
+from talklab.netlab import simulated
+from talklab.netlab.agents import Agent, RemotePeer
+from talklab.netlab.lab import NetLab
+from talklab.netlab.nftables import KINDS
+from talklab.netlab.pairing import Outcome, negotiate
+from talklab.netlab.topology import Design, Network
+from talklab.turn.credentials import rest_credentials
 
 SHORT = {"full-cone": "fc", "restricted": "rc", "port-restricted": "prc", "symmetric": "sym",
          "symmetric-fully-random": "symf", "masquerade-open": "open"}
@@ -189,8 +189,8 @@ async def _pass(agents: dict[str, Agent], kinds: tuple[str, ...], servers: RealS
 
 async def _detect(agents: dict[str, Agent], kinds: tuple[str, ...],
                   stun: tuple[str, int]) -> dict[str, dict[str, Any]]:
-    from ..nat import detect_nat
-    from ..stun import StunServer
+    from talklab.nat import detect_nat
+    from talklab.stun import StunServer
 
     hosts = [(f"{SHORT[k]}-{side}", k) for k in kinds for side in "ab"]
     reports = await asyncio.gather(*(agents[h].call("detect_nat", {"server": list(stun)})
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retries", type=int, default=3,
                         help="check retransmissions (3: a pair fails after ~7.5 s)")
     args = parser.parse_args(argv)
-    from .shell import not_permitted
+    from talklab.netlab.shell import not_permitted
     reason = not_permitted()
     if reason:
         print(f"cannot build the network lab: {reason}", file=sys.stderr)

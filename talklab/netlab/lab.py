@@ -24,10 +24,10 @@ import signal
 import weakref
 from typing import Any
 
-from . import plan, shell
-from .agents import Agent
-from .plan import Names, Step
-from .topology import Network
+from talklab.netlab import plan, shell
+from talklab.netlab.agents import Agent
+from talklab.netlab.plan import Names, Step
+from talklab.netlab.topology import Network
 
 
 def _teardown(prefix: str, namespaces: list[str], processes: dict[int, Any],

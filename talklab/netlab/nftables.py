@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..nat.behaviour import AD, APD, EI, Behaviour
+from talklab.nat.behaviour import AD, APD, EI, Behaviour
 
 TABLE = "talklab"
 TIMEOUT = "2m"  # how long a recorded mapping outlives its last packet (conntrack's UDP: 120 s)
@@ -62,7 +62,7 @@ class NatKind:
     @property
     def classic(self) -> str | None:
         """The classic name of the behaviour it should have (RFC 4787 + RFC 3489)."""
-        from ..nat.behaviour import nat_type
+        from talklab.nat.behaviour import nat_type
         if self.mapping is None or self.filtering is None:
             return None
         return nat_type(self.mapping, self.filtering)

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from aioice import Candidate, Connection
 
-from .._aiortc import access
-from ..address import Address
-from ..ice.inspect import route_of
+from talklab._aiortc import access
+from talklab.address import Address
+from talklab.ice.inspect import route_of
 
 ROUTES = ("host", "srflx", "prflx", "relay")
 

@@ -24,8 +24,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import nftables
-from .topology import CORE, Network
+from talklab.netlab import nftables
+from talklab.netlab.topology import CORE, Network
 
 IFNAMSIZ = 15  # the longest interface name Linux takes
 PREFIX = re.compile(r"^tl[0-9a-f]{4}$")

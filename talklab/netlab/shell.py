@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .plan import PREFIX, Step
+from talklab.netlab.plan import PREFIX, Step
 
 OWNERS = Path("/run/talklab-netlab")
 COMMAND_TIMEOUT = 10.0  # s; an ip or nft command takes milliseconds

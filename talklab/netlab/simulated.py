@@ -15,14 +15,14 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .. import _aiortc
-from ..nat import Nat
-from ..nat.network import Host
-from ..stun import StunServer
-from ..turn import TurnServer
-from ..turn.credentials import rest_credentials
-from ..turn.policy import PeerPolicy
-from .pairing import Description, Outcome, Peer, negotiate
+from talklab import _aiortc
+from talklab.nat import Nat
+from talklab.nat.network import Host
+from talklab.netlab.pairing import Description, Outcome, Peer, negotiate
+from talklab.stun import StunServer
+from talklab.turn import TurnServer
+from talklab.turn.credentials import rest_credentials
+from talklab.turn.policy import PeerPolicy
 
 
 class SimulatedPeer:

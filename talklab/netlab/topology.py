@@ -37,7 +37,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from .nftables import KINDS
+from talklab.netlab.nftables import KINDS
 
 DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in
                       ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))  # RFC 5737

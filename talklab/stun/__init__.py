@@ -7,9 +7,9 @@
 * :class:`StunServer` / :func:`binding_response` — the server and its socket-free core.
 """
 
-from .client import Exchange, binding, bindings
-from .dissect import Attribute, Dissection, dissect, long_term_key, saslprep
-from .server import Endpoints, StunServer, binding_response
+from talklab.stun.client import Exchange, binding, bindings
+from talklab.stun.dissect import Attribute, Dissection, dissect, long_term_key, saslprep
+from talklab.stun.server import Endpoints, StunServer, binding_response
 
 __all__ = [
            "Attribute",

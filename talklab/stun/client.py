@@ -12,7 +12,7 @@ from typing import Any
 
 from aioice import stun
 
-from ..address import Address
+from talklab.address import Address
 
 
 @dataclass
@@ -48,7 +48,7 @@ async def bindings(servers: list[Address], *, host=None, change: int = 0,
     transport, protocol = await loop.create_datagram_endpoint(Client, local_addr=(address, 0))
     sender: Any = transport
     if host is not None and host.nat is not None:
-        from ..nat.network import NatTransport
+        from talklab.nat.network import NatTransport
         sender = NatTransport(transport, host, protocol.datagram_received)
     local = transport.get_extra_info("sockname")[:2]
     exchanges = []

@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 
 from aioice import stun
 
-from .._service import Service, serve_forever
-from ..address import Address
-from ..notebook import made_by
-from .dissect import dissect
+from talklab._service import Service, serve_forever
+from talklab.address import Address
+from talklab.notebook import made_by
+from talklab.stun.dissect import dissect
 
 SOFTWARE = "talklab-stun"
 

@@ -4,10 +4,10 @@
 * :mod:`.server` — :class:`TurnServer`, UDP and TCP listeners and relay sockets.
 """
 
-from .core import Allocation, TurnCore
-from .credentials import Credentials, rest_credentials
-from .policy import PeerPolicy
-from .server import TurnServer
+from talklab.turn.core import Allocation, TurnCore
+from talklab.turn.credentials import Credentials, rest_credentials
+from talklab.turn.policy import PeerPolicy
+from talklab.turn.server import TurnServer
 
 __all__ = ["Allocation", "Credentials", "PeerPolicy", "TurnCore", "TurnServer",
            "rest_credentials"]

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 
 from aioice import stun
 
-from ..address import Address
-from ..stun.dissect import long_term_key
-from .credentials import Credentials
-from .policy import PeerPolicy
+from talklab.address import Address
+from talklab.stun.dissect import long_term_key
+from talklab.turn.credentials import Credentials
+from talklab.turn.policy import PeerPolicy
 
 SOFTWARE = "talklab-turn"
 UDP = 17

@@ -29,7 +29,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..address import Address
+from talklab.address import Address
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SHARED = ipaddress.ip_network("100.64.0.0/10")

@@ -22,11 +22,11 @@ import socket
 import struct
 from collections.abc import Callable
 
-from .._service import Service, serve_forever
-from ..address import Address
-from ..nat.network import Conditions, pending_datagrams
-from .core import Action, CloseRelay, SendToClient, SendToPeer, TurnCore, TurnCounters
-from .policy import PeerPolicy
+from talklab._service import Service, serve_forever
+from talklab.address import Address
+from talklab.nat.network import Conditions, pending_datagrams
+from talklab.turn.core import Action, CloseRelay, SendToClient, SendToPeer, TurnCore, TurnCounters
+from talklab.turn.policy import PeerPolicy
 
 log = logging.getLogger("talklab.turn")
 READ_BATCH = 256  # datagrams read from the listening socket per wake-up of the event loop

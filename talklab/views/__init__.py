@@ -14,16 +14,16 @@ has closed. Widgets are live: they redraw from the lab's events while the room r
 * :mod:`.panel` — the room control panel: Join voice / Leave buttons beside the live mesh.
 """
 
-from .audio import draw_spectrogram, draw_spectrum, draw_waveform, listen, player
-from .charts import draw_matrix, draw_priorities
-from .checklist import DaveChecklist
-from .drawing import Drawing, figure
-from .mesh import MeshView, draw_mesh, mesh_drawing, rooms_drawing
-from .panel import RoomPanel
-from .sequence import SequenceDiagram, draw_sequence, sequence_diagram, story
-from .stats import LinkStatsView
-from .streams import draw_streams, streams_drawing
-from .tables import (
+from talklab.views.audio import draw_spectrogram, draw_spectrum, draw_waveform, listen, player
+from talklab.views.charts import draw_matrix, draw_priorities
+from talklab.views.checklist import DaveChecklist
+from talklab.views.drawing import Drawing, figure
+from talklab.views.mesh import MeshView, draw_mesh, mesh_drawing, rooms_drawing
+from talklab.views.panel import RoomPanel
+from talklab.views.sequence import SequenceDiagram, draw_sequence, sequence_diagram, story
+from talklab.views.stats import LinkStatsView
+from talklab.views.streams import draw_streams, streams_drawing
+from talklab.views.tables import (
     Table,
     candidates_table,
     pairs_table,

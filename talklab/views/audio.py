@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..media import SAMPLE_RATE
-from .drawing import Drawing, figure
+from talklab.media import SAMPLE_RATE
+from talklab.views.drawing import Drawing, figure
 
 
 def draw_waveform(samples: np.ndarray, title: str = "waveform") -> Drawing:

@@ -10,7 +10,7 @@ from typing import Any
 
 from matplotlib.patches import Patch, Rectangle
 
-from .drawing import Drawing, figure
+from talklab.views.drawing import Drawing, figure
 
 ROUTE_COLOURS = {"host": "#059669", "srflx": "#2563eb", "prflx": "#4f46e5", "relay": "#b45309",
                  None: "#dc2626"}

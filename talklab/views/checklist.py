@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..notebook import made_by
-from .live import LiveView
+from talklab.notebook import made_by
+from talklab.views.live import LiveView
 
 STEPS = (
     ("1", "getUserMedia: Dave's browser gets a microphone", "handleJoinVoice"),

@@ -19,9 +19,9 @@ from typing import Any
 import networkx as nx
 from matplotlib.lines import Line2D
 
-from ..notebook import made_by
-from .drawing import Drawing, figure
-from .live import LiveView
+from talklab.notebook import made_by
+from talklab.views.drawing import Drawing, figure
+from talklab.views.live import LiveView
 
 STATE_COLOURS = {"connected": "#059669", "connecting": "#d97706", "new": "#6b7280",
                  "disconnected": "#ea580c", "failed": "#dc2626", "closed": "#9ca3af"}

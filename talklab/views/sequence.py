@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .drawing import Drawing, figure
+from talklab.views.drawing import Drawing, figure
 
 SHORT = {"webrtc-ice-candidate": "ice-candidate"}
 HIDDEN = {"connect", "disconnect"}
@@ -134,7 +134,7 @@ def story(lab: Any, people: Sequence[str] | None = None, since: float | None = N
 def _calls_served(lab: Any) -> dict[tuple[str, int], str]:
     """Which call each public address learnt through STUN serves: a srflx candidate of the
     link from a person to whom (each call has its own sockets, so its own mapping)."""
-    from ..ice import ice_connection
+    from talklab.ice import ice_connection
 
     served = {}
     for p in lab.people.values():

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..link import Link, LinkStats
-from ..notebook import made_by
-from .live import LiveView
+from talklab.link import Link, LinkStats
+from talklab.notebook import made_by
+from talklab.views.live import LiveView
 
 
 @dataclass(frozen=True)

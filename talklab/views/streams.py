@@ -18,9 +18,9 @@ from typing import Any
 
 import networkx as nx
 
-from ..janus import JANUS
-from .drawing import Drawing, figure
-from .mesh import STATE_COLOURS, draw_mesh, positions
+from talklab.janus import JANUS
+from talklab.views.drawing import Drawing, figure
+from talklab.views.mesh import STATE_COLOURS, draw_mesh, positions
 
 SERVER_COLOUR, PERSON_COLOUR = "#b45309", "#7c3aed"
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..ice import inspect
+from talklab.ice import inspect
 
 
 class Table:
@@ -130,7 +130,7 @@ def timeline_table(link) -> Table:
 
 def trace_table(trace, last: int = 20) -> Table:
     """The signaling server's last ``last`` log entries, people by name."""
-    from .sequence import SERVER, _names
+    from talklab.views.sequence import SERVER, _names
     entries = list(trace)
     names = _names(entries)
 
