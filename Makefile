@@ -34,7 +34,7 @@ bench/node/node_modules/.installed: bench/node/package.json bench/node/package-l
 	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# -- Debian's Chromium, the real browser of tests/test_browser.py (Playwright drives it; it never
+# -- Debian's Chromium, the real browser of tests/test_chromium_page.py (Playwright drives it; it never
 #    downloads a browser of its own) --------------------------------------------------------------
 browser-deps:
 	@command -v chromium >/dev/null || { $(APT) update && $(APT) install -y chromium; }
@@ -80,7 +80,7 @@ test: lint $(VENV)/.installed tests/node/node_modules/.installed \
 
 bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps
 	$(BIN)/python bench/signaling_storm.py
-	$(BIN)/python bench/mesh.py
+	$(BIN)/python bench/mesh_cpu.py
 	$(BIN)/python bench/fuzz_servers.py
 
 clean:

@@ -103,7 +103,7 @@ def p99(values: list[float]) -> float:
 
 # -- bystanders (their own process) -----------------------------------------------------------
 async def signaling_bystanders(url: str, pairs: int) -> None:
-    from talklab.signaling import SignalingClient
+    from talklab.browser.signaling import SignalingClient
     sent: dict[str, float] = {}
     latencies: list[float] = []
     people = []

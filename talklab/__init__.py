@@ -2,12 +2,13 @@
 
 The seed's five systems, each a module you can open:
 
-* Step 1, getUserMedia: :mod:`talklab.media` (and :mod:`talklab.encoding`)
+* Step 1, getUserMedia: :mod:`talklab.browser.media` (and :mod:`talklab.browser.encoding`)
 * Steps 2-7, the signaling server: :mod:`talklab.server` (the ``server/`` folder)
-* the seed's browser, one per person: :mod:`talklab.person` (and its links, :mod:`talklab.link`)
+* the seed's browser, one per person: :mod:`talklab.browser.person` (and its links,
+  :mod:`talklab.browser.link`)
 * Step 8, ICE: :mod:`talklab.ice`, with :mod:`talklab.stun`, :mod:`talklab.turn` and the
   simulated network :mod:`talklab.nat`
-* Step 9, what each person hears: :mod:`talklab.hearing`
+* Step 9, what each person hears: :mod:`talklab.browser.hearing`
 
 :class:`talklab.Lab` puts them together; :class:`talklab.Classroom` is a teacher's servers for a
 class, which students' labs join by URL (``Lab(server=...)``, :mod:`talklab.classroom`).
@@ -27,24 +28,26 @@ __version__ = "0.2.0"
 
 # name -> the module (relative to this package) that defines it
 _EXPORTS = {
-    "DEFAULT_ROOM": ".lab", "Lab": ".lab",
+    "DEFAULT_ROOM": ".lab.lab", "Lab": ".lab.lab",
     "Event": ".events", "EventBus": ".events",
-    "Ear": ".hearing", "dominant_frequency": ".hearing", "level_dbfs": ".hearing",
-    "LabClosed": ".lab",
-    "nat_matrix": ".matrix",
-    "FileVoice": ".media", "FrameVoice": ".media", "MediaError": ".media", "MediaStream": ".media",
-    "NotAllowedError": ".media", "NotFoundError": ".media", "OverconstrainedError": ".media",
-    "SyntheticVoice": ".media", "enumerate_devices": ".media", "get_user_media": ".media",
+    "Ear": ".browser.hearing", "dominant_frequency": ".browser.hearing",
+    "level_dbfs": ".browser.hearing",
+    "LabClosed": ".lab.lab",
+    "nat_matrix": ".lab.matrix",
+    **{name: ".browser.media" for name in (
+        "FileVoice", "FrameVoice", "MediaError", "MediaStream", "NotAllowedError",
+        "NotFoundError", "OverconstrainedError", "SyntheticVoice", "enumerate_devices",
+        "get_user_media")},
     "detect_nat": ".nat",
-    "Link": ".link",
-    "Person": ".person", "SignalingError": ".person", "VoiceError": ".person",
+    "Link": ".browser.link",
+    "Person": ".browser.person", "SignalingError": ".browser.person",
+    "VoiceError": ".browser.person",
     "SignalingServer": ".server",
-    "SignalingClient": ".signaling",
+    "SignalingClient": ".browser.signaling",
     "Classroom": ".classroom",
 }
-_SUBMODULES = {"classroom", "check", "ice", "nat", "stun", "turn", "views", "server", "media",
-               "hearing", "sdp", "person", "link", "lab", "matrix", "events", "signaling",
-               "encoding"}
+_SUBMODULES = {"browser", "lab", "classroom", "check", "ice", "nat", "stun", "turn", "views",
+               "server", "events", "janus", "netlab"}
 
 __all__ = ["DEFAULT_ROOM", "Classroom", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice",
     "Lab", "LabClosed", "Link",
@@ -54,13 +57,9 @@ __all__ = ["DEFAULT_ROOM", "Classroom", "Ear", "Event", "EventBus", "FileVoice",
     "level_dbfs", "nat_matrix"]
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
-    from talklab.classroom import Classroom
-    from talklab.events import Event, EventBus
-    from talklab.hearing import Ear, dominant_frequency, level_dbfs
-    from talklab.lab import DEFAULT_ROOM, Lab, LabClosed
-    from talklab.link import Link
-    from talklab.matrix import nat_matrix
-    from talklab.media import (
+    from talklab.browser.hearing import Ear, dominant_frequency, level_dbfs
+    from talklab.browser.link import Link
+    from talklab.browser.media import (
         FileVoice,
         FrameVoice,
         MediaError,
@@ -72,10 +71,14 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         enumerate_devices,
         get_user_media,
     )
+    from talklab.browser.person import Person, SignalingError, VoiceError
+    from talklab.browser.signaling import SignalingClient
+    from talklab.classroom import Classroom
+    from talklab.events import Event, EventBus
+    from talklab.lab.lab import DEFAULT_ROOM, Lab, LabClosed
+    from talklab.lab.matrix import nat_matrix
     from talklab.nat import detect_nat
-    from talklab.person import Person, SignalingError, VoiceError
     from talklab.server import SignalingServer
-    from talklab.signaling import SignalingClient
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
+from talklab.browser.signaling import SignalingClient
 from talklab.server import SignalingServer
-from talklab.signaling import SignalingClient
 
 _violations: list[str] = []
 

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from server_fixtures import FAST_PATHS, serving
 
+from talklab.browser.signaling import SignalingClient
 from talklab.server import Limits
-from talklab.signaling import SignalingClient
 from talklab.turn import TurnServer
 
 BENCH = pathlib.Path(__file__).parent.parent / "bench"

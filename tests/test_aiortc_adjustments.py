@@ -45,7 +45,7 @@ def assert_stock() -> None:
 
 def test_importing_talklab_changes_nothing_in_aioice():
     code = ("import aioice.ice, aioice.stun; stock = aioice.ice.get_host_addresses\n"
-            "import talklab, talklab.lab, talklab.person\n"
+            "import talklab, talklab.lab.lab, talklab.browser.person\n"
             "assert aioice.ice.get_host_addresses is stock and aioice.stun.RETRY_MAX == 6\n"
             "print('ok')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

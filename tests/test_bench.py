@@ -33,8 +33,8 @@ def test_signaling_storm_runs_and_loses_nothing():
 
 
 def test_mesh_bench_compares_talklab_with_plain_aiortc_in_the_same_run():
-    run = subprocess.run([sys.executable, str(BENCH / "mesh.py"), "--sizes", "2", "--window", "1"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, str(BENCH / "mesh_cpu.py"), "--sizes", "2",
+                          "--window", "1"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     header = [h.strip() for h in lines[0].split("|")]
@@ -64,7 +64,7 @@ def test_dave_bench_breaks_his_join_into_stages():
 
 @pytest.mark.skipif(not available(), reason="needs Janus (apt-get install janus)")
 def test_topologies_bench_measures_mesh_sfu_and_mcu_side_by_side():
-    run = subprocess.run([sys.executable, str(BENCH / "topologies.py"), "--sizes", "3",
+    run = subprocess.run([sys.executable, str(BENCH / "sfu_mcu.py"), "--sizes", "3",
                           "--window", "1"], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()

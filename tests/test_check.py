@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from talklab import check
-from talklab.media import NotAllowedError
+from talklab.browser.media import NotAllowedError
 
 SDP = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96 0\r\na=rtpmap:96 opus/48000/2\r\n"
        "a=rtpmap:0 PCMU/8000\r\n")
@@ -119,7 +119,7 @@ def test_names_a_browser_compares_exactly_are_judged_letter_for_letter():
     assert said.verdict == "not yet" and "letter for letter" in said.message
     assert "NotAllowedError" not in said.message
     kind = check.OneOf(["NotFoundError", "OverconstrainedError"], exact=True)
-    from talklab.media import OverconstrainedError
+    from talklab.browser.media import OverconstrainedError
     said = check.compare(OverconstrainedError, "OverconstrainedError", about="the error", kind=kind)
     assert "you predicted OverconstrainedError, and it was 'OverconstrainedError'" in said.message
     assert "<class" not in said.message and "as you predicted" in said.message

@@ -15,8 +15,8 @@ from test_kernel import Kernel, errors, stderr
 
 import talklab
 from talklab.address import Scope
-from talklab.classroom import Classroom, DashboardView, RemoteError, fetch_dashboard
-from talklab.classroom.remote import checked_ice_servers, route_address, server_host
+from talklab.classroom import Classroom, DashboardView, fetch_dashboard
+from talklab.lab.student import RemoteError, checked_ice_servers, route_address, server_host
 from talklab.server import SignalingServer
 from talklab.server.classroom import ClassState, combined, link_report
 from talklab.server.payloads import InvalidPayload

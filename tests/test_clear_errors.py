@@ -6,7 +6,7 @@ import pytest
 
 import talklab
 from talklab import Lab, LabClosed
-from talklab.person import PersonClosed
+from talklab.browser.person import PersonClosed
 
 
 def test_a_lab_refuses_settings_that_make_no_sense():

@@ -1,8 +1,8 @@
-"""talklab.diagnose: why a call did not connect, from plain facts (no lab, no socket)."""
+"""talklab.lab.diagnose: why a call did not connect, from plain facts (no lab, no socket)."""
 
 from __future__ import annotations
 
-from talklab.diagnose import End, advice
+from talklab.lab.diagnose import End, advice
 
 
 def test_a_step_that_raised_is_named_before_anything_about_networks():

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from server_fixtures import FAST_PATHS, serving
 
+from talklab.browser.signaling import SignalingClient
 from talklab.server import SignalingServer, engine
-from talklab.signaling import SignalingClient
 
 
 @pytest.fixture(**FAST_PATHS)

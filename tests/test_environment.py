@@ -65,7 +65,7 @@ def test_a_plain_checkout_imports_without_installing(tmp_path):
     copy = tmp_path / "checkout"
     shutil.copytree(ROOT, copy, symlinks=True,
                     ignore=shutil.ignore_patterns(".venv", "node_modules", ".git", "*.egg-info"))
-    code = "import talklab.server, talklab.lab; print(talklab.server.__file__)"
+    code = "import talklab.server, talklab.lab.lab; print(talklab.server.__file__)"
     env = {"PYTHONPATH": str(copy), "PATH": "/usr/bin"}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path, env=env)

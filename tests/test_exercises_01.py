@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from talklab import check
+from talklab.browser.media import FRAME_SAMPLES, FrameVoice
 from talklab.check.media import SITUATIONS, judge_frames
-from talklab.media import FRAME_SAMPLES, FrameVoice
 
 KEY = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "01.py"
 

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from talklab import Lab, check, sdp
+from talklab import Lab, check
+from talklab.browser import sdp
 from talklab.check.offer import CHANGES
 from talklab.stun import StunServer
 

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from talklab.hearing import Ear, dominant_frequency, level_dbfs
+from talklab.browser.hearing import Ear, dominant_frequency, level_dbfs
 
 
 def tone(hz, seconds=1.0, rate=48_000, amp=0.3):

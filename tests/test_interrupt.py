@@ -103,7 +103,7 @@ async def test_interrupting_06s_matrix_says_one_sentence_and_the_kernel_goes_on(
 async def test_interrupting_07s_room_of_ten_leaves_a_lab_that_works(kernel):
     manager, client = kernel
     pid = manager.provisioner.process.pid
-    await run(client, "import talklab\nfrom talklab.load import measure\n"
+    await run(client, "import talklab\nfrom talklab.lab.load import measure\n"
                       "from talklab.views import LinkStatsView\nlab = await talklab.Lab()")
     msg_id = client.execute(cell("07-the-full-mesh.ipynb", "voice_cap=10"))
     await until(lambda: udp_sockets(pid) > 20, 40, "the room of ten filling")
@@ -126,7 +126,7 @@ async def test_interrupting_09s_check_leaves_its_redis_and_says_one_sentence(ker
     'cannot connect' on stderr), and the check's interrupt was a bare CancelledError."""
     manager, client = kernel
     await run(client, "import asyncio, shutil\nfrom talklab import check\n"
-                      "from talklab.redis_server import RedisServer\n"
+                      "from talklab.lab.redis_server import RedisServer\n"
                       "redis = await RedisServer()\none = await redis.signaling_server(db=1)\n"
                       "print(redis.pid)")
     shown = await run(client, "print(redis.pid)")
@@ -153,7 +153,7 @@ async def test_interrupting_09s_check_leaves_its_redis_and_says_one_sentence(ker
 async def test_a_kernel_that_dies_takes_its_redis_with_it():
     manager, client = await start_new_async_kernel(kernel_name="python3", cwd=str(ROOT))
     try:
-        shown = await run(client, "from talklab.redis_server import RedisServer\n"
+        shown = await run(client, "from talklab.lab.redis_server import RedisServer\n"
                                   "redis = await RedisServer()\nprint(redis.pid)")
         redis_pid = int(shown[0]["text"])
         assert os.getpgid(redis_pid) != os.getpgid(manager.provisioner.process.pid)

@@ -9,7 +9,7 @@ the notebook runs. A last test clicks the room panel's buttons and sees the live
 JupyterLab runs on 127.0.0.1 with a token and its app object exposed
 (``--LabApp.expose_app_in_browser``), in throwaway config/settings/workspace folders, with the
 news pop-up extension disabled, serving a copy of notebooks/ (it saves what it runs there).
-Chromium is Debian's, driven by Playwright (flags: see tests/test_browser.py).
+Chromium is Debian's, driven by Playwright (flags: see tests/test_chromium_page.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 
 import nbformat
 import pytest
-from test_browser import CHROMIUM, HEADLESS
+from test_chromium_page import CHROMIUM, HEADLESS
 from test_notebooks import BUDGET, NOTEBOOKS, RAW_REPR, outputs, text_of
 
 ROOT = pathlib.Path(__file__).parent.parent

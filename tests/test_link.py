@@ -1,4 +1,4 @@
-"""One call, as the seed's browser functions make it (``talklab/link.py`` and the person's
+"""One call, as the seed's browser functions make it (``talklab/browser/link.py`` and the person's
 ``create_peer_connection``): what a learner's handler can do to a connection behaves as a
 browser's RTCPeerConnection would, and a refusal never touches a call that is up."""
 
@@ -8,8 +8,8 @@ import pytest
 from aiortc.exceptions import InvalidStateError
 
 from talklab import Lab
-from talklab.link import ALLOWED, _allowed
-from talklab.person import ConnectionExists
+from talklab.browser.link import ALLOWED, _allowed
+from talklab.browser.person import ConnectionExists
 
 CANDIDATE = {"candidate": "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", "sdpMid": "0",
              "sdpMLineIndex": 0}

@@ -1,4 +1,4 @@
-"""talklab.load: a live room's load, measured (notebook 07 shows it for 6, 8 and 10 people)."""
+"""talklab.lab.load: a live room's load, measured (notebook 07 shows it for 6, 8 and 10 people)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from talklab import Lab
-from talklab.load import REAL_TIME, _queued_kb, measure
+from talklab.lab.load import REAL_TIME, _queued_kb, measure
 
 
 async def test_a_room_of_three_runs_in_real_time_and_each_uploads_two_streams():

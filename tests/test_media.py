@@ -7,8 +7,8 @@ import pytest
 from helpers import write_tone
 
 import talklab
-from talklab import media
-from talklab.hearing import dominant_frequency
+from talklab.browser import media
+from talklab.browser.hearing import dominant_frequency
 
 
 async def collect(track, frames: int) -> np.ndarray:
@@ -110,7 +110,7 @@ async def test_a_stopped_track_says_it_has_ended_and_what_to_run():
     """01's cell re-run after the closing cell raised a bare MediaStreamError with no message."""
     from aiortc.mediastreams import MediaStreamError
 
-    from talklab.media import TrackEnded
+    from talklab.browser.media import TrackEnded
     stream = await talklab.get_user_media()
     stream.stop()
     with pytest.raises(TrackEnded) as ended:

@@ -9,7 +9,7 @@ import pytest
 
 import talklab
 from talklab import Lab, VoiceError
-from talklab.person import PersonClosed
+from talklab.browser.person import PersonClosed
 
 
 def relayed(lab: Lab, event: str, *, to=None, by=None) -> list:

@@ -13,7 +13,7 @@ from talklab.ice import (
     pair_priority,
     pairs,
 )
-from talklab.matrix import nat_matrix
+from talklab.lab.matrix import nat_matrix
 
 TYPES = ("full-cone", "restricted", "port-restricted", "symmetric")
 

@@ -93,7 +93,7 @@ async def test_a_person_out_of_voice_and_something_that_is_no_lab_are_refused():
 
 async def test_a_bare_client_whose_server_went_with_its_lab_is_said_so():
     from talklab import SignalingClient
-    from talklab.signaling import Disconnected
+    from talklab.browser.signaling import Disconnected
     async with talklab.Lab() as lab:
         alice = await SignalingClient("Alice").connect(lab.url)
         check.ready(lab, alice)

@@ -20,8 +20,8 @@ import urllib.request
 import pytest
 from server_fixtures import FAST_PATHS, cli_flags, running_redis, start_redis, stop_redis
 
+from talklab.browser.signaling import SignalingClient
 from talklab.server import VOICE_FULL_MESSAGE, SignalingServer
-from talklab.signaling import SignalingClient
 
 
 @pytest.fixture(**FAST_PATHS)

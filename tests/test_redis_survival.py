@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from server_fixtures import FAST_PATHS, running_redis, start_redis, stop_redis
 
+from talklab.browser.signaling import SignalingClient
 from talklab.server import VOICE_FULL_MESSAGE, Limits, SignalingServer
-from talklab.signaling import SignalingClient
 
 ROOM = "SURVIVE"
 OFFER = {"type": "offer", "sdp": "v=0\r\ns=survive\r\n"}

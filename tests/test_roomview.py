@@ -1,9 +1,9 @@
-"""The room as one person sees it (``talklab/roomview.py``): the seed's browser handlers as a
+"""The room as one person sees it (``talklab/browser/room.py``): the seed's browser handlers as a
 core with no I/O. Events in, actions out: no socket, no connection, no clock."""
 
 from __future__ import annotations
 
-from talklab.roomview import (
+from talklab.browser.room import (
     Accept,
     AddCandidate,
     Answer,

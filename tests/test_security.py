@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 from server_fixtures import FAST_PATHS, cli_flags, serving
 
+from talklab.browser.signaling import SignalingClient
 from talklab.server import SignalingServer
 from talklab.server.gate import Gate
 from talklab.server.trace import MAX_PAGE
-from talklab.signaling import SignalingClient
 
 ROOM = "SAFE"
 EVIL = "http://evil.example"

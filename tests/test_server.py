@@ -13,9 +13,9 @@ import urllib.request
 import pytest
 from server_fixtures import FAST_PATHS, cli_flags, serving
 
+from talklab.browser.signaling import SignalingClient
 from talklab.server import VOICE_FULL_MESSAGE, SignalingServer
 from talklab.server.payloads import InvalidPayload
-from talklab.signaling import SignalingClient
 
 
 @pytest.fixture(**FAST_PATHS)

@@ -12,8 +12,8 @@ from test_janus_server import gone
 
 from talklab import Lab
 from talklab.janus import JANUS, available
-from talklab.load import links_of, measure
-from talklab.topology import TOPOLOGIES
+from talklab.lab.janus_rooms import TOPOLOGIES
+from talklab.lab.load import links_of, measure
 from talklab.views import streams_drawing
 
 NAMES = ("Alice", "Bob", "Carol")

@@ -257,7 +257,7 @@ def test_every_route_drawn_has_a_legend_entry_and_relayed_calls_stay_apart():
     import matplotlib
     matplotlib.use("Agg")
     from talklab.views.drawing import figure
-    from talklab.views.mesh import draw_mesh
+    from talklab.views.room import draw_mesh
     _, ax = figure(4.4, 4.0)
     draw_mesh(room, ax)
     bends = {tuple(line.get_xydata()[1]) for line in ax.lines if len(line.get_xydata()) == 3}

@@ -42,7 +42,7 @@ The adjustments (aioice 0.13.0, aiortc 1.16.0, pinned in pyproject.toml):
 7. **Audio decoded on the loop** (:mod:`.decoding`). aiortc decodes each receiver's frames on a
    thread of its own (30 threads in a room of six, in one process), and the hand-over to and
    from them costs more than the decoding; a lab's audio receivers decode where the frame was
-   reassembled (``Settings.decoding``, "loop"; "thread" is aiortc's own, for ``bench/mesh.py``).
+   reassembled (``Settings.decoding``, "loop"; "thread" is aiortc's own, for ``bench/mesh_cpu.py``).
 
 One more reaches into aioice without replacing anything, per call rather than while labs run:
 a trickling person's link holds its agent's STUN server back during ``setLocalDescription`` and

@@ -65,7 +65,7 @@ def add_local_candidate(connection: Connection, candidate: Candidate) -> bool:
     return True
 
 
-# -- counters, read at once (no await: see talklab.load) ------------------------------------------
+# -- counters, read at once (no await: see talklab.lab.load) -------------------------------
 def rtp_packets(pc: Any) -> tuple[int, int]:
     """``(sent, received)`` RTP packets of an ``RTCPeerConnection`` so far: what ``getStats()``
     reports as ``packetsSent`` and ``packetsReceived``, read without awaiting."""

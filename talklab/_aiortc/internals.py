@@ -145,7 +145,7 @@ TABLE: tuple[Internal, ...] = (
     Internal("aiortc.rtcicetransport.RTCIceTransport", "_connection", "attribute", "the aioice "
              "agent behind a peer connection (every ICE view and check)", type=_CONNECTION),
     Internal(_SENDER, "_RTCRtpSender__packet_count", "attribute", "RTP packets sent, read at "
-             "once (load.measure, Link.packets, bench/mesh.py)", type="int"),
+             "once (load.measure, Link.packets, bench/mesh_cpu.py)", type="int"),
     Internal(_RECEIVER, "_RTCRtpReceiver__remote_streams", "attribute", "RTP packets received, "
              "per incoming stream, read at once", type="dict"),
     Internal("aiortc.rtcrtpreceiver.StreamStatistics", "packets_received", "attribute", "RTP "

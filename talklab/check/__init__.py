@@ -16,15 +16,15 @@ See :mod:`talklab.check.feedback` for how feedback is given, and why.
 from talklab.check import (
     capstone,
     classroom,
+    full_mesh,
     ice,
     media,
-    mesh,
     nat,
     offer,
     scaleout,
+    sfu_mcu,
     signaling,
     stun,
-    topologies,
 )
 from talklab.check.feedback import (
     Feedback,
@@ -54,12 +54,12 @@ from talklab.check.questions import (
 from talklab.check.stale import NotReady, measured, ready
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
-# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, mesh: 07, capstone: 08, scaleout: 09,
-# topologies: 10, classroom: 11)
+# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, full_mesh: 07, capstone: 08,
+# scaleout: 09, sfu_mcu: 10, classroom: 11)
 # and are
 # re-exported here,
 # so a notebook writes check.<name>.
-_TOPICS = (media, signaling, offer, stun, ice, nat, mesh, capstone, scaleout, topologies,
+_TOPICS = (media, signaling, offer, stun, ice, nat, full_mesh, capstone, scaleout, sfu_mcu,
            classroom)
 for _topic in _TOPICS:
     globals().update({name: getattr(_topic, name) for name in _topic.__all__})

@@ -48,7 +48,7 @@ async def handle_webrtc_answer(function: Any) -> Feedback:
 
 
 async def _answer_live(function: Any) -> Feedback:
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab() as lab:
         room = LiveRoom(lab)
@@ -105,7 +105,7 @@ def misplaced(people: list[Any]) -> list[str]:
 
 
 async def _candidate_live(function: Any) -> Feedback:
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab(stun=True) as lab:
         room = LiveRoom(lab)
@@ -206,7 +206,7 @@ async def capstone(build_room: Any, handle_webrtc_answer: Any = None,
 
 async def _room_live(build_room: Any, answer: Any, candidate: Any,
                      result: dict[str, Any]) -> Feedback:
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab(stun=True, turn=True) as lab:
         room = LiveRoom(lab)

@@ -63,7 +63,9 @@ def _weights(function: Any) -> str | None:
 
 
 async def _live_priority(function: Any) -> Feedback:
-    from talklab.lab import Lab  # (a lab only when the check runs: importing checks stays light)
+    from talklab.lab.lab import (
+        Lab,  # (a lab only when the check runs: importing checks stays light)
+    )
 
     first = await call(function, 126, DEFAULT_LOCAL_PREFERENCE, 1)  # a stub stops here
     if isinstance(first, bool) or not isinstance(first, int):

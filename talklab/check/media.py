@@ -3,8 +3,8 @@
 * :func:`which_error`: which of the browser's errors a situation raises (or none);
 * :func:`raw_kbps`: what uncompressed voice costs, worked out from the rate and sample size;
 * :func:`voice_frame`: the exercise. You write the synthetic voice itself, one 20 ms frame at
-  a time; talklab makes it a real track (:class:`talklab.media.FrameVoice`), a person in a live
-  lab speaks with it, another listens through Opus, and the check judges what was *heard*.
+  a time; talklab makes it a real track (:class:`talklab.browser.media.FrameVoice`), a person in
+  a live lab speaks with it, another listens through Opus, and the check judges what was *heard*.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from talklab.browser.hearing import dominant_frequency
+from talklab.browser.media import FRAME_SAMPLES, SAMPLE_RATE, FrameVoice, MediaStream
 from talklab.check.exercise import STUB, run
 from talklab.check.feedback import NOT_YET, RIGHT, Feedback, OneOf, Spec, Whole, question
-from talklab.hearing import dominant_frequency
-from talklab.media import FRAME_SAMPLES, SAMPLE_RATE, FrameVoice, MediaStream
 
 __all__ = ["raw_kbps", "voice_frame", "which_error"]
 
@@ -159,7 +159,7 @@ async def _live(function: Any, pitch: float) -> Feedback:
         return Feedback(NOT_YET, STUB + STUB_HINT)
     if problem:
         return Feedback(NOT_YET, problem)
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab() as lab:
         voice = FrameVoice(function, pitch)

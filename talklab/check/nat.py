@@ -169,7 +169,9 @@ async def _packets(function: Any) -> Feedback | None:
 
 async def _call(function: Any) -> Feedback:
     """A live call: Alice behind the learner's filter, Bob behind a symmetric NAT, STUN only."""
-    from talklab.lab import Lab  # (a lab only when the check runs: importing checks stays light)
+    from talklab.lab.lab import (
+        Lab,  # (a lab only when the check runs: importing checks stays light)
+    )
 
     recorder = _Recorder(function)
     async with Lab(stun=True, check_retries=2) as lab:

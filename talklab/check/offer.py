@@ -105,7 +105,7 @@ async def handle_user_joined_voice(function: Any) -> Feedback:
 
 
 async def _offers_live(function: Any) -> Feedback:
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab() as lab:
         room = await _room(lab)
@@ -155,7 +155,7 @@ async def handle_webrtc_offer(function: Any) -> Feedback:
 
 
 async def _answers_live(function: Any) -> Feedback:
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab() as lab:
         room = await _room(lab)

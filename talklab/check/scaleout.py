@@ -108,9 +108,9 @@ async def _splits_a_room(function: Any) -> bool:
 async def _storm(servers_of: list[int]) -> tuple[int, int, int]:
     """Three rooms of three, each person on the server chosen for their request; every pair
     exchanges an offer. Returns (offers that crossed servers, offers delivered, offers sent)."""
-    from talklab.redis_server import RedisServer
+    from talklab.browser.signaling import SignalingClient
+    from talklab.lab.redis_server import RedisServer
     from talklab.server import SignalingServer
-    from talklab.signaling import SignalingClient
 
     async with RedisServer() as redis:
         servers = [SignalingServer(redis_url=redis.url(5)) for _ in range(2)]

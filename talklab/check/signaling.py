@@ -40,7 +40,7 @@ async def relay_answer(function: Any) -> Feedback:
 
 
 async def _live_answer(function: Any) -> Feedback:
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab() as lab:
         assert lab.server is not None

@@ -1,10 +1,12 @@
-"""A class: every student's kernel is a person in the teacher's room.
+"""A class, the teacher's half: every student's kernel is a person in the teacher's room.
 
 * :mod:`.teacher` — :class:`Classroom`: the teacher's signaling, STUN and TURN servers on an
   address the teacher names, time-limited TURN credentials, a token, locks;
-* :mod:`.remote` — ``Lab(server=URL)``: a student's lab that joins the teacher's server;
-* :mod:`.report` — how a student's people tell the dashboard what their calls are doing;
 * :mod:`.dashboard` — the teacher's view of the class.
+
+The student's half is elsewhere, where it is used: ``Lab(server=URL)``, a student's lab that
+joins the teacher's server (:mod:`talklab.lab.student`), and how a student's people tell the
+dashboard what their calls are doing (:mod:`talklab.browser.report`).
 
 ``python -m talklab.classroom --host ADDRESS --network CIDR`` (``talklab-classroom``) runs a
 classroom from a terminal.
@@ -16,20 +18,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {"DashboardView": ".dashboard", "fetch_dashboard": ".dashboard",
-            "RemoteError": ".remote", "RemoteServer": ".remote",
             "CREDENTIAL_TTL": ".teacher", "Classroom": ".teacher"}
 
 if TYPE_CHECKING:
     from talklab.classroom.dashboard import DashboardView, fetch_dashboard
-    from talklab.classroom.remote import RemoteError, RemoteServer
     from talklab.classroom.teacher import CREDENTIAL_TTL, Classroom
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: talklab.lab imports .remote, and views import lab
+def __getattr__(name: str) -> Any:  # PEP 562: `import talklab.classroom` starts nothing
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CREDENTIAL_TTL", "Classroom", "DashboardView", "RemoteError", "RemoteServer",
-           "fetch_dashboard"]
+__all__ = ["CREDENTIAL_TTL", "Classroom", "DashboardView", "fetch_dashboard"]

@@ -3,12 +3,12 @@
 The data is the server's (``GET /dashboard``, or :meth:`Classroom.dashboard` in-process): per
 room, its members and who holds a voice seat, the seats left, whether the teacher locked it,
 the signaling messages it has had, and each pair's link **as the two people in it report it**
-(:mod:`talklab.classroom.report`): the server itself never sees audio. A link both report
+(:mod:`talklab.browser.report`): the server itself never sees audio. A link both report
 ``connected`` has carried audio both ways; one side only, or none, is drawn as not yet.
 
 :class:`DashboardView` shows a table of rooms, a table of links that are not carrying audio
 (with what each side says: the first thing to look at when a student cannot hear), and each
-room's mesh, drawn like the course's (:mod:`talklab.views.mesh`).
+room's mesh, drawn like the course's (:mod:`talklab.views.room`).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class DashboardView:
 
     def drawing(self) -> Any:
         from talklab.views.drawing import Drawing, figure
-        from talklab.views.mesh import draw_mesh, legend
+        from talklab.views.room import draw_mesh, legend
         rooms = self.rooms[:6]  # (a class has more: the tables list them all)
         if not rooms:
             return None

@@ -221,7 +221,7 @@ class Classroom(Service):
         room=room, voice=True, **options)``, in a lab of their own (``classroom.students``).
         Rehearsing a name again closes that student's earlier lab first; the classroom closes
         its students' labs when it closes, before its servers."""
-        from talklab.lab import Lab
+        from talklab.lab.lab import Lab
         if not self._started:
             again = f"the cell with {self.made_by}" if self.made_by else \
                 "the cell that makes the classroom"

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from talklab import _aiortc
+from talklab.browser.media import MediaStream
 from talklab.events import EventBus
 from talklab.janus.client import Handle, Json
 from talklab.janus.mix import relative_levels, tone_levels, voices_in_mix
 from talklab.janus.peer import JanusLink
 from talklab.janus.room import Person, Room, Seat
 from talklab.janus.server import Janus
-from talklab.media import MediaStream
 
 SAMPLING_RATE = 48_000  # the mixer's rate: Opus's own, so nothing is resampled
 VOLUME = 30  # percent: each voice's share of the mix (see McuRoom)

@@ -11,7 +11,7 @@ of amplitude ``A`` at frequency ``f`` makes a peak of height ``A * sum(w) / 2`` 
 voices 110 Hz apart do not leak into one another over 1 s). So for each person's known tone,
 :func:`tone_levels` looks for the strongest bin within ``SEARCH_HZ`` of it, refines the peak
 with a parabola through that bin and its neighbours (on a log scale, as
-:func:`talklab.hearing.dominant_frequency` does), and reads off both the amplitude (as a
+:func:`talklab.browser.hearing.dominant_frequency` does), and reads off both the amplitude (as a
 fraction of full scale) and the frequency actually measured there, to about 0.01 Hz. One FFT
 serves every voice: cheap enough to ask often.
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talklab.hearing import SILENCE_DBFS, level_dbfs
-from talklab.media import SAMPLE_RATE
+from talklab.browser.hearing import SILENCE_DBFS, level_dbfs
+from talklab.browser.media import SAMPLE_RATE
 
 FULL_SCALE = 32768.0
 HEARD_FRACTION = 0.1  # a voice is "in the mix" at >= 10 % of the strongest voice's amplitude

@@ -11,7 +11,7 @@ person to Janus, and carries one of three things:
 
 A link is a real aiortc peer connection with ``iceServers=[]`` (never a public STUN server)
 that gathers on the person's loopback address (:func:`talklab._aiortc.gathering_on`); every
-received track is read by an :class:`~talklab.hearing.Ear`. No trickle is needed: aiortc
+received track is read by an :class:`~talklab.browser.hearing.Ear`. No trickle is needed: aiortc
 writes its candidates into its SDP, and Janus, in its default "half-trickle" mode, writes its
 own into the SDP it sends. Every SDP Janus sent is kept (:attr:`JanusLink.janus_sdps`): the
 proof that Janus told us only loopback addresses.
@@ -31,11 +31,10 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from talklab import _aiortc
 from talklab._aiortc import access
-from talklab.hearing import Ear
+from talklab.browser.hearing import Ear
 from talklab.ice import route_of, selected_pair
 from talklab.ice.trickle import loopback_only
 from talklab.janus.client import Handle
-from talklab.load import rtp_packets
 
 KINDS = ("publish", "subscribe", "mix")
 
@@ -230,8 +229,8 @@ class JanusLink:
 
     def packets(self) -> tuple[int, int]:
         """``(sent, received)`` RTP packets so far, read at once (see
-        :meth:`talklab.link.Link.packets`)."""
-        return rtp_packets(self.pc)
+        :meth:`talklab.browser.link.Link.packets`)."""
+        return access.rtp_packets(self.pc)
 
     # -- the end -----------------------------------------------------------------------------------
     async def close(self) -> None:

@@ -3,7 +3,7 @@
 A :class:`Room` is one room of one Janus plugin, created through the lab's own handle when the
 room starts and destroyed when it closes. A :class:`Person` in it is what a browser would be:
 its own Janus session (one long poll, keepalives), one handle per peer connection, a voice
-encoded once (:class:`~talklab.encoding.OpusFanout`), and :class:`~talklab.janus.peer.
+encoded once (:class:`~talklab.browser.encoding.OpusFanout`), and :class:`~talklab.janus.peer.
 JanusLink` s. The two topologies differ only in how a person joins and what it hears
 (:mod:`talklab.janus.sfu`, :mod:`talklab.janus.mcu`).
 
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from talklab import _aiortc
-from talklab.encoding import OpusFanout
+from talklab.browser.encoding import OpusFanout
+from talklab.browser.media import MediaStream, free_tone, get_user_media
 from talklab.events import EventBus
 from talklab.janus.client import Handle, JanusClient, Session
 from talklab.janus.peer import JanusLink, LinkCounters
 from talklab.janus.server import Janus
-from talklab.media import MediaStream, free_tone, get_user_media
 
 PITCH_TOLERANCE = 0.5  # Hz: a tone heard through Opus is measured to about 0.01 Hz
 

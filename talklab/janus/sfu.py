@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from talklab import _aiortc
+from talklab.browser.media import MediaStream
 from talklab.events import EventBus
 from talklab.janus.client import Handle, Json
 from talklab.janus.peer import JanusLink
 from talklab.janus.room import Person, Room, Seat
 from talklab.janus.server import Janus
-from talklab.media import MediaStream
 
 MAX_PUBLISHERS = 64
 DONE = ("connected", "failed", "closed")

@@ -19,7 +19,7 @@ One concept per module:
   (``python -m talklab.netlab.compare``).
 """
 
-from talklab.netlab.lab import NetLab
+from talklab.netlab.namespaces import NetLab
 from talklab.netlab.nftables import KINDS, NatKind
 from talklab.netlab.shell import not_permitted
 from talklab.netlab.topology import Design, Host, Nat, Network, Segment, TopologyError

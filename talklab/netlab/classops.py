@@ -63,8 +63,8 @@ class ClassOps:
     # -- a student ------------------------------------------------------------------------------
     async def student_join(self, server: str, name: str, room: str = "ABCD12",
                            tone_hz: float | None = None) -> dict[str, Any]:
-        from talklab.lab import Lab
-        from talklab.person import SignalingError, VoiceError
+        from talklab.browser.person import SignalingError, VoiceError
+        from talklab.lab.lab import Lab
         if self.lab is None:
             self.lab = await Lab(server=server).start()
         try:

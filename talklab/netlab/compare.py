@@ -29,7 +29,7 @@ from typing import Any
 
 from talklab.netlab import simulated
 from talklab.netlab.agents import Agent, RemotePeer
-from talklab.netlab.lab import NetLab
+from talklab.netlab.namespaces import NetLab
 from talklab.netlab.nftables import KINDS
 from talklab.netlab.pairing import Outcome, negotiate
 from talklab.netlab.topology import Design, Network

@@ -1,7 +1,7 @@
 """What the network lab builds, as plain data: segments, NATs and hosts, with their addresses.
 
 Nothing here runs a command. A :class:`Network` is a frozen description; :mod:`.plan` turns it
-into ``ip`` and ``nft`` commands, and :class:`~talklab.netlab.lab.NetLab` runs them.
+into ``ip`` and ``nft`` commands, and :class:`~talklab.netlab.namespaces.NetLab` runs them.
 
 The shape is a tiny internet (RFC 5737's documentation ranges, so that no address can belong
 to anyone's real machine):

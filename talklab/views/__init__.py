@@ -18,8 +18,8 @@ from talklab.views.audio import draw_spectrogram, draw_spectrum, draw_waveform, 
 from talklab.views.charts import draw_matrix, draw_priorities
 from talklab.views.checklist import DaveChecklist
 from talklab.views.drawing import Drawing, figure
-from talklab.views.mesh import MeshView, draw_mesh, mesh_drawing, rooms_drawing
 from talklab.views.panel import RoomPanel
+from talklab.views.room import MeshView, draw_mesh, mesh_drawing, rooms_drawing
 from talklab.views.sequence import SequenceDiagram, draw_sequence, sequence_diagram, story
 from talklab.views.stats import LinkStatsView
 from talklab.views.streams import draw_streams, streams_drawing

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from talklab.media import SAMPLE_RATE
+from talklab.browser.media import SAMPLE_RATE
 from talklab.views.drawing import Drawing, figure
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import html
 
-from talklab.lab import DEFAULT_ROOM
+from talklab.browser.person import VoiceError
+from talklab.lab.lab import DEFAULT_ROOM
 from talklab.notebook import made_by
-from talklab.person import VoiceError
 from talklab.views.live import LiveOutput, bundle, html_bundle
-from talklab.views.mesh import MeshView
+from talklab.views.room import MeshView
 
 PEOPLE = ("Alice", "Bob", "Charlie", "Dave", "Eve", "Frank", "Grace")
 

@@ -7,8 +7,8 @@ packets lost, jitter, and the round-trip time RTCP measures (RFC 3550, 6.4: the 
 comes back in the other side's receiver report), with the route of the selected candidate pair,
 and a small graph of the last half-minute.
 
-The view reads :meth:`talklab.link.Link.stats` once a second in a task of its own, so it keeps
-moving while no cell runs; it stops when its lab closes, when the same lab gets a new view (a
+The view reads :meth:`talklab.browser.link.Link.stats` once a second in a task of its own, so it
+keeps moving while no cell runs; it stops when its lab closes, when the same lab gets a new view (a
 re-run cell), or on :meth:`LinkStatsView.close`.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from talklab.link import Link, LinkStats
+from talklab.browser.link import Link, LinkStats
 from talklab.notebook import made_by
 from talklab.views.live import LiveView
 

@@ -6,7 +6,7 @@ arrow *up* to Janus (their one upload) and an arrow *down* from it labelled with
 down: ``×k`` streams (SFU: one per other person, forwarded as they came) or ``mix`` (MCU:
 one stream, everyone else added up). Green means the stream has carried audio; one that has
 not yet is orange and labelled so. A mesh graph
-(no server) is drawn by :func:`talklab.views.mesh.draw_mesh`, one line per call, each line
+(no server) is drawn by :func:`talklab.views.room.draw_mesh`, one line per call, each line
 two streams, one each way.
 """
 
@@ -20,7 +20,7 @@ import networkx as nx
 
 from talklab.janus import JANUS
 from talklab.views.drawing import Drawing, figure
-from talklab.views.mesh import STATE_COLOURS, draw_mesh, positions
+from talklab.views.room import STATE_COLOURS, draw_mesh, positions
 
 SERVER_COLOUR, PERSON_COLOUR = "#b45309", "#7c3aed"
 

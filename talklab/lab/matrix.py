@@ -13,7 +13,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from talklab.lab import Lab
+from talklab.lab.lab import Lab
 from talklab.nat import NAT_TYPES
 
 DEFAULT_TYPES = tuple(NAT_TYPES)

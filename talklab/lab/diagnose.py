@@ -68,7 +68,7 @@ def why_not_connected(people: Iterable[Any], missing: Iterable[tuple[Any, str, s
     """What :meth:`talklab.Lab.wait_connected` says when it gives up: one line of
     :func:`advice` per pair of a mesh's people whose call did not carry audio. ``missing``:
     ``(person, the other's socket id, the call's connection state, or None when no connection
-    was made)`` for each such call (:func:`talklab.mesh.calls_missing` finds them)."""
+    was made)`` for each such call (:func:`talklab.lab.mesh.calls_missing` finds them)."""
     by_sid = {p.sid: p for p in people}
     lines, seen = [], set()
     for p, sid, state in missing:

@@ -1,10 +1,10 @@
 """Mesh, SFU and MCU side by side: one room per topology and size, measured the same way.
 
-What ``bench/topologies.py`` prints and notebook 10 shows live. For each topology
+What ``bench/sfu_mcu.py`` prints and notebook 10 shows live. For each topology
 (``Lab(topology="mesh" | "sfu" | "mcu")``) and room size n, :func:`measure_room` fills a
 fresh lab's room with n people who join one after another, waits until everyone hears
 everyone (every tone checked; in the MCU, found in the one mix), and measures a window with
-:func:`talklab.load.measure`. Its row says, for the median person, the RTP streams uploaded
+:func:`talklab.lab.load.measure`. Its row says, for the median person, the RTP streams uploaded
 and downloaded (those that carried packets) and their kbps on the wire; for the server, the
 streams in and out and their kbps, which are the people's uploads and downloads added up
 (nothing else talks to it); the CPU of the people's process and of Janus, separately; the
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from talklab.janus import available
-from talklab.load import RoomLoad, measure
+from talklab.lab.load import RoomLoad, measure
 
 TOPOLOGIES = ("mesh", "sfu", "mcu")
 COLUMNS = ("topology", "n", "up streams", "down streams", "up kbps", "down kbps", "enc/s",
@@ -42,7 +42,7 @@ def missing(topology: str, n: int, topologies: Iterable[str], cell: str) -> str:
 
 async def measure_room(topology: str, n: int, window: float = 2.0) -> Row:
     """Fill a room of ``n`` in ``topology``, wait until everyone hears everyone, measure."""
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab(topology=topology, voice_cap=max(n, 6)) as lab:
         t0 = time.perf_counter()

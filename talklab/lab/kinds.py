@@ -3,11 +3,11 @@ its rooms carry their voices.
 
 A :class:`talklab.Lab` holds one of each and asks them; it never asks which it holds:
 
-* :class:`Servers`: the lab's own servers on loopback (:class:`talklab.labnet.LocalServers`),
-  or a teacher's, reached by URL (:class:`talklab.classroom.remote.RemoteServer`);
+* :class:`Servers`: the lab's own servers on loopback (:class:`talklab.lab.servers.LocalServers`),
+  or a teacher's, reached by URL (:class:`talklab.lab.student.RemoteServer`);
 * :class:`Rooms`: the seed's full mesh, people calling each other peer to peer through the
-  seed's signaling (:class:`talklab.mesh.MeshRooms`), or rooms on the lab's own Janus, an SFU
-  or an MCU (:class:`talklab.topology.JanusRooms`).
+  seed's signaling (:class:`talklab.lab.mesh.MeshRooms`), or rooms on the lab's own Janus, an SFU
+  or an MCU (:class:`talklab.lab.janus_rooms.JanusRooms`).
 
 This module defines the interfaces only (a leaf: it imports nothing of talklab's), so that
 each side can be typed against the other without an import running back up.

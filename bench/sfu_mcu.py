@@ -3,8 +3,8 @@
 For each topology (``Lab(topology="mesh" | "sfu" | "mcu")``; the SFU and MCU are the lab's own
 Janus, VideoRoom and AudioBridge) and each room size n, a lab fills one room with n people who
 join one after another, waits until everyone hears everyone (every tone checked; in the MCU,
-found in the one mix), then measures over ``--window`` seconds (:mod:`talklab.sidebyside`,
-:func:`talklab.load.measure`):
+found in the one mix), then measures over ``--window`` seconds (:mod:`talklab.lab.sidebyside`,
+:func:`talklab.lab.load.measure`):
 
 * per person (the median person): RTP streams uploaded and downloaded (those that carried
   packets in the window), and kbps on the wire each way (UDP payload: SRTP, SRTCP, DTLS);
@@ -19,7 +19,7 @@ found in the one mix), then measures over ``--window`` seconds (:mod:`talklab.si
 A room that cannot even be filled (a join not answered in time, on a machine that has fallen
 behind) gets a line saying so instead of a row.
 
-    python bench/topologies.py [--sizes 2 3 ... 10] [--topologies mesh sfu mcu] [--window 3]
+    python bench/sfu_mcu.py [--sizes 2 3 ... 10] [--topologies mesh sfu mcu] [--window 3]
 
 The last lines say, per topology, the largest room that ran in real time on this machine and
 the first that did not. Where Janus is not installed, the SFU and MCU rows are skipped with a
@@ -38,7 +38,7 @@ import platform
 import sys
 import time
 
-from talklab.sidebyside import NO_JANUS, TOPOLOGIES, cell, limits, measure_room, table, usable
+from talklab.lab.sidebyside import NO_JANUS, TOPOLOGIES, cell, limits, measure_room, table, usable
 
 SIZES = tuple(range(2, 11))
 
@@ -72,12 +72,12 @@ def main() -> None:
     print()
     for line in limits(rows):
         print(line)
-    if args.json:  # what notebook 10 shows (notebooks/data/topologies-bench.json)
+    if args.json:  # what notebook 10 shows (notebooks/data/sfu-mcu-bench.json)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         record = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                   "machine": f"{os.cpu_count()} cores, {platform.machine()}, load average "
                              f"{load} at the end (other work included)",
-                  "command": "python bench/topologies.py " + " ".join(sys.argv[1:]),
+                  "command": "python bench/sfu_mcu.py " + " ".join(sys.argv[1:]),
                   "rows": [{k: None if isinstance(v, float) and math.isnan(v) else v
                             for k, v in r.items()} for r in rows]}
         pathlib.Path(args.json).write_text(json.dumps(record, indent=1) + "\n")

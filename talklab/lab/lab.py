@@ -7,16 +7,16 @@
         bob.hears()          # {"Alice": 440.0}
         lab.graph()          # the mesh, as a networkx graph
 
-A lab is made of two things (:mod:`talklab.kinds`), chosen once, when it is made:
+A lab is made of two things (:mod:`talklab.lab.kinds`), chosen once, when it is made:
 
 * where its people find the seed's servers: its own, on loopback
-  (:class:`talklab.labnet.LocalServers`: a signaling server, STUN and TURN when asked for, its
+  (:class:`talklab.lab.servers.LocalServers`: a signaling server, STUN and TURN when asked for, its
   NATs), or a teacher's class, ``Lab(server="http://IP:PORT")``
-  (:class:`talklab.classroom.remote.RemoteServer`);
-* how its rooms carry voices: the seed's full mesh (:class:`talklab.mesh.MeshRooms`), or
+  (:class:`talklab.lab.student.RemoteServer`);
+* how its rooms carry voices: the seed's full mesh (:class:`talklab.lab.mesh.MeshRooms`), or
   ``Lab(topology="sfu")`` / ``"mcu"``, rooms on the lab's own Janus that forward or mix the
-  voices (:class:`talklab.topology.JanusRooms`), where the voice signaling goes to Janus's own
-  API, not through the seed's events.
+  voices (:class:`talklab.lab.janus_rooms.JanusRooms`), where the voice signaling goes to Janus's
+  own API, not through the seed's events.
 
 In a notebook, ``lab = await talklab.Lab()`` closes the lab the previous ``await Lab()`` made
 (re-running that cell replaces the old lab), so no server, port or peer is ever left behind;
@@ -36,17 +36,17 @@ import networkx as nx
 from aiortc import RTCIceServer
 
 from talklab import _aiortc
-from talklab.classroom.remote import RemoteServer, refuse_local_options
+from talklab.browser.media import MediaStream
+from talklab.browser.person import Person
 from talklab.events import EventBus
-from talklab.kinds import Rooms, Servers
-from talklab.labnet import LocalServers
-from talklab.media import MediaStream
-from talklab.mesh import MeshRooms
+from talklab.lab.janus_rooms import JanusRooms, topology_of, wait_everyone_hears
+from talklab.lab.kinds import Rooms, Servers
+from talklab.lab.mesh import MeshRooms
+from talklab.lab.servers import LocalServers
+from talklab.lab.student import RemoteServer, refuse_local_options
 from talklab.nat import Nat
 from talklab.notebook import Sentence, made_by, note_made, on_interrupt
-from talklab.person import Person
 from talklab.server import DEFAULT_VOICE_CAP
-from talklab.topology import JanusRooms, topology_of, wait_everyone_hears
 
 DEFAULT_ROOM = "ABCD12"  # the seed's room
 
@@ -68,11 +68,11 @@ class Lab:
     contacts a public one). ``redis`` (a ``redis://`` URL) keeps the server's rooms in Redis.
     ``check_retries`` and ``nomination`` tune aioice while the lab runs (see
     :class:`talklab._aiortc.Settings`). ``topology`` is ``"mesh"`` (the seed's full mesh),
-    ``"sfu"`` or ``"mcu"`` (a room on the lab's own Janus: see :mod:`talklab.topology`).
+    ``"sfu"`` or ``"mcu"`` (a room on the lab's own Janus: see :mod:`talklab.lab.janus_rooms`).
 
     ``server`` (a teacher's ``http://IP:PORT``) starts no server: the lab's people join the
     teacher's class, with the teacher's ICE servers, on this machine's real network
-    (:mod:`talklab.classroom.remote`); ``networks`` (CIDR strings) limits whom they check.
+    (:mod:`talklab.lab.student`); ``networks`` (CIDR strings) limits whom they check.
     """
 
     current: ClassVar[Lab | None] = None
@@ -174,7 +174,7 @@ class Lab:
 
     def nat(self, kind: str, **conditions: float) -> Nat:
         """A NAT box of ``kind`` for people of this lab (see
-        :meth:`talklab.labnet.LocalServers.nat`)."""
+        :meth:`talklab.lab.servers.LocalServers.nat`)."""
         return self._local("a simulated NAT").nat(kind, **conditions)
 
     def ice_servers(self, tcp: bool = False, name: str = "person", **options: Any
@@ -372,11 +372,11 @@ class Lab:
 
     # -- the room as a graph ------------------------------------------------------------------
     def graph(self) -> nx.Graph:
-        """The room as a graph, from what the lab's people know (see :mod:`talklab.mesh`):
+        """The room as a graph, from what the lab's people know (see :mod:`talklab.lab.mesh`):
         nodes are people (``in_room``, ``in_voice``, ``room``, ``kind``...), edges are calls
         (``state``, ``route``). An edge is ``connected`` only when both sides heard each other.
         In an SFU or MCU lab: a ``MultiDiGraph`` with Janus as a node too, and an edge per
-        stream, from sender to receiver (:meth:`talklab.topology.JanusRooms.graph`).
+        stream, from sender to receiver (:meth:`talklab.lab.janus_rooms.JanusRooms.graph`).
         """
         graph: nx.Graph = self.rooms.graph()
         return graph

@@ -9,7 +9,7 @@ does the seed's browser steps for that one connection:
 * Step 8 (``onicecandidate`` and ``handleWebRTCICECandidate``): candidates leave one message
   each (:mod:`talklab.ice.trickle`): the host ones with the description, a server-reflexive
   one when the STUN server answers; arriving ones wait for the remote description;
-* Step 9: the remote track is heard by an :class:`~talklab.hearing.Ear`.
+* Step 9: the remote track is heard by an :class:`~talklab.browser.hearing.Ear`.
 
 Its messages are handled one at a time, in order, in a task of its own, so a slow step on one
 link never holds up the others, and a candidate never overtakes its offer.
@@ -35,8 +35,10 @@ from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 
 from talklab import _aiortc
+from talklab._aiortc import access
 from talklab.address import LOOPBACK, Scope
-from talklab.hearing import Ear
+from talklab.browser.hearing import Ear
+from talklab.browser.media import SAMPLE_RATE
 from talklab.ice import (
     RemoteCandidates,
     candidate_to_json,
@@ -45,8 +47,6 @@ from talklab.ice import (
     split_candidates,
 )
 from talklab.ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
-from talklab.load import rtp_packets
-from talklab.media import SAMPLE_RATE
 from talklab.nat import Host
 
 LINK_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
@@ -386,7 +386,7 @@ class Link:
         """``(sent, received)`` RTP packets so far: the counters ``getStats()`` reports as
         ``packetsSent`` and ``packetsReceived``, read at once, without awaiting. A busy room's
         ``getStats()`` waits its turn on the loop; a measurement of that room must not."""
-        return rtp_packets(self.pc)
+        return access.rtp_packets(self.pc)
 
     # -- the end --------------------------------------------------------------------------------
     async def close(self) -> None:

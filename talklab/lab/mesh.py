@@ -2,15 +2,15 @@
 seed's signaling; and the room as a graph, built from what the lab's people know: the seed's
 *Visual Summary*.
 
-:class:`MeshRooms` is what a lab holds for a mesh (:class:`talklab.kinds.Rooms`): it adds
-people through the lab's servers (its own, or a teacher's: :class:`talklab.kinds.Servers`),
+:class:`MeshRooms` is what a lab holds for a mesh (:class:`talklab.lab.kinds.Rooms`): it adds
+people through the lab's servers (its own, or a teacher's: :class:`talklab.lab.kinds.Servers`),
 gives them the seed's handlers (or yours: :meth:`MeshRooms.on`), waits until every call has
 carried audio, and draws the room.
 
 Nodes are people; edges are calls. Both come from the people themselves, never from the
 signaling server's internals: who is in a room and in voice is what the server *told* each
-person (their :class:`~talklab.roomview.RoomView`), and each edge is a person's
-:class:`~talklab.link.Link` with its state and route. So the same drawing works whichever
+person (their :class:`~talklab.browser.room.RoomView`), and each edge is a person's
+:class:`~talklab.browser.link.Link` with its state and route. So the same drawing works whichever
 server the people talk to, and after the server is gone (Step 9).
 
 People the lab did not make (the seed's browser page, a student on another machine) appear
@@ -26,13 +26,13 @@ from typing import Any
 import networkx as nx
 
 from talklab import _aiortc
-from talklab.diagnose import why_not_connected
+from talklab.browser.media import MediaStream, get_user_media
+from talklab.browser.person import Person, join_differences
+from talklab.browser.room import SERVER_EVENTS
 from talklab.events import Event, EventBus
-from talklab.kinds import Servers
-from talklab.media import MediaStream, get_user_media
+from talklab.lab.diagnose import why_not_connected
+from talklab.lab.kinds import Servers
 from talklab.nat import Nat
-from talklab.person import Person, join_differences
-from talklab.roomview import SERVER_EVENTS
 
 # from least to most advanced: of the two sides' views, an edge shows the less advanced
 RANK = {s: i for i, s in enumerate(("closed", "failed", "new", "disconnected", "connecting",

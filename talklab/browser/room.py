@@ -10,7 +10,7 @@ apply an answer (Step 7), add a candidate (Step 8), hang up on someone who left.
 arrived (its name and payload) and returns what to do, as plain values (:class:`Offer`,
 :class:`Answer`, :class:`Accept`, :class:`AddCandidate`, :class:`HangUp`, and :class:`Tell`,
 :class:`Reply`, :class:`Keep` for what the person says and keeps). It opens no socket, makes no
-connection and knows no clock; :class:`talklab.person.Person` carries the actions out. Each
+connection and knows no clock; :class:`talklab.browser.person.Person` carries the actions out. Each
 handler below is one of the seed's ``socket.on(...)`` functions, with its step, to read beside
 the seed's JavaScript.
 

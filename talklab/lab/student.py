@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 from aiortc import RTCIceServer
 
 from talklab.address import Scope, is_loopback
-from talklab.media import tone_for_name
+from talklab.browser.media import tone_for_name
+from talklab.browser.person import Person
 from talklab.nat import Host
-from talklab.person import Person
 
 
 class RemoteError(RuntimeError):
@@ -107,7 +107,7 @@ def checked_ice_servers(servers: object, host: str) -> list[RTCIceServer]:
 @dataclass
 class RemoteServer:
     """The teacher's server as one student's lab uses it: where a student lab's people find the
-    seed's servers (a local lab finds its own, :class:`talklab.labnet.LocalServers`)."""
+    seed's servers (a local lab finds its own, :class:`talklab.lab.servers.LocalServers`)."""
 
     url: str
     host: str  # the teacher's address

@@ -1,11 +1,11 @@
 """A bare Socket.IO client that speaks the seed's events and remembers what it received.
 
-:class:`talklab.person.Person` is the full "browser"; this is the protocol with nothing on top,
-for notebook 02 (send ``joinVoice`` by hand and see what comes back) and for tests. Every event
-the server sends is kept in order in :attr:`SignalingClient.received`, and :meth:`next` waits
-for the next one of a kind, with a timeout, instead of sleeping. A notice that names a room
-other than the one this client last joined (talklab's server adds ``room`` to every notice) is
-stale: it goes to :attr:`SignalingClient.stale` instead.
+:class:`talklab.browser.person.Person` is the full "browser"; this is the protocol with nothing
+on top, for notebook 02 (send ``joinVoice`` by hand and see what comes back) and for tests.
+Every event the server sends is kept in order in :attr:`SignalingClient.received`, and
+:meth:`next` waits for the next one of a kind, with a timeout, instead of sleeping. A notice
+that names a room other than the one this client last joined (talklab's server adds ``room``
+to every notice) is stale: it goes to :attr:`SignalingClient.stale` instead.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from typing import Any
 
 import socketio
 
+from talklab.browser.room import NOTICES
 from talklab.notebook import Sentence, made_by
-from talklab.roomview import NOTICES
 
 # The client libraries' own loggers, as a library's should be: silent unless the application
 # configures logging. python-socketio and python-engineio otherwise attach a stderr handler of
 # their own, and a client whose server has closed (the seed's Step 9, shown in notebook 02)
 # prints "packet queue is empty, aborting" into a notebook half a minute later. What a lost
 # connection means is published as talklab's own events instead ("signaling-lost").
-CLIENT_LOGGERS = (logging.getLogger("talklab.signaling.socketio"),
-                  logging.getLogger("talklab.signaling.engineio"))
+CLIENT_LOGGERS = (logging.getLogger("talklab.browser.signaling.socketio"),
+                  logging.getLogger("talklab.browser.signaling.engineio"))
 for _logger in CLIENT_LOGGERS:
     _logger.addHandler(logging.NullHandler())
 

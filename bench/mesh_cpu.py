@@ -26,7 +26,7 @@ Absolute times differ between machines of the same kind, so the figures to compa
 ratio lines: CPU per delivered packet, talklab / plain (plain aiortc cannot keep six people
 real time here, so its raw CPU would flatter it), and packets delivered.
 
-    python bench/mesh.py [--sizes 2 4 6 8 10] [--window 5]
+    python bench/mesh_cpu.py [--sizes 2 4 6 8 10] [--window 5]
 
 The last line says whether a room of six runs in real time with talklab's decoding: every
 stream >= 49 packets/s.
@@ -47,9 +47,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 import talklab
 from talklab import _aiortc
 from talklab._aiortc import Settings
-from talklab.hearing import Ear
-from talklab.load import REAL_TIME, rtp_packets
-from talklab.media import SyntheticVoice
+from talklab.browser.hearing import Ear
+from talklab.browser.media import SyntheticVoice
+from talklab.lab.load import REAL_TIME, rtp_packets
 
 MODES = ("plain", "threads", "loop")
 

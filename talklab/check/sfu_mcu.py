@@ -50,7 +50,7 @@ def janus_sends(n: int = 6) -> Spec:
 
 async def streams_for(function: Any, measured: list[dict[str, Any]] | None = None) -> Feedback:
     """Judge your ``streams_for(topology, n) -> (upload, download)`` against rooms that ran:
-    ``measured`` (rows of :func:`talklab.sidebyside.measure_room`), or rooms of four."""
+    ``measured`` (rows of :func:`talklab.lab.sidebyside.measure_room`), or rooms of four."""
     return await run(function, lambda f: _live(f, measured), name="streams_for", timeout=90)
 
 
@@ -70,7 +70,7 @@ async def _other_case(function: Any, n: int) -> bool:
 
 
 async def _live(function: Any, measured: list[dict[str, Any]] | None) -> Feedback:
-    from talklab.sidebyside import measure_room, usable
+    from talklab.lab.sidebyside import measure_room, usable
 
     rows = measured if measured else [await measure_room(t, 4, 1.0) for t in usable(RULES)]
     seen = {(r["topology"], int(r["n"])): (r["up streams"], r["down streams"]) for r in rows

@@ -1,15 +1,15 @@
 """A person in the room: the seed's browser (ChatRoom.jsx), in Python.
 
-One :class:`Person` is one Socket.IO client, a voice, and one :class:`~talklab.link.Link` (an
-``RTCPeerConnection``) per other person in voice, following the seed step by step:
+One :class:`Person` is one Socket.IO client, a voice, and one :class:`~talklab.browser.link.Link`
+(an ``RTCPeerConnection``) per other person in voice, following the seed step by step:
 
 * Step 1 (``handleJoinVoice``: getUserMedia): the voice comes from
   :func:`talklab.get_user_media`; it is Opus-encoded once and the packets are shared by every
-  link (:mod:`talklab.encoding`).
+  link (:mod:`talklab.browser.encoding`).
 * Step 2 (``socket.emit("joinVoice")``): :meth:`Person.join_voice`; the server answers
   ``voiceJoined`` or ``voiceError`` (then :class:`VoiceError` is raised).
 * Steps 3, 5, 7 and 8, and a hang-up when someone leaves: what the seed's handlers decide for
-  each event the server sends is decided by the person's :class:`~talklab.roomview.RoomView`, a
+  each event the server sends is decided by the person's :class:`~talklab.browser.room.RoomView`, a
   core with no I/O (read it beside the seed's JavaScript); the person carries it out
   (:meth:`Person._carry_out`): it makes the links, and each link does its steps.
 
@@ -36,14 +36,11 @@ from aiortc import RTCIceServer
 
 from talklab._aiortc import Settings
 from talklab.address import LOOPBACK, Scope
-from talklab.classroom.report import LinkReporter, links_of
-from talklab.encoding import OpusFanout
-from talklab.events import EventBus
-from talklab.link import Link, LinkConfig
-from talklab.media import MediaStream
-from talklab.nat import Host
-from talklab.notebook import Sentence
-from talklab.roomview import (
+from talklab.browser.encoding import OpusFanout
+from talklab.browser.link import Link, LinkConfig
+from talklab.browser.media import MediaStream
+from talklab.browser.report import LinkReporter, links_of
+from talklab.browser.room import (
     SERVER_EVENTS,
     Accept,
     Action,
@@ -56,7 +53,10 @@ from talklab.roomview import (
     RoomView,
     Tell,
 )
-from talklab.signaling import client as signaling_client
+from talklab.browser.signaling import client as signaling_client
+from talklab.events import EventBus
+from talklab.nat import Host
+from talklab.notebook import Sentence
 
 
 class VoiceError(Exception):
@@ -117,7 +117,7 @@ class Person:
         self.overrides: dict[str, Callable[..., Any]] = {}  # see on()
         for event in SERVER_EVENTS:
             self.sio.on(event, self._handler(event))
-        # in a class: tell the teacher's dashboard how each call is (talklab.classroom.report)
+        # in a class: tell the teacher's dashboard how each call is (talklab.browser.report)
         self.reporter = LinkReporter(self._report, self.emit) if report_links else None
         self.sio.on("disconnect", self._on_disconnect)
 

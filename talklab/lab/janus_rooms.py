@@ -29,7 +29,7 @@ What a person has in the mesh, they have here (:class:`talklab.janus.room.Person
 ``stats()``, ``link_to(name)`` and each link's ``route``; the lab has ``graph()`` (people and
 Janus as nodes, each stream an edge with its direction: draw it with
 :func:`talklab.views.streams_drawing`), ``wait_connected()``, ``wait_heard()``, and
-:func:`talklab.load.measure` measures it (and Janus's CPU, separately). NATs, TURN and the
+:func:`talklab.lab.load.measure` measures it (and Janus's CPU, separately). NATs, TURN and the
 seed's event handlers (``lab.on``) belong to the mesh: they are refused here, with the reason.
 """
 
@@ -43,12 +43,12 @@ from typing import Any
 import networkx as nx
 
 from talklab import _aiortc
+from talklab.browser.media import MediaStream, get_user_media
 from talklab.events import Event, EventBus
 from talklab.janus import JANUS, Janus, JanusUnavailable, McuRoom, Room, SfuRoom, available
 from talklab.janus.room import PITCH_TOLERANCE
 from talklab.janus.room import Person as JanusPerson
-from talklab.load import links_of
-from talklab.media import MediaStream, get_user_media
+from talklab.lab.load import links_of
 from talklab.nat import Host
 
 TOPOLOGIES = {
@@ -72,7 +72,7 @@ def topology_of(value: object) -> str:
 
 class JanusRooms:
     """A lab's rooms on its own Janus, one Janus room per room name, as an SFU or an MCU
-    (``Lab(topology="sfu" | "mcu")``: a :class:`talklab.kinds.Rooms`). ``tone(name, taken)``
+    (``Lab(topology="sfu" | "mcu")``: a :class:`talklab.lab.kinds.Rooms`). ``tone(name, taken)``
     (from the lab) chooses a new person's voice."""
 
     def __init__(self, topology: str, events: EventBus, settings: _aiortc.Settings,

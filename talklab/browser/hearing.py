@@ -21,7 +21,7 @@ import time
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from talklab.media import SAMPLE_RATE
+from talklab.browser.media import SAMPLE_RATE
 
 SILENCE_DBFS = -60.0
 

@@ -41,7 +41,7 @@ async def user_left_voice(function: Any) -> Feedback:
 
 
 async def _live(function: Any) -> Feedback:
-    from talklab.lab import Lab
+    from talklab.lab.lab import Lab
 
     async with Lab() as lab:
         people = {name: await lab.join(name, voice=True) for name in NAMES}

@@ -20,7 +20,7 @@ import fractions
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from talklab.media import SAMPLE_RATE
+from talklab.browser.media import SAMPLE_RATE
 
 BITRATE = 32_000  # Opus voice quality; a steady tone needs far less
 QUEUE_FRAMES = 10  # 200 ms: a sender further behind than that drops the oldest

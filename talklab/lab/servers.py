@@ -8,7 +8,7 @@ page, and relays only between the lab's own hosts, NATs and relays: not to any o
 this machine. NAT boxes (:meth:`LocalServers.nat`) are the lab's too, and closed with it.
 
 :class:`LocalServers` is where a local lab's people find the seed's servers; a student's lab
-finds the teacher's instead (:class:`talklab.classroom.remote.RemoteServer`). Both make a
+finds the teacher's instead (:class:`talklab.lab.student.RemoteServer`). Both make a
 person that uses them (:meth:`LocalServers.person`), so the lab itself never asks which it has.
 """
 
@@ -21,10 +21,10 @@ from typing import Any
 from aiortc import RTCIceServer
 
 from talklab._aiortc import Settings
+from talklab.browser.media import MediaStream, free_tone
+from talklab.browser.person import Person
 from talklab.events import EventBus
-from talklab.media import MediaStream, free_tone
 from talklab.nat import Conditions, Host, Nat
-from talklab.person import Person
 from talklab.server import SignalingServer
 from talklab.stun import StunServer
 from talklab.turn import PeerPolicy, TurnServer, rest_credentials
