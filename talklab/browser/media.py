@@ -215,7 +215,9 @@ class FrameVoice(AudioTrack):
                 f": {exc}" if str(exc) else "")
             return np.zeros(n, np.int16)
         if values.size != n:
-            self.problem = f"your function returned a frame of {values.size} samples, not {n}"
+            self.problem = ("your function returned one number, not a frame of them"
+                            if values.size == 1 else
+                            f"your function returned a frame of {values.size} samples, not {n}")
             return np.zeros(n, np.int16)
         return (np.clip(np.nan_to_num(values), -1.0, 1.0) * 32767).astype(np.int16)
 

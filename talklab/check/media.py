@@ -118,8 +118,9 @@ def judge_frames(function: Any, pitch: float = CHECK_PITCH) -> str | None:
             if peak > 1e-5 else None
         if quiet is not None and abs(quiet - pitch) <= TOLERANCE_HZ:
             return (f"your frames are a sine at {pitch:g} Hz, but a whisper: they never go "
-                    f"past {peak:.3f} of full scale (about {20 * np.log10(peak):.0f} dBFS). "
-                    "How loud does the exercise ask the voice to be?")
+                    f"past {peak:.3f} of full scale (about {20 * np.log10(peak):.0f} dBFS: "
+                    "decibels below full scale). How loud does the exercise ask the voice to "
+                    "be?")
         return ("your frames are (almost) silent: every sample is close to 0. A sine as loud as "
                 "0.3 swings between -0.3 and 0.3 only if its angle changes from one sample to "
                 "the next: print a few of your angles (or times) for one frame.")
