@@ -219,3 +219,16 @@ async def test_an_answer_sent_before_it_is_set_is_not_yet():
 
     feedback = await check.handle_webrtc_offer(answers_before_setting)
     assert feedback.verdict == "not yet" and "Dave sent their answer" in feedback.message
+
+
+async def test_an_offer_never_set_is_told_the_step_is_missing():
+    """walk3 03-10: with no set_local at all, the hint spoke of an order to change."""
+    async def never_sets(me, data):
+        link = me.create_peer_connection(data["socketId"], data["username"])
+        offer = await link.pc.createOffer()
+        await me.emit("webrtc-offer", {"offer": {"type": offer.type, "sdp": offer.sdp},
+                                       "to": data["socketId"]})
+
+    feedback = await check.handle_user_joined_voice(never_sets)
+    assert feedback.verdict == "not yet" and "without ever setting it" in feedback.message
+    assert "may still connect" not in feedback.message

@@ -190,7 +190,7 @@ class Person:
         if link is not None:
             local = link.pc.localDescription
             self._publish("description-sent", description=kind, remote=link.remote_name,
-                          set_first=local is not None and local.type == kind)
+                          set_first=local is not None and local.type == kind, link=link)
 
     async def _request(self, event: str, data: dict, replies: tuple[str, ...],
                        timeout: float) -> tuple[str, Any]:

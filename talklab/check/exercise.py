@@ -168,7 +168,8 @@ class LiveRoom:
         self.errors: list[str] = []
         self.refused: list[str] = []
         self.timed_out = ""  # what wait_connected said when it gave up
-        self.sent_unset: list[str] = []  # descriptions sent before they were set locally
+        # descriptions sent before they were set locally: (who sent what to whom, the link)
+        self.sent_unset: list[tuple[str, Any]] = []
         lab.events.subscribe(self._on_event)
         self._stop = asyncio.Event()
 
@@ -178,8 +179,9 @@ class LiveRoom:
                                + explain(event.data.get("exception") or event.data["error"]))
             self._stop.set()
         elif event.kind == "description-sent" and not event.data["set_first"]:
-            self.sent_unset.append(f"{event.data['person']} sent their {event.data['description']} "
-                                   f"to {event.data['remote']}")
+            self.sent_unset.append((f"{event.data['person']} sent their "
+                                    f"{event.data['description']} to {event.data['remote']}",
+                                    event.data["link"]))
         elif event.kind == "signaling-error":
             self.refused.append(f"the server refused {event.data.get('person')}'s "
                                 f"{event.data.get('event')}: {event.data.get('message')}. "
@@ -211,6 +213,18 @@ class LiveRoom:
         if self.refused:
             return self.refused[0] + "."
         return None
+
+    def unset_description(self, order: str) -> str | None:
+        """What to say of a description sent before it was set: never set at all (the step
+        is missing), or set after it left (``order``: why the seed's order matters)."""
+        if not self.sent_unset:
+            return None
+        what, link = self.sent_unset[0]
+        if link.pc.localDescription is None:
+            return (f"{what} without ever setting it as its own: which step of the seed's "
+                    "handler makes a description this connection's local one, the one its "
+                    "ICE agent gathers for?")
+        return f"{what} before setting it with `await link.set_local(...)`. {order}"
 
     def relayed(self, event: str, to: Any) -> Counter[str]:
         """How many ``event`` messages the server relayed to ``to``, by sender."""

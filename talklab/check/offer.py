@@ -118,12 +118,12 @@ async def _offers_live(function: Any) -> Feedback:
                                "and one webrtc-offer to that socket id.")
         if problem:
             return Feedback(NOT_YET, problem)
-        if room.sent_unset:
-            return Feedback(NOT_YET, f"{room.sent_unset[0]} before setting it with `await "
-                            "link.set_local(...)`. The call may still connect here, but in "
-                            "which order does the seed's handler do it, and what would a "
-                            "browser say to an answer that came back to a connection whose "
-                            "offer was never set?")
+        unset = room.unset_description(
+            "The call may still connect here, but in which order does the seed's handler do "
+            "it, and what would a browser say to an answer that came back to a connection "
+            "whose offer was not set yet?")
+        if unset:
+            return Feedback(NOT_YET, unset)
         offers = room.relayed("webrtc-offer", room.dave)
         for name in OFFERERS:
             if offers[name] == 0:
@@ -167,11 +167,12 @@ async def _answers_live(function: Any) -> Feedback:
                                "one webrtc-answer back to data[\"from\"].")
         if problem:
             return Feedback(NOT_YET, problem)
-        if room.sent_unset:
-            return Feedback(NOT_YET, f"{room.sent_unset[0]} before setting it with `await "
-                            "link.set_local(...)`. In which order does the seed's handler do "
-                            "it? Until the answer is set, this side's ICE agent is not ready for "
-                            "the checks the other side starts as soon as the answer arrives.")
+        unset = room.unset_description(
+            "In which order does the seed's handler do it? Until the answer is set, this "
+            "side's ICE agent is not ready for the checks the other side starts as soon as "
+            "the answer arrives.")
+        if unset:
+            return Feedback(NOT_YET, unset)
         for person in room.people:
             answers = room.relayed("webrtc-answer", person)
             if answers["Dave"] != 1:

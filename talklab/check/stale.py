@@ -54,7 +54,8 @@ def _server_problem(lab: Any, server: str, wanted: bool) -> str:
     kind = type(lab).__name__
     there = where_made(f"{kind} {'with' if wanted else 'without'} {server}")
     cell = f"the cell with {there}" if there else \
-        f"the cell that makes it with {server}={wanted}"
+        f"the cell of this notebook that makes a {kind.lower()} with {server}={wanted} (not " \
+        "this one, changed: that cell makes what the cells after it use)"
     this = _what(lab).replace("the ", "this ", 1)
     if wanted:
         return f"{this} has no {server.upper()} server{by}: run {cell} again."
