@@ -70,3 +70,12 @@ async def test_closing_only_the_peer_connection_is_told_what_else_runs():
     said = await check.user_left_voice(pc_only)
     assert not said and "or when you close it" in said.message
     assert "What does a browser call" not in said.message
+
+
+async def test_closing_the_right_connection_but_keeping_it_listed_is_told_so():
+    """walk3 07-13: `await me.links[sid].pc.close()` was asked "Which of me.links is his?"."""
+    async def pc_close_only(me, data):
+        await me.links[data["socketId"]].pc.close()
+    said = await check.user_left_voice(pc_close_only)
+    assert not said and "RTCPeerConnection has shut down" in said.message
+    assert "Which of me.links is his" not in said.message

@@ -86,8 +86,11 @@ async def _live(function: Any) -> Feedback:
                             "took out is what has that close.")
         if kept:
             return Feedback(NOT_YET, f"{', '.join(kept)} still keep a call with Bob, who has "
-                            "left: a connection nobody will answer. Which of `me.links` is his? "
-                            "The message says whose socket left.")
+                            "left, in `me.links`. Its RTCPeerConnection has shut down (Bob's "
+                            "side said goodbye), but talklab's call around it (its ear, the "
+                            "voice playing into it, its task) runs on until it is closed and "
+                            "taken out. The message says whose socket left: which entry is his, "
+                            "and what does the seed do with it?")
         for p in stay:
             lost = [link.remote_name for sid, link in calls[p.name].items()
                     if sid != bob.sid and (link.closed or p.links.get(sid) is not link)]

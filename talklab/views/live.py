@@ -130,7 +130,8 @@ class LiveView:
         now and opened later keeps this frame, and must not pass for the room as it is)."""
         if self.closed:
             return self.stopped_note()
-        return f"as of {time.strftime('%H:%M:%S')}: it moves while its lab runs"
+        return (f"last drawn {time.strftime('%H:%M:%S on %d %b')}: a live view is redrawn "
+                "only while the kernel that drew it runs")
 
     def _draw(self) -> str:
         return self.frame() + f"<div><small><i>{self.note()}</i></small></div>"
