@@ -67,23 +67,35 @@ def row(topology: str, n: int, load: RoomLoad, heard: float) -> Row:
     """One room's measurement as a table row (``"-"``: the mesh has no server)."""
     people = load.per_person
     server = topology != "mesh"
-    return {
+    return rounded({
         "topology": topology, "n": n,
         "up streams": count(load.upload_streams), "down streams": count(load.download_streams),
-        # measured to a few per cent: whole numbers, so the table shows no noise as digits
-        "up kbps": round(load.upload_kbps), "down kbps": round(load.download_kbps),
-        "enc/s": round(load.encodes_per_s), "dec/s": round(load.decodes_per_s),
+        "up kbps": load.upload_kbps, "down kbps": load.download_kbps,
+        "enc/s": load.encodes_per_s, "dec/s": load.decodes_per_s,
         "server in": sum(p.upload_streams for p in people) if server else "-",
         "server out": sum(p.download_streams for p in people) if server else "-",
-        "server in kbps": round(sum(p.upload_kbps for p in people)) if server else "-",
-        "server out kbps": round(sum(p.download_kbps for p in people)) if server else "-",
-        "people cpu %": round(load.cpu_percent),
-        "janus cpu %": round(load.server_cpu_percent)
-        if load.server_cpu_percent is not None else "-",
-        "heard s": heard if math.isnan(heard) else round(heard, 2),
-        "pkt/s min": round(load.pps_min),
+        "server in kbps": sum(p.upload_kbps for p in people) if server else "-",
+        "server out kbps": sum(p.download_kbps for p in people) if server else "-",
+        "people cpu %": load.cpu_percent,
+        "janus cpu %": load.server_cpu_percent if load.server_cpu_percent is not None else "-",
+        "heard s": heard, "pkt/s min": load.pps_min,
         "real time": "yes" if load.real_time and not math.isnan(heard) else "NO",
-    }
+    })
+
+
+# measured to a few per cent: shown as whole numbers, so a table shows no noise as digits
+WHOLE = ("up kbps", "down kbps", "enc/s", "dec/s", "server in kbps", "server out kbps",
+         "people cpu %", "janus cpu %", "pkt/s min")
+
+
+def rounded(measured: Row) -> Row:
+    """A row as tables show it (a live one, or one recorded by ``bench/sfu_mcu.py``): rates,
+    kbps and CPU whole, the seconds until everyone heard to hundredths."""
+    def shown(key: str, value: Any) -> Any:
+        if not isinstance(value, float) or math.isnan(value):
+            return value
+        return round(value) if key in WHOLE else round(value, 2) if key == "heard s" else value
+    return {key: shown(key, value) for key, value in measured.items()}
 
 
 def count(median: float) -> int | float:
