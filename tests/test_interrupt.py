@@ -110,11 +110,11 @@ async def test_interrupting_07s_room_of_ten_leaves_a_lab_that_works(kernel):
     await manager.interrupt_kernel()
     said = one_sentence(await outputs_of(client, msg_id, 30))
     assert "The lab is still running, with" in said and "in voice" in said
-    assert "run the cell with `lab = await talklab.Lab(voice_cap=10)` again" in said  # its own
-    shown = await run(client, "print(len(lab.people), lab.running)")
+    assert "run the cell with `ten_lab = await talklab.Lab(voice_cap=10)` again" in said  # its own
+    shown = await run(client, "print(len(ten_lab.people), ten_lab.running)")
     people, running = shown[0]["text"].split()
     assert int(people) >= 1 and running == "True"
-    await run(client, "await lab.close()")
+    await run(client, "await ten_lab.close()")
     await until(lambda: udp_sockets(pid) == 0, 15, "the room of ten hanging up")
     assert (await run(client, "print(talklab.Lab.current)"))[0]["text"] == "None\n"
 
@@ -164,3 +164,23 @@ async def test_a_kernel_that_dies_takes_its_redis_with_it():
     finally:
         client.stop_channels()
         await manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.timeout(120)
+async def test_interrupting_a_rehearsal_speaks_of_the_classroom(kernel):
+    """walk3 11-7: it spoke of "the lab ... with 1 person" (a student's own lab) and named the
+    interrupted cell's last line."""
+    manager, client = kernel
+    await run(client, "import asyncio, talklab\n"
+                      "classroom = await talklab.Classroom(turn=False)\n"
+                      "ana = await classroom.rehearse('Ana', tone_hz=440)")
+    msg_id = client.execute("print('waiting', flush=True)\nawait asyncio.sleep(30)")
+    while True:  # until the cell runs
+        msg = await client.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            break
+    await manager.interrupt_kernel()
+    said = one_sentence(await outputs_of(client, msg_id, 30))
+    assert "The classroom is still running (Ana)" in said and "The lab is" not in said
+    assert "`classroom = await talklab.Classroom(turn=False)`" in said
+    await run(client, "await classroom.close()")

@@ -29,12 +29,12 @@ import asyncio
 import functools
 import ipaddress
 import secrets
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, ClassVar
 
 from talklab._service import Service
 from talklab.address import Address, is_loopback
-from talklab.notebook import Sentence, made_by, note_made
+from talklab.notebook import Sentence, made_by, note_made, on_interrupt
 from talklab.server import DEFAULT_VOICE_CAP, SignalingServer
 from talklab.stun import StunServer
 from talklab.turn import PeerPolicy, TurnServer, rest_credentials
@@ -103,6 +103,7 @@ class Classroom(Service):
         self.made_by = made_by()  # in a notebook, the cells that made and closed it
         self.closed_by: str | None = None
         self.first_people: str | None = None  # the cell that brought its first student in
+        self._quiet_interrupt: Callable[[], None] | None = None
         note_made(f"Classroom {'with' if self.turn is not None else 'without'} turn",
                   self.made_by)
 
@@ -126,10 +127,25 @@ class Classroom(Service):
             await self.close()
             raise
         self._started = True
+        self._quiet_interrupt = on_interrupt(self._interrupted)
         return self
+
+    def _interrupted(self) -> str:
+        """What Interrupt Kernel says of this classroom (its rehearsing students' labs say
+        nothing of their own: :func:`talklab.notebook.on_interrupt`)."""
+        if not self._started:
+            return ""
+        names = ", ".join(self.students) or "no student yet"
+        remake = f"the cell with {self.made_by}" if self.made_by else \
+            "the cell that makes it (`classroom = await talklab.Classroom(...)`)"
+        return (f"The classroom is still running ({names}). Run the next cell, or this one "
+                f"again; if the class seems stuck, run {remake} again.")
 
     async def close(self) -> None:
         """Stop every server (students' calls already up carry on: the seed's Step 9)."""
+        if self._quiet_interrupt is not None:
+            self._quiet_interrupt()
+            self._quiet_interrupt = None
         if self._started:
             self.closed_by = made_by()
         views, self.views = self.views, []
@@ -233,7 +249,7 @@ class Classroom(Service):
         earlier = self.students.pop(name, None)
         if earlier is not None:
             await earlier.close()
-        lab = self.students[name] = Lab(server=self.url)
+        lab = self.students[name] = Lab(server=self.url, speaks_on_interrupt=False)
         try:
             await lab.start()
             return await lab.join(name, room=room, voice=True, **options)

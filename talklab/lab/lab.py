@@ -81,7 +81,8 @@ class Lab:
                  stun: bool = False, turn: bool = False,
                  check_retries: int = _aiortc.DEFAULT_CHECK_RETRIES, nomination: str = "best",
                  redis: str | None = None, topology: str = "mesh",
-                 server: str | None = None, networks: list[str] | None = None) -> None:
+                 server: str | None = None, networks: list[str] | None = None,
+                 speaks_on_interrupt: bool = True) -> None:
         if isinstance(voice_cap, bool) or not isinstance(voice_cap, int) or voice_cap < 1:
             raise ValueError(f"voice_cap must be a whole number of seats, at least 1, "
                              f"got {voice_cap!r}")
@@ -118,6 +119,7 @@ class Lab:
         self.closed_by: str | None = None
         self.first_people: str | None = None
         self._quiet_interrupt: Callable[[], None] | None = None
+        self._speaks_on_interrupt = speaks_on_interrupt
 
     # -- what it is made of ----------------------------------------------------------------------
     @property
@@ -204,7 +206,8 @@ class Lab:
         self._started = True
         if replace:
             Lab.current = self
-        self._quiet_interrupt = on_interrupt(self._interrupted)
+        if self._speaks_on_interrupt:  # (else its owner, a classroom, speaks for it)
+            self._quiet_interrupt = on_interrupt(self._interrupted)
         self.events.publish("lab-started", url=self.url)
         return self
 
