@@ -210,29 +210,43 @@ def tagged(path: pathlib.Path, tag: str) -> list[int]:
 
 def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
     """The cell that makes the notebook's lab, and the `reports` cells that report on it (their
-    check.ready names it first), each with whether that cell itself makes everything the
-    report reads again (then, run after it, the report is true and runs; else it must say it
-    is not ready)."""
+    check.ready names it first), each with whether, run in order after the lab cell alone,
+    everything that report reads was made again (then the report is true and runs; else it
+    must say it is not ready). check.ready's own rule decides: given the lab alone it wants
+    people in it, unless the cell asks for a lab with or without a STUN or TURN server (then
+    the cell brings its people in itself, and the reports after it find them)."""
     raw = json.loads(path.read_text())
     labs = tagged(path, "lab")
     if not labs:
         return None, {}
     lab_cell = ast.parse("".join(raw["cells"][labs[0]]["source"]))
+    lab_source = ast.unparse(lab_cell)
     made = {t.id for node in ast.walk(lab_cell) if isinstance(node, ast.Assign)
             for t in node.targets if isinstance(t, ast.Name)}
-    adds_people = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                      and n.func.attr in ("join", "rehearse") for n in ast.walk(lab_cell))
+
+    def adds_people(tree: ast.AST) -> bool:
+        return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                   and n.func.attr in ("join", "rehearse") for n in ast.walk(tree))
+
+    people = adds_people(lab_cell)
     on_it = {}
     for index in tagged(path, "reports"):
-        first = ast.parse("".join(raw["cells"][index]["source"])).body[0]
+        cell = ast.parse("".join(raw["cells"][index]["source"]))
+        first = cell.body[0]
         call = first.value if isinstance(first, ast.Expr) else None
         if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Name) \
                 and call.args[0].id in made:
             names = {n.id for arg in call.args for n in ast.walk(arg) if isinstance(n, ast.Name)}
             by_name = any(isinstance(a, ast.Constant) for a in call.args)
-            servers = {k.arg for k in call.keywords if k.arg in ("stun", "turn")}
-            has = all(f"{server}=True" in ast.unparse(lab_cell) for server in servers)
-            on_it[index] = names <= made and not by_name and adds_people and has
+            servers = {k.arg: ast.unparse(k.value) for k in call.keywords
+                       if k.arg in ("stun", "turn")}
+            same_servers = all(f"{server}={value}" in lab_source
+                               for server, value in servers.items())
+            wants_people = not servers
+            remade = names <= made and not by_name and same_servers \
+                and (people or not wants_people)
+            people = people or (remade and adds_people(cell))
+            on_it[index] = remade
     return labs[0], on_it
 
 
