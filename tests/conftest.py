@@ -72,3 +72,53 @@ async def clients(server):
     yield connect
     for c in made:
         await c.close()
+
+
+# -- `make test` on two cores (issue 21) ----------------------------------------------------------
+# `make test` runs `pytest -n 2 --dist loadfile`. Which tests have the machine to themselves,
+# and which files run on one worker together, is said once, in tests/parallel.py; these hooks
+# only apply it. A serial run (no -n) takes no lock.
+import parallel  # noqa: E402  (tests/parallel.py)
+
+_LOCKS = pytest.StashKey[str]()  # the controller's folder of locks
+_WORKER_LOCKS = pytest.StashKey[parallel.Locks]()  # a worker's own handles on them
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the items
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if parallel.is_exclusive(item.nodeid):
+            item.add_marker(pytest.mark.exclusive)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") == "loadfile":
+        return parallel.Scheduler(config, log)
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """On the controller: one folder of locks for the run, handed to every worker."""
+    if _LOCKS not in node.config.stash:
+        node.config.stash[_LOCKS] = parallel.new_lock_folder()
+    node.workerinput["talklab_locks"] = node.config.stash[_LOCKS]
+
+
+def pytest_unconfigure(config):
+    if _LOCKS in config.stash:
+        parallel.remove_lock_folder(config.stash[_LOCKS])
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside pytest-timeout's clock
+def pytest_runtest_protocol(item):
+    folder = getattr(item.config, "workerinput", {}).get("talklab_locks")
+    if folder is None:
+        yield
+        return
+    locks = item.config.stash.get(_WORKER_LOCKS, None)
+    if locks is None:
+        locks = item.config.stash[_WORKER_LOCKS] = parallel.Locks(folder)
+    with locks.hold(exclusive=item.get_closest_marker("exclusive") is not None):
+        yield

@@ -1,0 +1,159 @@
+"""How `make test` shares two cores: which tests have the machine to themselves, and which
+files run on one worker, one after the other (issue 21).
+
+`make test` runs pytest-xdist: ``pytest -n 2 --dist loadfile``. Each file goes whole to one
+worker, in its own order, so a file's module-scoped fixtures and the tests that read what the
+tests before them left (tests/test_jupyterlab.py's budget) work as they do in one process.
+
+* **EXCLUSIVE**: a test that measures real time (a duration, a rate, a round trip, CPU, packets
+  a second) or runs the course in real JupyterLab or real kernels must not share the machine.
+  While one runs, it holds an exclusive lock; every other test holds a shared one (see
+  :class:`Locks`), so nothing else runs beside it. An entry is a file name (every test in it)
+  or ``file::test`` (every parametrization of that test function), each with its reason.
+* **TOGETHER**: files that touch something the whole machine shares (the network namespaces
+  of ``ip netns``) run on one worker, one after the other (:class:`Scheduler`).
+
+``tests/test_parallel.py`` fails if an entry names a file or a test that does not exist (a
+renamed file must be renamed here too). tests/conftest.py applies both lists.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+from xdist.scheduler import LoadScopeScheduling
+
+TESTS = pathlib.Path(__file__).parent
+
+EXCLUSIVE: dict[str, str] = {
+    # whole files
+    "test_jupyterlab.py": "the course in JupyterLab and Chromium, against its time budget",
+    "test_tiers.py": "round-trip times per route tier, and loss rates",
+    "test_bench.py": "the benchmarks: packets a second and CPU",
+    "test_load.py": "packets a second, real time, CPU, and the kernel's UDP queues (shared "
+                    "by every lab on the machine: /proc/net/udp)",
+    "test_interrupt.py": "real kernels interrupted mid-cell, watched from outside",
+    "test_kernel.py": "a real kernel interrupted while a cell awaits a live lab",
+    # single tests
+    "test_aiortc_adjustments.py::test_importing_the_signaling_server_loads_no_media_stack":
+        "import time under 1 s",
+    "test_aiortc_internals.py::test_the_check_is_done_once_per_process":
+        "the check's time: under 2 s, then under 0.5 ms",
+    "test_views.py::test_stats_view_reads_rates_and_stops_with_the_lab":
+        "40 to 60 packets a second",
+    "test_exercises_02.py::"
+    "test_a_payload_read_as_attributes_is_told_about_dicts_and_wrongs_are_told_at_once":
+        "two wrong relays told within 11 s",
+    "test_exercises_03.py::test_each_usual_mistake_says_what_happened":
+        "each mistake told within 15 s",
+    "test_exercises_03.py::test_trickling_leaves_before_a_slow_stun_server_answers_gathering_waits":
+        "trickling against gathering, in tenths of a second",
+    "test_exercises_03.py::test_a_closed_link_stops_asking_the_stun_server":
+        "connected before a STUN answer 2 s late",
+    "test_classroom.py::test_a_student_hangs_up_at_once_after_the_teachers_turn_server_has_gone":
+        "hanging up within 5 s",
+    "test_redis.py::test_a_redis_that_stops_answering":
+        "a stopped Redis noticed within 3 s",
+    "test_redis_survival.py::test_offers_to_a_dead_servers_people_are_refused_at_once":
+        "refused within 1 s",
+    "test_redis_survival.py::test_health_in_redis_mode_is_one_lookup":
+        "a lookup's time with 5,000 members against 10",
+    "test_redis_wire.py::test_a_reply_that_does_not_come_fails_every_waiting_call_in_time":
+        "failed within 1 s",
+    "test_redis_wire.py::test_a_stopped_redis_fails_every_call_within_the_timeout":
+        "failed within 1.5 s",
+    "test_security.py::test_a_page_of_a_full_trace_is_cheap":
+        "a page of the trace within 0.5 s",
+}
+
+TOGETHER: dict[str, tuple[str, ...]] = {
+    # test_netlab.py checks that no namespace of any network lab is left (and that a refused
+    # build changed none), which another file's lab would break while it runs
+    "netlab": ("test_netlab.py", "test_classroom_netlab.py"),
+}
+
+
+def _file_and_test(nodeid: str) -> tuple[str, str]:
+    """``tests/test_x.py::Class::test_y[p]`` -> ``("test_x.py", "Class::test_y")``."""
+    path, _, rest = nodeid.partition("::")
+    return pathlib.PurePath(path).name, rest.split("[")[0]
+
+
+def is_exclusive(nodeid: str) -> bool:
+    name, test = _file_and_test(nodeid)
+    return name in EXCLUSIVE or f"{name}::{test}" in EXCLUSIVE
+
+
+def unknown() -> list[str]:
+    """The entries of EXCLUSIVE and TOGETHER that name no file, or no test, in tests/."""
+    wrong = []
+    for entry in [*EXCLUSIVE, *(f for files in TOGETHER.values() for f in files)]:
+        name, _, test = entry.partition("::")
+        path = TESTS / name
+        if not path.is_file():
+            wrong.append(f"{entry}: no file tests/{name}")
+        elif test and test not in _tests_in(path):
+            wrong.append(f"{entry}: no test {test} in tests/{name}")
+    return wrong
+
+
+def _tests_in(path: pathlib.Path) -> set[str]:
+    """The test functions of a file, as ``test_x`` and ``Class::test_x``."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            found |= {f"{node.name}::{f.name}" for f in node.body
+                      if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
+    return {name for name in found if name.split("::")[-1].startswith("test")}
+
+
+_GROUP = {name: group for group, files in TOGETHER.items() for name in files}
+
+
+class Scheduler(LoadScopeScheduling):
+    """``--dist loadfile``, with the files of a TOGETHER group as one unit of work."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return _GROUP.get(pathlib.PurePath(path).name, path)
+
+
+class Locks:
+    """A lock every worker holds around each test: shared, or exclusive for EXCLUSIVE tests.
+
+    Two ``flock`` files in a folder the controller makes for the run. Before taking the room, a
+    test passes the gate, which a test waiting for the room exclusively keeps closed: tests
+    that share never starve one that waits to be alone."""
+
+    def __init__(self, folder: str) -> None:
+        self._gate = open(os.path.join(folder, "gate"), "a")  # noqa: SIM115 (open for the run)
+        self._room = open(os.path.join(folder, "room"), "a")  # noqa: SIM115
+
+    @contextlib.contextmanager
+    def hold(self, exclusive: bool) -> Iterator[None]:
+        fcntl.flock(self._gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._room, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(self._gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._room, fcntl.LOCK_UN)
+
+
+def new_lock_folder() -> str:
+    return tempfile.mkdtemp(prefix="talklab-test-locks-")
+
+
+def remove_lock_folder(folder: str) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,30 @@
+"""tests/parallel.py's lists name real tests: a renamed file or test must be renamed there too,
+or it would silently share the machine (or another worker's network namespaces)."""
+
+from __future__ import annotations
+
+import parallel
+
+
+def test_every_exclusive_and_together_entry_names_a_test_that_exists():
+    assert parallel.unknown() == []
+
+
+def test_an_entry_that_names_nothing_is_found():
+    parallel.EXCLUSIVE["test_no_such_file.py"] = "a test of the check"
+    parallel.EXCLUSIVE["test_parallel.py::test_no_such_test"] = "a test of the check"
+    try:
+        assert parallel.unknown() == [
+            "test_no_such_file.py: no file tests/test_no_such_file.py",
+            "test_parallel.py::test_no_such_test: no test test_no_such_test in "
+            "tests/test_parallel.py"]
+    finally:
+        del parallel.EXCLUSIVE["test_no_such_file.py"]
+        del parallel.EXCLUSIVE["test_parallel.py::test_no_such_test"]
+
+
+def test_a_file_or_one_test_of_it_is_exclusive_with_every_parametrization():
+    assert parallel.is_exclusive("tests/test_jupyterlab.py::test_run_all_in_jupyterlab[00-x]")
+    assert parallel.is_exclusive(
+        "tests/test_redis.py::test_a_redis_that_stops_answering[fast-path]")
+    assert not parallel.is_exclusive("tests/test_redis.py::test_the_dave_scenario[fast-path]")
