@@ -13,9 +13,6 @@ import sys
 
 import pytest
 
-from talklab.browser.signaling import SignalingClient
-from talklab.server import SignalingServer
-
 _violations: list[str] = []
 
 
@@ -50,28 +47,10 @@ def only_loopback():
     assert not found, f"sockets left loopback: {found[:5]}"
 
 
-@pytest.fixture
-async def server():
-    async with SignalingServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-async def clients(server):
-    """``await clients("Alice", "Bob")``: connected raw clients, closed after the test."""
-    made: list[SignalingClient] = []
-
-    async def connect(*names: str) -> list[SignalingClient]:
-        out = []
-        for name in names:
-            c = await SignalingClient(name).connect(server.url)
-            made.append(c)
-            out.append(c)
-        return out
-
-    yield connect
-    for c in made:
-        await c.close()
+# -- the fixtures test modules share ---------------------------------------------------------------
+# (fast_path, server, clients, http, redis: in tests/server_fixtures.py, beside the helpers they
+# are made of; the answer keys and other helpers are in tests/helpers.py)
+pytest_plugins = ["server_fixtures"]
 
 
 # -- `make test` on two cores (issue 21) ----------------------------------------------------------

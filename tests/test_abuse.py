@@ -15,7 +15,7 @@ import sys
 
 import aiohttp
 import pytest
-from server_fixtures import FAST_PATHS, serving
+from server_fixtures import serving
 
 from talklab.browser.signaling import SignalingClient
 from talklab.server import Limits
@@ -27,17 +27,6 @@ assert _spec is not None and _spec.loader is not None
 attacks = importlib.util.module_from_spec(_spec)
 sys.modules["abuse_attacks"] = attacks
 _spec.loader.exec_module(attacks)
-
-
-@pytest.fixture(**FAST_PATHS)
-def fast_path(request) -> bool:
-    return request.param
-
-
-@pytest.fixture
-async def server(fast_path):
-    async with serving(fast_path) as srv:
-        yield srv
 
 
 def target(server) -> attacks.Target:

@@ -14,22 +14,9 @@ import socket
 
 import aiohttp
 import pytest
-from server_fixtures import FAST_PATHS, serving
 
 from talklab.browser.signaling import SignalingClient
 from talklab.server import SignalingServer, engine
-
-
-@pytest.fixture(**FAST_PATHS)
-def fast_path(request) -> bool:
-    return request.param
-
-
-@pytest.fixture
-async def server(fast_path):
-    async with serving(fast_path) as srv:
-        yield srv
-
 
 only_fast_path = pytest.mark.parametrize("fast_path", [True], ids=["fast-path"])
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
 
 import pytest
 
@@ -31,31 +28,11 @@ async def fill(lab: Lab) -> list:
     return people
 
 
-@pytest.fixture
-def redis_url(tmp_path):
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (run `make test`, which installs it)"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stdout:
-            if "Ready to accept connections" in line:
-                break
-        yield f"redis://127.0.0.1:{port}/3"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-async def test_a_lab_on_a_redis_backed_server_draws_the_same_room(redis_url):
+async def test_a_lab_on_a_redis_backed_server_draws_the_same_room(redis):
     async with Lab() as memory:
         await fill(memory)
         expected = shape(memory.graph())
-    async with Lab(redis=redis_url) as shared:
+    async with Lab(redis=redis.url) as shared:
         await fill(shared)
         assert shape(shared.graph()) == expected
     nodes, edges = expected

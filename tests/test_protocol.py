@@ -80,12 +80,6 @@ async def url(request):
     await runner.cleanup()
 
 
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 class Raw:
     """A WebSocket spoken by hand: every frame as it arrives, text or binary."""
 

@@ -9,31 +9,19 @@ on both WebSocket paths.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
-import os
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
-from server_fixtures import FAST_PATHS, cli_flags, running_redis, start_redis, stop_redis
+from server_fixtures import seated, server_process, start_redis, stop_redis
 
 from talklab.browser.signaling import SignalingClient
 from talklab.server import VOICE_FULL_MESSAGE, SignalingServer
-
-
-@pytest.fixture(**FAST_PATHS)
-def fast_path(request) -> bool:
-    return request.param
-
-
-@pytest.fixture
-def redis(tmp_path):
-    with running_redis(tmp_path) as r:
-        yield r
-
 
 ROOM = "ABCD12"
 OFFER = {"type": "offer", "sdp": "v=0\r\ns=offer\r\n"}
@@ -42,37 +30,19 @@ ANSWER = {"type": "answer", "sdp": "v=0\r\ns=answer\r\n"}
 
 @pytest.fixture
 def servers(redis, fast_path):
-    """``servers(n)``: n talklab-server processes sharing ``redis.url``; returns their URLs."""
-    procs: list[subprocess.Popen] = []
+    """``servers(n)``: n talklab-server processes sharing ``redis.url``; returns their URLs
+    and processes."""
+    with contextlib.ExitStack() as running:
+        def start(n: int) -> list[tuple[str, subprocess.Popen]]:
+            started = [running.enter_context(server_process("--redis", redis.url,
+                                                            fast_path=fast_path))
+                       for _ in range(n)]
+            return [(s.url, s.proc) for s in started]
 
-    def start(n: int) -> list[tuple[str, subprocess.Popen]]:
-        out = []
-        for _ in range(n):
-            proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0",
-                                     "--redis", redis.url, *cli_flags(fast_path)],
-                                    stdout=subprocess.PIPE, text=True,
-                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
-            procs.append(proc)
-            line = proc.stdout.readline()
-            assert "http://127.0.0.1:" in line, line
-            out.append((line.split()[-1], proc))
-        return out
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
+        yield start
 
 
-async def person(name: str, url: str, voice: bool = True, room: str = ROOM) -> SignalingClient:
-    c = await SignalingClient(name).connect(url)
-    await c.emit("joinRoom", {"room": room, "username": name})
-    await c.next("roomJoined")
-    if voice:
-        await c.emit("joinVoice", {"room": room})
-        await c.next("voiceJoined")
-    return c
+person = functools.partial(seated, room=ROOM)
 
 
 def health(url: str, timeout: float = 5) -> tuple[int, dict]:

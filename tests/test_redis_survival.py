@@ -6,13 +6,13 @@ and /health stays cheap. Two in-process servers on a real redis-server, both Web
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import urllib.request
 
 import aiohttp
-import pytest
-from server_fixtures import FAST_PATHS, running_redis, start_redis, stop_redis
+from server_fixtures import seated, start_redis, stop_redis
 
 from talklab.browser.signaling import SignalingClient
 from talklab.server import VOICE_FULL_MESSAGE, Limits, SignalingServer
@@ -22,27 +22,7 @@ OFFER = {"type": "offer", "sdp": "v=0\r\ns=survive\r\n"}
 NOTICES = ("userJoinedRoom", "userLeftRoom", "userJoinedVoice", "userLeftVoice")
 
 
-@pytest.fixture(**FAST_PATHS)
-def fast_path(request) -> bool:
-    return request.param
-
-
-@pytest.fixture
-def redis(tmp_path):
-    with running_redis(tmp_path) as r:
-        yield r
-
-
-async def person(name: str, url: str, room: str = ROOM, voice: bool = True,
-                 user_id: str | None = None) -> SignalingClient:
-    c = await SignalingClient(name).connect(url)
-    await c.emit("joinRoom", {"room": room, "username": name,
-                              **({"userId": user_id} if user_id else {})})
-    await c.next("roomJoined")
-    if voice:
-        await c.emit("joinVoice", {"room": room})
-        await c.next("voiceJoined")
-    return c
+person = functools.partial(seated, room=ROOM)
 
 
 async def test_redis_back_empty_forgets_nobody(tmp_path, fast_path):

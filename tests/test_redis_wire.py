@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from server_fixtures import Redis, running_redis, start_redis, stop_redis
+from server_fixtures import Redis, start_redis, stop_redis
 
 from talklab.server.member import Member
 from talklab.server.redis import RedisStore, RedisUnavailable, RedisURLError, parse_url
@@ -23,12 +23,6 @@ from talklab.server.redis.session import Session
 from talklab.server.redis.wire import Client, Connection, Subscriber, command
 from talklab.server.replica import upsert
 from talklab.server.rooms import RoomError
-
-
-@pytest.fixture
-def redis(tmp_path):
-    with running_redis(tmp_path) as r:
-        yield r
 
 
 # -- the URL -------------------------------------------------------------------------------------

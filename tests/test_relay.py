@@ -4,19 +4,11 @@ that asks it (the memory store, a Redis replica, the Redis store's fallback), ca
 from __future__ import annotations
 
 import pytest
-from server_fixtures import running_redis
 
 from talklab.server import relay
 from talklab.server.replica import Replica, upsert
 from talklab.server.rooms import Member, RoomError, Rooms
 from talklab.server.store import MemoryStore
-
-
-@pytest.fixture
-def redis(tmp_path):
-    with running_redis(tmp_path) as r:
-        yield r
-
 
 # The people of every case: Alice and Bob in voice in R, Carol in R not in voice, Eve in voice
 # in another room S. (sender, to, refusal or None)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import sys
 
 import aiohttp
 import pytest
-from server_fixtures import FAST_PATHS, cli_flags, serving
+from server_fixtures import server_process, serving
 
 from talklab.browser.signaling import SignalingClient
 from talklab.server import SignalingServer
@@ -22,23 +21,6 @@ from talklab.server.trace import MAX_PAGE
 
 ROOM = "SAFE"
 EVIL = "http://evil.example"
-
-
-@pytest.fixture(**FAST_PATHS)
-def fast_path(request) -> bool:
-    return request.param
-
-
-@pytest.fixture
-async def server(fast_path):
-    async with serving(fast_path) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def ws_url(server) -> str:
@@ -133,13 +115,10 @@ def test_the_gate_refuses_wildcards_and_reads_origins_strictly():
 
 
 def test_talklab_server_allows_origins_and_prints_its_token(fast_path):
-    proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0",
-                             "--allow-origin", "http://teacher.example", *cli_flags(fast_path)],
-                            stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    try:
-        url = proc.stdout.readline().split()[-1]
-        token_line = proc.stdout.readline()
+    with server_process("--allow-origin", "http://teacher.example",
+                        fast_path=fast_path) as running:
+        url = running.url
+        token_line = running.proc.stdout.readline()
         assert token_line.startswith("trace token: ")
         token = token_line.split()[2]
         import urllib.error
@@ -157,9 +136,6 @@ def test_talklab_server_allows_origins_and_prints_its_token(fast_path):
         assert get("/config", Origin=EVIL)[0] == 403
         assert get("/trace")[0] == 401
         assert get(f"/trace?token={token}")[0] == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     bad = subprocess.run([sys.executable, "-m", "talklab.server", "--allow-origin", "*"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "'*'" in bad.stderr

@@ -4,34 +4,21 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
-from server_fixtures import FAST_PATHS, cli_flags
+from server_fixtures import server_process
 
 NODE_DIR = pathlib.Path(__file__).parent / "node"
 
 
-@pytest.fixture(**FAST_PATHS)
-def talklab_server(request):
+@pytest.fixture
+def talklab_server(fast_path):
     """The console script, as a user would start it, on a free port."""
-    script = pathlib.Path(sys.executable).with_name("talklab-server")
-    assert script.exists(), "talklab-server is not installed (run `make test`)"
-    proc = subprocess.Popen([str(script), "--host", "127.0.0.1", "--port", "0",
-                             *cli_flags(request.param)],
-                            stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    try:
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, f"server said {line!r}"
-        yield line.split()[-1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with server_process("--host", "127.0.0.1", fast_path=fast_path, script=True) as running:
+        yield running.url
 
 
 def test_the_seeds_client_runs_dave_joins_voice_unchanged(talklab_server):

@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import urllib.request
 
 import pytest
-from server_fixtures import FAST_PATHS, cli_flags, serving
+from server_fixtures import server_process
 
 from talklab.browser.signaling import SignalingClient
 from talklab.server import VOICE_FULL_MESSAGE, SignalingServer
 from talklab.server.payloads import InvalidPayload
-
-
-@pytest.fixture(**FAST_PATHS)
-def fast_path(request) -> bool:
-    return request.param
-
-
-@pytest.fixture
-async def server(fast_path):
-    async with serving(fast_path) as srv:
-        yield srv
-
 
 ROOM = "ABCD12"
 OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}
@@ -333,18 +320,10 @@ async def test_trace_is_bounded(fast_path):
 
 
 def test_talklab_server_runs_alone_and_prints_its_url(fast_path):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "talklab.server", "--port", "0",
-                             *cli_flags(fast_path)], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("talklab signaling server on http://127.0.0.1:")
-        url = line.split()[-1]
-        with urllib.request.urlopen(url + "/health", timeout=5) as r:
+    with server_process(fast_path=fast_path) as running:
+        assert running.line.startswith("talklab signaling server on http://127.0.0.1:")
+        with urllib.request.urlopen(running.url + "/health", timeout=5) as r:
             assert json.load(r)["status"] == "ok"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # -- the seed's Step 9: a server that shuts down announces nobody's leaving ----------------------
