@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import pathlib
 import random
+import types
 import wave
 
 import numpy as np
+
+ANSWERS = pathlib.Path(__file__).parent.parent / "notebooks" / "answers"
 
 
 def write_tone(path, hz: float, seconds: float = 10.0, rate: int = 48_000) -> None:
@@ -31,3 +36,15 @@ def mutated(rng: random.Random, seeds: list[bytes], count: int, max_random: int 
         for _ in range(rng.randint(0, 6)):
             packet[rng.randrange(len(packet))] = rng.randrange(256)
         yield bytes(packet)
+
+
+def answer_key(notebook: str) -> types.ModuleType:
+    """The teacher's answer key for notebook ``notebook`` ("04"): notebooks/answers/04.py, the
+    solution of each exercise under the exercise's name, and the notebook's predictions and
+    self-checks answered (``PREDICTIONS``, ``SELF_CHECKS``)."""
+    key = ANSWERS / f"{notebook}.py"
+    spec = importlib.util.spec_from_file_location(f"answers_{notebook}", key)
+    assert spec is not None and spec.loader is not None, f"no answer key {key}"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

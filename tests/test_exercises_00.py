@@ -9,26 +9,18 @@ never show a repr; the messages the server relays are the ones the self-check co
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import time
 
 import pytest
+from helpers import answer_key
 
 from talklab import Lab, check
 from talklab.views import DaveChecklist, LinkStatsView, rooms_drawing, story
 from talklab.views.live import bundle, html_bundle
 from talklab.views.sequence import candidate_kind
 
-KEY = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "00.py"
+answers = answer_key("00")
 RAW_REPR = r"\b(?:[A-Z]\w+)\((?:\w+=)"
-
-
-def answer_key():
-    spec = importlib.util.spec_from_file_location("answers_00", KEY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 CASES = [
@@ -54,11 +46,10 @@ def test_each_self_check_judges_hints_and_reveals(question, params, right, wrong
 
 
 def test_the_key_answers_the_notebooks_questions():
-    key = answer_key()
-    assert check.mesh_links(5, answer=key.SELF_CHECKS["check.mesh_links(5)"])
-    assert check.relayed_messages(in_voice=5, candidates=2, answer=key.SELF_CHECKS[
+    assert check.mesh_links(5, answer=answers.SELF_CHECKS["check.mesh_links(5)"])
+    assert check.relayed_messages(in_voice=5, candidates=2, answer=answers.SELF_CHECKS[
         "check.relayed_messages(in_voice=5, candidates=2)"])
-    assert key.PREDICTIONS == {"offers_to_dave": 3, "calls_after_dave": 6}
+    assert answers.PREDICTIONS == {"offers_to_dave": 3, "calls_after_dave": 6}
 
 
 def test_a_trickled_candidate_is_named_even_when_its_summary_is_cut_short():

@@ -8,24 +8,15 @@ solution, live, and says "right"; with the stub, and with the usual mistakes, it
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
+from helpers import answer_key
 
 from talklab import check
 from talklab.browser.media import FRAME_SAMPLES, FrameVoice
 from talklab.check.media import SITUATIONS, judge_frames
 
-KEY = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "01.py"
-
-
-def answer_key():
-    spec = importlib.util.spec_from_file_location("answers_01", KEY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+answers = answer_key("01")
 
 
 # (check, parameters, right answer, wrong answer, wrong-typed answer)
@@ -52,7 +43,7 @@ def test_each_self_check_judges_hints_and_reveals(question, params, right, wrong
 
 
 def test_the_notebooks_own_questions_have_the_key_s_answers():
-    key = answer_key().SELF_CHECKS
+    key = answers.SELF_CHECKS
     assert check.samples_per_frame(rate=16_000, ms=10, answer=key[
         "check.samples_per_frame(rate=16_000, ms=10)"])
     assert check.raw_kbps(answer=key["check.raw_kbps()"])
@@ -63,7 +54,7 @@ def test_the_notebooks_own_questions_have_the_key_s_answers():
 
 
 async def test_the_answer_key_speaks_in_a_live_room_and_is_heard():
-    feedback = await check.voice_frame(answer_key().voice_frame)
+    feedback = await check.voice_frame(answers.voice_frame)
     assert feedback.verdict == "right", feedback.message
     assert "523." in feedback.message
 
@@ -105,7 +96,7 @@ async def test_each_usual_mistake_gets_a_hint_that_names_it(mistake):
 
 
 def test_frames_that_join_pass_offline_at_any_pitch():
-    voice_frame = answer_key().voice_frame
+    voice_frame = answers.voice_frame
     for pitch in (330.0, 440.0, 523.25, 1000.0):
         assert judge_frames(voice_frame, pitch) is None
 

@@ -5,25 +5,17 @@ a gathered one waits for it, and the call starts that much sooner.
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import time
 
 import pytest
+from helpers import answer_key
 
 from talklab import Lab, check
 from talklab.browser import sdp
 from talklab.check.offer import CHANGES
 from talklab.stun import StunServer
 
-KEY = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "03.py"
-
-
-def answer_key():
-    spec = importlib.util.spec_from_file_location("answers_03", KEY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+answers = answer_key("03")
 
 
 # (check, parameters, right answer, wrong answer, wrong-typed answer)
@@ -49,7 +41,7 @@ def test_each_self_check_judges_hints_and_reveals(question, params, right, wrong
 
 
 def test_the_notebooks_own_questions_have_the_key_s_answers():
-    key = answer_key().SELF_CHECKS
+    key = answers.SELF_CHECKS
     assert check.line_for("Alice's NAT maps her socket to another public port", answer=key[
         "check.line_for(\"Alice's NAT maps her socket to another public port\")"])
     assert check.line_for("Alice's browser makes itself a new DTLS certificate", answer=key[
@@ -59,12 +51,12 @@ def test_the_notebooks_own_questions_have_the_key_s_answers():
 
 # -- the exercises, live ----------------------------------------------------------------------
 async def test_handle_user_joined_voice_from_the_key_is_right():
-    feedback = await check.handle_user_joined_voice(answer_key().handle_user_joined_voice)
+    feedback = await check.handle_user_joined_voice(answers.handle_user_joined_voice)
     assert feedback.verdict == "right", feedback.message
 
 
 async def test_handle_webrtc_offer_from_the_key_is_right():
-    feedback = await check.handle_webrtc_offer(answer_key().handle_webrtc_offer)
+    feedback = await check.handle_webrtc_offer(answers.handle_webrtc_offer)
     assert feedback.verdict == "right", feedback.message
 
 

@@ -3,26 +3,17 @@ with the stub, its self-checks judged, and the pieces of talklab it shows."""
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
-import pathlib
 import re
 
 import pytest
+from helpers import answer_key
 
 from talklab import check, stun
 from talklab.nat import Nat, detect_nat
 
-ANSWERS = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "04.py"
+answers = answer_key("04")
 RAW_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|\b(?:[A-Z]\w+)\((?:\w+=)")
-
-
-def answer_key():
-    spec = importlib.util.spec_from_file_location("answers_04", ANSWERS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def stub(value: bytes, transaction_id: bytes) -> tuple[str, int]:
@@ -39,7 +30,7 @@ def port_only(value: bytes, transaction_id: bytes) -> tuple[str, int]:
 
 
 async def test_the_answer_key_decodes_a_live_answer_from_behind_a_nat():
-    feedback = await check.xor_mapped_address(answer_key().xor_mapped_address)
+    feedback = await check.xor_mapped_address(answers.xor_mapped_address)
     assert feedback, feedback
     assert "127.20." in feedback.message and "IPv6 too" in feedback.message
 
@@ -73,8 +64,7 @@ async def test_a_wrong_kind_of_answer_is_explained(returned, says):
 
 
 async def test_an_ipv4_only_decoder_is_right_with_a_note_on_ipv6():
-    key = answer_key()
-    feedback = await check.xor_mapped_address(lambda v, t: key.xor_mapped_address(v[:8], t))
+    feedback = await check.xor_mapped_address(lambda v, t: answers.xor_mapped_address(v[:8], t))
     assert feedback and "bonus" in feedback.message
 
 

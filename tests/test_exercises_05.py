@@ -3,24 +3,14 @@ solution and with the stub, its self-checks judged, and the check list it reads.
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import pytest
+from helpers import answer_key
 
 from talklab import Lab, check
 from talklab.ice import candidate_priority, pairs
 from talklab.views import pairs_table
 
-ANSWERS = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "05.py"
-
-
-def answer_key():
-    spec = importlib.util.spec_from_file_location("answers_05", ANSWERS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+answers = answer_key("05")
 
 
 def stub(type_preference: int, local_preference: int, component: int) -> int:
@@ -28,7 +18,7 @@ def stub(type_preference: int, local_preference: int, component: int) -> int:
 
 
 async def test_the_answer_key_matches_aioice_on_every_candidate_of_a_live_call():
-    feedback = await check.priority(answer_key().priority)
+    feedback = await check.priority(answers.priority)
     assert feedback, feedback
     assert "host, srflx, relay" in feedback.message
 
@@ -56,7 +46,7 @@ async def test_a_float_or_an_async_function_is_explained():
     assert not feedback and "whole number" in feedback.message
 
     async def later(t, lp, c):
-        return answer_key().priority(t, lp, c)
+        return answers.priority(t, lp, c)
     assert await check.priority(later)  # awaited: fine
 
 

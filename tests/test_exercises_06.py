@@ -3,25 +3,16 @@ answer key's solution, the stub and the other classic filters, and its self-chec
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import re
 
 import pytest
+from helpers import answer_key
 
 from talklab import Lab, check
 from talklab.views import LinkStatsView
 
-ANSWERS = pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "06.py"
+answers = answer_key("06")
 RAW_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|\b(?:[A-Z]\w+)\((?:\w+=)")
-
-
-def answer_key():
-    spec = importlib.util.spec_from_file_location("answers_06", ANSWERS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def stub(sent_to, remote):
@@ -29,7 +20,7 @@ def stub(sent_to, remote):
 
 
 async def test_the_answer_key_filters_real_packets_and_carries_a_live_call():
-    feedback = await check.allows(answer_key().allows)
+    feedback = await check.allows(answers.allows)
     assert feedback, feedback
     assert "connected" in feedback.message and "let in" in feedback.message
 

@@ -3,16 +3,11 @@ answer key, the stubs, and the usual mistakes; a changed network changes what it
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
+from helpers import answer_key
 
 from talklab import check
 
-spec = importlib.util.spec_from_file_location(
-    "answers_08", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "08.py")
-assert spec is not None and spec.loader is not None
-answers = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(answers)
+answers = answer_key("08")
 
 
 async def stub(*args):

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
+from helpers import answer_key
 
 from talklab import check
 
-spec = importlib.util.spec_from_file_location(
-    "answers_10", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "10.py")
-assert spec is not None and spec.loader is not None
-answers = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(answers)
+answers = answer_key("10")
 
 
 def test_janus_sends_is_worked_out():

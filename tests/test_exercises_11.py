@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
+from helpers import answer_key
 
 import talklab
 from talklab import check
 
-spec = importlib.util.spec_from_file_location(
-    "answers_11", pathlib.Path(__file__).parent.parent / "notebooks" / "answers" / "11.py")
-assert spec is not None and spec.loader is not None
-answers = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(answers)
+answers = answer_key("11")
 
 
 async def test_the_answer_key_draws_the_live_dashboard_as_talklab_does():

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import json
 import pathlib
@@ -25,11 +24,11 @@ import time
 
 import nbformat
 import pytest
+from helpers import answer_key
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-ANSWERS = ROOT / "notebooks" / "answers"
 BUDGET = 240.0  # s for every notebook together, run as a learner runs them
 # an object's repr, a dataclass's, or the list of Nones an awaited gather() leaves as a value
 RAW_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|\b(?:[A-Z]\w+)\((?:\w+=)"
@@ -41,16 +40,6 @@ seconds: dict[str, float] = {}
 def cells(path: pathlib.Path, tag: str) -> list[dict]:
     raw = json.loads(path.read_text())
     return [c for c in raw["cells"] if tag in c.get("metadata", {}).get("tags", [])]
-
-
-def answer_key(path: pathlib.Path):
-    """The module notebooks/answers/NN.py holding the solutions for notebook NN."""
-    key = ANSWERS / f"{path.name[:2]}.py"
-    spec = importlib.util.spec_from_file_location(f"answers_{path.name[:2]}", key)
-    assert spec is not None and spec.loader is not None, f"no answer key {key}"
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def execute(nb: nbformat.NotebookNode, path: pathlib.Path) -> nbformat.NotebookNode:
@@ -121,7 +110,7 @@ def test_notebook_runs_top_to_bottom_as_committed(path):
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name >= "01"], ids=lambda p: p.stem)
 def test_every_exercise_has_its_solution_in_the_answer_key(path):
-    key = answer_key(path)
+    key = answer_key(path.name[:2])
     for cell in cells(path, "exercise"):
         name = cell["metadata"]["talklab"]["exercise"]
         assert callable(getattr(key, name, None)), f"answers/{path.name[:2]}.py lacks {name}"
@@ -133,13 +122,13 @@ def test_every_prediction_is_in_the_answer_key(path):
     """The teacher's key answers each prediction the notebook asks, under the same name."""
     nb = nbformat.read(path, as_version=4)
     asked = {c.metadata.get("talklab", {}).get("prediction") for c in nb.cells} - {None}
-    assert asked == set(getattr(answer_key(path), "PREDICTIONS", {})), asked
+    assert asked == set(getattr(answer_key(path.name[:2]), "PREDICTIONS", {})), asked
 
 
 def with_answers(path: pathlib.Path) -> nbformat.NotebookNode:
     """The notebook with every exercise cell replaced by the answer key's solution."""
     nb = nbformat.read(path, as_version=4)
-    key = answer_key(path)
+    key = answer_key(path.name[:2])
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "exercise" in tags:
