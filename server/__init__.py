@@ -30,7 +30,8 @@ it, or a callback, by whoever makes it: no module reaches back up to its owner.
 ``static/`` holds the seed's browser client, served at ``/``.
 
 This folder is installed as the subpackage ``talklab.server`` (see pyproject.toml). Importing
-it loads nothing else of talklab but ``talklab._service`` and ``talklab.address``.
+it loads nothing else of talklab but ``talklab._service``, ``talklab.address`` and
+``talklab.events`` (the one event-driven wait, :func:`talklab.events.until`).
 """
 
 from .app import SignalingApp

@@ -13,9 +13,28 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger("talklab.events")
+
+T = TypeVar("T")
+
+
+async def until(changed: asyncio.Event, condition: Callable[[], T | None],
+                timeout: float | None = None) -> T:
+    """Wait until ``condition()`` gives something other than None or False, and return it.
+
+    ``condition`` is looked at now, then again each time ``changed`` is set (by whoever changed
+    what it reads: a message arrived, a reading was taken, a round of heartbeats ran), never on
+    a timer. ``timeout`` bounds the wait (:class:`TimeoutError`). The one event-driven wait of
+    talklab and its server: their ``wait_until``, ``next`` and ``wait_readings`` are this."""
+    async def loop() -> T:
+        while (value := condition()) is None or value is False:
+            changed.clear()
+            await changed.wait()
+        return value
+
+    return await asyncio.wait_for(loop(), timeout)
 
 
 @dataclass(frozen=True)
@@ -54,8 +73,6 @@ class EventBus:
         changed = asyncio.Event()
         unsubscribe = self.subscribe(lambda _: changed.set())
         try:
-            while not condition():
-                changed.clear()
-                await changed.wait()
+            await until(changed, condition)
         finally:
             unsubscribe()

@@ -16,7 +16,7 @@ from importgraph import Edge, circles, describe, module_files, package_edges, up
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SERVER = "talklab.server"  # what server/ is installed as
-SERVER_MAY_USE = {"talklab._service", "talklab.address"}  # the leaves the server shares
+SERVER_MAY_USE = {"talklab._service", "talklab.address", "talklab.events"}  # leaves it shares
 
 
 def layer_maps(text: str) -> dict[str, list[tuple[str, list[str]]]]:

@@ -15,6 +15,7 @@ import aiohttp
 from server_fixtures import seated, start_redis, stop_redis
 
 from talklab.browser.signaling import SignalingClient
+from talklab.events import until
 from talklab.server import VOICE_FULL_MESSAGE, Limits, SignalingServer
 
 ROOM = "SURVIVE"
@@ -95,17 +96,13 @@ class Ordered:
         await self.ws.send_str("42" + json.dumps([event, data]))
 
     async def next(self, event: str, where=lambda d: True, timeout: float = 5) -> dict:
-        async def find() -> dict:
-            seen = 0
-            while True:
-                for name, data in self.received[seen:]:
-                    if name == event and where(data) and (name, data) not in self._taken:
-                        self._taken.append((name, data))
-                        return data
-                seen = 0
-                self._arrived.clear()
-                await self._arrived.wait()
-        return await asyncio.wait_for(find(), timeout)
+        def find() -> dict | None:
+            for name, data in self.received:
+                if name == event and where(data) and (name, data) not in self._taken:
+                    self._taken.append((name, data))
+                    return data
+            return None
+        return await until(self._arrived, find, timeout)
 
     async def close(self) -> None:
         await self.ws.close()

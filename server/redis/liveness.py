@@ -32,6 +32,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from talklab.events import until
+
 from ..member import Member
 from ..store import StoreUnavailable
 from . import scripts
@@ -167,8 +169,4 @@ class Liveness:
             return self.failures if failed else self.rounds
         target = count() + n
 
-        async def wait() -> None:
-            while count() < target:
-                self._round.clear()
-                await self._round.wait()
-        await asyncio.wait_for(wait(), timeout)
+        await until(self._round, lambda: count() >= target, timeout)

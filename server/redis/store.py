@@ -50,6 +50,8 @@ from typing import Any
 
 import orjson
 
+from talklab.events import until
+
 from .. import relay
 from ..member import Member, RoomError, VoiceFull, user_id_taken
 from ..replica import Replica, member_of, parse
@@ -183,11 +185,7 @@ class RedisStore:
     async def subscribed(self, times: int, timeout: float = 10) -> None:
         """Wait until this store has subscribed (and loaded a snapshot) ``times`` times in all:
         once at start, once more after each time Redis went away."""
-        async def wait() -> None:
-            while self.subscriptions < times:
-                self._subscribed.clear()
-                await self._subscribed.wait()
-        await asyncio.wait_for(wait(), timeout)
+        await until(self._subscribed, lambda: self.subscriptions >= times, timeout)
 
     def _subscription_lost(self) -> None:
         """Redis went away: announcements may be lost, so subscribe and load a snapshot anew."""

@@ -54,7 +54,7 @@ from talklab.browser.room import (
     Tell,
 )
 from talklab.browser.signaling import client as signaling_client
-from talklab.events import EventBus
+from talklab.events import EventBus, until
 from talklab.nat import Host
 from talklab.notebook import Sentence
 
@@ -160,14 +160,8 @@ class Person:
     async def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait (event-driven, bounded) until ``condition()`` holds."""
         self._check_open()
-
-        async def loop() -> None:
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
-
         try:
-            await asyncio.wait_for(loop(), timeout)
+            await until(self._changed, lambda: bool(condition()), timeout)
         except TimeoutError:
             raise TimeoutError(f"{self.name}: {what} did not happen within {timeout} s") from None
 

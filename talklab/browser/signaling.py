@@ -18,6 +18,7 @@ from typing import Any
 import socketio
 
 from talklab.browser.room import NOTICES
+from talklab.events import until
 from talklab.notebook import Sentence, made_by
 
 # The client libraries' own loggers, as a library's should be: silent unless the application
@@ -99,20 +100,17 @@ class SignalingClient:
 
         With ``where``, events of that kind that do not satisfy it are passed over.
         """
-        async def find() -> Any:
-            while True:
-                start = self._cursor.get(event, 0)
-                for i in range(start, len(self.received)):
-                    if self.received[i][0] == event:
-                        self._cursor[event] = i + 1
-                        if where is None or where(self.received[i][1]):
-                            return self.received[i][1]
-                self._cursor[event] = len(self.received)
-                self._arrived.clear()
-                await self._arrived.wait()
+        def find() -> tuple[Any] | None:  # (the data,): an event's data may itself be None
+            for i in range(self._cursor.get(event, 0), len(self.received)):
+                if self.received[i][0] == event:
+                    self._cursor[event] = i + 1
+                    if where is None or where(self.received[i][1]):
+                        return (self.received[i][1],)
+            self._cursor[event] = len(self.received)
+            return None
 
         try:
-            return await asyncio.wait_for(find(), timeout)
+            return (await until(self._arrived, find, timeout))[0]
         except TimeoutError:
             seen = [e for e, _ in self.received[-8:]]
             raise TimeoutError(f"{self.name or 'client'}: no {event!r} within {timeout}s "
@@ -121,19 +119,16 @@ class SignalingClient:
     async def first(self, *events: str, timeout: float = 5) -> tuple[str, Any]:
         """``(event, data)`` for whichever of ``events`` comes next (e.g. voiceJoined or
         voiceError)."""
-        async def find() -> tuple[str, Any]:
-            while True:
-                start = min(self._cursor.get(e, 0) for e in events)
-                for i in range(start, len(self.received)):
-                    event, data = self.received[i]
-                    if event in events and i >= self._cursor.get(event, 0):
-                        self._cursor[event] = i + 1
-                        return event, data
-                self._arrived.clear()
-                await self._arrived.wait()
+        def find() -> tuple[str, Any] | None:
+            for i in range(min(self._cursor.get(e, 0) for e in events), len(self.received)):
+                event, data = self.received[i]
+                if event in events and i >= self._cursor.get(event, 0):
+                    self._cursor[event] = i + 1
+                    return event, data
+            return None
 
         try:
-            return await asyncio.wait_for(find(), timeout)
+            return await until(self._arrived, find, timeout)
         except TimeoutError:
             raise TimeoutError(f"{self.name}: none of {events} within {timeout}s") from None
 

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 from talklab._service import Service
 from talklab.address import Address, is_loopback
+from talklab.events import until
 from talklab.notebook import Sentence, made_by, note_made, on_interrupt
 from talklab.server import DEFAULT_VOICE_CAP, SignalingServer
 from talklab.stun import StunServer
@@ -280,14 +281,8 @@ class Classroom(Service):
                     return shown
             return None
 
-        async def wait() -> dict:
-            while (shown := settled()) is None:
-                changed.clear()
-                await changed.wait()
-            return shown
-
         try:
-            return await asyncio.wait_for(wait(), timeout)
+            return await until(changed, settled, timeout)
         except TimeoutError:
             raise TimeoutError(f"within {timeout} s, not every call of {room} was reported "
                                "by both its people, connected or failed") from None

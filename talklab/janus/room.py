@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Self
 from talklab import _aiortc
 from talklab.browser.encoding import OpusFanout
 from talklab.browser.media import MediaStream, free_tone, get_user_media
-from talklab.events import EventBus
+from talklab.events import EventBus, until
 from talklab.janus.client import Handle, JanusClient, Session
 from talklab.janus.peer import JanusLink, LinkCounters
 from talklab.janus.server import Janus
@@ -127,12 +127,8 @@ class Person:
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait (event-driven, bounded) until ``condition()`` holds."""
-        async def loop() -> None:
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
         try:
-            await asyncio.wait_for(loop(), timeout)
+            await until(self._changed, lambda: bool(condition()), timeout)
         except TimeoutError:
             raise TimeoutError(f"{self.name}: {what} did not happen within {timeout} s; "
                                f"links: {self.link_states()}") from None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from talklab.browser.link import Link, LinkStats
+from talklab.events import until
 from talklab.notebook import made_by
 from talklab.views.live import LiveView
 
@@ -127,11 +128,7 @@ class LinkStatsView(LiveView):
 
     async def wait_readings(self, count: int, timeout: float = 10) -> None:
         """Wait until ``count`` readings in all have been taken."""
-        async def wait() -> None:
-            while self.readings < count:
-                self._read.clear()
-                await self._read.wait()
-        await asyncio.wait_for(wait(), timeout)
+        await until(self._read, lambda: self.readings >= count, timeout)
 
     async def _run(self) -> None:
         while not self.closed:
