@@ -1,5 +1,5 @@
 """The loopback guard (talklab/janus/native/loopback_ifaddrs.c) and the checks that prove Janus
-stays on 127.0.0.0/8, tested on their own (tests/test_janus_rooms.py checks a live Janus)."""
+stays on 127.0.0.0/8, tested on their own (tests/test_janus_room.py checks a live Janus)."""
 
 from __future__ import annotations
 

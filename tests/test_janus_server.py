@@ -1,5 +1,5 @@
 """The lab's Janus process: start, answer, refuse strangers, stop without leaving anything, and
-fail to start with a clear error (tests/test_janus_rooms.py has the media)."""
+fail to start with a clear error (tests/test_janus_room.py has the media)."""
 
 from __future__ import annotations
 
