@@ -17,6 +17,10 @@ Importing ``talklab`` loads nothing heavy and changes nothing: each name below i
 first time it is used (PEP 562), so ``import talklab.server`` (the signaling server alone)
 never loads aiortc, PyAV, numpy or matplotlib. talklab's adjustments to aiortc and aioice
 (:mod:`talklab._aiortc`) apply only while a :class:`Lab` runs.
+
+Tested in tests/test_aiortc_adjustments.py (importing talklab, or talklab.server, loads no media
+stack and changes nothing in aioice) and by every test that reaches a name through it, as a
+learner does (tests/test_readme.py runs the README's examples).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """What talklab's three servers (signaling, STUN, TURN) share: a start/close lifecycle usable as
-``async with``, and a console entry point that runs one until interrupted."""
+``async with``, and a console entry point that runs one until interrupted.
+
+Tested in tests/test_server.py and tests/test_seed_client.py (talklab-server in a process of its
+own, as a user runs it), tests/test_classroom.py (talklab-classroom prints what it exposes) and
+every test that opens a server with ``async with``.
+"""
 
 from __future__ import annotations
 

@@ -54,6 +54,10 @@ attribute the rest of talklab reads, is an entry of one table (:mod:`.internals`
 :func:`enter` before the first lab starts (:func:`verify`): a lab refuses to start, in one
 sentence, on an aiortc or aioice that lacks one. Outside this package talklab reads them only
 through :mod:`.access`.
+
+Tested in tests/test_aiortc_adjustments.py (each adjustment on its own; labs closed in either
+order put aioice back; two labs at once, each with its own settings) and
+tests/test_aiortc_internals.py (the table checked before the first lab starts, once).
 """
 
 

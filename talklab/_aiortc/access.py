@@ -6,6 +6,11 @@ private attributes. talklab needs all of them, so they are read here, and only h
 private name below is an entry of :data:`talklab._aiortc.internals.TABLE`, checked when a lab
 starts (a lab never reads a missing counter as zero). Each function is one or two attribute
 reads, cheap enough for every measurement.
+
+Tested in tests/test_aiortc_internals.py (every private name read here is an entry of the table,
+no other module reads one, and an accessor fails rather than reads zero); what the accessors
+read is checked live through talklab.ice.inspect and talklab.lab.load (tests/test_mesh.py,
+tests/test_topologies.py).
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Every aioice ``Connection`` notes the lab settings it was made under (aiortc makes it when a
 person's link adds its track or applies a description, inside that person's tasks), so its
 checks follow its own lab's settings whichever task or callback runs them.
+
+Tested in tests/test_aiortc_adjustments.py (a lab's retries, two labs at once each with its own,
+a transaction outside any lab left as aioice's) and tests/test_exercises_05.py (every pair's
+history, read through talklab.ice.inspect.pairs).
 """
 
 from __future__ import annotations

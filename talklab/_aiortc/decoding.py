@@ -18,6 +18,10 @@ audio): it makes its "thread" with the decoder's arguments (the track's queue, t
 starts it (nothing to start) and registers the receiver, as it always does.
 
 Video receivers, and receivers outside any lab, keep aiortc's thread.
+
+Tested in tests/test_aiortc_internals.py (the decoder thread is made as aiortc's unless it is a
+LoopDecoder; a lab's audio receiver has the LoopDecoder) and tests/test_aiortc_adjustments.py (a
+lab's audio decoded on the loop is still heard, and ends as aiortc's thread ends it).
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 All of them key on :data:`~talklab._aiortc.HOST`, which is set only inside
 :func:`~talklab._aiortc.gathering_on` (around a lab person's ``setLocalDescription``): any other
 gathering, in the same process, is aioice's own.
+
+Tested in tests/test_aiortc_adjustments.py (host addresses from the context, a peer connection
+gathering on its loopback address only, an agent dropping datagrams from outside loopback, hosts
+behind simulated NATs).
 """
 
 from __future__ import annotations

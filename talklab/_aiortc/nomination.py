@@ -16,6 +16,10 @@ nomination (or the other side) made it: so only the chosen pair is ever selected
 
 What the rule needs is re-evaluated whenever a check completes, when end-of-candidates arrives,
 and when the wait since the first success runs out (a timer).
+
+Tested in tests/test_aiortc_internals.py (a lab's checks carry no USE-CANDIDATE and its
+nomination does, between two real aioice agents) and tests/test_ice_nomination.py (with TURN
+configured, the pair that works directly wins, live).
 """
 
 from __future__ import annotations
