@@ -12,6 +12,9 @@
   into voice and then Dave, each on a network you choose. Right when everyone hears everyone
   and the room has the seed's three kinds of call: host, srflx and relay. Then the check closes
   the signaling server and counts the calls that carry on (Step 9).
+
+Tested in tests/test_exercises_08.py (notebook 08's exercises: both handlers run live with the
+answer key, the stubs and the usual mistakes; Dave's room on a changed network).
 """
 
 from __future__ import annotations

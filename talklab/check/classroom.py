@@ -5,6 +5,9 @@ people report (``"connected"``, ``"connecting"``, ``"failed"``...; ``None`` when
 not said anything yet). :func:`link_state` judges it on the cases a class produces, then
 rebuilds the live classroom's dashboard with it, from the reports the students' kernels really
 sent, and compares that with the dashboard talklab's own rule draws.
+
+Tested in tests/test_exercises_11.py (notebook 11's exercise run live with the answer key, the
+stub and the usual mistakes).
 """
 
 from __future__ import annotations

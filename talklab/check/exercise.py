@@ -5,6 +5,11 @@ handler, a NAT that filters real packets) and judges what *happened*, not the co
 learner's stub raises ``NotImplementedError``; run unfilled, the exercise says "not yet" with a
 hint, so a notebook still runs top to bottom. An exception from the learner's code is reported
 with where it happened, never raised into the notebook; a hang is cut off after a bound.
+
+Tested in tests/test_check.py (the errors a learner meets, explained toward the reasoning; a
+hint for the learner's own line only) and every tests/test_exercises_01.py to
+tests/test_exercises_11.py (each exercise run live through it, with the answer key and the
+stub).
 """
 
 from __future__ import annotations

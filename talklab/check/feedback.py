@@ -13,6 +13,9 @@ How a check answers, and why:
 The answer itself is shown only when asked for, with :func:`reveal`. Every check returns a
 :class:`Feedback`; none raises, so a notebook whose exercises are not done yet still runs
 top to bottom ("not yet" is an answer, not an error).
+
+Tested in tests/test_check.py (every self-check judges, hints and reveals; predictions compared;
+names judged letter for letter).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The exercise: the learner writes what a browser does when the server says someon
 (``userLeftVoice``): hang up that one call, and only that one. :func:`user_left_voice` gives the
 learner's handler to everyone in a live room of four, makes one of them leave, and judges what
 the others' calls did.
+
+Tested in tests/test_exercises_07.py (notebook 07's question, and its exercise run live with the
+answer key, the stub and the usual mistakes).
 """
 
 from __future__ import annotations

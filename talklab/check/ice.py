@@ -5,6 +5,9 @@
   compares it with the priority aioice gave every local and remote candidate of a live call
   (host, srflx and relay: a lab of its own with STUN and TURN running, both people behind NATs);
 * :data:`pair_rests_on` — which candidate of a pair decides most of the pair's priority?
+
+Tested in tests/test_exercises_05.py (notebook 05's exercise run live with the answer key and
+the stub, and its self-checks).
 """
 
 from __future__ import annotations

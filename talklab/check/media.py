@@ -5,6 +5,9 @@
 * :func:`voice_frame`: the exercise. You write the synthetic voice itself, one 20 ms frame at
   a time; talklab makes it a real track (:class:`talklab.browser.media.FrameVoice`), a person in
   a live lab speaks with it, another listens through Opus, and the check judges what was *heard*.
+
+Tested in tests/test_exercises_01.py (notebook 01's self-checks, and its exercise run live with
+the answer key, the stub and the usual mistakes) and tests/test_check.py.
 """
 
 from __future__ import annotations

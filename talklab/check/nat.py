@@ -7,6 +7,9 @@
   host has sent to, from another port of it, and from a stranger, then makes a live call across
   it from behind a symmetric NAT;
 * :data:`turn_bytes` — how many bytes does the TURN server send to carry one packet?
+
+Tested in tests/test_exercises_06.py (notebook 06's exercise run on real packets with the answer
+key, the stub and the other classic filters; ``turn_bytes`` judged).
 """
 
 from __future__ import annotations

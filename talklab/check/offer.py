@@ -9,6 +9,8 @@
   ways;
 * :func:`handle_webrtc_offer`: the second exercise, the seed's ``handleWebRTCOffer`` (Step 5),
   given to Dave.
+
+Tested in tests/test_exercises_03.py (notebook 03's self-checks and its two exercises run live).
 """
 
 from __future__ import annotations

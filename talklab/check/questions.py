@@ -2,6 +2,10 @@
 
 Each is ``check.<name>(..., answer=...)``; ``check.reveal(check.<name>, ...)`` shows the
 answer. A hint leads to the reasoning and never names the expected value.
+
+Tested in tests/test_check.py (each question judges a right, a wrong and a wrong-typed answer,
+and reveals only when asked) and the notebooks' own tests/test_exercises_00.py to
+tests/test_exercises_05.py.
 """
 
 from __future__ import annotations

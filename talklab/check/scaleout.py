@@ -6,6 +6,9 @@ URL, the name, the visitor's address). :func:`server_for` runs it live: three ro
 people each connect through two real signaling servers sharing rooms in Redis, every pair
 exchanges an offer, and the check counts how many messages had to cross from one server to the
 other through Redis. Routing by room, none do.
+
+Tested in tests/test_exercises_09.py (notebook 09's question, and its exercise run live with the
+answer key, the stub and the usual rules).
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ against rooms that really ran: the rows the notebook measured live (``measured=`
 of four it fills itself, one per topology, and counts the streams that carried packets. Where
 Janus is not installed, the SFU and MCU answers are judged against the formula instead, and
 the feedback says so.
+
+Tested in tests/test_exercises_10.py (notebook 10's question, and its exercise judged against
+rooms that ran).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 The exercise: the learner writes the seed's relay for ``webrtc-answer`` (Step 6) as a plain
 function, and :func:`relay_answer` plugs it into a real talklab server, in a live lab where
 Dave answers Alice's offer. It is right when the call it relayed really connected.
+
+Tested in tests/test_exercises_02.py (notebook 02's question, and its relay run in a live lab
+with the answer key, the stub and wrong relays).
 """
 
 from __future__ import annotations

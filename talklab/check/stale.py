@@ -10,6 +10,9 @@ the cell with one sentence that says what is wrong and names the cell to run (by
 made the lab or the person, which the learner can find on the page), or lets it go on.
 
     check.ready(lab, alice, bob, voice=True)   # lab running, both in it (and in voice)
+
+Tested in tests/test_ready.py (a replaced, closed or empty lab, a person out of voice, a server
+gone, each said in one sentence naming the cell to run).
 """
 
 from __future__ import annotations

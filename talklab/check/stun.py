@@ -5,6 +5,9 @@
   bytes; the check asks a real STUN server "what's my public address?" from behind a real
   (simulated) NAT and decodes the live answer with the learner's function;
 * :data:`which_nat` — from what RFC 5780's tests saw, which kind of NAT is it?
+
+Tested in tests/test_exercises_04.py (notebook 04's exercise run live against a real STUN server
+with the answer key and the stub, and its self-checks).
 """
 
 from __future__ import annotations
