@@ -2,6 +2,9 @@
 
 An :data:`Address` is what Python's sockets use for IPv4 and IPv6 UDP/TCP endpoints: an
 ``(ip, port)`` tuple. STUN calls the same thing a *transport address* (RFC 8489, section 3).
+
+Tested in tests/test_classroom.py (a Scope of loopback, of any unicast address or of the networks
+named, and what it never lets be a peer).
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ asyncio and talklab. And while a lab runs, Interrupt Kernel shows one sentence t
 (:func:`on_interrupt`): what stopped, that the lab is still usable, and what to run next.
 
 Nothing here happens at import: every function does nothing outside IPython.
+
+Tested in tests/test_ready.py (a cell's code told from a module's; talklab's refusals read as one
+sentence) and tests/test_interrupt.py (Interrupt Kernel in real kernels: one sentence, and the
+kernel goes on).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ sender only packetises (``Encoder.pack``) instead of encoding. :class:`OpusFanou
 What it costs: every listener gets the same bitrate (no per-link adaptation) and no RFC 6464
 audio-level header extension. What it saves: (n-1) x the encoding, and aiortc's per-frame
 thread-pool hop and per-sample Python loop for audio levels.
+
+Tested in tests/test_topologies.py (in a mesh, an SFU and an MCU, each person's voice goes through
+its one OpusFanout, whose frames_encoded the load counts, and everyone else hears it).
 """
 
 from __future__ import annotations

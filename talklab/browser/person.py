@@ -23,6 +23,11 @@ Offline by construction: ICE gathers only on the person's own loopback address, 
 ``iceServers`` is always given explicitly (aiortc would otherwise use a public STUN server).
 A student in a class (``Lab(server=URL)``) gathers on the address that routes to the
 teacher's server instead, and checks classmates within a wider :class:`~talklab.address.Scope`.
+
+Tested in tests/test_mesh.py (the seed's mesh, made of Persons: Dave joins a room of three, the
+seventh is refused, leaving and hanging up), tests/test_lab_room.py (a lab's handler in every
+person; an interrupted leave finished by running it again), tests/test_link.py
+(create_peer_connection) and tests/test_clear_errors.py (a person whose lab was replaced).
 """
 
 from __future__ import annotations

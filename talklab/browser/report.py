@@ -7,6 +7,9 @@ event ``talklabLinkReport {room, links: [{peer, state, route}]}`` (the server's
 reported ``connected`` has carried audio; ``route`` is the chosen pair's (host, srflx, prflx,
 relay). Reports are coalesced: many changes in one turn of the event loop make one report, and
 one equal to the last sent is not sent again.
+
+Tested in tests/test_classroom.py (students' people report their calls: the teacher's dashboard
+shows the call connected, with its route, and the live dashboard redraws as they join).
 """
 
 from __future__ import annotations

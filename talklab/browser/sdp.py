@@ -6,6 +6,8 @@ description says four things: *what* media (``m=``, ``a=rtpmap``), *how to check
 ``a=ice-ufrag`` and ``a=ice-pwd``), *how to secure* them (DTLS's ``a=fingerprint`` and
 ``a=setup``), and *where* to send (``a=candidate``). :func:`explain` gives each line its
 meaning; a trickling browser sends the candidate lines as messages of their own instead.
+
+Tested in tests/test_exercises_03.py (a real offer, explained line by line as notebook 03 shows it).
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ Every event the server sends is kept in order in :attr:`SignalingClient.received
 :meth:`next` waits for the next one of a kind, with a timeout, instead of sleeping. A notice
 that names a room other than the one this client last joined (talklab's server adds ``room``
 to every notice) is stale: it goes to :attr:`SignalingClient.stale` instead.
+
+Tested in tests/test_lab_security.py (stale notices kept apart), tests/test_ready.py (a client whose
+server went is told so) and every test of tests/test_server.py, which drives the server through this
+client.
 """
 
 from __future__ import annotations

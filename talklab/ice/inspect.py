@@ -6,6 +6,9 @@ aiortc's and aioice's internals): the agent behind the peer connection's transpo
 list (the candidate pairs) and the pair ICE selected (RFC 8445, 8.1.1). Every state change of a
 pair goes through ``Connection.check_state``, which talklab records while a lab runs
 (:mod:`talklab._aiortc`, adjustment 5).
+
+Tested in tests/test_network_lab.py (a live call's candidates and pairs, with real priorities and
+the nominated pair) and tests/test_exercises_05.py (every pair's history, as notebook 05 reads it).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ server-reflexive 100, relay 0. A pair's priority combines the controlling agent'
 and the controlled agent's D so both sides order the check list the same way:
 
     pair priority = 2^32 x min(G, D) + 2 x max(G, D) + (1 if G > D else 0)
+
+Tested in tests/test_network_lab.py (the formulas, worked out: test_priority_formulas) and
+tests/test_exercises_05.py (notebook 05's exercise, judged against them).
 """
 
 from __future__ import annotations

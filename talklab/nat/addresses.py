@@ -6,6 +6,9 @@ addresses of hosts (127.10.x.y) and public addresses of NATs (127.20.x.y). A :cl
 out the lowest free address of its block (``.0`` and ``.255`` in the last byte are skipped, as a
 reader expects of host addresses) and takes addresses back when their host or NAT closes, so a
 kernel that runs many labs keeps reusing a few hundred addresses instead of running out.
+
+Tested in tests/test_aiortc_adjustments.py (three hundred NAT hosts over several labs never share an
+address, and a closed lab's addresses are handed out again).
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ symmetric          address-and-port-dependent   address-and-port-dependent
 :class:`NatTable` applies them, packet by packet: :meth:`~NatTable.outbound` returns the public
 source for a packet leaving, :meth:`~NatTable.inbound` the private destination for a packet
 arriving, or ``None`` when the filter drops it.
+
+Tested in tests/test_nat.py (each classic type's mapping and filtering, packet by packet through a
+NatTable, no sockets).
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Filtering (from a fresh socket, so no earlier packet has opened the filter)
          Endpoint-independent.
     III. Ask for it from the other port only: it arrives? Address-dependent; else
          address-and-port-dependent.
+
+Tested in tests/test_nat.py (detect_nat names each type configured, through real simulated NATs) and
+tests/test_exercises_04.py (behind a symmetric NAT, as notebook 04 shows it).
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ Routing, as on a real network:
 
 The hook into aioice is in :mod:`talklab._aiortc`: the UDP transport of each ICE socket a
 simulated host opens is wrapped in a :class:`NatTransport`.
+
+Tested in tests/test_network_lab.py (what a NAT's filter forbids is dropped; behind a UDP-blocking
+firewall only TURN over TCP gets through; audio over a slow, jittery, lossy path) and
+tests/test_exercises_04.py (one socket asking two servers shows a NAT's mapping).
 """
 
 from __future__ import annotations

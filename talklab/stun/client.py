@@ -2,7 +2,11 @@
 
 :func:`binding` asks once, from a fresh socket; :func:`bindings` asks several servers from one
 and the same socket, which is what shows a NAT's *mapping* behaviour: does the host keep its
-public port whoever it asks (RFC 4787, 4.1)?"""
+public port whoever it asks (RFC 4787, 4.1)?
+
+Tested in tests/test_exercises_04.py (one socket asking two servers shows a NAT's mapping) and
+tests/test_classroom.py (a class's STUN server answers the class only).
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,9 @@ message saying what and where, never another exception.
 
     d = dissect(packet, key=b"password")
     d.method, d.cls, d.transaction_id, d["XOR-MAPPED-ADDRESS"], d.integrity_ok
+
+Tested in tests/test_stun.py (RFC 5769's test vectors, a flipped byte, the table it renders,
+malformed and random bytes only ever raising ValueError).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ from in RESPONSE-ORIGIN.
 :func:`binding_response` is the whole protocol, without sockets (sans-I/O): bytes and addresses
 in, bytes and "which of my sockets sends it" out. :class:`StunServer` is the asyncio adapter.
 Messages are parsed and built with aioice's ``stun`` module.
+
+Tested in tests/test_stun.py (the Binding server mirrors what it saw and answers RFC 5780's
+requests; it survives a fuzz run) and tests/test_coturn.py (coturn's turnutils_stunclient reads its
+address from it).
 """
 
 from __future__ import annotations

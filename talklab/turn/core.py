@@ -16,6 +16,10 @@ credentials gets 401 with REALM and a NONCE; the client then signs with
 MD5(username:realm:password); an expired nonce gets 438. Time-limited credentials from a
 shared secret are accepted too (:mod:`.credentials`). Whom the relay may reach is its
 :class:`~.policy.PeerPolicy`.
+
+Tested in tests/test_turn.py (the core packet by packet, no sockets: allocations, credentials,
+nonces, permissions, channels, quotas, expiry) and tests/test_turn_policy.py (a peer its policy
+refuses gets 403, and nothing is relayed).
 """
 
 from __future__ import annotations

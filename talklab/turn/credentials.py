@@ -11,6 +11,9 @@
   the server keeps no state; an expired one gets 438 Stale Nonce and the client retries.
 
 Everything runs on the injected ``clock`` (Unix time: REST usernames carry Unix time).
+
+Tested in tests/test_turn.py (time-limited credentials from a shared secret; a stale nonce gets 438
+and a fresh one) and tests/test_lab_turn.py (a lab's /config credentials expire).
 """
 
 from __future__ import annotations

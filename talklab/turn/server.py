@@ -10,6 +10,10 @@ process keeping the loop busy, that fell far behind the packets arriving, the ke
 overflowed and 95 % of a relayed stream was lost (measured: a call whose audio went one way
 only). So the listening socket, like the relay sockets, is read in batches as it becomes
 readable (:func:`~talklab.nat.network.pending_datagrams`), with a larger receive buffer.
+
+Tested in tests/test_turn.py (a fuzz run, after which it still relays), tests/test_coturn.py
+(coturn's turnutils_uclient relays through it) and tests/test_abuse.py (TURN over TCP: a client
+whose peer floods, or who never reads, is dropped).
 """
 
 from __future__ import annotations
