@@ -10,6 +10,9 @@ dashboard what their calls are doing (:mod:`talklab.browser.report`).
 
 ``python -m talklab.classroom --host ADDRESS --network CIDR`` (``talklab-classroom``) runs a
 classroom from a terminal.
+
+Tested in tests/test_classroom.py (which imports Classroom, DashboardView and fetch_dashboard from
+here, as a teacher's notebook does).
 """
 
 from __future__ import annotations

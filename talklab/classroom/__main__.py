@@ -1,4 +1,8 @@
-"""``python -m talklab.classroom`` (``talklab-classroom``): a teacher's classroom, in a terminal."""
+"""``python -m talklab.classroom`` (``talklab-classroom``): a teacher's classroom, in a terminal.
+
+Tested in tests/test_classroom.py (the talklab-classroom command prints what it exposes, and refuses
+a class beyond loopback whose networks are not named).
+"""
 
 from __future__ import annotations
 

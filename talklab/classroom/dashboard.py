@@ -9,6 +9,9 @@ the signaling messages it has had, and each pair's link **as the two people in i
 :class:`DashboardView` shows a table of rooms, a table of links that are not carrying audio
 (with what each side says: the first thing to look at when a student cannot hear), and each
 room's mesh, drawn like the course's (:mod:`talklab.views.room`).
+
+Tested in tests/test_classroom.py (the view of rooms and trouble, without raw reprs; the dashboard
+fetched over HTTP with the token; the live dashboard redrawn as students join).
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ The TURN server relays only to the class's own ``networks``, which the teacher n
 that Python's ``ipaddress.is_private`` counts the documentation ranges, used for test hosts,
 as private: talklab never guesses a class network from that); on loopback, to loopback only.
 Everything else is refused (:mod:`talklab.turn.policy`).
+
+Tested in tests/test_classroom.py (students' kernels join a loopback classroom and hear each other;
+locks, the token, time-limited TURN credentials, a STUN server for the class only) and
+tests/test_classroom_netlab.py (the same beyond loopback, in network namespaces; root only).
 """
 
 from __future__ import annotations

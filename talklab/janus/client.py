@@ -20,6 +20,10 @@ HTTP it is a long-polling protocol, with four kinds of object:
 Every request carries the lab's ``apisecret`` and the one ``Origin`` its Janus accepts (see
 :mod:`talklab.janus.config`). Everything sent and received is kept in :attr:`JanusClient.trace`
 (secret removed), for sequence diagrams.
+
+Tested in tests/test_janus_server.py (a request without the lab's secret is refused; the long poll
+delivers each event to its request) and tests/test_janus_room.py (every person of an SFU or MCU room
+talks to Janus through it).
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ What the lab's Janus is told, and why (see the comments in Debian's ``/etc/janus
   to be allowed, and a browser never lets a page choose its own ``Origin``.
 * no event handlers, no loggers, no STUN/TURN server, no ``nat_1_1_mapping``: nothing that
   would make Janus talk to anything but its own clients.
+
+Tested in tests/test_janus_server.py (the lab's Janus, started from what write_config writes,
+listens on 127.0.0.1 only with no admin API, and refuses strangers and foreign origins).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ The AudioBridge plugin's protocol (Janus docs, "AudioBridge plugin"), as a perso
 Hearing, in the MCU, is measured differently: the one stream holds several voices, so
 :meth:`McuPerson.hears` measures the energy at each known tone of the room's people
 (:mod:`talklab.janus.mix`), and the person's own tone should be absent.
+
+Tested in tests/test_janus_room.py (an MCU room of three: everyone hears everyone else in the one
+mix, and not themselves).
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ received track is read by an :class:`~talklab.browser.hearing.Ear`. No trickle i
 writes its candidates into its SDP, and Janus, in its default "half-trickle" mode, writes its
 own into the SDP it sends. Every SDP Janus sent is kept (:attr:`JanusLink.janus_sdps`): the
 proof that Janus told us only loopback addresses.
+
+Tested in tests/test_janus_room.py (every link of an SFU and an MCU room: its state, by kind, and
+every SDP Janus sent, with loopback candidates only).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ instead (:meth:`talklab.janus.peer.JanusLink.answer`): Janus, now the client, st
 handshake when it is ready, aiortc queues whatever arrives early, and none of 144 stalled. So
 a person's subscriptions are all made at once; ``one_at_a_time=True`` makes the room's
 subscriptions strictly sequential instead, for comparison.
+
+Tested in tests/test_janus_room.py (an SFU room of three: everyone hears everyone; someone leaves
+and the others let go of that stream).
 """
 
 from __future__ import annotations

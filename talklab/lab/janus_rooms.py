@@ -31,6 +31,9 @@ Janus as nodes, each stream an edge with its direction: draw it with
 :func:`talklab.views.streams_drawing`), ``wait_connected()``, ``wait_heard()``, and
 :func:`talklab.lab.load.measure` measures it (and Janus's CPU, separately). NATs, TURN and the
 seed's event handlers (``lab.on``) belong to the mesh: they are refused here, with the reason.
+
+Tested in tests/test_topologies.py (``Lab(topology="sfu" | "mcu")``: rooms of three all hear each
+other with the topology's streams; what only the mesh has is refused).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ A :class:`talklab.Lab` holds one of each and asks them; it never asks which it h
 
 This module defines the interfaces only (a leaf: it imports nothing of talklab's), so that
 each side can be typed against the other without an import running back up.
+
+No logic of its own: two interfaces (typing Protocols), tested through the classes that implement
+them (tests/test_mesh.py, tests/test_topologies.py, tests/test_classroom.py).
 """
 
 from __future__ import annotations

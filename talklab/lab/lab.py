@@ -25,6 +25,11 @@ lives exactly as long as its block and replaces nothing.
 
 While a lab runs, talklab's adjustments to aioice apply to its people
 (:mod:`talklab._aiortc`), with this lab's own settings.
+
+Tested in tests/test_mesh.py (a lab starts its servers, adds people and waits for their calls; a new
+lab replaces the previous one, one in an ``async with`` block replaces nothing),
+tests/test_lab_room.py (its graph, drawn from its people whatever the server, and after the server
+has gone) and tests/test_clear_errors.py (the settings it refuses, and a replaced lab).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ this machine. NAT boxes (:meth:`LocalServers.nat`) are the lab's too, and closed
 :class:`LocalServers` is where a local lab's people find the seed's servers; a student's lab
 finds the teacher's instead (:class:`talklab.lab.student.RemoteServer`). Both make a
 person that uses them (:meth:`LocalServers.person`), so the lab itself never asks which it has.
+
+Tested in tests/test_lab_turn.py (a lab's /config credentials are minted per request and expire; its
+relay reaches the lab's own hosts only) and by every local lab (tests/test_mesh.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ streams in and out and their kbps, which are the people's uploads and downloads 
 (nothing else talks to it); the CPU of the people's process and of Janus, separately; the
 seconds from the first join until everyone heard everyone; and whether every stream kept its
 50 packets a second (real time).
+
+Tested in tests/test_exercises_10.py (check.streams_for measures rooms of four with measure_room,
+live) and tests/test_bench.py (bench/sfu_mcu.py's table of mesh, SFU and MCU rows).
 """
 
 from __future__ import annotations

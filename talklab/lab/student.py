@@ -13,6 +13,9 @@ Nothing here contacts an address the student did not name: the ICE servers ``/co
 out must be on the teacher's own address (a ``/config`` naming another host, a public STUN
 server say, is refused with the reason), and simulated NATs, which live in this kernel, belong
 to local labs only.
+
+Tested in tests/test_classroom.py (students' labs join a teacher's classroom by URL; what a
+student's lab refuses, a /config naming another host included; the address it gathers on).
 """
 
 from __future__ import annotations
