@@ -29,6 +29,9 @@ An agent refuses to run in the machine's own network namespace, and on any addre
 the documentation ranges: it gathers only on the veth of its namespace. talklab's aioice
 adjustments are installed for their retransmission count and nomination rule (the simulator's
 people use the same), but not their loopback gathering: no code here calls ``gathering_on``.
+
+Tested in tests/test_netlab.py and tests/test_classroom_netlab.py (every host's part there is played
+by an agent in its namespace: ICE, STUN, TURN, detect_nat, a classroom; root only).
 """
 
 from __future__ import annotations

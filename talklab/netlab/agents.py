@@ -9,6 +9,9 @@ saying why (and the last lines it wrote to stderr); nothing waits for a reply th
 :class:`~talklab.netlab.pairing.Peer`, so :func:`~talklab.netlab.pairing.negotiate` pairs it
 with another the same way, the candidates passing through this process as a signaling server
 would carry them.
+
+Tested in tests/test_netlab.py (compare.run starts every agent and calls it through this) and
+tests/test_classroom_netlab.py (root only).
 """
 
 from __future__ import annotations

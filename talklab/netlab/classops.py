@@ -14,6 +14,10 @@ With these, a host of the network lab is a machine in a class (:mod:`.agent` lis
 ``student.status``      the same, now, without waiting
 ``http.get``            ``GET url`` from this host (``token``: as a Bearer): ``status``, ``body``
 ======================  =========================================================================
+
+Tested in tests/test_classroom_netlab.py (a teacher's classroom and students' labs on the hosts of a
+real network, through classroom.start, student.join, student.wait, classroom.dashboard and http.get;
+root only).
 """
 
 from __future__ import annotations

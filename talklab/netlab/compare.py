@@ -14,6 +14,9 @@ matching type, and is held to the type the kind should have.
 
 Run it: ``sudo python -m talklab.netlab.compare`` prints the matrices side by side and exits 1
 if real and simulated disagree anywhere they are comparable.
+
+Tested in tests/test_netlab.py (three NAT kinds, every ordered pair, STUN only and with TURN: real
+and simulated routes agree; an unknown kind is refused before anything is built; root only).
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ peers). It runs on leaving the ``with`` block, on an exception in the middle of 
 from a finalizer when a lab is dropped or the interpreter exits without either. A run killed
 outright (SIGKILL) leaves its namespaces behind, named with its prefix; the next run deletes
 them once it sees the process that made them is gone (:func:`~.shell.clean_leftovers`).
+
+Tested in tests/test_netlab.py (a failing test body still tears every namespace down, and no run
+leaves one behind) and tests/test_classroom_netlab.py (root only).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ namespace behind a real Linux NAT, or in this process behind talklab's simulated
 candidate, then end-of-candidates) swapped, then both sides connect at once. The ends may be
 :class:`Peer` objects or proxies of peers in agents (:class:`talklab.netlab.agents.RemotePeer`):
 anything with the same three coroutines.
+
+Tested in tests/test_aiortc_internals.py (two Peers gather, swap descriptions and connect on
+loopback in a lab's settings, without root) and tests/test_netlab.py (every negotiation of
+compare.run, on real and simulated hosts; root only).
 """
 
 from __future__ import annotations

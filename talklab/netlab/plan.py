@@ -15,6 +15,9 @@ The build, in order:
 2. ``core``: a bridge per public segment with the gateway's address, forwarding on;
 3. each NAT: WAN veth into the ``isp`` bridge, LAN bridge, forwarding on, its nftables rule set;
 4. each host: a veth into its segment's bridge, its addresses, a default route to the gateway.
+
+Tested in tests/test_netlab.py (every network there is built from its steps and torn down; root
+only).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ One JSON object per line, UTF-8, at most :data:`MAX_LINE` bytes:
 Requests are answered in any order (an agent runs each in a task of its own). Anything else on
 a line, a line that is not JSON, or one that is too long, is a :class:`ProtocolError` naming
 what arrived: the parent stops the agent and fails every call waiting on it, at once.
+
+Tested in tests/test_netlab.py and tests/test_classroom_netlab.py (every call to an agent is a
+request and its reply in these lines; root only).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ where they touch the machine. Each command has a timeout, and a failure raises
 A run writes its process ID to ``/run/talklab-netlab/<prefix>`` while its namespaces exist.
 :func:`clean_leftovers` (``python -m talklab.netlab.shell --clean``) deletes the namespaces of
 runs whose process is gone (killed before its teardown could run), and nothing else.
+
+Tested in tests/test_netlab.py (not_permitted, and the namespaces listed before and after each run;
+root only) and tests/test_classroom_netlab.py.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ process, on loopback; the STUN server (two addresses, for RFC 5780) and the TURN
 talklab's own, on loopback too. talklab's aioice adjustments are installed with the same
 settings as in the agents, plus the two that make the simulator (gathering on the host's
 loopback address, and the NAT shim: :mod:`talklab._aiortc.gathering`).
+
+Tested in tests/test_netlab.py (the simulated side of compare.run's matrices; root only).
 """
 
 from __future__ import annotations

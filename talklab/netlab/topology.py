@@ -29,6 +29,9 @@ point at ``core``, and ``core`` has nowhere else to send a packet.
     design.school("teacher")
     design.home("ana", nat="port-restricted")
     network = design.network()
+
+Tested in tests/test_netlab.py and tests/test_classroom_netlab.py (their networks are Designs: homes
+behind NATs, a school, servers; root only).
 """
 
 from __future__ import annotations
