@@ -26,6 +26,10 @@ each piece what it needs and never itself: the store, the trace, :mod:`.delivery
 reach people), :mod:`.inbound` (the guard in front of python-socketio), :mod:`.sessions` and
 :mod:`.http` (the routes and the gate in front of them). :mod:`.serve` listens for it (the
 listening :class:`~.serve.SignalingServer` and the ``talklab-server`` command).
+
+Tested in tests/test_server.py (every handler, through real Socket.IO clients on both WebSocket
+paths: the seed's Dave scenario, the voice cap, relays kept inside one room's voice channel,
+malformed payloads refused) and tests/test_seed_client.py (the seed's own Node client).
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ server's dashboard shows the reports of its own clients and locks the rooms it i
 
 Everything here is plain state (no sockets, no awaits), driven by :mod:`.app` and read by
 ``GET /dashboard`` (:mod:`.http`) and by :class:`talklab.classroom.Classroom`.
+
+Tested in tests/test_classroom.py (a link report checked and bounded, two ends making one link no
+better than its worse end, reports forgotten when their person leaves, without sockets; locks and
+bad reports on a live server) and tests/test_exercises_11.py (link_state beside the learner's rule).
 """
 
 from __future__ import annotations

@@ -24,6 +24,10 @@ loop on purpose; ``server.fast_path_active`` tells which one is in use.
 The guards of :mod:`.transport` (a memory budget per client, long-polling limits) run on both
 loops, and need a few internals too (:func:`guard_problems`). They have no fallback: without
 them the server refuses to start, naming what is missing.
+
+Tested in tests/test_engine.py (active on the pinned versions; every missing internal named; one
+warning and python-engineio's own loop without one; permessage-deflate declined) and
+tests/test_socketio_protocol.py (Socket.IO's protocol suite, on both loops).
 """
 
 from __future__ import annotations

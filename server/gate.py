@@ -25,6 +25,9 @@ uses cookies, so no page is ever allowed to send them.
 
 ``GET /trace`` lists every room, name and candidate: it also needs the server's **token**
 (``?token=`` or ``Authorization: Bearer``; random per server, printed at start).
+
+Tested in tests/test_security.py (a foreign Host or Origin gets 403 everywhere, WebSockets included;
+an allowed origin gets CORS without credentials; how the gate reads origins).
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ moves at the pace of its own concurrency, and relays do not wait for it. And one
 have only :data:`HANDSHAKES_AT_ONCE` sessions being opened, and :data:`TRACES_AT_ONCE` trace
 pages being served, at a time (the others wait their turn, idle): 32 handshakes ready at once
 made every relay wait behind all 32.
+
+Tested in tests/test_security.py (the trace needs the token and comes in pages; /health says counts
+only), tests/test_server.py (trace and health over HTTP), tests/test_abuse.py (anonymous trace
+pollers get nothing) and tests/test_classroom.py (the dashboard and locks need the teacher's token).
 """
 
 from __future__ import annotations

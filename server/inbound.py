@@ -23,6 +23,10 @@ python-socketio), unless the name holds an escape, when the whole packet is deco
 :class:`Inbound` is made by the application (:mod:`.app`) with python-socketio's own handler
 and three callbacks: ``sid_of`` (the Socket.IO id of an Engine.IO session, None before it
 connects), ``refuse`` (answer ``signalingError``) and ``close`` (drop a transport).
+
+Tested in tests/test_security.py (reserved event names refused; any nesting depth answered; bad
+input logged in a few lines, never a traceback) and tests/test_abuse.py (a binary event refused, its
+attachments never kept).
 """
 
 from __future__ import annotations

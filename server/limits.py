@@ -13,6 +13,9 @@ with a reason) or dropped, and the server logs one line, never a traceback.
 as in RFC 2697's meters: a burst of ``capacity``, refilled at ``rate`` per second);
 :class:`QuietLog` writes at most one line per kind of refusal per interval, and says how many it
 kept quiet.
+
+Tested in tests/test_abuse.py (every attack of issue 13 against a server with its production Limits:
+the attacker is dropped or refused, and everyone else is still served).
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ it is (``signalingError``), and :class:`VoiceFull` the seed's own refusal. The r
 (:mod:`.rooms`), the relay rule (:mod:`.relay`), the replica of Redis's rooms
 (:mod:`.replica`), both stores and the handlers all speak in these, so they live here, in a
 module that imports nothing of the server.
+
+Tested in tests/test_rooms.py (the rooms refuse in its words: RoomError, and VoiceFull with the
+seed's message) and with every piece that passes Members (tests/test_replica.py,
+tests/test_relay.py).
 """
 
 from __future__ import annotations

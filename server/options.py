@@ -2,6 +2,9 @@
 
 The server (:mod:`.app`) and the protocol tests build their ``AsyncServer`` with
 :data:`SOCKETIO_OPTIONS`, so what is tested is what runs.
+
+Tested in tests/test_socketio_protocol.py (talklab's servers there are built with SOCKETIO_OPTIONS,
+FastJson included, and do what stock python-socketio does).
 """
 
 from __future__ import annotations

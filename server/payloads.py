@@ -6,6 +6,9 @@ clean dict first. Anything malformed raises :class:`InvalidPayload` with a messa
 what was wrong; the handler turns that into a ``signalingError`` and changes no state.
 
 Unknown extra fields are ignored (a newer client may send more), and are never relayed.
+
+Tested in tests/test_server.py (a malformed payload is refused with signalingError and changes
+nothing, many in a row too; a room code with spaces is refused).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 :class:`~.app.SignalingApp` is the application (handlers, store, trace); this module listens
 for it on a loopback address (or any address it is given), in-process (notebooks and tests) or
 alone (``talklab-server --port 5000``).
+
+Tested in tests/test_server.py (talklab-server runs alone and prints its URL; every test there opens
+a SignalingServer) and tests/test_seed_client.py (the seed's Node client against talklab-server).
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ a server from 144 to 1,201 MB. Here (socket.io's server has the same idea as ``c
 A client that connects at once (every real one: the browser page, talklab's people, the Node
 seed client, the storm bench's 1,200 sockets) is pending for a few milliseconds and is never
 refused. No I/O here but the callback that closes a session.
+
+Tested in tests/test_abuse.py (a handshake flood is refused and its sessions closed; the default
+pending limit lets a storm of 1,200 sockets connect).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ relays with the one rule of :mod:`.relay`.
 
 Every change answers with what the handler needs to tell people, so that no handler ever asks
 twice: the member as it now is, and the room's members after the change (whom to tell).
+
+Tested in tests/test_relay.py (the memory store asks the relay rule, case by case) and
+tests/test_server.py (a room's members, read through the store).
 """
 
 from __future__ import annotations

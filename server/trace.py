@@ -10,6 +10,9 @@ Writing is on every relay's path, so it is cheap: :meth:`Trace.record` appends a
 (with the summary, never the payload, so the ring's memory stays small), and the readable
 :class:`TraceEntry` is built only when someone reads it or subscribes. A class starting at nine
 o'clock writes far more than anyone reads.
+
+Tested in tests/test_server.py (the trace over HTTP, and bounded) and tests/test_security.py (paged,
+per room; a page of a full trace is cheap).
 """
 
 from __future__ import annotations

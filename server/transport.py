@@ -20,6 +20,10 @@ made the server hold 1.5 GB in 8 s. Here:
 
 python-engineio makes its sockets itself; the server swaps each new socket's class (it adds
 methods only) and its queue, right after the handshake (:meth:`GuardedSocket.adopt`).
+
+Tested in tests/test_abuse.py (a long-polling client, or an upgraded one, that never reads is
+dropped) and tests/test_security.py (a long-polling batch over the limit refused clearly; the
+payload limit is exactly 1,000,000 bytes).
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ packets for this server's sockets (``on_forwarded``), relays that reached nobody
 (``on_unreachable``), another server asking every replica to reload (``on_resync``), and the
 subscription lost (``on_lost``). What to do then (reload, subscribe again, re-register) is the
 store's to decide.
+
+Tested in tests/test_redis_wire.py (messages between two servers keep their order and survive a lost
+connection) and tests/test_redis_survival.py (offers to a dead server's people are refused at once).
 """
 
 from __future__ import annotations

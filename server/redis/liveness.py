@@ -24,6 +24,10 @@ their room is told then).
 through and what it needs of the store as callbacks: ``leave(sid)`` and ``members(room)`` (the
 store's own questions), ``restarted()`` (Redis has forgotten everything: write this server's
 people back, :mod:`.rebuild`) and ``on_reaped(gone)`` (tell the rooms).
+
+Tested in tests/test_redis_wire.py (a leave retried through the callbacks it was given, no store)
+and tests/test_redis.py (a killed server's seats freed and its rooms told; after Redis was away, a
+server waits before reaping).
 """
 
 from __future__ import annotations

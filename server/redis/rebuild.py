@@ -25,6 +25,10 @@ write back (a :class:`Registration`, made with :func:`rows`), ``on_registered(ep
 announcements)`` hands the answer back (the store takes the new epoch and applies and announces
 each member written back, as its own change), ``reload()`` reloads the replica and
 ``tell_others()`` asks the other servers to reload theirs.
+
+Tested in tests/test_redis_wire.py (a server writes its people back oldest first, without those
+leaving, and counts the seats lost; no Redis) and tests/test_redis_survival.py (Redis back empty
+forgets nobody).
 """
 
 from __future__ import annotations

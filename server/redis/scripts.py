@@ -49,6 +49,10 @@ Changes that a server has stopped waiting for must not happen later: Redis stopp
 keeps the commands sent meanwhile in its socket buffer and runs them when it resumes, after the
 client was told the room service did not answer. So a batch carries a deadline (milliseconds,
 on Redis's own clock, ``TIME``) and a late batch changes nothing and answers ``LATE``.
+
+Tested in tests/test_redis_wire.py (Lua builds the key names Python builds; a batch Redis runs too
+late changes nothing; one failing change does not fail its batch) and tests/test_redis_survival.py
+(every server re-registers its people when Redis comes back empty).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ connections (one for commands that want an answer, one for PUBLISH: :mod:`.wire`
 set's *epoch* as this server knows it (:mod:`.scripts`, "Redis restarted empty"), and Redis's
 clock, for the deadline every change carries. The store makes the session and is the only one
 to change its epoch; the pieces read it.
+
+Tested in tests/test_redis_wire.py (Liveness driven through a Session, without a store; a batch's
+deadline, the URL's timeout less a margin on Redis's clock).
 """
 
 from __future__ import annotations

@@ -38,6 +38,10 @@ restarted empty"; :mod:`.rebuild`).
 **Messages for other servers** carry the room they are about (the receiving server drops one
 for someone who has left that room: :mod:`..delivery`); a relay published to a server nobody
 listens for any more (killed) is refused to its sender at once (``on_unreachable``).
+
+Tested in tests/test_redis.py (two and three talklab-servers on one Redis: the Dave scenario, six
+seats for seven joins, a server killed or shut down, Redis stopped or restarted),
+tests/test_redis_survival.py and tests/test_redis_wire.py.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ The forms are redis-py's (and redis-cli's ``-u``), so a URL that works there wor
 
 Anything else, a database that is not a number, a timeout that is not a positive number: a
 :class:`RedisURLError` that says which, before anything connects.
+
+Tested in tests/test_redis_wire.py (URLs read as redis-py reads them; a bad URL says why before
+anything connects; every connection honours the URL).
 """
 
 from __future__ import annotations
