@@ -3,6 +3,9 @@
 Each drawing is an SVG :class:`~talklab.views.drawing.Drawing`. A recording's first few frames
 hold the decoder's start-up (Opus fades in): :func:`draw_spectrogram` says so in its title and
 can skip them (``skip``), so a "steady 440 Hz line" really is one.
+
+Tested in tests/test_notebooks.py (notebooks 00, 01 and 06 draw a spectrogram, a spectrum or a
+waveform and play what a person hears, run headless: no error, no raw repr).
 """
 
 from __future__ import annotations

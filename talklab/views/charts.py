@@ -1,6 +1,9 @@
 """Charts: candidate priorities and the NAT × NAT matrix, as SVG drawings.
 
 Routes are told apart by their words and a hatch as well as by colour.
+
+Tested in tests/test_notebooks.py (notebook 05 draws the priorities and notebook 06 the NAT x NAT
+matrix, run headless: no error, no raw repr).
 """
 
 from __future__ import annotations

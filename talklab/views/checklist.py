@@ -5,6 +5,9 @@ and Charlie already talk, in nine steps. :class:`DaveChecklist` follows the lab'
 the people publish: see :mod:`talklab.events`) and ticks each step as it really happens, with
 how long after the click it happened, and with "2 of 3" while it is under way: the offers come
 from three people, and each of the three calls goes through Steps 3 to 9 on its own.
+
+Tested in tests/test_views.py (Dave's checklist ticks all nine steps) and tests/test_exercises_00.py
+(in notebook 00's room, and its snapshot is plain HTML).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A talklab drawing is a snapshot: :class:`Drawing` holds the SVG text of a figure
 moment (the room before Dave, the room after), so it is crisp at any zoom, sized for a
 notebook column, and still there, unchanged, after the lab that it shows has closed. Live views
 (:mod:`.mesh`, :mod:`.stats`) redraw into a widget instead.
+
+Tested in tests/test_views.py (drawings are SVG snapshots that outlive the lab; figure(), as the
+mesh drawing uses it).
 """
 
 from __future__ import annotations

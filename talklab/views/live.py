@@ -16,6 +16,9 @@ Redraws are throttled (:class:`Throttle`): a burst of events costs one redraw, a
 Where a view needs buttons (the room panel) it is a widget while it runs; it too replaces its
 output with a picture when it stops. Every output carries a sentence of its own as its
 plain-text form, so no learner ever sees a Python repr.
+
+Tested in tests/test_views.py (a live mesh view redraws by itself and leaves its last drawing when
+it closes) and tests/test_exercises_00.py (a live output shows a sentence where it cannot be drawn).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ lab's events, so everything keeps moving while no cell runs. ``await panel.join(
 from code what a click does. When the lab closes, the panel replaces itself with a picture of
 the room's last state (who was where, and the mesh): buttons that could no longer do anything
 are not left on the page, and a saved notebook shows that picture.
+
+Tested in tests/test_views.py (its buttons join, leave and refuse the seventh; clicks from another
+thread run on the lab's loop, one after another).
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ merely that a connection exists) and whose *style and label* say its route: soli
 dashed = srflx (through a NAT, thanks to STUN), dash-dot = prflx (an address learnt during
 the checks), dotted = relay, drawn through the TURN server (the square, outside the circle)
 because that is where its audio goes. Nothing is told by colour alone.
+
+Tested in tests/test_views.py (the live mesh view; drawings of one room and of several; every route
+drawn with a legend entry, relayed calls apart, many like calls labelled once).
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ Three logs of the same process, set on one clock (``time.monotonic()``):
 Lanes are named after people, never socket ids (a message sent before the server learnt
 someone's name is named from what it learnt later). :func:`sequence_diagram` writes Mermaid
 (JupyterLab draws it); :func:`draw_sequence` draws the same with matplotlib, as SVG.
+
+Tested in tests/test_views.py (the story has the seed's lanes, with names, real STUN and audio; a
+story among two leaves out notices about others; no Mermaid injected through a name) and
+tests/test_exercises_00.py (notebook 00's story, candidates named by kind).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ and a small graph of the last half-minute.
 The view reads :meth:`talklab.browser.link.Link.stats` once a second in a task of its own, so it
 keeps moving while no cell runs; it stops when its lab closes, when the same lab gets a new view (a
 re-run cell), or on :meth:`LinkStatsView.close`.
+
+Tested in tests/test_views.py (the stats view reads rates and stops with the lab) and
+tests/test_exercises_00.py (on notebook 00's room).
 """
 
 from __future__ import annotations

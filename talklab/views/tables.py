@@ -2,6 +2,9 @@
 
 Each function returns a :class:`Table`, which renders as HTML in Jupyter and keeps its rows
 (plain dicts) for code and self-checks.
+
+Tested in tests/test_views.py (the tables of a live call fit and show no raw repr; a number prints
+as it was rounded).
 """
 
 from __future__ import annotations
