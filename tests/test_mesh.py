@@ -1,15 +1,19 @@
-"""The seed's full mesh, live: real aiortc peers signaled through the real server, heard."""
+"""The seed's full mesh, live: real aiortc peers signaled through the real server, heard; and
+the room as a graph (talklab/lab/mesh.py), read from stand-in people without a socket."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from types import SimpleNamespace
 
 import pytest
 
 import talklab
 from talklab import Lab, VoiceError
 from talklab.browser.person import PersonClosed
+from talklab.browser.room import RoomView
+from talklab.lab.mesh import calls_missing, room_graph
 
 
 def relayed(lab: Lab, event: str, *, to=None, by=None) -> list:
@@ -224,3 +228,67 @@ async def test_joining_again_with_other_settings_rejoins_with_them():
         elsewhere = await lab.join("Alice", room="ELSEWHERE")
         assert elsewhere.room == "ELSEWHERE" and moved.closed
         assert sorted(lab.people) == ["Alice", "Bob"]
+
+
+# -- the room as a graph, from what each person knows: no lab, no socket ----------------------
+ROOM = "ABCD12"
+
+
+def stand_in(name, sid, told, links=None, in_voice=True):
+    """A person as the graph reads one: what the server told them of the room (``told``:
+    ``(sid, name, in voice)`` each, through a real RoomView) and their calls, by socket id."""
+    view = RoomView()
+    view.apply("roomJoined", {"room": ROOM, "socketId": sid, "members": [
+        {"socketId": s, "userId": f"user-{n.lower()}", "username": n, "inVoice": v}
+        for s, n, v in told]})
+    return SimpleNamespace(name=name, sid=sid, room=ROOM, in_voice=in_voice, closed=False,
+                           tone_hz=440.0, nat=None, signaling=True, view=view,
+                           links=dict(links or {}))
+
+
+def call(state, route=None, connection=None):
+    """One call as its person sees it: talklab's state, the route, the connection's state."""
+    return SimpleNamespace(state=state, route=route, closed=state == "closed",
+                           pc=SimpleNamespace(connectionState=connection or state))
+
+
+def test_a_call_is_drawn_once_no_better_than_its_worse_side():
+    both = [("a", "Alice", True), ("b", "Bob", True)]
+    alice = stand_in("Alice", "a", both, {"b": call("connected", "host")})
+    bob = stand_in("Bob", "b", both, {"a": call("connecting")})  # not heard Alice yet
+    for people in ([alice, bob], [bob, alice]):  # whichever side is read first
+        graph = room_graph(people)
+        assert sorted(graph.nodes) == ["Alice", "Bob"] and graph.number_of_edges() == 1
+        assert dict(graph.edges["Alice", "Bob"]) == {"state": "connecting", "route": "host"}
+        assert graph.nodes["Bob"]["kind"] == "python" and graph.nodes["Bob"]["in_voice"]
+
+
+def test_someone_the_lab_did_not_make_is_drawn_from_what_its_people_were_told():
+    told = [("a", "Alice", True), ("e", "Eve", True), ("xyz123", "Alice", False)]
+    graph = room_graph([stand_in("Alice", "a", told, {"e": call("connected", "srflx")})])
+    eve = graph.nodes["Eve"]
+    assert (eve["kind"], eve["in_voice"], eve["tone_hz"]) == ("browser", True, None)
+    assert graph.edges["Alice", "Eve"]["route"] == "srflx"
+    other = graph.nodes["Alice (xyz1)"]  # a second Alice, told apart by her socket id
+    assert other["kind"] == "browser" and not other["in_voice"]
+
+
+def test_a_call_hung_up_is_not_drawn():
+    both = [("a", "Alice", True), ("b", "Bob", True)]
+    graph = room_graph([stand_in("Alice", "a", both, {"b": call("closed")}),
+                        stand_in("Bob", "b", both)])
+    assert sorted(graph.nodes) == ["Alice", "Bob"] and graph.number_of_edges() == 0
+
+
+def test_the_calls_missing_are_owed_to_everyone_in_voice_as_anyone_knows_it():
+    """Carol's joining voice has reached Bob, not Alice yet: Alice owes her a call all the same;
+    Dan, in the room but not in voice, is owed none and owes none."""
+    three = [("a", "Alice", True), ("b", "Bob", True), ("c", "Carol", True), ("d", "Dan", False)]
+    alice = stand_in("Alice", "a", three[:2] + three[3:], {"b": call("connecting")})
+    bob = stand_in("Bob", "b", three, {"a": call("connected", "host"),
+                                        "c": call("connected", "host")})
+    carol = stand_in("Carol", "c", three, {"b": call("connected", "host")})
+    dan = stand_in("Dan", "d", three, in_voice=False)
+    everyone = [alice, bob, carol, dan]
+    missing = {(p.name, sid, state) for p, sid, state in calls_missing(everyone, everyone)}
+    assert missing == {("Alice", "b", "connecting"), ("Alice", "c", "new"), ("Carol", "a", "new")}
