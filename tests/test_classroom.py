@@ -18,7 +18,7 @@ from talklab.address import Scope
 from talklab.classroom import Classroom, DashboardView, fetch_dashboard
 from talklab.lab.student import RemoteError, checked_ice_servers, route_address, server_host
 from talklab.server import SignalingServer
-from talklab.server.classroom import ClassState, combined, link_report
+from talklab.server.classroom import ClassState, combined, link_report, link_state
 from talklab.server.payloads import InvalidPayload
 from talklab.server.rooms import Member
 
@@ -233,6 +233,14 @@ def test_two_ends_make_one_link_no_better_than_its_worse_end():
     assert combined(up, None) == ("connecting", "host")  # one side only: not yet heard both ways
     assert combined(up, {"state": "failed", "route": None}) == ("failed", "host")
     assert combined(None, None) == ("unreported", None)
+
+
+def test_the_link_state_the_server_draws_is_the_one_notebook_11_teaches():
+    """Every case notebook 11's exercise judges (talklab.check.classroom), by the server's own
+    rule: the two can never tell a teacher different things."""
+    from talklab.check.classroom import CASES
+    for a, b, expected, _ in CASES:
+        assert link_state(a, b) == expected, (a, b)
 
 
 def test_reports_are_forgotten_when_their_person_leaves_and_never_cross_rooms():
