@@ -7,7 +7,7 @@
   ``check.compare`` after the live cell) and at least one code exercise (a cell tagged
   ``exercise``, whose function the answer key in notebooks/answers/ solves);
 * run top to bottom headless: no error, nothing on stderr, no raw Python repr in any output,
-  and every exercise says "not yet" as committed (tests/test_exercises.py runs each exercise's
+  and every exercise says "not yet" as committed (tests/test_exercises_NN.py runs each exercise's
   check with the answer key's solution, live, and sees "right");
 * the capstone, run with the answer key's solution in, says "right";
 * all of them together within the course's time budget.
