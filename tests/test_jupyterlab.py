@@ -2,9 +2,10 @@
 
 Every notebook is opened in JupyterLab and run with Run All; then it is saved and the executed
 file is checked as tests/test_notebooks.py checks a notebook (no error, nothing on stderr, no raw
-repr, every exercise "not yet" as committed), and all of them together must fit the course's
-time budget. Where a notebook shows the live stats view, the test sees its readings go up while
-the notebook runs. A last test clicks the room panel's buttons and sees the live mesh redraw.
+repr, every exercise "not yet" as committed) and reopened in JupyterLab (no widget says "model
+not found"), and all of them together must fit the course's time budget. Where a notebook shows
+the live stats view, the test sees its readings go up while the notebook runs. A last test
+clicks the room panel's buttons and sees the live mesh redraw.
 
 JupyterLab runs on 127.0.0.1 with a token and its app object exposed
 (``--LabApp.expose_app_in_browser``), in throwaway config/settings/workspace folders, with the
@@ -122,8 +123,36 @@ async def page(tmp_path):
 
 
 async def open_notebook(page, url: str, token: str, name: str) -> None:
-    await page.goto(f"{url}/lab/tree/{name}?token={token}")
+    """Open ``name`` alone: ``reset`` starts from an empty workspace, else JupyterLab would
+    restore (and render) every notebook an earlier test had opened, and Run All could reach one
+    of them before this one was ready (each cost 5 to 30 s)."""
+    await page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
     await page.wait_for_function(KERNEL_READY, timeout=60_000)
+    await page.wait_for_function(
+        "(name) => window.jupyterapp.shell.currentWidget.context.path.endsWith(name)",
+        arg=name, timeout=10_000)
+
+
+# every cell (and output) of the file on the page
+RENDERED = (
+    "([name, n]) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+    " return !!(w && w.context && w.context.isReady && w.context.path.endsWith(name) &&"
+    " w.node.querySelectorAll('.jp-Cell').length === n); }")
+
+
+async def reopen(page, work: pathlib.Path, name: str) -> str:
+    """The saved ``name`` opened again in the same JupyterLab, every cell rendered from the
+    file, as a learner reopening it sees it before a kernel runs; its text. No kernel is started:
+    a widget's output comes back from the state saved with it, or says 'model not found'."""
+    await command(page, "application:close-all")
+    await page.evaluate(
+        "(path) => window.jupyterapp.commands.execute('docmanager:open', {path,"
+        " kernelPreference: {shouldStart: false, canStart: false}}).then(() => true)", name)
+    cells = len(nbformat.read(work / name, as_version=4).cells)
+    await page.wait_for_function(RENDERED, arg=[name, cells], timeout=60_000)
+    text = await page.evaluate("window.jupyterapp.shell.currentWidget.node.innerText")
+    await command(page, "application:close-all")
+    return text
 
 
 STATE = (
@@ -299,26 +328,7 @@ async def test_run_all_in_jupyterlab(jupyterlab, page, path):
             said = "".join(text_of(o) for o in cell.outputs)
             assert "not yet" in said, said
     assert stats_moved or not uses_stats
-
-
-@pytest.mark.timeout(300)
-async def test_every_notebook_saved_after_run_all_reopens_without_a_missing_widget(jupyterlab,
-                                                                                    page):
-    url, token, work = jupyterlab
-    if len(seconds) < len(NOTEBOOKS):
-        pytest.skip("runs after every notebook has been run and saved in JupyterLab")
-    for path in NOTEBOOKS:
-        await page.goto(f"{url}/lab/tree/{path.name}?token={token}")
-        await page.wait_for_function(  # every cell (and output) of the saved file on the page
-            "([name, n]) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-            " return !!(w && w.context && w.context.isReady && w.context.path.endsWith(name) &&"
-            " w.node.querySelectorAll('.jp-Cell').length === n); }",
-            arg=[path.name, len(nbformat.read(work / path.name, as_version=4).cells)],
-            timeout=60_000)
-        text = await page.evaluate("window.jupyterapp.shell.currentWidget.node.innerText")
-        assert "model not found" not in text, path.name
-        await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
-        await command(page, "application:close-all")
+    assert "model not found" not in await reopen(page, work, path.name)
 
 
 def test_the_whole_course_fits_its_budget_in_jupyterlab():
@@ -371,7 +381,7 @@ async def test_the_room_panels_buttons_change_the_live_room(jupyterlab, page):
     await save(page)
     shutil.copy(work / "panel.ipynb", work / "panel-saved.ipynb")
     other = await page.context.new_page()
-    await other.goto(f"{url}/lab/tree/panel-saved.ipynb?token={token}")
+    await other.goto(f"{url}/lab/tree/panel-saved.ipynb?token={token}&reset")
     await other.wait_for_function("() => /Join voice/.test(document.body.innerText) ||"
                                   " /model not found/.test(document.body.innerText)",
                                   timeout=60_000)
