@@ -30,6 +30,7 @@ import time
 
 import nbformat
 import pytest
+import pytest_asyncio
 from test_chromium_page import CHROMIUM, HEADLESS
 from test_notebooks import BUDGET, NOTEBOOKS, RAW_REPR, outputs, text_of
 
@@ -109,17 +110,32 @@ def jupyterlab(tmp_path_factory):
             proc.kill()
 
 
-@pytest.fixture
-async def page(tmp_path):
+# one Chromium for the file, on the file's event loop: its cache keeps JupyterLab's scripts
+# between tests (a browser each cost 1.5 s to start, and more to load JupyterLab again)
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium(tmp_path_factory):
     from playwright.async_api import async_playwright
     async with async_playwright() as p:
         browser = await p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=HEADLESS,
-            viewport={"width": 1400, "height": 1000})
+            str(tmp_path_factory.mktemp("chromium") / "profile"), executable_path=CHROMIUM,
+            headless=True, args=HEADLESS, viewport={"width": 1400, "height": 1000})
         try:
-            yield await browser.new_page()
+            yield browser
         finally:
             await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(chromium):
+    """A page of its own for each test."""
+    page = await chromium.new_page()
+    try:
+        yield page
+    finally:
+        await page.close()
 
 
 async def open_notebook(page, url: str, token: str, name: str) -> None:
