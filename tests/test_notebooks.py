@@ -18,13 +18,16 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import os
 import pathlib
 import re
+import tempfile
 import time
 
 import nbformat
 import pytest
 from helpers import answer_key
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -43,8 +46,16 @@ def cells(path: pathlib.Path, tag: str) -> list[dict]:
 
 
 def execute(nb: nbformat.NotebookNode, path: pathlib.Path) -> nbformat.NotebookNode:
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    """Run ``nb`` in a kernel of its own. The kernel talks over Unix sockets named after its
+    own connection file, not TCP ports: a port jupyter_client picks free can be taken by
+    another test's server before the kernel binds it (two workers of make test at once), and
+    the client then reads a stranger ("b'<IDS|MSG>' is not in list")."""
+    with tempfile.TemporaryDirectory(prefix="talklab-kernel-") as sockets:
+        # an absolute path: the kernel runs in the notebook's folder, the client here
+        manager = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                                     ip=os.path.join(sockets, "kernel"))
+        NotebookClient(nb, km=manager, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 
 
