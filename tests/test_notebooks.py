@@ -48,7 +48,7 @@ def cells(path: pathlib.Path, tag: str) -> list[dict]:
 def execute(nb: nbformat.NotebookNode, path: pathlib.Path) -> nbformat.NotebookNode:
     """Run ``nb`` in a kernel of its own. The kernel talks over Unix sockets named after its
     own connection file, not TCP ports: a port jupyter_client picks free can be taken by
-    another test's server before the kernel binds it (two workers of make test at once), and
+    another test's server before the kernel binds it (make test's workers run at once), and
     the client then reads a stranger ("b'<IDS|MSG>' is not in list")."""
     with tempfile.TemporaryDirectory(prefix="talklab-kernel-") as sockets:
         # an absolute path: the kernel runs in the notebook's folder, the client here
