@@ -91,7 +91,7 @@ def pytest_unconfigure(config):
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside pytest-timeout's clock
-def pytest_runtest_protocol(item):
+def pytest_runtest_protocol(item, nextitem):
     folder = getattr(item.config, "workerinput", {}).get("talklab_locks")
     if folder is None:
         yield
@@ -99,5 +99,9 @@ def pytest_runtest_protocol(item):
     locks = item.config.stash.get(_WORKER_LOCKS, None)
     if locks is None:
         locks = item.config.stash[_WORKER_LOCKS] = parallel.Locks(folder)
-    with locks.hold(exclusive=item.get_closest_marker("exclusive") is not None):
+
+    def exclusive(it: pytest.Item | None) -> bool:
+        return it is not None and it.get_closest_marker("exclusive") is not None
+
+    with locks.hold(exclusive(item), next_exclusive=exclusive(nextitem)):
         yield

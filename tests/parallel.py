@@ -84,6 +84,18 @@ TOGETHER: dict[str, tuple[str, ...]] = {
 }
 
 
+# The longest files (or TOGETHER groups) first, as measured (make test PYTEST_ARGS=--durations=0,
+# tests/durations.py), in seconds: the scheduler hands out the longest work first, so that the
+# run does not end with one worker on a long file while the others have nothing left.
+LONGEST: dict[str, float] = {
+    "test_jupyterlab.py": 260, "netlab": 93, "test_redis.py": 66,
+    "test_socketio_protocol.py": 61, "test_exercises_08.py": 37, "test_abuse.py": 35,
+    "test_bench.py": 28, "test_chromium_page.py": 26, "test_load.py": 20,
+    "test_interrupt.py": 18, "test_redis_survival.py": 17, "test_exercises_07.py": 16,
+    "test_exercises_10.py": 16, "test_coturn.py": 14,
+}
+
+
 def _file_and_test(nodeid: str) -> tuple[str, str]:
     """``tests/test_x.py::Class::test_y[p]`` -> ``("test_x.py", "Class::test_y")``."""
     path, _, rest = nodeid.partition("::")
@@ -96,9 +108,11 @@ def is_exclusive(nodeid: str) -> bool:
 
 
 def unknown() -> list[str]:
-    """The entries of EXCLUSIVE and TOGETHER that name no file, or no test, in tests/."""
+    """The entries of EXCLUSIVE, TOGETHER and LONGEST that name no file, or no test, in tests/."""
     wrong = []
-    for entry in [*EXCLUSIVE, *(f for files in TOGETHER.values() for f in files)]:
+    named = [*EXCLUSIVE, *(f for files in TOGETHER.values() for f in files),
+             *(name for name in LONGEST if name not in TOGETHER)]
+    for entry in named:
         name, _, test = entry.partition("::")
         path = TESTS / name
         if not path.is_file():
@@ -124,11 +138,19 @@ _GROUP = {name: group for group, files in TOGETHER.items() for name in files}
 
 
 class Scheduler(LoadScopeScheduling):
-    """``--dist loadfile``, with the files of a TOGETHER group as one unit of work."""
+    """``--dist loadfile``, with the files of a TOGETHER group as one unit of work, the
+    LONGEST first (then, as xdist does, the files with the most tests)."""
 
     def _split_scope(self, nodeid: str) -> str:
         path = nodeid.split("::", 1)[0]
         return _GROUP.get(pathlib.PurePath(path).name, path)
+
+    def _assign_work_unit(self, node) -> None:  # node: an xdist WorkerController
+        if self.workqueue:
+            first = max(self.workqueue, key=lambda scope: (
+                LONGEST.get(pathlib.PurePath(scope).name, 0), len(self.workqueue[scope])))
+            self.workqueue.move_to_end(first, last=False)
+        super()._assign_work_unit(node)
 
 
 class Locks:
@@ -136,23 +158,40 @@ class Locks:
 
     Two ``flock`` files in a folder the controller makes for the run. Before taking the room, a
     test passes the gate, which a test waiting for the room exclusively keeps closed: tests
-    that share never starve one that waits to be alone."""
+    that share never starve one that waits to be alone. A worker whose next test is exclusive
+    too keeps the room (:meth:`leave` with ``keep=True``): between tests/test_jupyterlab.py's
+    thirteen, the others would each start a test that the next one then waits for (up to 20 s
+    for a network lab's), on one worker of three."""
 
     def __init__(self, folder: str) -> None:
         self._gate = open(os.path.join(folder, "gate"), "a")  # noqa: SIM115 (open for the run)
         self._room = open(os.path.join(folder, "room"), "a")  # noqa: SIM115
+        self._alone = False  # this worker holds the room exclusively
 
-    @contextlib.contextmanager
-    def hold(self, exclusive: bool) -> Iterator[None]:
+    def enter(self, exclusive: bool) -> None:
+        if exclusive and self._alone:
+            return
         fcntl.flock(self._gate, fcntl.LOCK_EX)
         try:
             fcntl.flock(self._room, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         finally:
             fcntl.flock(self._gate, fcntl.LOCK_UN)
+        self._alone = exclusive
+
+    def leave(self, keep: bool = False) -> None:
+        """Release the room, unless ``keep`` (this worker's next test is exclusive too)."""
+        if keep and self._alone:
+            return
+        fcntl.flock(self._room, fcntl.LOCK_UN)
+        self._alone = False
+
+    @contextlib.contextmanager
+    def hold(self, exclusive: bool, next_exclusive: bool = False) -> Iterator[None]:
+        self.enter(exclusive)
         try:
             yield
         finally:
-            fcntl.flock(self._room, fcntl.LOCK_UN)
+            self.leave(keep=exclusive and next_exclusive)
 
 
 def new_lock_folder() -> str:

@@ -1,7 +1,11 @@
 """tests/parallel.py's lists name real tests: a renamed file or test must be renamed there too,
-or it would silently share the machine (or another worker's network namespaces)."""
+or it would silently share the machine (or another worker's network namespaces). And its locks
+keep the machine for a worker between two exclusive tests, and only then."""
 
 from __future__ import annotations
+
+import fcntl
+import os
 
 import parallel
 
@@ -28,3 +32,27 @@ def test_a_file_or_one_test_of_it_is_exclusive_with_every_parametrization():
     assert parallel.is_exclusive(
         "tests/test_redis.py::test_a_redis_that_stops_answering[fast-path]")
     assert not parallel.is_exclusive("tests/test_redis.py::test_the_dave_scenario[fast-path]")
+
+
+def _can_share(folder: str) -> bool:
+    """Whether a test on another worker could take the room beside whoever holds it now."""
+    with open(os.path.join(folder, "room"), "a") as room:
+        try:
+            fcntl.flock(room, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(room, fcntl.LOCK_UN)
+        return True
+
+
+def test_a_worker_keeps_the_machine_from_one_exclusive_test_to_the_next(tmp_path):
+    worker = parallel.Locks(str(tmp_path))
+    with worker.hold(exclusive=True, next_exclusive=True):
+        assert not _can_share(str(tmp_path))
+    assert not _can_share(str(tmp_path))  # kept: the next test is exclusive too
+    with worker.hold(exclusive=True, next_exclusive=False):
+        assert not _can_share(str(tmp_path))
+    assert _can_share(str(tmp_path))  # given back before a shared test
+    with worker.hold(exclusive=False, next_exclusive=True):
+        assert _can_share(str(tmp_path))
+    assert _can_share(str(tmp_path))
