@@ -1,11 +1,11 @@
 """The course in real JupyterLab, in headless Chromium, as a learner runs it.
 
 Every notebook is opened in JupyterLab and run with Run All; then it is saved and the executed
-file is checked as tests/test_notebooks.py checks a notebook (no error, nothing on stderr, no raw
-repr, every exercise "not yet" as committed) and reopened in JupyterLab (no widget says "model
-not found"), and all of them together must fit the course's time budget. Where a notebook shows
-the live stats view, the test sees its readings go up while the notebook runs. A last test
-clicks the room panel's buttons and sees the live mesh redraw.
+file is checked as tests/test_notebooks.py checks a notebook (no error, nothing on stderr, no
+raw repr, every exercise "not yet" as committed), reopened in JupyterLab if it showed a widget
+(no widget says "model not found"), and all of them together must fit the course's time budget.
+Where a notebook shows the live stats view, the test sees its readings go up while the notebook
+runs. A last test clicks the room panel's buttons and sees the live mesh redraw.
 
 JupyterLab runs on 127.0.0.1 with a token and its app object exposed
 (``--LabApp.expose_app_in_browser``), in throwaway config/settings/workspace folders, with the
