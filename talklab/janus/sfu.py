@@ -75,15 +75,27 @@ class SfuPerson(Person):
         self.errors: list[str] = []  # subscriptions that failed, and why
         self._tasks: dict[int, asyncio.Task[None]] = {}  # one per feed: subscribing
         self._leaving: set[asyncio.Task[None]] = set()  # unsubscribing
+        self._early: list[Json] | None = None  # the room's news read before the join's answer
 
     async def join(self) -> None:
         self.session = await self.seat.client.create_session()
         self.publisher = await self.attach()
-        joined = await self.publisher.request({
-            "request": "join", "ptype": "publisher", "room": self.seat.id, "display": self.name})
+        # Listening before joining: Janus's long poll can bring the join's answer and, in the
+        # same batch, news of a publisher who just started sending; the news is handed to the
+        # handle's listeners before this coroutine resumes, and would be lost. Kept until the
+        # answer is read, then handled.
+        self._early = []
+        self.publisher.listeners.append(self._on_event)
+        try:
+            joined = await self.publisher.request({
+                "request": "join", "ptype": "publisher", "room": self.seat.id,
+                "display": self.name})
+        finally:
+            early, self._early = self._early or [], None
         self.feed = int(joined.data["id"])
         self.private_id = joined.data.get("private_id")
-        self.publisher.listeners.append(self._on_event)
+        for event in early:
+            self._on_event(event)
         link = self.new_link("publish")
         link.handle = self.publisher
         offer = await link.offer(self.fanout.subscribe(), receive=False)
@@ -97,6 +109,9 @@ class SfuPerson(Person):
 
     # -- the room's news, on the publisher handle --------------------------------------------------
     def _on_event(self, event: Json) -> None:
+        if self._early is not None:
+            self._early.append(event)
+            return
         data = event.get("plugindata", {}).get("data", {})
         if data.get("videoroom") != "event":
             return
