@@ -164,8 +164,8 @@ class Locks:
     test passes the gate, which a test waiting for the room exclusively keeps closed: tests
     that share never starve one that waits to be alone. A worker whose next test is exclusive
     too keeps the room (:meth:`leave` with ``keep=True``): between tests/test_jupyterlab.py's
-    thirteen, the others would each start a test that the next one then waits for (up to 20 s
-    for a network lab's), on one worker of three."""
+    thirteen, the other worker would start a test that the next one then waits for (up to 20 s
+    for a network lab's)."""
 
     def __init__(self, folder: str) -> None:
         self._gate = open(os.path.join(folder, "gate"), "a")  # noqa: SIM115 (open for the run)
