@@ -15,6 +15,16 @@ import numpy as np
 ANSWERS = pathlib.Path(__file__).parent.parent / "notebooks" / "answers"
 
 
+def write_tree(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
+    """Write ``files`` (relative path -> text) under ``root``, folders made as needed: a made-up
+    source tree for the checkers of tests/test_layers.py and tests/test_layout.py."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
 def write_tone(path, hz: float, seconds: float = 10.0, rate: int = 48_000) -> None:
     """A mono 16-bit WAV of a sine at ``hz``."""
     t = np.arange(int(rate * seconds)) / rate

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pathlib
 import re
 
+from helpers import write_tree
 from importgraph import Edge, circles, describe, module_files, package_edges, upward
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -117,12 +118,7 @@ def test_a_map_places_a_module_by_its_most_specific_name():
 
 
 def _package(tmp_path: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
-    root = tmp_path / "pkg"
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+    return write_tree(tmp_path / "pkg", files)
 def test_every_kind_of_import_is_an_edge(tmp_path):
     root = _package(tmp_path, {
         "__init__.py": "from .a import A\n",

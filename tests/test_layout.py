@@ -24,6 +24,7 @@ import pathlib
 import re
 from collections import Counter
 
+from helpers import write_tree
 from importgraph import module_files
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -112,16 +113,8 @@ def test_every_module_has_tests_a_newcomer_can_find():
 
 
 # -- the checker, on a made-up tree ------------------------------------------------------------
-def _tree(tmp_path: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
-
-
 def test_an_uncovered_module_and_a_wrong_tested_in_line_are_reported(tmp_path):
-    root = _tree(tmp_path, {
+    root = write_tree(tmp_path, {
         "talklab/__init__.py": '"""Re-exports."""\nfrom .found import f\n',
         "talklab/found.py": "def f(): ...\n",
         "talklab/lonely.py": '"""Logic nobody tests."""\ndef g(): ...\n',
