@@ -22,7 +22,8 @@ python-engineio makes its sockets itself; the server swaps each new socket's cla
 methods only) and its queue, right after the handshake (:meth:`GuardedSocket.adopt`).
 
 Tested in tests/test_abuse.py (a long-polling client, or an upgraded one, that never reads is
-dropped) and tests/test_security.py (a long-polling batch over the limit refused clearly; the
+dropped; a busy loop keeps nothing more for a client it has decided to drop) and
+tests/test_security.py (a long-polling batch over the limit refused clearly; the
 payload limit is exactly 1,000,000 bytes).
 """
 
@@ -82,6 +83,12 @@ class BudgetQueue(asyncio.Queue):
         self.dropping: asyncio.Future | None = None
 
     def put_nowait(self, item: Any) -> None:
+        """Queue ``item``; past the budget, decide the drop here and now. The drop itself is a
+        task (closing a socket awaits), and a busy loop runs many handlers before it: each
+        could queue another 60 kB offer for a client already condemned. So the packets held
+        are thrown away at once, and nothing but the end-of-stream ``None`` is queued after."""
+        if self.over and item is not None:
+            return
         super().put_nowait(item)
         self.bytes += packet_size(item)
         if self.bytes > self.budget and not self.over:
@@ -89,6 +96,7 @@ class BudgetQueue(asyncio.Queue):
             quiet_of(self.sock.server)(
                 "unread", "%s: client left %d bytes unread (limit %d); dropping it",
                 self.sock.sid, self.bytes, self.budget, level=logging.WARNING)
+            self.discard()
             self.dropping = asyncio.ensure_future(drop(self.sock))
 
     def get_nowait(self) -> Any:
@@ -96,11 +104,19 @@ class BudgetQueue(asyncio.Queue):
         self.bytes -= packet_size(item)
         return item
 
+    def discard(self) -> None:
+        """Throw away everything queued (its memory is freed now)."""
+        while not self.empty():
+            self.get_nowait()
+            self.task_done()
+
 
 async def drop(sock: AsyncSocket) -> None:
     """Close a socket at once, without waiting for a client that does not read, and forget it.
     Whatever it had queued is thrown away (so its memory is freed now)."""
     queue = sock.queue
+    if isinstance(queue, BudgetQueue):
+        queue.over = True  # (nothing more is kept for it, see BudgetQueue.put_nowait)
     while not queue.empty():
         queue.get_nowait()
         queue.task_done()

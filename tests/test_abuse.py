@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import pathlib
 import sys
+import types
 
 import aiohttp
 import pytest
@@ -73,6 +74,38 @@ async def test_a_long_polling_client_that_never_reads_is_dropped(server, caplog)
     dropped = [r for r in caplog.records if "unread" in r.getMessage()]
     assert len(dropped) == 1, [r.getMessage() for r in dropped]
     await bystanders_still_served(server)
+
+
+async def test_a_busy_loop_keeps_nothing_for_a_client_already_being_dropped():
+    """The budget is decided where a packet is queued, not when the drop task runs. A busy loop
+    (three test workers on two cores) ran several handlers between the two, and each queued
+    another 60 kB offer: 4,388,220 unread bytes against 4,194,304. Here 100 offers are queued
+    with no await between them, as such a loop does."""
+    from engineio import packet
+
+    from talklab.server.transport import BudgetQueue
+
+    closed: list[bool] = []
+
+    class Sock:
+        sid, server = "s1", types.SimpleNamespace(sockets={"s1": None})
+
+        async def close(self, wait: bool, abort: bool) -> None:
+            closed.append(abort)
+
+    sock = Sock()
+    queue = sock.queue = BudgetQueue(sock, budget=4 * 1024 * 1024)  # type: ignore[attr-defined]
+    offer = packet.Packet(packet.MESSAGE, data="x" * 60_000)
+    peak = 0
+    for _ in range(100):
+        queue.put_nowait(offer)
+        peak = max(peak, queue.bytes)
+    assert peak <= queue.budget + 60_002  # (the offer that crossed it, no more)
+    assert queue.bytes == 0 and queue.empty()  # (thrown away at once)
+    assert queue.dropping is not None
+    await queue.dropping
+    assert closed == [True] and sock.server.sockets == {}
+    assert queue.get_nowait() is None  # (what ends a pending GET, or the writer task)
 
 
 async def test_an_upgraded_client_that_stops_reading_is_dropped(server):
