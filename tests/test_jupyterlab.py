@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 
-import nbformat
 import pytest
 import pytest_asyncio
 from test_chromium_page import CHROMIUM, HEADLESS
@@ -176,7 +175,7 @@ async def reopen(page, work: pathlib.Path, name: str) -> str:
     await page.evaluate(
         "(path) => window.jupyterapp.commands.execute('docmanager:open', {path,"
         " kernelPreference: {shouldStart: false, canStart: false}}).then(() => true)", name)
-    cells = len(nbformat.read(work / name, as_version=4).cells)
+    cells = len(json.loads((work / name).read_text())["cells"])
     await page.wait_for_function(RENDERED, arg=[name, cells], timeout=60_000)
     text = await page.evaluate("window.jupyterapp.shell.currentWidget.node.innerText")
     await command(page, "application:close-all")
@@ -344,6 +343,8 @@ async def test_run_all_in_jupyterlab(jupyterlab, page, path):
         assert [o.get("ename") for o in said] == ["NotReady"], (index, said)
         assert "run the cell with" in " ".join(said[0]["traceback"]), (index, said)
     await stop(page)
+    import nbformat  # (here, not at the top: see tests/test_notebooks.py's imports)
+
     nb = nbformat.read(work / path.name, as_version=4)
     live = [o for o in outputs(nb) if "application/vnd.jupyter.widget-view+json"
             in o.get("data", {})]
@@ -386,6 +387,8 @@ PANEL = [
 @on_the_files_loop
 async def test_the_room_panels_buttons_change_the_live_room(jupyterlab, page):
     url, token, work = jupyterlab
+    import nbformat  # (here, not at the top: see tests/test_notebooks.py's imports)
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}

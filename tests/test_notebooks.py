@@ -23,12 +23,13 @@ import pathlib
 import re
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
-import nbformat
 import pytest
 from helpers import answer_key
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
+
+if TYPE_CHECKING:  # (imported where used: nbformat's schema checker takes 1 to 3 s to import,
+    import nbformat  # which every make-test worker would pay at collection, for one file)
 
 ROOT = pathlib.Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
@@ -50,6 +51,9 @@ def execute(nb: nbformat.NotebookNode, path: pathlib.Path) -> nbformat.NotebookN
     own connection file, not TCP ports: a port jupyter_client picks free can be taken by
     another test's server before the kernel binds it (make test's workers run at once), and
     the client then reads a stranger ("b'<IDS|MSG>' is not in list")."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
     with tempfile.TemporaryDirectory(prefix="talklab-kernel-") as sockets:
         # an absolute path: the kernel runs in the notebook's folder, the client here
         manager = AsyncKernelManager(kernel_name="python3", transport="ipc",
@@ -103,6 +107,8 @@ def test_notebook_is_committed_clean_and_follows_the_course_shape(path):
 @pytest.mark.nbclient  # make test runs them in real JupyterLab instead (tests/test_jupyterlab.py)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom_as_committed(path):
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     execute(nb, path)
@@ -131,6 +137,8 @@ def test_every_exercise_has_its_solution_in_the_answer_key(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_prediction_is_in_the_answer_key(path):
     """The teacher's key answers each prediction the notebook asks, under the same name."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     asked = {c.metadata.get("talklab", {}).get("prediction") for c in nb.cells} - {None}
     assert asked == set(getattr(answer_key(path.name[:2]), "PREDICTIONS", {})), asked
@@ -138,6 +146,8 @@ def test_every_prediction_is_in_the_answer_key(path):
 
 def with_answers(path: pathlib.Path) -> nbformat.NotebookNode:
     """The notebook with every exercise cell replaced by the answer key's solution."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     key = answer_key(path.name[:2])
     for cell in nb.cells:
