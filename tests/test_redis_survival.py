@@ -157,6 +157,21 @@ async def test_no_stale_notice_crosses_a_move_in_200_trials(redis, fast_path):
             await c.close()
 
 
+async def until_redis_lost_the_subscriber(asking: SignalingServer, dead: SignalingServer) -> None:
+    """Until Redis has seen the dead server's subscription go (its connection was closed, as a
+    crash closes it; Redis notices on its own time, and on a busy machine an offer published
+    before that would still reach the dead server's inbox). Each look awaits Redis's answer."""
+    session = dead.app.store.session
+    inbox = session.keys.to(session.server_id)
+    client = asking.app.store.session.client
+
+    async def gone() -> None:
+        while int((await client.execute("PUBSUB", "NUMSUB", inbox))[1]):
+            pass
+
+    await asyncio.wait_for(gone(), 5)
+
+
 async def test_offers_to_a_dead_servers_people_are_refused_at_once(redis, fast_path):
     """Before: a killed server's people silently lost offers for ~3 s (until the reaper)."""
     one = await SignalingServer(redis_url=redis.url, fast_path=fast_path).start()
@@ -165,6 +180,7 @@ async def test_offers_to_a_dead_servers_people_are_refused_at_once(redis, fast_p
         bob = await person("Bob", two.url)
         one.app.store.liveness.stop()  # server one dies without a goodbye: its subscription
         one.app.store.channels.unsubscribe()  # goes, its heartbeat stops, its people are kept
+        await until_redis_lost_the_subscriber(two, one)
         await bob.emit("webrtc-offer", {"offer": OFFER, "to": alice.sid})
         started = time.monotonic()
         error = await bob.next("signalingError", timeout=2)
