@@ -127,9 +127,10 @@ async def chromium(tmp_path_factory):
             await browser.close()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def page(chromium):
-    """A page of its own for each test."""
+    """One page for the file: JupyterLab loads once (5 to 6 s each time), and each test opens
+    its notebook in it (:func:`open_notebook`)."""
     page = await chromium.new_page()
     try:
         yield page
@@ -137,28 +138,52 @@ async def page(chromium):
         await page.close()
 
 
+# every open document closed without asking: what a test ran after saving is not kept
+CLOSE_ALL = (
+    "() => { for (const w of [...window.jupyterapp.shell.widgets('main')]) {"
+    " if (w.context && w.context.model) { w.context.model.dirty = false; } w.dispose(); }"
+    " return true; }")
+
+
+# the notebook ``name`` is open and is the current widget (activated if it is not)
+CURRENT = (
+    "(name) => { const shell = window.jupyterapp.shell;"
+    " const mine = [...shell.widgets('main')].find(w => w.context &&"
+    " w.context.path.endsWith(name));"
+    " if (mine && shell.currentWidget !== mine) { shell.activateById(mine.id); }"
+    " return !!mine && shell.currentWidget === mine; }")
+
+
 async def open_notebook(page, url: str, token: str, name: str) -> None:
-    """Open ``name`` alone: ``reset`` starts from an empty workspace, else JupyterLab would
-    restore (and render) every notebook an earlier test had opened, and Run All could reach one
-    of them before this one was ready (each cost 5 to 30 s). Its kernel starts while JupyterLab
-    loads: the notebook finds the session started for its path."""
+    """Open ``name`` alone. The file's first test loads JupyterLab with ``reset`` (an empty
+    workspace: else JupyterLab restores and renders every notebook an earlier run had open, and
+    Run All could reach one of them first); each later one closes every document the test
+    before it left (what ran after its save is dropped) and opens its own in the same page.
+    Its kernel starts meanwhile: the notebook finds the session started for its path."""
     session = await page.request.post(
         f"{url}/api/sessions", headers={"Authorization": f"token {token}"},
         data={"path": name, "name": name, "type": "notebook", "kernel": {"name": "python3"}})
     assert session.ok, await session.text()
-    await page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
+    if "/lab" in page.url:  # JupyterLab is loaded: close what the last test left, open this
+        await page.evaluate(CLOSE_ALL)
+        await page.evaluate(
+            "(path) => window.jupyterapp.commands.execute('docmanager:open', {path})"
+            ".then(() => true)", name)
+    else:
+        await page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
+    await page.wait_for_function(CURRENT, arg=name, timeout=60_000)
     await page.wait_for_function(KERNEL_READY, timeout=60_000)
-    await page.wait_for_function(
-        "(name) => window.jupyterapp.shell.currentWidget.context.path.endsWith(name)",
-        arg=name, timeout=10_000)
 
 
 # from Run All on: did a widget's output (a live view, a panel) ever appear on the page?
+# (one watcher at a time: the page serves every test of the file)
 WATCH_WIDGETS = (
     "() => { window.talklabSawWidget = false;"
+    " if (window.talklabWatch) { window.talklabWatch.disconnect(); }"
     " const seen = () => !!document.querySelector('.jp-OutputArea .jupyter-widgets');"
-    " new MutationObserver((_, o) => { if (seen()) { window.talklabSawWidget = true;"
-    " o.disconnect(); } }).observe(document.body, {childList: true, subtree: true}); }")
+    " window.talklabWatch = new MutationObserver((_, o) => { if (seen()) {"
+    " window.talklabSawWidget = true; o.disconnect(); } });"
+    " window.talklabWatch.observe(document.body, {childList: true, subtree: true}); }")
 
 # every cell (and output) of the file on the page
 RENDERED = (
@@ -171,14 +196,14 @@ async def reopen(page, work: pathlib.Path, name: str) -> str:
     """The saved ``name`` opened again in the same JupyterLab, every cell rendered from the
     file, as a learner reopening it sees it before a kernel runs; its text. No kernel is started:
     a widget's output comes back from the state saved with it, or says 'model not found'."""
-    await command(page, "application:close-all")
+    await page.evaluate(CLOSE_ALL)
     await page.evaluate(
         "(path) => window.jupyterapp.commands.execute('docmanager:open', {path,"
         " kernelPreference: {shouldStart: false, canStart: false}}).then(() => true)", name)
     cells = len(json.loads((work / name).read_text())["cells"])
     await page.wait_for_function(RENDERED, arg=[name, cells], timeout=60_000)
     text = await page.evaluate("window.jupyterapp.shell.currentWidget.node.innerText")
-    await command(page, "application:close-all")
+    await page.evaluate(CLOSE_ALL)
     return text
 
 
