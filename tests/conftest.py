@@ -99,9 +99,30 @@ def pytest_runtest_protocol(item, nextitem):
     locks = item.config.stash.get(_WORKER_LOCKS, None)
     if locks is None:
         locks = item.config.stash[_WORKER_LOCKS] = parallel.Locks(folder)
+    item._talklab_next = nextitem  # (read by pytest_runtest_call)
 
-    def exclusive(it: pytest.Item | None) -> bool:
-        return it is not None and it.get_closest_marker("exclusive") is not None
-
-    with locks.hold(exclusive(item), next_exclusive=exclusive(nextitem)):
+    # an exclusive test shares the room for its setup and teardown, and has it alone for its
+    # call (pytest_runtest_call below), or from the call of the one before, kept
+    locks.enter(exclusive=False)
+    try:
         yield
+    finally:
+        locks.leave(keep=_exclusive(item) and _exclusive(nextitem))
+
+
+def _exclusive(item: pytest.Item | None) -> bool:
+    return item is not None and item.get_closest_marker("exclusive") is not None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_call(item):
+    locks = item.config.stash.get(_WORKER_LOCKS, None)
+    if locks is None or not _exclusive(item):
+        yield
+        return
+    locks.alone()
+    try:
+        yield
+    finally:
+        if not _exclusive(getattr(item, "_talklab_next", None)):
+            locks.share()  # for the teardown

@@ -164,10 +164,14 @@ class Locks:
 
     Two ``flock`` files in a folder the controller makes for the run. Before taking the room, a
     test passes the gate, which a test waiting for the room exclusively keeps closed: tests
-    that share never starve one that waits to be alone. A worker whose next test is exclusive
-    too keeps the room (:meth:`leave` with ``keep=True``): between tests/test_jupyterlab.py's
-    thirteen, the other workers would each start a test that the next one then waits for (up to
-    20 s for a network lab's)."""
+    that share never starve one that waits to be alone. An exclusive test shares the room
+    while its fixtures are set up and torn down (starting JupyterLab, a lab's servers: nothing
+    is measured there) and has it alone for its call only (:meth:`alone`, :meth:`share`). A
+    worker whose next test is exclusive too keeps the room (:meth:`leave` with ``keep=True``):
+    between tests/test_jupyterlab.py's twelve, the other workers would each start a test that
+    the next one then waits for (up to 20 s for a network lab's). A worker never waits at the
+    gate while it holds the room (two exclusive tests setting up at once would each wait for
+    the other)."""
 
     def __init__(self, folder: str) -> None:
         self._gate = open(os.path.join(folder, "gate"), "a")  # noqa: SIM115 (open for the run)
@@ -175,7 +179,8 @@ class Locks:
         self._alone = False  # this worker holds the room exclusively
 
     def enter(self, exclusive: bool) -> None:
-        if exclusive and self._alone:
+        """Take the room, shared or alone (a worker that has it alone keeps it so)."""
+        if self._alone:
             return
         fcntl.flock(self._gate, fcntl.LOCK_EX)
         try:
@@ -183,6 +188,19 @@ class Locks:
         finally:
             fcntl.flock(self._gate, fcntl.LOCK_UN)
         self._alone = exclusive
+
+    def alone(self) -> None:
+        """From sharing the room to having it alone (let go first: see the class)."""
+        if self._alone:
+            return
+        fcntl.flock(self._room, fcntl.LOCK_UN)
+        self.enter(exclusive=True)
+
+    def share(self) -> None:
+        """From having the room alone to sharing it."""
+        if self._alone:
+            fcntl.flock(self._room, fcntl.LOCK_SH)
+            self._alone = False
 
     def leave(self, keep: bool = False) -> None:
         """Release the room, unless ``keep`` (this worker's next test is exclusive too)."""

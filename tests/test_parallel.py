@@ -56,3 +56,23 @@ def test_a_worker_keeps_the_machine_from_one_exclusive_test_to_the_next(tmp_path
     with worker.hold(exclusive=False, next_exclusive=True):
         assert _can_share(str(tmp_path))
     assert _can_share(str(tmp_path))
+
+
+def test_an_exclusive_test_is_alone_for_its_call_only(tmp_path):
+    """(As tests/conftest.py's hooks use the locks.) Setup shares, the call is alone,
+    teardown shares again; kept alone into the next test when that one is exclusive too."""
+    worker = parallel.Locks(str(tmp_path))
+    worker.enter(exclusive=False)  # setup
+    assert _can_share(str(tmp_path))
+    worker.alone()  # call
+    assert not _can_share(str(tmp_path))
+    worker.share()  # teardown: the next test is not exclusive
+    assert _can_share(str(tmp_path))
+    worker.leave()
+    worker.enter(exclusive=False)
+    worker.alone()
+    worker.leave(keep=True)  # the next test is exclusive: kept through its setup
+    worker.enter(exclusive=False)
+    assert not _can_share(str(tmp_path))
+    worker.leave()
+    assert _can_share(str(tmp_path))
