@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import math
 import os
 import pathlib
+import queue
 import random
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
 import types
 import wave
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -58,3 +67,62 @@ def answer_key(notebook: str) -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def running_jupyterlab(tmp: pathlib.Path, notebooks: pathlib.Path,
+                       settings: dict[str, dict] | None = None, *options: str
+                       ) -> Iterator[tuple[str, str, pathlib.Path]]:
+    """A real JupyterLab on 127.0.0.1 with a token, serving a copy of ``notebooks``, with its
+    own configuration and settings in ``tmp``: ``(url, token, work folder)``. ``settings``
+    adds user settings (``{"@jupyterlab/plugin/file": {...}}``), ``options`` command-line
+    options."""
+    work = tmp / "work"
+    shutil.copytree(notebooks, work)
+    env = dict(os.environ,
+               JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
+    jupyter = str(pathlib.Path(sys.executable).with_name("jupyter"))
+    # the news pop-up off, as `jupyter labextension disable` would, in the throwaway config
+    labconfig = tmp / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    # every cell rendered, in view or not (JupyterLab 4 renders only those in view by default),
+    # so a live view further down the notebook is on the page while the notebook runs
+    every = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+             **(settings or {})}
+    for name, values in every.items():
+        path = tmp / "settings" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    token = secrets.token_hex(16)
+    proc = subprocess.Popen(
+        [jupyter, "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0",
+         "--LabApp.extension_manager=readonly",  # never asks PyPI for extensions
+         *(["--allow-root"] if os.geteuid() == 0 else []), *options],
+        env=env, stderr=subprocess.PIPE, text=True)
+    found: queue.Queue = queue.Queue()
+
+    def drain() -> None:  # read the log for the URL, and keep reading so the pipe never fills
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "http://127.0.0.1:" in line and "/lab" in line:
+                found.put(line[line.index("http://127.0.0.1:"):].split("/lab")[0])
+        found.put(None)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        url = found.get(timeout=60)
+        assert url, "JupyterLab did not start"
+        yield url.rstrip("/"), token, work
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -17,19 +17,14 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import pathlib
-import queue
 import re
-import secrets
 import shutil
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
 import pytest_asyncio
+from helpers import running_jupyterlab
 from test_chromium_page import CHROMIUM, HEADLESS
 from test_notebooks import BUDGET, NOTEBOOKS, RAW_REPR, outputs, text_of
 
@@ -61,52 +56,8 @@ ALL_RAN = (
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("jupyterlab")
-    work = tmp / "work"
-    shutil.copytree(ROOT / "notebooks", work)
-    env = dict(os.environ,
-               JUPYTER_CONFIG_DIR=str(tmp / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
-    jupyter = str(pathlib.Path(sys.executable).with_name("jupyter"))
-    # the news pop-up off, as `jupyter labextension disable` would, in the throwaway config
-    labconfig = tmp / "config" / "labconfig"
-    labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    # every cell rendered, in view or not (JupyterLab 4 renders only those in view by default),
-    # so a live view further down the notebook is on the page while the notebook runs
-    tracker = tmp / "settings" / "@jupyterlab" / "notebook-extension"
-    tracker.mkdir(parents=True)
-    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    token = secrets.token_hex(16)
-    proc = subprocess.Popen(
-        [jupyter, "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0",
-         "--LabApp.extension_manager=readonly",  # never asks PyPI for extensions
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stderr=subprocess.PIPE, text=True)
-    found: queue.Queue = queue.Queue()
-
-    def drain() -> None:  # read the log for the URL, and keep reading so the pipe never fills
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if "http://127.0.0.1:" in line and "/lab" in line:
-                found.put(line[line.index("http://127.0.0.1:"):].split("/lab")[0])
-        found.put(None)
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        url = found.get(timeout=60)
-        assert url, "JupyterLab did not start"
-        yield url.rstrip("/"), token, work
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_jupyterlab(tmp, ROOT / "notebooks") as lab:
+        yield lab
 
 
 # one Chromium for the file, on the file's event loop: its cache keeps JupyterLab's scripts
