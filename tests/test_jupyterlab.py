@@ -204,7 +204,10 @@ async def save(page) -> None:
 
 
 async def stop(page) -> None:
-    await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    """Shut the notebook's kernel down, without waiting for it to be gone (its file was saved
+    before; the next test opens another notebook with a kernel of its own)."""
+    await page.evaluate(
+        "() => { window.jupyterapp.shell.currentWidget.sessionContext.shutdown(); return true; }")
 
 
 # every output area's content, and every scrolling box inside one, fits its width
