@@ -1,17 +1,20 @@
 """How `make test` shares two cores: which tests have the machine to themselves, and which
 files run on one worker, one after the other (issue 21).
 
-`make test` runs pytest-xdist: ``pytest -n 3 --dist loadfile``. Three workers on two cores,
+`make test` runs pytest-xdist: ``pytest -n 4 --dist loadfile``. Four workers on two cores,
 because most tests spend most of their time waiting (on a network timeout, a heartbeat, a ping,
 a call to connect): measured on this machine, the whole run kept its two cores 38 % busy with
-two workers (731 s) and 42 % with three (641 s). A loaded machine finds races a quiet one
-hides; the two that three workers found were talklab's, and were fixed, not hidden: a kernel's
-TCP port taken by another test's server before the kernel bound it (tests/test_notebooks.py's
-kernels use Unix sockets), and a server that kept queueing offers for a long-polling client it
-had already decided to drop (server/transport.py now decides where the packet is queued).
-What measures time is never among the three (EXCLUSIVE, below). Each file goes whole to one
-worker, in its own order, so a file's module-scoped fixtures and the tests that read what the
-tests before them left (tests/test_jupyterlab.py's budget) work as they do in one process.
+two workers (731 s), 42 % with three (641 s), and about half busy with four. A loaded machine
+finds races a quiet one hides. Those more workers found were fixed where they were, never
+hidden by exclusivity or a looser bound: a kernel's TCP port taken by another test's server
+before the kernel bound it (tests/test_notebooks.py's kernels use Unix sockets), a server that
+kept queueing offers for a long-polling client it had already decided to drop
+(server/transport.py now decides where the packet is queued), a Janus SFU join that missed news
+of a publisher (talklab/janus/sfu.py), and two tests that assumed what a busy machine had not
+done yet. What measures time is never among the others (EXCLUSIVE, below). Each file goes whole
+to one worker, in its own order, so a file's module-scoped fixtures and the tests that read
+what the tests before them left (tests/test_jupyterlab.py's budget) work as they do in one
+process.
 
 * **EXCLUSIVE**: a test that measures real time (a duration, a rate, a round trip, CPU, packets
   a second) or runs the course in real JupyterLab or real kernels must not share the machine.
