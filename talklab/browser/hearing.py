@@ -127,7 +127,22 @@ class Ear:
     def recording(self, seconds: float | None = None) -> np.ndarray:
         """The last ``seconds`` (default: all kept) of what arrived, oldest first."""
         size = self._ring.size
-        n = min(self._written, size if seconds is None else int(seconds * SAMPLE_RATE), size)
+        return self._last(min(self._written, size if seconds is None
+                              else int(seconds * SAMPLE_RATE), size))
+
+    @property
+    def written(self) -> int:
+        """How many samples have arrived in all: a position for :meth:`since`."""
+        return self._written
+
+    def since(self, position: int) -> tuple[np.ndarray, int]:
+        """What arrived after sample number ``position`` (at most what the ear keeps), and
+        the position to ask from next time (a reader that follows the ear, as a mix does)."""
+        n = min(self._written - position, self._ring.size)
+        return (self._last(n) if n > 0 else np.zeros(0, np.int16)), self._written
+
+    def _last(self, n: int) -> np.ndarray:
+        size = self._ring.size
         end = self._written % size
         if n <= end:
             return self._ring[end - n:end].copy()
