@@ -49,12 +49,13 @@ _EXPORTS = {
     "SignalingServer": ".server",
     "SignalingClient": ".browser.signaling",
     "Classroom": ".classroom",
+    "BrowserMicrophone": ".views.microphone",
 }
 _SUBMODULES = {"browser", "lab", "classroom", "check", "ice", "nat", "stun", "turn", "views",
                "server", "events", "janus", "netlab"}
 
-__all__ = ["DEFAULT_ROOM", "Classroom", "Ear", "Event", "EventBus", "FileVoice", "FrameVoice",
-    "Lab", "LabClosed", "Link",
+__all__ = ["DEFAULT_ROOM", "BrowserMicrophone", "Classroom", "Ear", "Event", "EventBus",
+    "FileVoice", "FrameVoice", "Lab", "LabClosed", "Link",
     "MediaError", "MediaStream", "NotAllowedError", "NotFoundError", "OverconstrainedError",
     "Person", "SignalingClient", "SignalingError", "SignalingServer", "SyntheticVoice",
     "VoiceError", "detect_nat", "dominant_frequency", "enumerate_devices", "get_user_media",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from talklab.lab.matrix import nat_matrix
     from talklab.nat import detect_nat
     from talklab.server import SignalingServer
+    from talklab.views.microphone import BrowserMicrophone
 
 
 def __getattr__(name: str) -> Any:

@@ -53,6 +53,7 @@ def test_a_wheel_built_from_the_checkout_holds_the_server_inside_the_package(tmp
     names = zipfile.ZipFile(wheel).namelist()
     assert "talklab/server/app.py" in names and "talklab/server/static/index.html" in names
     assert "talklab/_aiortc/nomination.py" in names and "LICENSE" in " ".join(names)
+    assert "talklab/views/microphone.js" in names  # (the widget's page half)
     assert not any(n.startswith(("server/", "tests/", "notebooks/", "bench/")) for n in names)
 
 

@@ -1,0 +1,199 @@
+// The learner's page half of talklab.views.microphone.BrowserMicrophone (an anywidget ES
+// module): on a click, getUserMedia; an AudioWorklet taps the microphone at the context's own
+// rate, 20 ms frames go to the kernel as binary buffers of custom messages (never in traits: a
+// saved notebook keeps no voice); what the kernel sends back ("play") is played with Web Audio
+// and measured here (level, dominant frequency), and the measures are reported to the kernel.
+
+// an AudioWorklet's code must be a module of its own: anywidget loads this file from a Blob
+// URL, so the worklet is inlined and loaded from a Blob URL too
+const TAP = `
+class TalklabTap extends AudioWorkletProcessor {
+  process(inputs) {
+    const channel = inputs[0] && inputs[0][0];
+    if (channel) this.port.postMessage(channel.slice(0));
+    return true;
+  }
+}
+registerProcessor("talklab-tap", TalklabTap);
+`;
+
+const LEAD = 0.08; // s of playback scheduled ahead: the page's own small jitter buffer
+const BEHIND = 50; // frames sent and not yet acknowledged (1 s): past this, the kernel is busy
+const PAUSED = "kernel busy: audio paused (a cell is running, and this kernel reads the " +
+  "page's messages only between cells)";
+
+function dominant(analyser, rate) {
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  let best = 1;
+  for (let i = 2; i < bins.length - 1; i++) if (bins[i] > bins[best]) best = i;
+  const [a, b, c] = [bins[best - 1], bins[best], bins[best + 1]];
+  const shift = (a - c) / (2 * (a - 2 * b + c)) || 0; // parabolic interpolation
+  return { hz: ((best + shift) * rate) / analyser.fftSize, peak: b };
+}
+
+function levelDb(analyser) {
+  const samples = new Float32Array(analyser.fftSize);
+  analyser.getFloatTimeDomainData(samples);
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  const rms = Math.sqrt(sum / samples.length);
+  return rms > 0 ? 20 * Math.log10(rms) : -120;
+}
+
+function render({ model, el }) {
+  el.classList.add("talklab-microphone");
+  el.innerHTML = `
+    <div style="display:flex;gap:.6em;align-items:center;flex-wrap:wrap">
+      <button class="jupyter-button talklab-join">Join with your microphone</button>
+      <span class="talklab-state"></span>
+    </div>
+    <div style="display:flex;gap:1.2em;align-items:center;font-size:90%;margin-top:.3em">
+      <span>your voice, going up <meter class="talklab-up" min="-60" max="0" low="-45"
+        value="-60" style="width:8em"></meter></span>
+      <span>what you hear, coming down <meter class="talklab-down" min="-60" max="0" low="-45"
+        value="-60" style="width:8em"></meter></span>
+      <span>use headphones: your speakers would feed the room back into your microphone</span>
+    </div>`;
+  const button = el.querySelector(".talklab-join");
+  const stateText = el.querySelector(".talklab-state");
+  const up = el.querySelector(".talklab-up");
+  const down = el.querySelector(".talklab-down");
+
+  let stream = null, ctx = null, tap = null, inMeter = null, outMeter = null, outGain = null;
+  let sent = 0, acked = 0, pending = [], pendingSize = 0, nextPlay = 0, timer = null;
+  let closed = false;
+
+  // every message to the kernel goes through here: once the kernel is gone (restarted,
+  // shut down) its connection refuses to send, and the microphone is let go
+  const tell = (content, buffers) => {
+    try {
+      model.send(content, undefined, buffers);
+    } catch (e) {
+      stop("");
+    }
+  };
+  const say = (state, detail = "") => tell({ type: "state", state, detail });
+  let busy = false; // said here: a busy kernel would hear of it only after its cell
+  const show = () => {
+    const detail = model.get("detail");
+    stateText.textContent = busy ? PAUSED : model.get("label") + (detail ? `: ${detail}` : "");
+    button.disabled = ["streaming", "paused"].includes(model.get("state"));
+  };
+  model.on("change:label", show);
+  model.on("change:detail", show);
+  model.on("change:state", show);
+  show();
+  say("attached", `${window.isSecureContext ? "secure" : "not secure"} ` +
+      `${location.protocol}//${location.host}`);
+
+  async function start() {
+    if (!window.isSecureContext || !navigator.mediaDevices) {
+      say("insecure", `${location.protocol}//${location.host}`);
+      return;
+    }
+    const processing = model.get("processing");
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: {
+        echoCancellation: processing, noiseSuppression: processing,
+        autoGainControl: processing } });
+    } catch (e) {
+      say("refused", `${e.name}: ${e.message}`);
+      return;
+    }
+    ctx = new AudioContext();
+    const url = URL.createObjectURL(new Blob([TAP], { type: "text/javascript" }));
+    await ctx.audioWorklet.addModule(url);
+    URL.revokeObjectURL(url);
+    const source = ctx.createMediaStreamSource(stream);
+    tap = new AudioWorkletNode(ctx, "talklab-tap");
+    inMeter = ctx.createAnalyser();
+    inMeter.fftSize = 2048;
+    const mute = ctx.createGain(); // the tap is pulled by the graph, and nothing is heard
+    mute.gain.value = 0;
+    source.connect(tap).connect(mute).connect(ctx.destination);
+    source.connect(inMeter);
+    outGain = ctx.createGain();
+    outMeter = ctx.createAnalyser();
+    outMeter.fftSize = 8192;
+    outGain.connect(outMeter);
+    outGain.connect(ctx.destination);
+    const frame = Math.round(ctx.sampleRate / 50); // 20 ms at the context's own rate
+    tap.port.onmessage = ({ data }) => {
+      pending.push(data);
+      pendingSize += data.length;
+      while (pendingSize >= frame) {
+        const out = new Float32Array(frame);
+        let filled = 0;
+        while (filled < frame) {
+          const head = pending[0];
+          const n = Math.min(head.length, frame - filled);
+          out.set(head.subarray(0, n), filled);
+          filled += n;
+          if (n === head.length) pending.shift(); else pending[0] = head.subarray(n);
+        }
+        pendingSize -= frame;
+        if (sent - acked > BEHIND) continue; // the kernel is busy: these 20 ms are dropped
+        sent += 1;
+        tell({ type: "pcm", rate: ctx.sampleRate }, [out.buffer]);
+      }
+    };
+    timer = setInterval(report, 250);
+    say("streaming", `${ctx.sampleRate} Hz`);
+  }
+
+  function report() {
+    if (!ctx) return;
+    up.value = Math.max(-60, levelDb(inMeter));
+    const level = levelDb(outMeter);
+    down.value = Math.max(-60, level);
+    const { hz } = dominant(outMeter, ctx.sampleRate);
+    const wasBusy = busy;
+    busy = sent - acked > BEHIND;
+    if (busy !== wasBusy) { show(); say(busy ? "paused" : "streaming", `${ctx.sampleRate} Hz`); }
+    if (busy && !wasBusy) el.dataset.paused = String(+(el.dataset.paused || 0) + 1);
+    if (busy) tell({ type: "ping" }); // answered once the kernel reads messages again
+    if (!ctx) return;
+    tell({ type: "playback", level_dbfs: level, hz: level > -60 ? hz : null,
+                 queued: Math.max(0, nextPlay - ctx.currentTime), sent, acked,
+                 tracks: stream.getTracks().map(t => t.readyState) });
+  }
+
+  function play(buffers, rate) {
+    if (!ctx) return;
+    const view = buffers[0];
+    const ints = new Int16Array(view.buffer, view.byteOffset, view.byteLength / 2);
+    const audio = ctx.createBuffer(1, ints.length, rate);
+    const floats = audio.getChannelData(0);
+    for (let i = 0; i < ints.length; i++) floats[i] = ints[i] / 32768;
+    const node = ctx.createBufferSource();
+    node.buffer = audio;
+    node.connect(outGain);
+    const now = ctx.currentTime;
+    if (nextPlay < now + 0.01) nextPlay = now + LEAD; // ran dry: wait LEAD again
+    node.start(nextPlay);
+    nextPlay += audio.duration;
+  }
+
+  function stop(why) {
+    if (closed) return;
+    closed = true;
+    clearInterval(timer);
+    if (stream) stream.getTracks().forEach(t => t.stop()); // the microphone is released
+    const tracks = stream ? stream.getTracks().map(t => t.readyState) : [];
+    if (ctx) ctx.close();
+    ctx = null;
+    el.dataset.tracks = tracks.join(",");
+    if (why) tell({ type: "state", state: "closed", detail: why, tracks });
+  }
+
+  model.on("msg:custom", (msg, buffers) => {
+    if (msg.type === "ack") acked = msg.received;
+    else if (msg.type === "play") play(buffers, msg.rate);
+    else if (msg.type === "close") stop(msg.why || "closed");
+  });
+  button.addEventListener("click", () => { closed = false; start(); });
+  return () => stop(""); // the view goes (cell cleared, notebook closed): let the mic go
+}
+
+export default { render };

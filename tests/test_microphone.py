@@ -1,0 +1,247 @@
+"""The learner's microphone and ears (talklab/views/microphone.py): first what the kernel does
+with what a page says (no browser), then the widget in real JupyterLab and Chromium with a fake
+microphone playing a 700 Hz tone, with comm messages on subshells and without."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import tracemalloc
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from helpers import running_jupyterlab, write_tone
+from test_chromium_page import CHROMIUM, HEADLESS
+
+from talklab.browser.media import NotAllowedError
+
+SCHOOL = "jupyter.school.test"  # resolved to 127.0.0.1 by the refusing Chromium
+FAKE_MIC_HZ = 700.0
+ALICE_HZ = 440.0
+
+
+# -- the kernel's half, told what a page would say --------------------------------------------
+def microphone(**kwargs):
+    from talklab.views.microphone import BrowserMicrophone
+    mic = BrowserMicrophone(**kwargs)
+    sent: list[tuple[dict, list]] = []
+    mic.send = lambda content, buffers=None: sent.append((content, buffers or []))  # type: ignore[method-assign]
+    return mic, sent
+
+
+def pcm(seconds: float = 0.02, hz: float = FAKE_MIC_HZ, rate: int = 48_000) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32).tobytes()
+
+
+def test_the_states_a_learner_can_act_on():
+    mic, _ = microphone()
+    assert mic.state == "no browser" and "headless" in mic.label
+    mic._message(mic, {"type": "state", "state": "attached",
+                       "detail": "secure http://127.0.0.1:8888"}, [])
+    assert mic.state == "not clicked"
+    mic._message(mic, {"type": "state", "state": "insecure", "detail": "http://10.0.0.5:8888"},
+                 [])
+    assert mic.state == "insecure" and "https" in mic.label and "localhost" in mic.label
+    mic._message(mic, {"type": "state", "state": "streaming", "detail": "48000 Hz"}, [])
+    assert mic.state == "streaming"
+    assert "object at 0x" not in repr(mic) and "streaming" in repr(mic)
+    mic.close()
+
+
+def test_a_refused_microphone_raises_the_browsers_error_in_the_kernel():
+    mic, _ = microphone()
+    stream = mic.stream
+    mic._message(mic, {"type": "state", "state": "refused",
+                       "detail": "NotAllowedError: Permission denied"}, [])
+    assert "NotAllowedError" in mic.label
+    with pytest.raises(NotAllowedError, match="refused the microphone"):
+        mic.stream  # noqa: B018
+    assert stream.audio.refused  # (a person already sending it fails as the browser's would)
+    mic.close()
+
+
+@pytest.mark.parametrize("content, buffers", [
+    ("not a dict", []),
+    ({"type": "pcm", "rate": "fast"}, [pcm()]),
+    ({"type": "pcm", "rate": 48_000}, [b"\x00" * 7]),  # not float32
+    ({"type": "pcm", "rate": 10**9}, [pcm()]),
+    ({"type": "state", "state": "hacked"}, []),
+    ({"type": "what"}, []),
+])
+def test_what_no_page_sends_is_ignored(content, buffers):
+    mic, _ = microphone()
+    mic._message(mic, content, buffers)
+    assert mic.state == "no browser" and mic.capture.frames == 0
+    mic.close()
+
+
+def test_a_page_that_pushes_sixty_seconds_at_once_leaves_the_kernels_memory_bounded():
+    mic, sent = microphone()
+    frame = pcm()
+    tracemalloc.start()
+    try:
+        mic._message(mic, {"type": "pcm", "rate": 48_000}, [frame])
+        before, _ = tracemalloc.get_traced_memory()
+        for _ in range(3000 - 1):  # 60 s of 20 ms frames, as fast as they come
+            mic._message(mic, {"type": "pcm", "rate": 48_000}, [frame])
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert mic.capture.buffered == mic.capture.capacity  # one second kept
+    assert mic.capture.dropped == 59 * 48_000
+    assert after - before < 200_000 and peak - before < 1_000_000, (after - before, peak - before)
+    assert sent[-1][0] == {"type": "ack", "received": 3000}  # (no loop here: told as it reads)
+    mic.close()
+
+
+# -- in real JupyterLab and Chromium ----------------------------------------------------------
+CELLS = [
+    "import talklab\nfrom talklab.views.microphone import BrowserMicrophone\n"
+    "lab = await talklab.Lab()\nmic = BrowserMicrophone(processing=False)\nmic",
+    "dave = await lab.join('Dave', voice=True, stream=mic.stream)\n"
+    f"alice = await lab.join('Alice', voice=True, tone_hz={ALICE_HZ})\n"
+    "await lab.wait_connected()\nmic.listen(dave)",
+    # a probe on the page: what Alice hears from Dave, and what the page measured it plays
+    "import asyncio, ipywidgets\nprobe = ipywidgets.HTML()\n"
+    "async def watch():\n    while True:\n"
+    "        probe.value = f\"<i class='probe'>{alice.hears().get('Dave')}|"
+    "{mic.playback.get('hz')}|{mic.state}</i>\"\n"
+    "        await asyncio.sleep(0.25)\n"
+    "watching = asyncio.ensure_future(watch())\nprobe",
+]
+WIDGET_ALONE = ["import talklab\nmic = talklab.BrowserMicrophone()\nmic"]
+HEARD = (  # Alice hears the fake microphone from Dave, and the page plays Alice's tone
+    "([mic, alice]) => { const p = document.querySelector('.probe');"
+    " if (!p) return false; const [a, b, state] = p.textContent.split('|');"
+    " return state === 'streaming' && Math.abs(+a - mic) < 5 && Math.abs(+b - alice) < 15; }")
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(request, tmp_path_factory):
+    """JupyterLab with comm messages on subshells (``perCommTarget``, its default) or not
+    (``disabled``), as the test asks (indirect parametrization)."""
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    notebooks = tmp / "notebooks"
+    notebooks.mkdir()
+    for name, cells in (("mic.ipynb", CELLS), ("widget.ipynb", WIDGET_ALONE)):
+        (notebooks / name).write_text(json.dumps({
+            "nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"}},
+            "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": source,
+                       "outputs": [], "execution_count": None}
+                      for i, source in enumerate(cells)]}))
+    settings = {"@jupyterlab/apputils-extension/kernels-settings":
+                {"commsOverSubshells": request.param}}
+    # (a second name for loopback, as a school's server would have: not a secure context)
+    with running_jupyterlab(tmp, notebooks, settings,
+                            f"--ServerApp.local_hostnames=['localhost', '{SCHOOL}']") as lab:
+        yield (*lab, request.param)
+
+
+@pytest_asyncio.fixture
+async def chromium(tmp_path: pathlib.Path):
+    from playwright.async_api import async_playwright
+    wav = tmp_path / "mic.wav"
+    write_tone(wav, FAKE_MIC_HZ, seconds=10.0)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            args=[*HEADLESS, "--use-fake-device-for-media-stream",
+                  "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
+                  "--autoplay-policy=no-user-gesture-required"],
+            viewport={"width": 1200, "height": 900})
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def insert_cell(page, index: int, source: str) -> None:
+    await page.evaluate(
+        "([i, source]) => window.jupyterapp.shell.currentWidget.content.model.sharedModel"
+        ".insertCell(i, {cell_type: 'code', source})", [index, source])
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("jupyterlab", ["perCommTarget", "disabled"], indirect=True,
+                         ids=["comms-on-subshells", "no-subshells"])
+async def test_the_learner_is_dave_with_their_microphone_and_ears(jupyterlab, chromium):
+    from test_jupyterlab import all_ran, open_notebook, run_all, run_cell
+    url, token, _, subshells = jupyterlab
+    page = await chromium.new_page()
+    await open_notebook(page, url, token, "mic.ipynb")
+    await run_all(page)
+    await all_ran(page, timeout=90)  # no cell waits for the browser
+    await page.locator("button:has-text('Join with your microphone')").click()
+    await page.wait_for_function(HEARD, arg=[FAKE_MIC_HZ, ALICE_HZ], timeout=60_000)
+    # a cell that blocks the kernel's main thread for 3 s: with subshells the page's frames
+    # are read meanwhile; without, none are, and the page says the kernel is busy
+    await insert_cell(page, 3, "import time\nbefore = mic.capture.frames\ntime.sleep(3)\n"
+                                "print(mic.capture.frames - before)")
+    said = await run_cell(page, 3)
+    read_meanwhile = int(said[0]["text"])
+    paused = await page.evaluate(
+        "() => +(document.querySelector('.talklab-microphone').dataset.paused || 0)")
+    if subshells == "disabled":
+        assert read_meanwhile == 0 and paused >= 1, (read_meanwhile, paused)
+    else:  # (150 frames in 3 s, less what a busy machine delays past the cell's end)
+        assert read_meanwhile > 50, read_meanwhile
+    await page.wait_for_function(HEARD, arg=[FAKE_MIC_HZ, ALICE_HZ], timeout=30_000)
+    # closing the lab lets the microphone go (the page's tracks end); so does a restart
+    if subshells == "disabled":
+        await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session"
+                            ".kernel.restart()")
+    else:
+        await insert_cell(page, 4, "await lab.close()")
+        await run_cell(page, 4)
+    await page.wait_for_function(
+        "() => document.querySelector('.talklab-microphone').dataset.tracks === 'ended'",
+        timeout=20_000)
+    await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    await page.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("jupyterlab", ["perCommTarget"], indirect=True, ids=["comms-on-subshells"])
+async def test_a_refusal_and_an_insecure_page_are_said_in_the_kernel_and_the_widget(
+        jupyterlab, tmp_path):
+    """A browser that refuses the microphone (no fake permission prompt: headless Chromium
+    denies), and the same JupyterLab reached by a name that is not loopback over plain http
+    (not a secure context: no ``navigator.mediaDevices`` at all)."""
+    from playwright.async_api import async_playwright
+    from test_jupyterlab import KERNEL_READY, open_notebook, run_cell
+    url, token, _, _ = jupyterlab
+    async with async_playwright() as p:
+        browser = await p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            args=[*HEADLESS, "--use-fake-device-for-media-stream",
+                  f"--host-resolver-rules=MAP {SCHOOL} 127.0.0.1"])
+        try:
+            page = await browser.new_page()
+            await open_notebook(page, url, token, "widget.ipynb")
+            await run_cell(page, 0)
+            await page.locator("button:has-text('Join with your microphone')").click()
+            await page.wait_for_function(
+                "() => /refused the microphone \\(NotAllowedError\\)/"
+                ".test(document.querySelector('.talklab-state').textContent)", timeout=20_000)
+            await insert_cell(page, 1, "mic.stream")
+            said = await run_cell(page, 1)
+            assert [o.get("ename") for o in said] == ["NotAllowedError"], said
+            await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext"
+                                ".shutdown()")
+            school = await browser.new_page()  # (JupyterLab starts the notebook's kernel)
+            await school.goto(url.replace("127.0.0.1", SCHOOL)
+                              + f"/lab/tree/widget.ipynb?token={token}&reset")
+            await school.wait_for_function(KERNEL_READY, timeout=60_000)
+            assert await school.evaluate("window.isSecureContext") is False
+            await run_cell(school, 0)
+            await school.wait_for_function(
+                "() => /not a secure context/"
+                ".test(document.querySelector('.talklab-state').textContent)", timeout=20_000)
+            await school.evaluate("window.jupyterapp.shell.currentWidget.sessionContext"
+                                  ".shutdown()")
+        finally:
+            await browser.close()
