@@ -97,7 +97,7 @@ TOGETHER: dict[str, tuple[str, ...]] = {
 # tests/durations.py), in seconds: the scheduler hands out the longest work first, so that the
 # run does not end with one worker on a long file while the others have nothing left.
 LONGEST: dict[str, float] = {
-    "test_jupyterlab.py": 245, "netlab": 93, "test_redis.py": 66,
+    "test_jupyterlab.py": 245, "netlab": 93, "test_microphone.py": 75, "test_redis.py": 66,
     "test_socketio_protocol.py": 61, "test_exercises_08.py": 37, "test_abuse.py": 35,
     "test_bench.py": 28, "test_chromium_page.py": 26, "test_load.py": 20,
     "test_interrupt.py": 18, "test_redis_survival.py": 17, "test_exercises_07.py": 16,
