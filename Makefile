@@ -74,7 +74,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check talklab server tests bench
 	$(BIN)/mypy
 
-# four workers on two cores, a file each at a time; tests/parallel.py says why four, which tests
+# three workers on two cores, a file each at a time; tests/parallel.py says why three, which tests
 # have the machine to themselves and which files run together (tests/conftest.py applies it).
 # Bytecode is written (into the ignored __pycache__ folders) even where the environment says
 # not to (PYTHONDONTWRITEBYTECODE): each worker, kernel and server would compile talklab and
@@ -82,7 +82,7 @@ lint: $(VENV)/.installed
 # `make test PYTEST_ARGS=--durations=0` prints where the time went (tests/durations.py sums it)
 test: lint $(VENV)/.installed tests/node/node_modules/.installed \
 		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps janus-deps janus-native netlab-deps
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 4 --dist loadfile $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 3 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps
 	$(BIN)/python bench/signaling_storm.py

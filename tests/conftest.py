@@ -53,8 +53,8 @@ def only_loopback():
 pytest_plugins = ["server_fixtures"]
 
 
-# -- `make test` on four workers (issue 21) ---------------------------------------------------
-# `make test` runs `pytest -n 4 --dist loadfile`. Which tests have the machine to themselves,
+# -- `make test` on three workers (issue 21) --------------------------------------------------
+# `make test` runs `pytest -n 3 --dist loadfile`. Which tests have the machine to themselves,
 # and which files run on one worker together, is said once, in tests/parallel.py; these hooks
 # only apply it. A serial run (no -n) takes no lock.
 import parallel  # noqa: E402  (tests/parallel.py)

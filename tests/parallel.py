@@ -1,10 +1,11 @@
 """How `make test` shares two cores: which tests have the machine to themselves, and which
 files run on one worker, one after the other (issue 21).
 
-`make test` runs pytest-xdist: ``pytest -n 4 --dist loadfile``. Four workers on two cores,
+`make test` runs pytest-xdist: ``pytest -n 3 --dist loadfile``. Three workers on two cores,
 because most tests spend most of their time waiting (on a network timeout, a heartbeat, a ping,
 a call to connect): measured on this machine, the whole run kept its two cores 38 % busy with
-two workers (731 s), 42 % with three (641 s), and about half busy with four. A loaded machine
+two workers (731 s) and 42 % with three (641 s). Four were slower from a fresh clone (646 s
+against 601 s): the shared tests slowed each other more than four gained. A loaded machine
 finds races a quiet one hides. Those more workers found were fixed where they were, never
 hidden by exclusivity or a looser bound: a kernel's TCP port taken by another test's server
 before the kernel bound it (tests/test_notebooks.py's kernels use Unix sockets), a server that
@@ -96,8 +97,11 @@ TOGETHER: dict[str, tuple[str, ...]] = {
 # The longest files (or TOGETHER groups) first, as measured (make test PYTEST_ARGS=--durations=0,
 # tests/durations.py), in seconds: the scheduler hands out the longest work first, so that the
 # run does not end with one worker on a long file while the others have nothing left.
+# (test_microphone.py, measured at 75 s, is weighted below test_redis.py on purpose: handed out
+# at the start beside test_jupyterlab.py, its first test held up test_jupyterlab.py's first
+# exclusive call, which waits for the tests in flight, by about 25 s.)
 LONGEST: dict[str, float] = {
-    "test_jupyterlab.py": 245, "netlab": 93, "test_microphone.py": 75, "test_redis.py": 66,
+    "test_jupyterlab.py": 245, "netlab": 93, "test_redis.py": 66, "test_microphone.py": 62,
     "test_socketio_protocol.py": 61, "test_exercises_08.py": 37, "test_abuse.py": 35,
     "test_bench.py": 28, "test_chromium_page.py": 26, "test_load.py": 20,
     "test_interrupt.py": 18, "test_redis_survival.py": 17, "test_exercises_07.py": 16,
