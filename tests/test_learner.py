@@ -79,6 +79,16 @@ def test_the_voice_waits_for_its_prefill_and_plays_silence_when_frames_are_late(
     assert not voice.samples(960).any()  # and it waits for the prefill again
 
 
+async def test_a_voice_refused_after_it_was_handed_out_ends_as_a_browsers_track_does():
+    from aiortc.mediastreams import MediaStreamError
+    told = []
+    voice = PageVoice(CaptureBuffer(), on_stop=lambda: told.append(1))
+    voice.refused = "NotAllowedError: Permission denied"
+    with pytest.raises(MediaStreamError, match="refused the microphone"):  # (aiortc's senders
+        await voice.recv()  # stop quietly on this one)
+    assert voice.readyState == "ended" and told == []
+
+
 def test_stopping_the_voice_tells_its_owner_once():
     told = []
     voice = PageVoice(CaptureBuffer(), on_stop=lambda: told.append(1))

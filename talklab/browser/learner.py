@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from talklab.browser.media import FRAME_SAMPLES, SAMPLE_RATE, AudioTrack, NotAllowedError
+from talklab.browser.media import FRAME_SAMPLES, SAMPLE_RATE, AudioTrack, TrackEnded
 
 if TYPE_CHECKING:
     from talklab.browser.hearing import Ear
@@ -172,12 +172,14 @@ class PageVoice(AudioTrack):
     def stop(self) -> None:
         was_live = self.readyState == "live"
         super().stop()
-        if was_live and self.on_stop is not None:
-            self.on_stop()
+        if was_live and self.refused is None and self.on_stop is not None:
+            self.on_stop()  # (a refused microphone was never the page's to release)
 
     async def recv(self) -> av.AudioFrame:
-        if self.refused is not None:
-            raise NotAllowedError(self.refused)
+        if self.refused is not None:  # the browser said no after this voice was handed out:
+            self.stop()  # it ends, as a browser's track does, and its sender stops quietly
+            raise TrackEnded(f"{self.label} ended: the browser refused the microphone "
+                             f"({self.refused})")
         return await super().recv()
 
 
