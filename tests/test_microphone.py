@@ -59,6 +59,9 @@ def test_a_refused_microphone_raises_the_browsers_error_in_the_kernel():
     with pytest.raises(NotAllowedError, match="refused the microphone"):
         mic.stream  # noqa: B018
     assert stream.audio.refused  # (a person already sending it fails as the browser's would)
+    mic._message(mic, {"type": "state", "state": "streaming", "detail": "48000 Hz"}, [])
+    again = mic.stream  # allowed on a second click: a new voice
+    assert again is not stream and again.active and again.audio.refused is None
     mic.close()
 
 
@@ -69,11 +72,13 @@ def test_a_refused_microphone_raises_the_browsers_error_in_the_kernel():
     ({"type": "pcm", "rate": 10**9}, [pcm()]),
     ({"type": "state", "state": "hacked"}, []),
     ({"type": "what"}, []),
+    ({"type": "playback", "hz": "440", "tracks": "x" * 10**6}, []),
 ])
 def test_what_no_page_sends_is_ignored(content, buffers):
     mic, _ = microphone()
     mic._message(mic, content, buffers)
     assert mic.state == "no browser" and mic.capture.frames == 0
+    assert mic.playback.get("hz") is None and not mic.playback.get("tracks")
     mic.close()
 
 

@@ -19,8 +19,8 @@ registerProcessor("talklab-tap", TalklabTap);
 
 const LEAD = 0.08; // s of playback scheduled ahead: the page's own small jitter buffer
 const BEHIND = 50; // frames sent and not yet acknowledged (1 s): past this, the kernel is busy
-const PAUSED = "kernel busy: audio paused (a cell is running, and this kernel reads the " +
-  "page's messages only between cells)";
+const PAUSED = "kernel busy: audio paused (a running cell keeps the kernel from reading " +
+  "this page's messages)";
 
 function dominant(analyser, rate) {
   const bins = new Float32Array(analyser.frequencyBinCount);

@@ -57,8 +57,8 @@ LABELS = {
     "insecure": "this page is not a secure context, so the browser gives it no microphone: "
                 "open JupyterLab over https, or as localhost (for example through an SSH tunnel)",
     "streaming": "your microphone is in the kernel",
-    "paused": "kernel busy: audio paused (a cell is running, and this kernel reads the page's "
-              "messages only between cells)",
+    "paused": "kernel busy: audio paused (a running cell keeps the kernel from reading this "
+              "page's messages)",
     "closed": "closed: your microphone is released",
 }
 ACK_EVERY = 5  # frames: how often the kernel tells the page how many it has read
@@ -112,8 +112,12 @@ class BrowserMicrophone(anywidget.AnyWidget):
         elif kind == "state" and isinstance(content.get("state"), str):
             self._page_state(content["state"], str(content.get("detail", ""))[:300])
         elif kind == "playback":
-            self.playback = {k: content.get(k) for k in
-                             ("level_dbfs", "hz", "queued", "sent", "acked", "tracks")}
+            self.playback = {k: v if isinstance(v, (int, float)) else None for k, v in
+                             ((k, content.get(k)) for k in
+                              ("level_dbfs", "hz", "queued", "sent", "acked"))}
+            tracks = content.get("tracks")
+            self.playback["tracks"] = [str(t)[:10] for t in tracks[:4]] \
+                if isinstance(tracks, list) else []
             self.playback["at"] = time.monotonic()
 
     def _page_state(self, state: str, detail: str) -> None:
@@ -130,6 +134,8 @@ class BrowserMicrophone(anywidget.AnyWidget):
             self.refusal = detail or "NotAllowedError: permission denied"
             if self._voice is not None:
                 self._voice.refused = self.refusal
+        elif state == "streaming":
+            self.refusal = None  # allowed on a later click
         self.state, self.detail, self.label = state, detail, LABELS[state]
 
     def _ack(self) -> None:
@@ -150,7 +156,8 @@ class BrowserMicrophone(anywidget.AnyWidget):
         if self.refusal is not None:
             raise NotAllowedError(f"your browser refused the microphone ({self.refusal}); "
                                   "allow it for this site and click the button again")
-        if self._stream is None or not self._stream.active:
+        if self._stream is None or not self._stream.active or \
+                (self._voice is not None and self._voice.refused is not None):
             self._voice = PageVoice(self.capture, on_stop=self._release)
             self._voice.made_by = "talklab.BrowserMicrophone()"
             self._stream = MediaStream([self._voice])
