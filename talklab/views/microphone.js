@@ -19,8 +19,6 @@ registerProcessor("talklab-tap", TalklabTap);
 
 const LEAD = 0.08; // s of playback scheduled ahead: the page's own small jitter buffer
 const BEHIND = 50; // frames sent and not yet acknowledged (1 s): past this, the kernel is busy
-const PAUSED = "kernel busy: audio paused (a running cell keeps the kernel from reading " +
-  "this page's messages)";
 
 function dominant(analyser, rate) {
   const bins = new Float32Array(analyser.frequencyBinCount);
@@ -77,7 +75,8 @@ function render({ model, el }) {
   let busy = false; // said here: a busy kernel would hear of it only after its cell
   const show = () => {
     const detail = model.get("detail");
-    stateText.textContent = busy ? PAUSED : model.get("label") + (detail ? `: ${detail}` : "");
+    stateText.textContent = busy ? model.get("paused_label")
+      : model.get("label") + (detail ? `: ${detail}` : "");
     button.disabled = ["streaming", "paused"].includes(model.get("state"));
   };
   model.on("change:label", show);

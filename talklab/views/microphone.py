@@ -72,6 +72,8 @@ class BrowserMicrophone(anywidget.AnyWidget):
     label = traitlets.Unicode(LABELS["no browser"]).tag(sync=True)
     detail = traitlets.Unicode("").tag(sync=True)
     processing = traitlets.Bool(True).tag(sync=True)  # echo cancellation, noise, gain
+    # what the page says by itself when the kernel stops reading it (it cannot ask the kernel)
+    paused_label = traitlets.Unicode(LABELS["paused"]).tag(sync=True)
 
     def __init__(self, processing: bool = True, max_seconds: float = MAX_SECONDS) -> None:
         super().__init__(processing=processing)
