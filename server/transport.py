@@ -96,7 +96,7 @@ class BudgetQueue(asyncio.Queue):
             quiet_of(self.sock.server)(
                 "unread", "%s: client left %d bytes unread (limit %d); dropping it",
                 self.sock.sid, self.bytes, self.budget, level=logging.WARNING)
-            self.discard()
+            empty(self)
             self.dropping = asyncio.ensure_future(drop(self.sock))
 
     def get_nowait(self) -> Any:
@@ -104,11 +104,12 @@ class BudgetQueue(asyncio.Queue):
         self.bytes -= packet_size(item)
         return item
 
-    def discard(self) -> None:
-        """Throw away everything queued (its memory is freed now)."""
-        while not self.empty():
-            self.get_nowait()
-            self.task_done()
+
+def empty(queue: asyncio.Queue) -> None:
+    """Throw away everything queued (its memory is freed now)."""
+    while not queue.empty():
+        queue.get_nowait()
+        queue.task_done()
 
 
 async def drop(sock: AsyncSocket) -> None:
@@ -117,9 +118,7 @@ async def drop(sock: AsyncSocket) -> None:
     queue = sock.queue
     if isinstance(queue, BudgetQueue):
         queue.over = True  # (nothing more is kept for it, see BudgetQueue.put_nowait)
-    while not queue.empty():
-        queue.get_nowait()
-        queue.task_done()
+    empty(queue)
     try:
         await sock.close(wait=False, abort=True)
     except Exception as exc:  # (a socket already half gone)
