@@ -53,17 +53,6 @@ def test_what_no_page_sends_is_refused_and_changes_nothing(bad, rate, why):
     assert buffer.buffered == 0 and buffer.frames == 0
 
 
-def test_a_burst_of_frames_wakes_the_loop_once():
-    woken = []
-    buffer = CaptureBuffer(wake=lambda: woken.append(1))
-    for frame in frames(tone(700, 0.2), SAMPLE_RATE):
-        buffer.push(frame, SAMPLE_RATE)
-    assert woken == [1]  # ten frames, one wake-up until the loop has looked
-    buffer.woken()
-    buffer.push(tone(700, 0.02), SAMPLE_RATE)
-    assert woken == [1, 1]
-
-
 def test_the_voice_waits_for_its_prefill_and_plays_silence_when_frames_are_late():
     buffer = CaptureBuffer()
     voice = PageVoice(buffer, prefill=0.06)

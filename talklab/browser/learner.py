@@ -11,9 +11,9 @@ half, with no widget in it:
 * :class:`CaptureBuffer`: the frames from the page, resampled to 48 kHz (the page captures at
   its audio context's own rate: Firefox refuses any other), kept at most ``max_seconds``. Frames
   arrive on whatever thread the kernel reads comm messages on (a subshell's, with JupyterLab
-  4.4+ and ipykernel 7) and are read on the lab's loop, so it is locked, and it wakes that loop
-  once per burst of frames (never once per frame). A page that sends faster than real time
-  loses its oldest audio, never grows the kernel's memory.
+  4.4+ and ipykernel 7) and are read on the lab's loop, so it is locked. Nothing wakes the loop
+  for them: the voice below takes what is there on its own 20 ms clock. A page that sends
+  faster than real time loses its oldest audio, never grows the kernel's memory.
 * :class:`PageVoice`: that buffer as a microphone track, paced like one (:class:`AudioTrack`'s
   clock): it waits for a small prefill, then plays; when frames are late it plays silence and
   waits for the prefill again, as a browser's jitter buffer would.
@@ -26,7 +26,6 @@ tests/test_microphone.py (the widget in real JupyterLab and Chromium with a fake
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -52,16 +51,13 @@ class CaptureBuffer:
     """The learner's microphone as it arrives from the page: mono int16 at 48 kHz, at most
     ``max_seconds`` of it (the oldest goes first), safe to fill from another thread."""
 
-    def __init__(self, max_seconds: float = MAX_SECONDS,
-                 wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, max_seconds: float = MAX_SECONDS) -> None:
         self.capacity = int(max_seconds * SAMPLE_RATE)
         self._ring = np.zeros(self.capacity, np.int16)
         self._start = 0  # index of the oldest sample kept
         self._size = 0
         self._lock = threading.Lock()
         self._resamplers: dict[int, av.AudioResampler] = {}
-        self._waking = False
-        self._wake = wake  # called (on the pushing thread) once per burst: see push()
         self.received = 0  # samples received, at 48 kHz
         self.dropped = 0  # samples thrown away because the buffer was full
         self.frames = 0  # frames received
@@ -82,15 +78,6 @@ class CaptureBuffer:
                 samples = self._resample(samples, rate)
             self._append(samples)
             self.frames += 1
-            wake = self._wake is not None and not self._waking
-            self._waking = self._waking or wake
-        if wake and self._wake is not None:
-            self._wake()
-
-    def woken(self) -> None:
-        """The loop has looked (call it from the woken loop): the next push wakes it again."""
-        with self._lock:
-            self._waking = False
 
     def _resample(self, samples: np.ndarray, rate: int) -> np.ndarray:
         resampler = self._resamplers.get(rate)
@@ -215,11 +202,3 @@ class Mix:
             self._pending.pop(key, None)
         return np.clip(total, -32768, 32767).astype(np.int16)
 
-
-def loop_waker(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> Callable[[], None]:
-    """A ``wake`` for :class:`CaptureBuffer`: runs ``callback`` on ``loop`` (the lab's, caught
-    when the widget was made), from whichever thread pushed."""
-    def wake() -> None:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(callback)
-    return wake

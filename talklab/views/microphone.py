@@ -17,8 +17,8 @@ after Opus and the jitter buffer), and the page measures what it plays (loudness
 frequency) and reports it: :attr:`BrowserMicrophone.playback`.
 
 Threads. With JupyterLab 4.4+ and ipykernel 7, comm messages are read on subshell threads,
-even while a cell blocks the kernel's main thread; frames go into a locked, bounded buffer and
-wake the lab's loop (caught when the widget is made) once per burst. Without subshells they are
+even while a cell blocks the kernel's main thread; frames go into a locked, bounded buffer that
+the learner's voice reads on the lab's loop, on its own clock. Without subshells they are
 read on the main thread: while a cell awaits, ipykernel 7 still reads them, but while a cell
 blocks (``time.sleep``, a long computation) none arrive. No cell here ever waits for the
 browser; the page notices that the kernel stopped acknowledging its frames and says "kernel
@@ -44,7 +44,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from talklab.browser.learner import MAX_SECONDS, CaptureBuffer, Mix, PageVoice, loop_waker
+from talklab.browser.learner import MAX_SECONDS, CaptureBuffer, Mix, PageVoice
 from talklab.browser.media import FRAME_SECONDS, SAMPLE_RATE, MediaStream, NotAllowedError
 
 _JS = pathlib.Path(__file__).with_name("microphone.js")
@@ -77,17 +77,12 @@ class BrowserMicrophone(anywidget.AnyWidget):
 
     def __init__(self, processing: bool = True, max_seconds: float = MAX_SECONDS) -> None:
         super().__init__(processing=processing)
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
-        wake = loop_waker(self._loop, self._woken) if self._loop is not None else None
-        self.capture = CaptureBuffer(max_seconds, wake=wake)
+        self.max_seconds = max_seconds  # kept of the page's audio, and queued for its playback
+        self.capture = CaptureBuffer(max_seconds)
         self._voice: PageVoice | None = None
         self._stream: MediaStream | None = None
         self._mix = Mix(max_seconds)
         self._listening: asyncio.Task | None = None
-        self.arrived = asyncio.Event()  # set on the lab's loop when frames have come
         self._page_context: contextvars.Context | None = None
         self.playback: dict[str, Any] = {}  # what the page measured of what it plays
         self.refusal: str | None = None
@@ -145,11 +140,6 @@ class BrowserMicrophone(anywidget.AnyWidget):
         the page pauses when they stop coming, that is when the kernel stops reading)."""
         self.send({"type": "ack", "received": self.capture.frames})
 
-    def _woken(self) -> None:
-        """On the lab's loop, once per burst of frames: they are there to be played."""
-        self.capture.woken()
-        self.arrived.set()
-
     # -- the learner's voice -------------------------------------------------------------------
     @property
     def stream(self) -> MediaStream:
@@ -197,7 +187,7 @@ class BrowserMicrophone(anywidget.AnyWidget):
             frame = self._mix.frame(ears)
             sent += 1
             queued = self.playback.get("queued") or 0
-            if self.state == "streaming" and queued < MAX_SECONDS:
+            if self.state == "streaming" and queued < self.max_seconds:
                 self._to_page({"type": "play", "rate": SAMPLE_RATE}, [frame.tobytes()])
 
     # -- closing --------------------------------------------------------------------------------
