@@ -8,8 +8,11 @@ any socket in this process is checked, and a test fails if one of them named an 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import socket
 import sys
+import time
 
 import pytest
 
@@ -103,11 +106,25 @@ def pytest_runtest_protocol(item, nextitem):
 
     # an exclusive test shares the room for its setup and teardown, and has it alone for its
     # call (pytest_runtest_call below), or from the call of the one before, kept
+    started, waited = time.time(), locks.waited
     locks.enter(exclusive=False)
     try:
         yield
     finally:
         locks.leave(keep=_exclusive(item) and _exclusive(nextitem))
+        _timeline(item, started, locks.waited - waited)
+
+
+def _timeline(item: pytest.Item, started: float, waited: float) -> None:
+    """With TALKLAB_TIMELINE=file, one JSON line per test (its worker, when it began and
+    ended, its call's span, how long it waited for the room): tests/durations.py reads them."""
+    path = os.environ.get("TALKLAB_TIMELINE")
+    if path:
+        line = {"worker": item.config.workerinput["workerid"], "test": item.nodeid,
+                "start": started, "end": time.time(), "waited": round(waited, 3),
+                "call": getattr(item, "_talklab_call", None), "exclusive": _exclusive(item)}
+        with open(path, "a") as out:
+            out.write(json.dumps(line) + "\n")
 
 
 def _exclusive(item: pytest.Item | None) -> bool:
@@ -118,11 +135,15 @@ def _exclusive(item: pytest.Item | None) -> bool:
 def pytest_runtest_call(item):
     locks = item.config.stash.get(_WORKER_LOCKS, None)
     if locks is None or not _exclusive(item):
+        began = time.time()
         yield
+        item._talklab_call = (began, time.time())
         return
     locks.alone()
+    began = time.time()
     try:
         yield
     finally:
+        item._talklab_call = (began, time.time())
         if not _exclusive(getattr(item, "_talklab_next", None)):
             locks.share()  # for the teardown

@@ -38,6 +38,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 
 from xdist.scheduler import LoadScopeScheduling
@@ -184,14 +185,20 @@ class Locks:
         self._gate = open(os.path.join(folder, "gate"), "a")  # noqa: SIM115 (open for the run)
         self._room = open(os.path.join(folder, "room"), "a")  # noqa: SIM115
         self._alone = False  # this worker holds the room exclusively
+        self.waited = 0.0  # seconds this worker has waited for the gate and the room
+
+    def _lock(self, file, how: int) -> None:
+        started = time.monotonic()
+        fcntl.flock(file, how)
+        self.waited += time.monotonic() - started
 
     def enter(self, exclusive: bool) -> None:
         """Take the room, shared or alone (a worker that has it alone keeps it so)."""
         if self._alone:
             return
-        fcntl.flock(self._gate, fcntl.LOCK_EX)
+        self._lock(self._gate, fcntl.LOCK_EX)
         try:
-            fcntl.flock(self._room, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            self._lock(self._room, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         finally:
             fcntl.flock(self._gate, fcntl.LOCK_UN)
         self._alone = exclusive
@@ -206,7 +213,7 @@ class Locks:
     def share(self) -> None:
         """From having the room alone to sharing it."""
         if self._alone:
-            fcntl.flock(self._room, fcntl.LOCK_SH)
+            self._lock(self._room, fcntl.LOCK_SH)
             self._alone = False
 
     def leave(self, keep: bool = False) -> None:
