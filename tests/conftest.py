@@ -68,6 +68,7 @@ _WORKER_LOCKS = pytest.StashKey[parallel.Locks]()  # a worker's own handles on t
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the items
 def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: parallel.alone_first(item.nodeid))  # (stable: files keep order)
     for item in items:
         if parallel.is_exclusive(item.nodeid):
             item.add_marker(pytest.mark.exclusive)

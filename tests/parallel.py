@@ -18,10 +18,16 @@ what the tests before them left (tests/test_jupyterlab.py's budget) work as they
 process.
 
 * **EXCLUSIVE**: a test that measures real time (a duration, a rate, a round trip, CPU, packets
-  a second) or runs the course in real JupyterLab or real kernels must not share the machine.
-  While one runs, it holds an exclusive lock; every other test holds a shared one (see
-  :class:`Locks`), so nothing else runs beside it. An entry is a file name (every test in it)
-  or ``file::test`` (every parametrization of that test function), each with its reason.
+  a second), whose outcome hangs on real time (which pair ICE nominates within its patience), or
+  runs the course in real JupyterLab or real kernels must not share the machine. While one
+  runs, it holds an exclusive lock; every other test holds a shared one (see :class:`Locks`),
+  so nothing else runs beside it. An entry is a file name (every test in it) or
+  ``file::test`` (every parametrization of that test function), each with its reason.
+* **One unit for them all** (:data:`ALONE`): every exclusive test, and test_jupyterlab.py whole,
+  go to one worker, one after the other (test_jupyterlab.py first), so the machine is handed
+  over to them a few times instead of fifty. Each handover waits for the tests the other
+  workers have in flight (5.6 s on average, measured; up to half a minute for a network
+  lab's): spread over the files, those waits cost 100 s of a run (issue 21's timeline).
 * **TOGETHER**: files that touch something the whole machine shares (the network namespaces
   of ``ip netns``) run on one worker, one after the other (:class:`Scheduler`).
 
@@ -57,6 +63,9 @@ EXCLUSIVE: dict[str, str] = {
     "test_jupyterlab.py::test_run_all_in_jupyterlab":
         "the course in JupyterLab and Chromium, against its time budget (the room panel's "
         "test in the same file measures nothing, and shares)",
+    "test_network_lab.py::test_the_textbook_matrix_is_the_same_every_run_and_turn_only_adds_relays":
+        "the routes ICE nominates within its patience of 1 s: a loaded machine's late checks "
+        "once turned a prflx call into a relayed one",
     "test_aiortc_adjustments.py::test_importing_the_signaling_server_loads_no_media_stack":
         "import time under 1 s",
     "test_aiortc_internals.py::test_the_check_is_done_once_per_process":
@@ -88,6 +97,12 @@ EXCLUSIVE: dict[str, str] = {
         "a page of the trace within 0.5 s",
 }
 
+# the one unit of work of every exclusive test; test_jupyterlab.py goes whole into it (its
+# budget test reads what its Run All tests measured, and its room panel's test shares their
+# JupyterLab), and first (tests/conftest.py orders it so)
+ALONE = "exclusive tests"
+WHOLE_IN_ALONE = ("test_jupyterlab.py",)
+
 TOGETHER: dict[str, tuple[str, ...]] = {
     # test_netlab.py checks that no namespace of any network lab is left (and that a refused
     # build changed none), which another file's lab would break while it runs
@@ -95,19 +110,23 @@ TOGETHER: dict[str, tuple[str, ...]] = {
 }
 
 
-# The longest files (or TOGETHER groups) first, as measured (make test PYTEST_ARGS=--durations=0,
-# tests/durations.py), in seconds: the scheduler hands out the longest work first, so that the
-# run does not end with one worker on a long file while the others have nothing left.
-# (test_microphone.py, measured at 75 s, is weighted below test_redis.py on purpose: handed out
-# at the start beside test_jupyterlab.py, its first test held up test_jupyterlab.py's first
-# exclusive call, which waits for the tests in flight, by about 25 s.)
+# The longest units first, as measured (their tests' seconds in a make-test timeline, less their
+# waits for the room: tests/durations.py --timeline): the scheduler hands out the longest work
+# first, so that the run does not end with one worker on a long file while the others have
+# nothing left. The unit of exclusive tests goes first: its JupyterLab starts while the others
+# begin theirs, and its Run All tests take the machine as soon as that JupyterLab is up.
 LONGEST: dict[str, float] = {
-    "test_jupyterlab.py": 245, "netlab": 93, "test_redis.py": 66, "test_microphone.py": 62,
-    "test_socketio_protocol.py": 61, "test_exercises_08.py": 37, "test_abuse.py": 35,
-    "test_bench.py": 28, "test_chromium_page.py": 26, "test_load.py": 20,
-    "test_interrupt.py": 18, "test_redis_survival.py": 17, "test_exercises_07.py": 16,
-    "test_exercises_10.py": 16, "test_coturn.py": 14,
+    ALONE: 330, "test_redis.py": 86, "test_microphone.py": 76, "netlab": 73,
+    "test_socketio_protocol.py": 62, "test_abuse.py": 40, "test_exercises_08.py": 37,
+    "test_network_lab.py": 23, "test_chromium_page.py": 21, "test_notebooks.py": 19,
+    "test_exercises_03.py": 16, "test_views.py": 15, "test_redis_survival.py": 14,
+    "test_exercises_05.py": 13, "test_coturn.py": 13, "test_exercises_07.py": 13,
 }
+
+
+def alone_first(nodeid: str) -> int:
+    """A sort key: test_jupyterlab.py's tests first (see :data:`ALONE`)."""
+    return 0 if pathlib.PurePath(nodeid.split("::", 1)[0]).name in WHOLE_IN_ALONE else 1
 
 
 def _file_and_test(nodeid: str) -> tuple[str, str]:
@@ -125,7 +144,7 @@ def unknown() -> list[str]:
     """The entries of EXCLUSIVE, TOGETHER and LONGEST that name no file, or no test, in tests/."""
     wrong = []
     named = [*EXCLUSIVE, *(f for files in TOGETHER.values() for f in files),
-             *(name for name in LONGEST if name not in TOGETHER)]
+             *WHOLE_IN_ALONE, *(name for name in LONGEST if name not in TOGETHER and name != ALONE)]
     for entry in named:
         name, _, test = entry.partition("::")
         path = TESTS / name
@@ -152,12 +171,16 @@ _GROUP = {name: group for group, files in TOGETHER.items() for name in files}
 
 
 class Scheduler(LoadScopeScheduling):
-    """``--dist loadfile``, with the files of a TOGETHER group as one unit of work, the
-    LONGEST first (then, as xdist does, the files with the most tests)."""
+    """``--dist loadfile``, with every exclusive test as one unit of work (:data:`ALONE`), the
+    files of a TOGETHER group as one, the LONGEST first (then, as xdist does, the files with
+    the most tests)."""
 
     def _split_scope(self, nodeid: str) -> str:
         path = nodeid.split("::", 1)[0]
-        return _GROUP.get(pathlib.PurePath(path).name, path)
+        name = pathlib.PurePath(path).name
+        if name in WHOLE_IN_ALONE or is_exclusive(nodeid):
+            return ALONE
+        return _GROUP.get(name, path)
 
     def _assign_work_unit(self, node) -> None:  # node: an xdist WorkerController
         if self.workqueue:

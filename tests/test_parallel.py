@@ -34,6 +34,24 @@ def test_a_file_or_one_test_of_it_is_exclusive_with_every_parametrization():
     assert not parallel.is_exclusive("tests/test_redis.py::test_the_dave_scenario[fast-path]")
 
 
+def test_every_exclusive_test_goes_to_one_unit_of_work_and_test_jupyterlab_whole():
+    unit = parallel.Scheduler._split_scope  # (uses nothing of the scheduler's own)
+    assert unit(None, "tests/test_redis.py::test_a_redis_that_stops_answering[fast-path]") \
+        == parallel.ALONE
+    assert unit(None, "tests/test_bench.py::test_signaling_storm_runs_and_loses_nothing") \
+        == parallel.ALONE
+    assert unit(None, "tests/test_jupyterlab.py::test_the_whole_course_fits_its_budget_in_"
+                      "jupyterlab") == parallel.ALONE  # (not exclusive, but it reads theirs)
+    assert unit(None, "tests/test_redis.py::test_the_dave_scenario[fast-path]") \
+        == "tests/test_redis.py"
+    assert unit(None, "tests/test_netlab.py::test_x") == "netlab"
+    names = ["tests/test_abuse.py::a", "tests/test_jupyterlab.py::b", "tests/test_zz.py::c",
+             "tests/test_jupyterlab.py::d"]
+    assert sorted(names, key=parallel.alone_first) == [
+        "tests/test_jupyterlab.py::b", "tests/test_jupyterlab.py::d", "tests/test_abuse.py::a",
+        "tests/test_zz.py::c"]
+
+
 def _can_share(folder: str) -> bool:
     """Whether a test on another worker could take the room beside whoever holds it now."""
     with open(os.path.join(folder, "room"), "a") as room:
