@@ -13,9 +13,9 @@ kept queueing offers for a long-polling client it had already decided to drop
 (server/transport.py now decides where the packet is queued), a Janus SFU join that missed news
 of a publisher (talklab/janus/sfu.py), and two tests that assumed what a busy machine had not
 done yet. What measures time is never among the others (EXCLUSIVE, below). Each file goes whole
-to one worker, in its own order, so a file's module-scoped fixtures and the tests that read
-what the tests before them left (tests/test_jupyterlab.py's budget) work as they do in one
-process.
+to one worker, in its own order (its exclusive tests apart, with the others: ALONE below), so a
+file's module-scoped fixtures and the tests that read what the tests before them left
+(tests/test_jupyterlab.py's budget) work as they do in one process.
 
 * **EXCLUSIVE**: a test that measures real time (a duration, a rate, a round trip, CPU, packets
   a second), whose outcome hangs on real time (which pair ICE nominates within its patience), or
@@ -23,11 +23,11 @@ process.
   runs, it holds an exclusive lock; every other test holds a shared one (see :class:`Locks`),
   so nothing else runs beside it. An entry is a file name (every test in it) or
   ``file::test`` (every parametrization of that test function), each with its reason.
-* **One unit for them all** (:data:`ALONE`): every exclusive test, and test_jupyterlab.py whole,
-  go to one worker, one after the other (test_jupyterlab.py first), so the machine is handed
-  over to them a few times instead of fifty. Each handover waits for the tests the other
-  workers have in flight (5.6 s on average, measured; up to half a minute for a network
-  lab's): spread over the files, those waits cost 100 s of a run (issue 21's timeline).
+* **One unit for them all** (:data:`ALONE`): every exclusive test goes to one worker, one after
+  the other (test_jupyterlab.py first), so the machine is handed over to them once instead of
+  fifty times. Each handover waits for the tests the other workers have in flight (5.6 s on
+  average, measured; up to half a minute for a network lab's): spread over the files, those
+  waits cost 100 s of a run (issue 21's timeline).
 * **TOGETHER**: files that touch something the whole machine shares (the network namespaces
   of ``ip netns``) run on one worker, one after the other (:class:`Scheduler`).
 
@@ -59,10 +59,10 @@ EXCLUSIVE: dict[str, str] = {
                     "by every lab on the machine: /proc/net/udp)",
     "test_interrupt.py": "real kernels interrupted mid-cell, watched from outside",
     "test_kernel.py": "a real kernel interrupted while a cell awaits a live lab",
+    "test_jupyterlab.py": "the course in JupyterLab and Chromium, against its time budget (the "
+                          "room panel's test measures nothing: it is a file of its own, and "
+                          "shares)",
     # single tests
-    "test_jupyterlab.py::test_run_all_in_jupyterlab":
-        "the course in JupyterLab and Chromium, against its time budget (the room panel's "
-        "test in the same file measures nothing, and shares)",
     "test_network_lab.py::test_the_textbook_matrix_is_the_same_every_run_and_turn_only_adds_relays":
         "the routes ICE nominates within its patience of 1 s: a loaded machine's late checks "
         "once turned a prflx call into a relayed one",
@@ -97,11 +97,10 @@ EXCLUSIVE: dict[str, str] = {
         "a page of the trace within 0.5 s",
 }
 
-# the one unit of work of every exclusive test; test_jupyterlab.py goes whole into it (its
-# budget test reads what its Run All tests measured, and its room panel's test shares their
-# JupyterLab), and first (tests/conftest.py orders it so)
+# the one unit of work of every exclusive test, test_jupyterlab.py's first (tests/conftest.py
+# orders them so): its JupyterLab starts while the machine is still shared
 ALONE = "exclusive tests"
-WHOLE_IN_ALONE = ("test_jupyterlab.py",)
+FIRST_IN_ALONE = "test_jupyterlab.py"
 
 TOGETHER: dict[str, tuple[str, ...]] = {
     # test_netlab.py checks that no namespace of any network lab is left (and that a refused
@@ -113,20 +112,26 @@ TOGETHER: dict[str, tuple[str, ...]] = {
 # The longest units first, as measured (their tests' seconds in a make-test timeline, less their
 # waits for the room: tests/durations.py --timeline): the scheduler hands out the longest work
 # first, so that the run does not end with one worker on a long file while the others have
-# nothing left. The unit of exclusive tests goes first: its JupyterLab starts while the others
-# begin theirs, and its Run All tests take the machine as soon as that JupyterLab is up.
+# nothing left.
 LONGEST: dict[str, float] = {
-    ALONE: 330, "test_redis.py": 86, "test_microphone.py": 76, "netlab": 73,
+    "test_redis.py": 86, "test_microphone.py": 76, "netlab": 73,
+    "test_room_panel_in_jupyterlab.py": 44,
     "test_socketio_protocol.py": 62, "test_abuse.py": 40, "test_exercises_08.py": 37,
     "test_network_lab.py": 23, "test_chromium_page.py": 21, "test_notebooks.py": 19,
     "test_exercises_03.py": 16, "test_views.py": 15, "test_redis_survival.py": 14,
     "test_exercises_05.py": 13, "test_coturn.py": 13, "test_exercises_07.py": 13,
 }
+# Before them, the unit of exclusive tests, and beside it two files of short tests (at most 3 s,
+# and 9 s). Its JupyterLab starts while the others begin theirs, and its first Run All test takes
+# the machine once that JupyterLab is up, after the tests then in flight on the other two workers:
+# handed out beside it, a file whose first tests start a JupyterLab or a network lab
+# (test_microphone.py's, 25 s) held that Run All test up by 19 s.
+FIRST = (ALONE, "test_socketio_protocol.py", "test_abuse.py")
 
 
 def alone_first(nodeid: str) -> int:
     """A sort key: test_jupyterlab.py's tests first (see :data:`ALONE`)."""
-    return 0 if pathlib.PurePath(nodeid.split("::", 1)[0]).name in WHOLE_IN_ALONE else 1
+    return 0 if pathlib.PurePath(nodeid.split("::", 1)[0]).name == FIRST_IN_ALONE else 1
 
 
 def _file_and_test(nodeid: str) -> tuple[str, str]:
@@ -143,8 +148,8 @@ def is_exclusive(nodeid: str) -> bool:
 def unknown() -> list[str]:
     """The entries of EXCLUSIVE, TOGETHER and LONGEST that name no file, or no test, in tests/."""
     wrong = []
-    named = [*EXCLUSIVE, *(f for files in TOGETHER.values() for f in files),
-             *WHOLE_IN_ALONE, *(name for name in LONGEST if name not in TOGETHER and name != ALONE)]
+    named = [*EXCLUSIVE, *(f for files in TOGETHER.values() for f in files), FIRST_IN_ALONE,
+             *(name for name in [*LONGEST, *FIRST] if name not in TOGETHER and name != ALONE)]
     for entry in named:
         name, _, test = entry.partition("::")
         path = TESTS / name
@@ -170,22 +175,27 @@ def _tests_in(path: pathlib.Path) -> set[str]:
 _GROUP = {name: group for group, files in TOGETHER.items() for name in files}
 
 
+def order(scope: str, tests: int) -> tuple[int, float, int]:
+    """A sort key of units of work: FIRST in its order, then the LONGEST, then (as xdist does)
+    the units with the most tests."""
+    name = pathlib.PurePath(scope).name
+    first = FIRST.index(name) if name in FIRST else len(FIRST)
+    return first, -LONGEST.get(name, 0), -tests
+
+
 class Scheduler(LoadScopeScheduling):
     """``--dist loadfile``, with every exclusive test as one unit of work (:data:`ALONE`), the
-    files of a TOGETHER group as one, the LONGEST first (then, as xdist does, the files with
-    the most tests)."""
+    files of a TOGETHER group as one, handed out in :func:`order`."""
 
     def _split_scope(self, nodeid: str) -> str:
         path = nodeid.split("::", 1)[0]
-        name = pathlib.PurePath(path).name
-        if name in WHOLE_IN_ALONE or is_exclusive(nodeid):
+        if is_exclusive(nodeid):
             return ALONE
-        return _GROUP.get(name, path)
+        return _GROUP.get(pathlib.PurePath(path).name, path)
 
     def _assign_work_unit(self, node) -> None:  # node: an xdist WorkerController
         if self.workqueue:
-            first = max(self.workqueue, key=lambda scope: (
-                LONGEST.get(pathlib.PurePath(scope).name, 0), len(self.workqueue[scope])))
+            first = min(self.workqueue, key=lambda scope: order(scope, len(self.workqueue[scope])))
             self.workqueue.move_to_end(first, last=False)
         super()._assign_work_unit(node)
 

@@ -34,14 +34,14 @@ def test_a_file_or_one_test_of_it_is_exclusive_with_every_parametrization():
     assert not parallel.is_exclusive("tests/test_redis.py::test_the_dave_scenario[fast-path]")
 
 
-def test_every_exclusive_test_goes_to_one_unit_of_work_and_test_jupyterlab_whole():
+def test_every_exclusive_test_goes_to_one_unit_of_work_test_jupyterlab_first():
     unit = parallel.Scheduler._split_scope  # (uses nothing of the scheduler's own)
     assert unit(None, "tests/test_redis.py::test_a_redis_that_stops_answering[fast-path]") \
         == parallel.ALONE
     assert unit(None, "tests/test_bench.py::test_signaling_storm_runs_and_loses_nothing") \
         == parallel.ALONE
     assert unit(None, "tests/test_jupyterlab.py::test_the_whole_course_fits_its_budget_in_"
-                      "jupyterlab") == parallel.ALONE  # (not exclusive, but it reads theirs)
+                      "jupyterlab") == parallel.ALONE
     assert unit(None, "tests/test_redis.py::test_the_dave_scenario[fast-path]") \
         == "tests/test_redis.py"
     assert unit(None, "tests/test_netlab.py::test_x") == "netlab"
@@ -50,6 +50,14 @@ def test_every_exclusive_test_goes_to_one_unit_of_work_and_test_jupyterlab_whole
     assert sorted(names, key=parallel.alone_first) == [
         "tests/test_jupyterlab.py::b", "tests/test_jupyterlab.py::d", "tests/test_abuse.py::a",
         "tests/test_zz.py::c"]
+
+
+def test_units_are_handed_out_exclusive_first_then_short_files_then_the_longest():
+    units = {"tests/test_zz.py": 40, "netlab": 6, parallel.ALONE: 50, "tests/test_redis.py": 19,
+             "tests/test_abuse.py": 21, "tests/test_socketio_protocol.py": 105}
+    assert sorted(units, key=lambda unit: parallel.order(unit, units[unit])) == [
+        parallel.ALONE, "tests/test_socketio_protocol.py", "tests/test_abuse.py",
+        "tests/test_redis.py", "netlab", "tests/test_zz.py"]
 
 
 def _can_share(folder: str) -> bool:
