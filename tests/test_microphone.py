@@ -65,6 +65,21 @@ def test_a_refused_microphone_raises_the_browsers_error_in_the_kernel():
     mic.close()
 
 
+def test_a_closed_microphone_leaves_a_still_and_a_new_one_closes_the_last():
+    first, sent = microphone()
+    first._message(first, {"type": "pcm", "rate": 48_000}, [pcm()])
+    second, _ = microphone()  # (the cell that made it, run again)
+    assert first.state == "closed" and {"type": "close", "why": "the widget was closed in the "
+                                        "kernel"} in [content for content, _ in sent]
+    assert "1 frames (0.0 s) of your voice reached the kernel" in first.still()
+    first._message(first, {"type": "state", "state": "closed", "detail": "x",
+                           "tracks": ["ended"]}, [])  # the page confirms
+    assert "data-tracks='ended'" in first.still() and first.state == "closed"
+    assert "nothing of your voice reached the kernel" in second.still()
+    assert "object at 0x" not in second.still() + repr(second)
+    second.close()
+
+
 @pytest.mark.parametrize("content, buffers", [
     ("not a dict", []),
     ({"type": "pcm", "rate": "fast"}, [pcm()]),
@@ -116,6 +131,10 @@ CELLS = [
     "        await asyncio.sleep(0.25)\n"
     "watching = asyncio.ensure_future(watch())\nprobe",
 ]
+# the page's microphone tracks ended: read in the widget's view, or in the still that replaces it
+# once the kernel closed the microphone (drawn with what the page reported of its tracks)
+ENDED = ("() => [...document.querySelectorAll('.talklab-microphone, .talklab-microphone-still')]"
+         ".some(e => e.dataset.tracks === 'ended')")
 WIDGET_ALONE = ["import talklab\nmic = talklab.BrowserMicrophone()\nmic"]
 HEARD = (  # Alice hears the fake microphone from Dave, and the page plays Alice's tone
     "([mic, alice]) => { const p = document.querySelector('.probe');"
@@ -202,9 +221,9 @@ async def test_the_learner_is_dave_with_their_microphone_and_ears(jupyterlab, ch
     else:
         await insert_cell(page, 4, "await lab.close()")
         await run_cell(page, 4)
-    await page.wait_for_function(
-        "() => document.querySelector('.talklab-microphone').dataset.tracks === 'ended'",
-        timeout=20_000)
+    await page.wait_for_function(ENDED, timeout=20_000)
+    if subshells != "disabled":  # the widget's place now holds its still (a saved notebook's)
+        assert await page.locator(".talklab-microphone-still").count() == 1
     await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
     await page.close()
 

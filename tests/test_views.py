@@ -10,6 +10,7 @@ from talklab.views import (
     DaveChecklist,
     Drawing,
     LinkStatsView,
+    LoudnessView,
     MeshView,
     RoomPanel,
     candidates_table,
@@ -155,6 +156,41 @@ async def test_stats_view_reads_rates_and_stops_with_the_lab():
         again = LinkStatsView(lab, every=0.2)  # a re-run cell replaces the view
         assert view.closed and not again.closed
     assert again.closed and "stopped" in again.html
+
+
+async def test_loudness_view_follows_a_voice_that_starts_and_stops():
+    """Dave's voice is the learner's microphone (talklab.BrowserMicrophone), fed one second
+    of a tone as a page would: Alice's and Bob's rows rise, then fall back to silence."""
+    import numpy as np
+
+    from talklab.views.microphone import BrowserMicrophone
+    mic = BrowserMicrophone()
+    mic.send = lambda content, buffers=None: None  # type: ignore[method-assign]  (no page)
+    async with Lab() as lab:
+        for name in ("Alice", "Bob"):
+            await lab.join(name, voice=True)
+        await lab.join("Dave", voice=True, stream=mic.stream)
+        await lab.wait_connected(10)
+        view = LoudnessView(lab, "Dave", every=0.1)
+        await view.wait_readings(3)
+        assert view.level("Alice") == view.level("Bob") == -60.0  # the page sent nothing yet
+        t = np.arange(48_000) / 48_000
+        mic.capture.push((0.5 * np.sin(2 * np.pi * 700 * t)).astype(np.float32), 48_000)
+
+        async def until(condition, what):
+            for _ in range(60):  # readings, 0.1 s apart: 6 s at most
+                if condition():
+                    return
+                await view.wait_readings(view.readings + 1)
+            raise AssertionError(f"{what}: {dict(view.history)}")
+
+        await until(lambda: min(view.level("Alice"), view.level("Bob")) > -20, "never rose")
+        await until(lambda: max(view.level("Alice"), view.level("Bob")) == -60, "never fell")
+        assert "Alice" in view.html and "Dave, now" in view.html
+        again = LoudnessView(lab, "Dave")  # a re-run cell replaces the view
+        assert view.closed and not again.closed
+    assert again.closed and "stopped" in again.html
+    mic.close()
 
 
 async def test_daves_checklist_ticks_all_nine_steps():

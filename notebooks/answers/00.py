@@ -7,6 +7,7 @@ so the numbers below are what the seed's scenario gives: 3 already in voice, Dav
 PREDICTIONS = {
     "offers_to_dave": 3,  # one from each of Alice, Bob and Charlie (Step 3); Dave only answers
     "calls_after_dave": 6,  # 4 people, n(n-1)/2 = 6 pairs; Dave added 3
+    "copies_of_your_voice": 3,  # one per call: Alice, Bob and Charlie each get their own copy
 }
 
 SELF_CHECKS = {

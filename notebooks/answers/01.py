@@ -14,6 +14,7 @@ def voice_frame(pitch_hz, offset):
 PREDICTIONS = {
     "samples_in_a_frame": 960,  # 48,000 samples a second x 0.020 s
     "error_guess": "OverconstrainedError",  # channelCount {exact: 2} of mono sources
+    "browser_track_rate": 48_000,  # the page's frames are resampled to 48 kHz in the kernel
 }
 
 SELF_CHECKS = {

@@ -31,8 +31,10 @@ from typing import Any
 
 
 def bundle(widget: Any, text: str) -> dict[str, Any]:
-    """``widget``'s display data, with ``text`` as its plain-text form."""
-    data: dict[str, Any] = dict(widget._repr_mimebundle_())
+    """``widget``'s display data, with ``text`` as its plain-text form (an anywidget gives its
+    data with metadata, as a pair)."""
+    bundle = widget._repr_mimebundle_()
+    data: dict[str, Any] = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
     data["text/plain"] = text
     return data
 

@@ -25,7 +25,11 @@ browser; the page notices that the kernel stopped acknowledging its frames and s
 busy: audio paused", and the voice plays silence meanwhile.
 
 Audio stays out of the widget's traits (a saved notebook keeps no voice): frames are binary
-buffers of custom messages.
+buffers of custom messages. A saved notebook keeps no widget either: once the microphone is
+closed (the widget, its person or the lab), the widget's place on the page is replaced by a
+still, in plain HTML, of what it did (:meth:`BrowserMicrophone.still`), as talklab's live views
+do (:mod:`talklab.views.live`). One microphone at a time: a new one (a cell run again) closes
+the last, which lets the learner's microphone go.
 
 Tested in tests/test_microphone.py (states, bounds and release without a browser; the widget
 in real JupyterLab and Chromium with a fake microphone).
@@ -36,9 +40,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import html
 import pathlib
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import anywidget
 import numpy as np
@@ -46,11 +51,14 @@ import traitlets
 
 from talklab.browser.learner import MAX_SECONDS, CaptureBuffer, Mix, PageVoice
 from talklab.browser.media import FRAME_SECONDS, SAMPLE_RATE, MediaStream, NotAllowedError
+from talklab.views.live import LiveOutput, bundle, html_bundle
 
 _JS = pathlib.Path(__file__).with_name("microphone.js")
 
 LABELS = {
-    "no browser": "waiting for a browser to show this widget (a headless run never shows it)",
+    "no browser": "waiting for a browser to show this widget (a headless run never shows it; "
+                  "a page that shows an error or a sentence instead of a button lacks anywidget's "
+                  "front end, see talklab's README)",
     "not clicked": "click the button to join with your microphone",
     "refused": "the browser refused the microphone (NotAllowedError): allow it for this site "
                "in the address bar and click again",
@@ -62,6 +70,9 @@ LABELS = {
     "closed": "closed: your microphone is released",
 }
 ACK_EVERY = 5  # frames: how often the kernel tells the page how many it has read
+# what the notebook shows where there is no widget front end (and where it cannot be drawn)
+TEXT = ("your microphone and ears: a button to click in JupyterLab (if you read this sentence "
+        "instead, this JupyterLab lacks anywidget's front end: see talklab's README)")
 
 
 class BrowserMicrophone(anywidget.AnyWidget):
@@ -75,8 +86,12 @@ class BrowserMicrophone(anywidget.AnyWidget):
     # what the page says by itself when the kernel stops reading it (it cannot ask the kernel)
     paused_label = traitlets.Unicode(LABELS["paused"]).tag(sync=True)
 
+    _current: ClassVar[BrowserMicrophone | None] = None  # one at a time (see the module)
+
     def __init__(self, processing: bool = True, max_seconds: float = MAX_SECONDS) -> None:
         super().__init__(processing=processing)
+        self.tracks: list[str] = []  # the page's track states, as it last reported them
+        self._output = LiveOutput()
         self.max_seconds = max_seconds  # kept of the page's audio, and queued for its playback
         self.capture = CaptureBuffer(max_seconds)
         self._voice: PageVoice | None = None
@@ -86,7 +101,11 @@ class BrowserMicrophone(anywidget.AnyWidget):
         self._page_context: contextvars.Context | None = None
         self.playback: dict[str, Any] = {}  # what the page measured of what it plays
         self.refusal: str | None = None
+        self.listening_to: Any = None  # the person whose ears the page plays (listen())
         self.on_msg(self._message)
+        previous, BrowserMicrophone._current = BrowserMicrophone._current, self
+        if previous is not None:
+            previous.close()
 
     # -- what the page says ------------------------------------------------------------------
     def _message(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
@@ -107,6 +126,9 @@ class BrowserMicrophone(anywidget.AnyWidget):
         elif kind == "ping":
             self._ack()
         elif kind == "state" and isinstance(content.get("state"), str):
+            tracks = content.get("tracks")
+            if isinstance(tracks, list):
+                self.tracks = [str(t)[:10] for t in tracks[:4]]
             self._page_state(content["state"], str(content.get("detail", ""))[:300])
         elif kind == "playback":
             self.playback = {k: v if isinstance(v, (int, float)) else None for k, v in
@@ -126,6 +148,9 @@ class BrowserMicrophone(anywidget.AnyWidget):
                     else self.state
                 detail = ""
         if state not in LABELS:
+            return
+        if self.state == "closed":  # (the page confirms: its tracks are in self.tracks)
+            self._show_still()
             return
         if state == "refused":
             self.refusal = detail or "NotAllowedError: permission denied"
@@ -172,6 +197,7 @@ class BrowserMicrophone(anywidget.AnyWidget):
         another call of ``listen`` changes whom. Runs in the background: no cell waits."""
         if self._listening is not None:
             self._listening.cancel()
+        self.listening_to = person
         self._listening = asyncio.ensure_future(self._play(person))
 
     async def _play(self, person: Any) -> None:
@@ -199,6 +225,7 @@ class BrowserMicrophone(anywidget.AnyWidget):
         if self.comm is not None and self.state != "closed":
             self.send({"type": "close", "why": why})
             self.state, self.label, self.detail = "closed", LABELS["closed"], why
+            self._show_still()
 
     def close(self) -> None:
         """Stop listening, end the learner's voice, and release the microphone in the page
@@ -206,8 +233,68 @@ class BrowserMicrophone(anywidget.AnyWidget):
         self._release("the widget was closed in the kernel")
         if self._stream is not None:
             self._stream.stop()
+        if BrowserMicrophone._current is self:
+            BrowserMicrophone._current = None
         super().close()
 
+    def summary(self) -> str:
+        """One paragraph for the learner: what reached the kernel of their voice, what the
+        ears they listen through decoded, and what their page played (or, with no browser,
+        what it would have played)."""
+        frames = self.capture.frames
+        voice = (f"Your browser sent {frames} frames ({self.capture.received / SAMPLE_RATE:.1f} s)"
+                 " of your voice to this kernel." if frames else
+                 "Nothing of your voice reached this kernel: "
+                 + ("no browser showed the widget (a headless run, as the course's tests run it)."
+                    if self.state == "no browser" else f"the widget says: {self.label}."))
+        person = self.listening_to
+        if person is None:
+            return voice + " No one's ears are played to you yet: mic.listen(person)."
+        pitches = person.hears()
+        decoded = ", ".join(f"{name} at {hz:.0f} Hz" for name, hz in sorted(pitches.items()))
+        ears = (f" In this kernel, {person.name}'s ears decoded {decoded or 'silence'}: that mix "
+                "is what the widget plays you.")
+        hz, level = self.playback.get("hz"), self.playback.get("level_dbfs")
+        if isinstance(hz, (int, float)) and isinstance(level, (int, float)):
+            page = (f" Your page last measured {hz:.0f} Hz at {level:.0f} dBFS in what it played "
+                    "(the loudest tone of the mix).")
+        elif frames or self.state in ("streaming", "paused"):
+            page = " Your page has not reported what it plays yet."
+        else:
+            page = (" With a browser you would have heard it in your headphones, and seen the "
+                    "loudness rows rise while you spoke.")
+        return voice + ears + page
+
+    # -- on the page ------------------------------------------------------------------------------
+    def still(self) -> str:
+        """What the widget did, in plain HTML: its place on the page once it is closed."""
+        seconds = self.capture.received / SAMPLE_RATE
+        if self.capture.frames:
+            voice = (f"{self.capture.frames} frames ({seconds:.1f} s) of your voice reached "
+                     "the kernel")
+        else:
+            voice = ("nothing of your voice reached the kernel (no browser showed this widget, "
+                     "or its button was not clicked)")
+        heard, level = self.playback.get("hz"), self.playback.get("level_dbfs")
+        ears = (f"what you heard last: {heard:.0f} Hz at {level:.0f} dBFS"
+                if isinstance(heard, (int, float)) and isinstance(level, (int, float))
+                else "you heard nothing through it")
+        tracks = ", ".join(self.tracks) or "none opened"
+        why = f" ({html.escape(self.detail)})" if self.detail else ""
+        return (f"<div class='talklab-microphone-still' data-tracks='{html.escape(tracks)}'>"
+                f"<b>Your microphone</b>: {html.escape(self.state)}{why}. While it ran, "
+                f"{voice}; {ears}. Your browser's microphone tracks: {html.escape(tracks)}."
+                "<br><small><i>closed: this is what it did; run its cell again for a new one"
+                "</i></small></div>")
+
+    def _show_still(self) -> None:
+        self._output.update(html_bundle(self.still(), TEXT))
+
+    def _ipython_display_(self) -> None:
+        if self.state == "closed":
+            self._output.show(html_bundle(self.still(), TEXT))
+        else:
+            self._output.show(bundle(self, TEXT))
+
     def __repr__(self) -> str:
-        return ("your microphone (a widget: shown where JupyterLab runs anywidget's front end; "
-                f"now: {self.state})")
+        return f"{TEXT} (now: {self.state})"
