@@ -34,15 +34,26 @@ def write_tree(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
     return root
 
 
-def write_tone(path, hz: float, seconds: float = 10.0, rate: int = 48_000) -> None:
-    """A mono 16-bit WAV of a sine at ``hz``."""
+def write_tone(path, hz: float, seconds: float = 10.0, rate: int = 48_000,
+               beeping: bool = False) -> None:
+    """A mono 16-bit WAV of a sine at ``hz``; with ``beeping``, sounding in 100 ms blocks at
+    irregular gaps (:func:`beeps`), so that its loudness can be timed (talklab.browser.latency)."""
     t = np.arange(int(rate * seconds)) / rate
-    data = (0.4 * 32767 * np.sin(2 * math.pi * hz * t)).astype("<i2")
+    gain = beeps(t.size, rate) if beeping else 1.0
+    data = (0.4 * 32767 * gain * np.sin(2 * math.pi * hz * t)).astype("<i2")
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(data.tobytes())
+
+
+def beeps(n: int, rate: int = 48_000, seed: int = 3) -> np.ndarray:
+    """A gain of 1 or 0 for each of ``n`` samples: 100 ms blocks, four in ten sounding, at
+    random (seeded): a loudness with no period for a cross-correlation to be fooled by."""
+    block = rate // 10
+    on = np.random.default_rng(seed).random(n // block + 1) < 0.4
+    return np.repeat(on, block)[:n].astype(np.float64)
 
 
 def mutated(rng: random.Random, seeds: list[bytes], count: int, max_random: int = 80):

@@ -49,7 +49,8 @@ def test_the_key_answers_the_notebooks_questions():
     assert check.mesh_links(5, answer=answers.SELF_CHECKS["check.mesh_links(5)"])
     assert check.relayed_messages(in_voice=5, candidates=2, answer=answers.SELF_CHECKS[
         "check.relayed_messages(in_voice=5, candidates=2)"])
-    assert answers.PREDICTIONS == {"offers_to_dave": 3, "calls_after_dave": 6}
+    assert answers.PREDICTIONS == {"offers_to_dave": 3, "calls_after_dave": 6,
+                                   "copies_of_your_voice": 3}
 
 
 def test_a_trickled_candidate_is_named_even_when_its_summary_is_cut_short():

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from talklab.browser.hearing import Ear, dominant_frequency
-from talklab.browser.learner import CaptureBuffer, Mix, PageVoice
+from talklab.browser.learner import (
+    BACKLOG_SECONDS,
+    PREFILL_SECONDS,
+    CaptureBuffer,
+    Mix,
+    PageVoice,
+)
 from talklab.browser.media import SAMPLE_RATE
 
 
@@ -116,5 +122,19 @@ def test_a_page_that_falls_behind_costs_the_mix_at_most_its_backlog():
     for _ in range(250):  # 5 s arrive while nobody takes any
         ear.feed(Frame(np.ones(960, np.int16)))
     mix.frame([ear])
-    assert mix.dropped == 4.5 * SAMPLE_RATE
-    assert sum(p.size for p in mix._pending.values()) <= 0.5 * SAMPLE_RATE
+    # what waits is bounded by the backlog (0.2 s: heard late otherwise), under max_seconds
+    assert mix.dropped == (5 - BACKLOG_SECONDS) * SAMPLE_RATE
+    assert sum(p.size for p in mix._pending.values()) <= BACKLOG_SECONDS * SAMPLE_RATE
+
+
+def test_a_voice_that_falls_behind_drops_its_oldest_audio_to_catch_up():
+    buffer = CaptureBuffer(max_seconds=1.0)
+    voice = PageVoice(buffer)
+    buffer.push(np.full(48_000, 0.25, np.float32), 48_000)  # a second arrives at once
+    first = voice.samples(960)
+    # more than the backlog waited: it drops back to the prefill (60 ms), not a second late
+    assert voice.trimmed == 48_000 - int(PREFILL_SECONDS * 48_000) and first.size == 960
+    assert buffer.buffered == int(PREFILL_SECONDS * 48_000) - 960
+    buffer.push(np.full(int(BACKLOG_SECONDS * 48_000), 0.25, np.float32), 48_000)
+    voice.samples(960)  # within the backlog: nothing more is dropped
+    assert voice.trimmed == 48_000 - int(PREFILL_SECONDS * 48_000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import tracemalloc
 
 import numpy as np
@@ -88,12 +89,37 @@ def test_a_closed_microphone_leaves_a_still_and_a_new_one_closes_the_last():
     ({"type": "state", "state": "hacked"}, []),
     ({"type": "what"}, []),
     ({"type": "playback", "hz": "440", "tracks": "x" * 10**6}, []),
+    ({"type": "playback", "heard": [[1, "a"], "zz", [None, 1], [1e308 * 10, 0]] * 10**4}, []),
+    ({"type": "clock", "t0": "now", "t1": [], "tk": {}}, []),
+    ({"type": "clock", "t0": 5.0, "t1": 4.0, "tk": 1.0}, []),  # an answer before its question
 ])
 def test_what_no_page_sends_is_ignored(content, buffers):
     mic, _ = microphone()
     mic._message(mic, content, buffers)
     assert mic.state == "no browser" and mic.capture.frames == 0
     assert mic.playback.get("hz") is None and not mic.playback.get("tracks")
+    assert len(mic.played) == 0 and mic.clock_offset is None
+    mic.close()
+
+
+def test_the_legs_of_latency_read_as_one_line():
+    from talklab.browser.latency import Delay
+    from talklab.views.microphone import latency_text
+    said = latency_text({"up": {"Alice": Delay(0.12, 0.9), "Bob": None},
+                         "down": {"Alice": None}}, input_latency=0.01)
+    assert said.startswith("your voice → Alice's ears 120 ms (+ 10 ms before your browser had "
+                           "it); …'s voice → your ears not measurable yet")
+    assert "a steady tone cannot be timed" in said
+
+
+def test_the_pages_clock_is_set_against_the_kernels_by_its_quickest_round_trip():
+    mic, sent = microphone()
+    mic._message(mic, {"type": "clock", "t0": 1000.0}, [])  # the page asks the time
+    assert sent[-1][0]["type"] == "clock" and sent[-1][0]["t0"] == 1000.0
+    # its clock 5 s ahead of the kernel's: two answers, the quicker one is believed
+    mic._message(mic, {"type": "clock", "t0": 100_000.0, "t1": 100_400.0, "tk": 95.1}, [])
+    mic._message(mic, {"type": "clock", "t0": 200_000.0, "t1": 200_020.0, "tk": 195.01}, [])
+    assert abs(mic.clock_offset - 5.0) < 1e-9
     mic.close()
 
 
@@ -121,8 +147,16 @@ CELLS = [
     "import talklab\nfrom talklab.views.microphone import BrowserMicrophone\n"
     "lab = await talklab.Lab()\nmic = BrowserMicrophone(processing=False)\nmic",
     "dave = await lab.join('Dave', voice=True, stream=mic.stream)\n"
-    f"alice = await lab.join('Alice', voice=True, tone_hz={ALICE_HZ})\n"
-    "await lab.wait_connected()\nmic.listen(dave)",
+    # Alice beeps (her tone in 100 ms blocks at random gaps): a voice whose lateness can be timed
+    # (as tests/helpers.py's beeps, with another seed than the fake microphone's)
+    "import numpy as np\n"
+    "gain = np.repeat(np.random.default_rng(5).random(600) < 0.4, 4800).astype(float)\n"
+    "def beeping(hz, offset):\n"
+    "    n = (offset + np.arange(960)) % gain.size\n"
+    "    return 0.3 * gain[n] * np.sin(2 * np.pi * hz * n / 48_000)\n"
+    f"voice = talklab.FrameVoice(beeping, tone_hz={ALICE_HZ})\n"
+    "alice = await lab.join('Alice', voice=True, stream=talklab.MediaStream([voice]))\n"
+    "await lab.wait_connected()\nmic.listen(dave, lab)",
     # a probe on the page: what Alice hears from Dave, and what the page measured it plays
     "import asyncio, ipywidgets\nprobe = ipywidgets.HTML()\n"
     "async def watch():\n    while True:\n"
@@ -131,6 +165,9 @@ CELLS = [
     "        await asyncio.sleep(0.25)\n"
     "watching = asyncio.ensure_future(watch())\nprobe",
 ]
+LEGS = ("() => { const t = document.querySelector('.talklab-latency')?.textContent || '';"
+        " return /your voice → Alice's ears \\d+ ms/.test(t) &&"
+        " /Alice's voice → your ears \\d+ ms/.test(t); }")
 # the page's microphone tracks ended: read in the widget's view, or in the still that replaces it
 # once the kernel closed the microphone (drawn with what the page reported of its tracks)
 ENDED = ("() => [...document.querySelectorAll('.talklab-microphone, .talklab-microphone-still')]"
@@ -169,7 +206,7 @@ def jupyterlab(request, tmp_path_factory):
 async def chromium(tmp_path: pathlib.Path):
     from playwright.async_api import async_playwright
     wav = tmp_path / "mic.wav"
-    write_tone(wav, FAKE_MIC_HZ, seconds=10.0)
+    write_tone(wav, FAKE_MIC_HZ, seconds=10.0, beeping=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
@@ -201,6 +238,19 @@ async def test_the_learner_is_dave_with_their_microphone_and_ears(jupyterlab, ch
     await all_ran(page, timeout=90)  # no cell waits for the browser
     await page.locator("button:has-text('Join with your microphone')").click()
     await page.wait_for_function(HEARD, arg=[FAKE_MIC_HZ, ALICE_HZ], timeout=60_000)
+    # the two legs of latency, timed by loudness (both voices beep) and shown in the widget
+    try:
+        await page.wait_for_function(LEGS, timeout=40_000)
+    finally:
+        said = await page.locator(".talklab-latency").inner_text()
+        print(f"the widget's latency line ({subshells}): {said!r}")
+    up = int(re.search(r"your voice → Alice's ears (\d+) ms", said)[1])
+    down = int(re.search(r"Alice's voice → your ears (\d+) ms", said)[1])
+    # (how long they are depends on how busy the machine is: this test shares it, so it holds
+    # them to being measured, and after the voice, not to a number; the README quotes a quiet run)
+    assert up > 0 and down > 0, said
+    print(f"latency, {subshells}: your microphone to Alice's ears {up} ms; Alice's voice to "
+          f"your speakers {down} ms")
     # a cell that blocks the kernel's main thread for 3 s: with subshells the page's frames
     # are read meanwhile; without, none are, and the page says the kernel is busy
     await insert_cell(page, 3, "import time\nbefore = mic.capture.frames\ntime.sleep(3)\n"

@@ -21,6 +21,7 @@ import time
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from talklab.browser.latency import Envelope
 from talklab.browser.media import SAMPLE_RATE
 
 SILENCE_DBFS = -60.0
@@ -62,6 +63,9 @@ class Ear:
         self._heard = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self.on_first_frame = lambda: None
+        # the loudness of each frame as it is decoded, while someone measures a delay to it
+        # (talklab.browser.latency); None costs nothing
+        self.envelope: Envelope | None = None
 
     # -- feeding ----------------------------------------------------------------------------
     def feed(self, frame) -> None:
@@ -80,6 +84,12 @@ class Ear:
             self._ring[:n - split] = mono[split:]
         self._written += n
         self.frames += 1
+        if self.envelope is not None:  # heard as a player would: frames that came in a burst
+            # are played one after the other, each when the one before it has ended
+            at = time.time()
+            if self.envelope.points:
+                at = max(at, self.envelope.points[-1][0] + n / SAMPLE_RATE)
+            self.envelope.add_samples(at, mono)
         self.last_frame_at = time.monotonic()
         if self.first_frame_at is None:
             self.first_frame_at = self.last_frame_at

@@ -16,9 +16,11 @@ half, with no widget in it:
   faster than real time loses its oldest audio, never grows the kernel's memory.
 * :class:`PageVoice`: that buffer as a microphone track, paced like one (:class:`AudioTrack`'s
   clock): it waits for a small prefill, then plays; when frames are late it plays silence and
-  waits for the prefill again, as a browser's jitter buffer would.
+  waits for the prefill again, and when more than BACKLOG_SECONDS wait it drops the oldest, as a
+  browser's jitter buffer would.
 * :class:`Mix`: what one person hears (the sum of their ears, one per call), 20 ms at a time,
-  for the page to play: each ear's audio waits at most ``max_seconds`` to be mixed.
+  for the page to play: each ear's audio waits at most BACKLOG_SECONDS to be mixed (or
+  ``max_seconds``, if less).
 
 Tested in tests/test_learner.py (sans-I/O: bounds, resampling, prefill, the mix) and
 tests/test_microphone.py (the widget in real JupyterLab and Chromium with a fake microphone).
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
 
 PREFILL_SECONDS = 0.06  # three frames: what the voice waits for before it plays
 MAX_SECONDS = 1.0  # what the kernel keeps of the page's audio, either way
+# what may wait to be played, past which the oldest goes (a jitter buffer catching up): audio
+# that arrives in bursts, or from a clock a little faster than the player's, would otherwise
+# pile up, and everything after it would be heard that much later (up to MAX_SECONDS)
+BACKLOG_SECONDS = 0.2
 
 
 def to_int16(pcm: np.ndarray) -> np.ndarray:
@@ -142,6 +148,8 @@ class PageVoice(AudioTrack):
         self.prefill = int(prefill * SAMPLE_RATE)
         self.playing = False
         self.underruns = 0
+        self.backlog = int(BACKLOG_SECONDS * SAMPLE_RATE)
+        self.trimmed = 0  # samples thrown away to catch up (see BACKLOG_SECONDS)
         self.refused: str | None = None  # set when the learner's browser refused the microphone
 
     def samples(self, n: int) -> np.ndarray:
@@ -149,6 +157,9 @@ class PageVoice(AudioTrack):
             if self.buffer.buffered < max(self.prefill, n):
                 return np.zeros(n, np.int16)
             self.playing = True
+        late = self.buffer.buffered - max(self.prefill, n) - self.backlog
+        if late > 0:  # catch up: what waited longest goes, back to the prefill
+            self.trimmed += self.buffer.take(late + self.backlog).size
         got = self.buffer.take(n)
         if got.size < n:
             self.playing = False
@@ -178,7 +189,7 @@ class Mix:
     grows the kernel's memory), and sums one frame's worth of each."""
 
     def __init__(self, max_seconds: float = MAX_SECONDS) -> None:
-        self.limit = int(max_seconds * SAMPLE_RATE)
+        self.limit = int(min(max_seconds, BACKLOG_SECONDS) * SAMPLE_RATE)
         self._read: dict[int, int] = {}  # id(ear) -> samples of it already taken
         self._pending: dict[int, np.ndarray] = {}
         self.dropped = 0

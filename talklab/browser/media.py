@@ -33,6 +33,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from talklab.browser.latency import Envelope
 from talklab.notebook import Sentence, made_by
 
 SAMPLE_RATE = 48_000
@@ -112,6 +113,9 @@ class AudioTrack(MediaStreamTrack):
         self.made_by: str | None = None  # in a notebook, the cell that called getUserMedia
         self._pts = 0
         self._start: float | None = None
+        # the loudness of each frame as it leaves, while someone measures a delay from it
+        # (talklab.browser.latency); None costs nothing
+        self.envelope: Envelope | None = None
 
     def samples(self, n: int) -> np.ndarray:
         """The next ``n`` samples as int16."""
@@ -139,8 +143,11 @@ class AudioTrack(MediaStreamTrack):
             due = now
         if due > now:
             await asyncio.sleep(due - now)
-        frame = av.AudioFrame.from_ndarray(self.samples(FRAME_SAMPLES).reshape(1, -1),
-                                           format="s16", layout="mono")
+        samples = self.samples(FRAME_SAMPLES)
+        if self.envelope is not None:  # (at the frame's time on the track's own clock, on the
+            # wall clock: when the loop is late to ask, the frame was still "said" on time)
+            self.envelope.add_samples(time.time() - (time.monotonic() - due), samples)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         frame.time_base = TIME_BASE

@@ -3,6 +3,9 @@
 // rate, 20 ms frames go to the kernel as binary buffers of custom messages (never in traits: a
 // saved notebook keeps no voice); what the kernel sends back ("play") is played with Web Audio
 // and measured here (level, dominant frequency), and the measures are reported to the kernel.
+// For the two legs of latency (talklab.browser.latency) the page stamps each frame it sends with
+// its clock, keeps the loudness of each frame it plays with the time it will be heard, and asks
+// the kernel the time now and then (the kernel works out the two clocks' offset).
 
 // an AudioWorklet's code must be a module of its own: anywidget loads this file from a Blob
 // URL, so the worklet is inlined and loaded from a Blob URL too
@@ -10,7 +13,7 @@ const TAP = `
 class TalklabTap extends AudioWorkletProcessor {
   process(inputs) {
     const channel = inputs[0] && inputs[0][0];
-    if (channel) this.port.postMessage(channel.slice(0));
+    if (channel) this.port.postMessage({ samples: channel.slice(0), at: currentFrame });
     return true;
   }
 }
@@ -18,6 +21,7 @@ registerProcessor("talklab-tap", TalklabTap);
 `;
 
 const LEAD = 0.08; // s of playback scheduled ahead: the page's own small jitter buffer
+const AHEAD = 0.25; // s scheduled ahead at most: past it a frame is dropped (catching up)
 const BEHIND = 50; // frames sent and not yet acknowledged (1 s): past this, the kernel is busy
 
 function dominant(analyser, rate) {
@@ -52,11 +56,19 @@ function render({ model, el }) {
       <span>what you hear, coming down <meter class="talklab-down" min="-60" max="0" low="-45"
         value="-60" style="width:8em"></meter></span>
       <span>use headphones: your speakers would feed the room back into your microphone</span>
-    </div>`;
+    </div>
+    <div class="talklab-latency" style="font-size:85%;margin-top:.2em"></div>`;
   const button = el.querySelector(".talklab-join");
   const stateText = el.querySelector(".talklab-state");
   const up = el.querySelector(".talklab-up");
   const down = el.querySelector(".talklab-down");
+  const latency = el.querySelector(".talklab-latency");
+  const now = () => performance.timeOrigin + performance.now(); // ms, this page's clock
+  // the audio clock's time (s) on this page's clock (ms): the context renders "now", give or
+  // take a block of 128 samples (the main thread's messages arrive in bursts; this clock does not)
+  const onPageClock = (contextTime) => now() - 1000 * (ctx.currentTime - contextTime);
+  let heard = []; // [ms when it will be heard, dBFS] of each frame played since the last report
+  let ticks = 0;
 
   let stream = null, ctx = null, tap = null, inMeter = null, outMeter = null, outGain = null;
   let sent = 0, acked = 0, pending = [], pendingSize = 0, nextPlay = 0, timer = null;
@@ -118,9 +130,11 @@ function render({ model, el }) {
     outGain.connect(outMeter);
     outGain.connect(ctx.destination);
     const frame = Math.round(ctx.sampleRate / 50); // 20 ms at the context's own rate
+    let pendingAt = 0; // the audio clock's frame number of pending's first sample
     tap.port.onmessage = ({ data }) => {
-      pending.push(data);
-      pendingSize += data.length;
+      if (!pendingSize) pendingAt = data.at;
+      pending.push(data.samples);
+      pendingSize += data.samples.length;
       while (pendingSize >= frame) {
         const out = new Float32Array(frame);
         let filled = 0;
@@ -132,9 +146,11 @@ function render({ model, el }) {
           if (n === head.length) pending.shift(); else pending[0] = head.subarray(n);
         }
         pendingSize -= frame;
+        pendingAt += frame;
         if (sent - acked > BEHIND) continue; // the kernel is busy: these 20 ms are dropped
         sent += 1;
-        tell({ type: "pcm", rate: ctx.sampleRate }, [out.buffer]);
+        const t = onPageClock(pendingAt / ctx.sampleRate); // when its last sample came
+        tell({ type: "pcm", rate: ctx.sampleRate, t }, [out.buffer]);
       }
     };
     timer = setInterval(report, 250);
@@ -153,13 +169,17 @@ function render({ model, el }) {
     if (busy && !wasBusy) el.dataset.paused = String(+(el.dataset.paused || 0) + 1);
     if (busy) tell({ type: "ping" }); // answered once the kernel reads messages again
     if (!ctx) return;
+    if (ticks++ % 8 === 0) tell({ type: "clock", t0: now() }); // every 2 s: the kernel's time?
+    const input = stream.getAudioTracks()[0]?.getSettings().latency;
     tell({ type: "playback", level_dbfs: level, hz: level > -60 ? hz : null,
                  queued: Math.max(0, nextPlay - ctx.currentTime), sent, acked,
-                 tracks: stream.getTracks().map(t => t.readyState) });
+                 tracks: stream.getTracks().map(t => t.readyState),
+                 heard: heard.splice(0), input_latency: input ?? null });
   }
 
   function play(buffers, rate) {
     if (!ctx) return;
+    if (nextPlay - ctx.currentTime > AHEAD) { el.dataset.dropped = +(el.dataset.dropped || 0) + 1; return; }
     const view = buffers[0];
     const ints = new Int16Array(view.buffer, view.byteOffset, view.byteLength / 2);
     const audio = ctx.createBuffer(1, ints.length, rate);
@@ -168,9 +188,16 @@ function render({ model, el }) {
     const node = ctx.createBufferSource();
     node.buffer = audio;
     node.connect(outGain);
-    const now = ctx.currentTime;
-    if (nextPlay < now + 0.01) nextPlay = now + LEAD; // ran dry: wait LEAD again
+    const at = ctx.currentTime;
+    if (nextPlay < at + 0.01) nextPlay = at + LEAD; // ran dry: wait LEAD again
     node.start(nextPlay);
+    // when this frame reaches the speakers, on this page's clock: when the context plays it,
+    // plus what the output adds after the context
+    const when = onPageClock(nextPlay) + 1000 * (ctx.outputLatency || 0);
+    let sum = 0;
+    for (const f of floats) sum += f * f;
+    const rms = Math.sqrt(sum / floats.length);
+    if (heard.length < 100) heard.push([when, rms > 0 ? 20 * Math.log10(rms) : -120]);
     nextPlay += audio.duration;
   }
 
@@ -188,6 +215,8 @@ function render({ model, el }) {
 
   model.on("msg:custom", (msg, buffers) => {
     if (msg.type === "ack") acked = msg.received;
+    else if (msg.type === "clock") tell({ type: "clock", t0: msg.t0, t1: now(), tk: msg.tk });
+    else if (msg.type === "latency") latency.textContent = msg.text;
     else if (msg.type === "play") play(buffers, msg.rate);
     else if (msg.type === "close") stop(msg.why || "closed");
   });

@@ -41,14 +41,17 @@ import asyncio
 import contextlib
 import contextvars
 import html
+import math
 import pathlib
 import time
+from collections import deque
 from typing import Any, ClassVar
 
 import anywidget
 import numpy as np
 import traitlets
 
+from talklab.browser.latency import Delay, Envelope, clock_offset, delay
 from talklab.browser.learner import MAX_SECONDS, CaptureBuffer, Mix, PageVoice
 from talklab.browser.media import FRAME_SECONDS, SAMPLE_RATE, MediaStream, NotAllowedError
 from talklab.views.live import LiveOutput, bundle, html_bundle
@@ -98,10 +101,17 @@ class BrowserMicrophone(anywidget.AnyWidget):
         self._stream: MediaStream | None = None
         self._mix = Mix(max_seconds)
         self._listening: asyncio.Task | None = None
+        self._timing: asyncio.Task | None = None
+        self.legs: dict[str, dict[str, Delay | None]] = {"up": {}, "down": {}}
         self._page_context: contextvars.Context | None = None
         self.playback: dict[str, Any] = {}  # what the page measured of what it plays
         self.refusal: str | None = None
         self.listening_to: Any = None  # the person whose ears the page plays (listen())
+        # for the two legs of latency (latency()): the loudness of what the page captured and
+        # of what it played, on the page's clock, and that clock's offset from the kernel's
+        self.captured, self.played = Envelope(), Envelope()
+        self._clock: deque[tuple[float, float]] = deque(maxlen=20)  # (round trip, offset)
+        self.input_latency: float | None = None  # s, as the page's track reports it
         self.on_msg(self._message)
         previous, BrowserMicrophone._current = BrowserMicrophone._current, self
         if previous is not None:
@@ -120,11 +130,17 @@ class BrowserMicrophone(anywidget.AnyWidget):
             if not isinstance(rate, (int, float)) or len(buffers[0]) % 4:
                 return
             with contextlib.suppress(ValueError):
-                self.capture.push(np.frombuffer(buffers[0], np.float32), int(rate))
+                pcm = np.frombuffer(buffers[0], np.float32)
+                self.capture.push(pcm, int(rate))
+                t = _number(content.get("t"))  # ms, page's clock, when its last sample came
+                if t is not None and pcm.size:
+                    self.captured.add_samples(t / 1000 - pcm.size / rate, pcm)
             if self.capture.frames % ACK_EVERY == 0:
                 self._ack()
         elif kind == "ping":
             self._ack()
+        elif kind == "clock":
+            self._clock_message(content)
         elif kind == "state" and isinstance(content.get("state"), str):
             tracks = content.get("tracks")
             if isinstance(tracks, list):
@@ -138,6 +154,14 @@ class BrowserMicrophone(anywidget.AnyWidget):
             self.playback["tracks"] = [str(t)[:10] for t in tracks[:4]] \
                 if isinstance(tracks, list) else []
             self.playback["at"] = time.monotonic()
+            heard = content.get("heard")
+            for point in heard[:100] if isinstance(heard, list) else []:
+                at, level = (_number(v) for v in point) if isinstance(point, list) and \
+                    len(point) == 2 else (None, None)
+                if at is not None and level is not None:
+                    self.played.add(at / 1000, level)
+            latency = _number(content.get("input_latency"))
+            self.input_latency = latency if latency is not None and 0 <= latency < 5 else None
 
     def _page_state(self, state: str, detail: str) -> None:
         if state == "attached":  # a view is shown; its detail says if the page is secure
@@ -159,6 +183,56 @@ class BrowserMicrophone(anywidget.AnyWidget):
         elif state == "streaming":
             self.refusal = None  # allowed on a later click
         self.state, self.detail, self.label = state, detail, LABELS[state]
+
+    def _clock_message(self, content: dict) -> None:
+        """The page's clock, against the kernel's: the page asks the time (``t0``), and reports
+        when the answer came back (``t1``, both in ms on its clock) with the answer (``tk``)."""
+        t0, t1, tk = (_number(content.get(k)) for k in ("t0", "t1", "tk"))
+        if t0 is None:
+            return
+        if "t1" not in content:  # a question: answered at once, from the thread that read it
+            self.send({"type": "clock", "t0": t0, "tk": time.time()})
+        elif t1 is not None and tk is not None and 0 <= t1 - t0 < 10_000:
+            offset, round_trip = clock_offset(t0 / 1000, tk, t1 / 1000)
+            self._clock.append((round_trip, offset))
+
+    @property
+    def clock_offset(self) -> float | None:
+        """The page's clock minus the kernel's, in s, from the quickest recent round trip (the
+        midpoint is surest when the trip was short), or None before the first."""
+        return min(self._clock)[1] if self._clock else None
+
+    def _on_kernel_clock(self, envelope: Envelope) -> Envelope:
+        moved, offset = Envelope(), self.clock_offset or 0.0
+        moved.points.extend((t - offset, level) for t, level in envelope.points)
+        return moved
+
+    def latency(self, lab: Any) -> dict[str, dict[str, Delay | None]]:
+        """The two legs of latency, measured from the last ten seconds (see
+        :mod:`talklab.browser.latency`): ``"up"``, from the page's microphone to each other
+        person's decoded audio; ``"down"``, from each other person's voice to the page's
+        speakers. None where it cannot be told (a steady tone, silence, too little yet). The
+        first call starts keeping loudness where it is needed: ask again a few seconds later."""
+        me = self.listening_to
+        if me is None:
+            raise ValueError("no one is listened to yet: mic.listen(person) first")
+        up: dict[str, Delay | None] = {}
+        down: dict[str, Delay | None] = {}
+        captured, played = self._on_kernel_clock(self.captured), self._on_kernel_clock(
+            self.played)
+        for other in list(lab.people.values()):
+            if other is me or other.closed or not any(
+                    link.remote_name == other.name for link in me.links.values()):
+                continue
+            ear = next((link.ear for link in other.links.values()
+                        if link.remote_name == me.name), None)
+            if ear is not None:
+                ear.envelope = ear.envelope or Envelope()
+                up[other.name] = delay(captured, ear.envelope, max_lag=3.0, step=0.02)
+            voice = other.stream.audio
+            voice.envelope = voice.envelope or Envelope()
+            down[other.name] = delay(voice.envelope, played, max_lag=3.0, step=0.02)
+        return {"up": up, "down": down}
 
     def _ack(self) -> None:
         """Tell the page how many frames the kernel has read (from the thread that read them:
@@ -192,13 +266,27 @@ class BrowserMicrophone(anywidget.AnyWidget):
             context.copy().run(self.send, content, buffers)
 
     # -- the learner's ears --------------------------------------------------------------------
-    def listen(self, person: Any) -> None:
+    def listen(self, person: Any, lab: Any = None) -> None:
         """Play in the page what ``person`` hears (every call's audio, mixed), from now on;
-        another call of ``listen`` changes whom. Runs in the background: no cell waits."""
-        if self._listening is not None:
-            self._listening.cancel()
+        another call of ``listen`` changes whom. With ``lab``, the widget shows the two legs of
+        latency too, every two seconds (:meth:`latency`). Runs in the background: no cell
+        waits."""
+        for task in (self._listening, self._timing):
+            if task is not None:
+                task.cancel()
         self.listening_to = person
         self._listening = asyncio.ensure_future(self._play(person))
+        self._timing = asyncio.ensure_future(self._show_latency(lab)) if lab is not None \
+            else None
+
+    async def _show_latency(self, lab: Any) -> None:
+        while self.state != "closed" and not getattr(self.listening_to, "closed", False):
+            legs = self.latency(lab)
+            self.legs = legs
+            if self.state in ("streaming", "paused"):
+                self._to_page({"type": "latency", "text": latency_text(legs,
+                                                                        self.input_latency)})
+            await asyncio.sleep(2.0)  # (a sampling period, not a wait for an event)
 
     async def _play(self, person: Any) -> None:
         start, sent = time.monotonic(), 0
@@ -219,9 +307,10 @@ class BrowserMicrophone(anywidget.AnyWidget):
     # -- closing --------------------------------------------------------------------------------
     def _release(self, why: str = "your person left, or the lab closed") -> None:
         """Let the microphone go in the page: its tracks end."""
-        if self._listening is not None:
-            self._listening.cancel()
-            self._listening = None
+        for task in (self._listening, self._timing):
+            if task is not None:
+                task.cancel()
+        self._listening = self._timing = None
         if self.comm is not None and self.state != "closed":
             self.send({"type": "close", "why": why})
             self.state, self.label, self.detail = "closed", LABELS["closed"], why
@@ -263,7 +352,12 @@ class BrowserMicrophone(anywidget.AnyWidget):
         else:
             page = (" With a browser you would have heard it in your headphones, and seen the "
                     "loudness rows rise while you spoke.")
-        return voice + ears + page
+        timed = [f"{leg} {1000 * d.seconds:.0f} ms" for leg, d in (
+            *((f"your voice to {name}'s ears", d) for name, d in sorted(self.legs["up"].items())),
+            *((f"{name}'s voice to your ears", d) for name, d in sorted(self.legs["down"].items())))
+            if d is not None]
+        late = f" Timed by loudness: {', '.join(timed)}." if timed else ""
+        return voice + ears + page + late
 
     # -- on the page ------------------------------------------------------------------------------
     def still(self) -> str:
@@ -298,3 +392,24 @@ class BrowserMicrophone(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"{TEXT} (now: {self.state})"
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (a page can send anything)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def latency_text(legs: dict[str, dict[str, Delay | None]], input_latency: float | None) -> str:
+    """The two legs, in one line for the widget."""
+    def say(found: dict[str, Delay | None], arrow: str) -> str:
+        told = [arrow.format(name) + f" {1000 * d.seconds:.0f} ms"
+                for name, d in sorted(found.items()) if d is not None]
+        return ", ".join(told) or arrow.format("…") + " not measurable yet"
+    up = say(legs["up"], "your voice → {}'s ears")
+    if input_latency is not None and any(legs["up"].values()):
+        up += f" (+ {1000 * input_latency:.0f} ms before your browser had it)"
+    down = say(legs["down"], "{}'s voice → your ears")
+    return (f"{up}; {down}. (Timed by loudness: speak, or listen to a voice that changes; a "
+            "steady tone cannot be timed.)")
