@@ -72,7 +72,7 @@ def test_a_closed_microphone_leaves_a_still_and_a_new_one_closes_the_last():
     second, _ = microphone()  # (the cell that made it, run again)
     assert first.state == "closed" and {"type": "close", "why": "the widget was closed in the "
                                         "kernel"} in [content for content, _ in sent]
-    assert "1 frames (0.0 s) of your voice reached the kernel" in first.still()
+    assert "1 frame (0.0 s) of your voice reached the kernel" in first.still()
     first._message(first, {"type": "state", "state": "closed", "detail": "x",
                            "tracks": ["ended"]}, [])  # the page confirms
     assert "data-tracks='ended'" in first.still() and first.state == "closed"

@@ -187,6 +187,11 @@ async def test_loudness_view_follows_a_voice_that_starts_and_stops():
         await until(lambda: min(view.level("Alice"), view.level("Bob")) > -20, "never rose")
         await until(lambda: max(view.level("Alice"), view.level("Bob")) == -60, "never fell")
         assert "Alice" in view.html and "Dave, now" in view.html
+        mic.listen(lab.people["Dave"])  # what the learner would be told of it all
+        summary = mic.summary()
+        assert summary.startswith("Your browser sent 1 frame (1.0 s) of your voice")
+        assert re.search(r"Dave's ears decoded Alice at \d+ Hz, Bob at \d+ Hz", summary), summary
+        assert "Your page has not reported what it plays yet" in summary
         again = LoudnessView(lab, "Dave")  # a re-run cell replaces the view
         assert view.closed and not again.closed
     assert again.closed and "stopped" in again.html

@@ -331,8 +331,9 @@ class BrowserMicrophone(anywidget.AnyWidget):
         ears they listen through decoded, and what their page played (or, with no browser,
         what it would have played)."""
         frames = self.capture.frames
-        voice = (f"Your browser sent {frames} frames ({self.capture.received / SAMPLE_RATE:.1f} s)"
-                 " of your voice to this kernel." if frames else
+        voice = (f"Your browser sent {_frames(frames)} "
+                 f"({self.capture.received / SAMPLE_RATE:.1f} s) of your voice to this kernel."
+                 if frames else
                  "Nothing of your voice reached this kernel: "
                  + ("no browser showed the widget (a headless run, as the course's tests run it)."
                     if self.state == "no browser" else f"the widget says: {self.label}."))
@@ -364,7 +365,7 @@ class BrowserMicrophone(anywidget.AnyWidget):
         """What the widget did, in plain HTML: its place on the page once it is closed."""
         seconds = self.capture.received / SAMPLE_RATE
         if self.capture.frames:
-            voice = (f"{self.capture.frames} frames ({seconds:.1f} s) of your voice reached "
+            voice = (f"{_frames(self.capture.frames)} ({seconds:.1f} s) of your voice reached "
                      "the kernel")
         else:
             voice = ("nothing of your voice reached the kernel (no browser showed this widget, "
@@ -392,6 +393,10 @@ class BrowserMicrophone(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"{TEXT} (now: {self.state})"
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame" if count == 1 else f"{count} frames"
 
 
 def _number(value: Any) -> float | None:
