@@ -138,3 +138,17 @@ def test_a_voice_that_falls_behind_drops_its_oldest_audio_to_catch_up():
     buffer.push(np.full(int(BACKLOG_SECONDS * 48_000), 0.25, np.float32), 48_000)
     voice.samples(960)  # within the backlog: nothing more is dropped
     assert voice.trimmed == 48_000 - int(PREFILL_SECONDS * 48_000)
+
+
+async def test_a_voice_refused_while_read_is_the_browsers_error_and_a_track_that_ended():
+    from talklab.browser.media import NotAllowedError, TrackEnded
+    voice = PageVoice(CaptureBuffer())
+    voice.refused = "NotAllowedError: Permission denied"
+    try:
+        await voice.recv()
+    except NotAllowedError as error:  # what a notebook cell catches
+        assert isinstance(error, TrackEnded)  # what stops a person's sender quietly
+        assert "refused the microphone" in str(error)
+    else:
+        raise AssertionError("a refused voice gave a frame")
+    assert voice.readyState == "ended"

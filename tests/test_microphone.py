@@ -107,8 +107,9 @@ def test_the_legs_of_latency_read_as_one_line():
     from talklab.views.microphone import latency_text
     said = latency_text({"up": {"Alice": Delay(0.12, 0.9), "Bob": None},
                          "down": {"Alice": None}}, input_latency=0.01)
-    assert said.startswith("your voice → Alice's ears 120 ms (+ 10 ms before your browser had "
-                           "it); …'s voice → your ears not measurable yet")
+    assert said.startswith("your voice → Alice's ears 120 ms (and 10 ms inside your browser "
+                           "before it had your voice); their voices → your ears: not measurable "
+                           "yet")
     assert "a steady tone cannot be timed" in said
 
 

@@ -24,6 +24,7 @@ from talklab.views import (
     timeline_table,
     trace_table,
 )
+from talklab.views.loudness import loudness
 
 RAW_REPR = re.compile(r"<[A-Za-z_.]+ object at 0x|\b[A-Z][A-Za-z]+\(\w+=")
 
@@ -186,6 +187,9 @@ async def test_loudness_view_follows_a_voice_that_starts_and_stops():
 
         await until(lambda: min(view.level("Alice"), view.level("Bob")) > -20, "never rose")
         await until(lambda: max(view.level("Alice"), view.level("Bob")) == -60, "never fell")
+        ear = lab.people["Alice"].link_to("Dave").ear
+        ear.last_frame_at -= 10  # nothing came for ten seconds: what it last held is not heard now
+        assert loudness(ear, 3.0) == -60.0 and ear.level(3.0) > -60
         assert "Alice" in view.html and "Dave, now" in view.html
         mic.listen(lab.people["Dave"])  # what the learner would be told of it all
         summary = mic.summary()

@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from talklab.browser.media import FRAME_SAMPLES, SAMPLE_RATE, AudioTrack, TrackEnded
+from talklab.browser.media import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    AudioTrack,
+    NotAllowedError,
+    TrackEnded,
+)
 
 if TYPE_CHECKING:
     from talklab.browser.hearing import Ear
@@ -132,6 +138,12 @@ class CaptureBuffer:
             return self._size
 
 
+class Refused(TrackEnded, NotAllowedError):
+    """The learner's voice ended because their browser refused the microphone: a track that
+    ended to the person sending it (aiortc's senders stop quietly), and the browser's
+    ``NotAllowedError`` to a notebook cell reading it."""
+
+
 class PageVoice(AudioTrack):
     """The learner's microphone, from their page, as a track a person can send (what
     ``getUserMedia`` gives Dave in the seed). Silence until ``prefill`` seconds have arrived,
@@ -176,8 +188,8 @@ class PageVoice(AudioTrack):
     async def recv(self) -> av.AudioFrame:
         if self.refused is not None:  # the browser said no after this voice was handed out:
             self.stop()  # it ends, as a browser's track does, and its sender stops quietly
-            raise TrackEnded(f"{self.label} ended: the browser refused the microphone "
-                             f"({self.refused})")
+            raise Refused(f"{self.label} ended: your browser refused the microphone "
+                          f"({self.refused}); allow it for this site and click again")
         return await super().recv()
 
 

@@ -21,7 +21,7 @@ from talklab.views.audio import draw_spectrogram, draw_spectrum, draw_waveform, 
 from talklab.views.charts import draw_matrix, draw_priorities
 from talklab.views.checklist import DaveChecklist
 from talklab.views.drawing import Drawing, figure
-from talklab.views.loudness import LoudnessView
+from talklab.views.loudness import LoudnessView, loudness
 from talklab.views.panel import RoomPanel
 from talklab.views.room import MeshView, draw_mesh, mesh_drawing, rooms_drawing
 from talklab.views.sequence import SequenceDiagram, draw_sequence, sequence_diagram, story
@@ -41,6 +41,7 @@ __all__ = [
     "DaveChecklist", "Drawing", "LinkStatsView", "LoudnessView", "MeshView", "RoomPanel",
     "SequenceDiagram", "Table", "candidates_table", "draw_matrix", "draw_mesh", "draw_priorities",
     "draw_sequence", "draw_spectrogram", "draw_spectrum", "draw_streams", "draw_waveform",
-    "figure", "listen", "mesh_drawing", "pairs_table", "player", "rooms_drawing", "rows_table",
-    "sequence_diagram", "source", "story", "streams_drawing", "timeline_table", "trace_table",
+    "figure", "listen", "loudness", "mesh_drawing", "pairs_table", "player", "rooms_drawing",
+    "rows_table", "sequence_diagram", "source", "story", "streams_drawing", "timeline_table",
+    "trace_table",
 ]

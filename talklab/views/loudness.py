@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import html
 import math
+import time
 from collections import deque
 from typing import Any, ClassVar
 
@@ -30,8 +31,13 @@ WINDOW = 60  # readings kept: fifteen seconds
 
 
 def loudness(ear: Any, seconds: float = EVERY) -> float:
-    """The level of the last ``seconds`` an ear decoded, in dBFS, floored at FLOOR_DBFS."""
-    level = ear.level(seconds)
+    """The level of what an ear decoded in the last ``seconds``, in dBFS, floored at
+    FLOOR_DBFS: silence when nothing came in that time (the speaker's voice ended: the ear
+    still holds its last audio, which is not what it hears now)."""
+    last = ear.last_frame_at
+    if last is None or time.monotonic() - last > seconds + 0.1:
+        return FLOOR_DBFS
+    level = ear.level(min(seconds, time.monotonic() - ear.first_frame_at + 0.02))
     return FLOOR_DBFS if not math.isfinite(level) else max(FLOOR_DBFS, level)
 
 

@@ -22,7 +22,7 @@ registerProcessor("talklab-tap", TalklabTap);
 
 const LEAD = 0.08; // s of playback scheduled ahead: the page's own small jitter buffer
 const AHEAD = 0.25; // s scheduled ahead at most: past it a frame is dropped (catching up)
-const BEHIND = 50; // frames sent and not yet acknowledged (1 s): past this, the kernel is busy
+const BEHIND = 100; // frames sent and not yet acknowledged (2 s): past this, the kernel is busy
 
 function dominant(analyser, rate) {
   const bins = new Float32Array(analyser.frequencyBinCount);

@@ -68,8 +68,8 @@ LABELS = {
     "insecure": "this page is not a secure context, so the browser gives it no microphone: "
                 "open JupyterLab over https, or as localhost (for example through an SSH tunnel)",
     "streaming": "your microphone is in the kernel",
-    "paused": "kernel busy: audio paused (a running cell keeps the kernel from reading this "
-              "page's messages)",
+    "paused": "kernel busy: audio paused (the kernel has not read this page's last two seconds "
+              "of audio: a cell is running, or the machine is busy)",
     "closed": "closed: your microphone is released",
 }
 ACK_EVERY = 5  # frames: how often the kernel tells the page how many it has read
@@ -94,6 +94,8 @@ class BrowserMicrophone(anywidget.AnyWidget):
     def __init__(self, processing: bool = True, max_seconds: float = MAX_SECONDS) -> None:
         super().__init__(processing=processing)
         self.tracks: list[str] = []  # the page's track states, as it last reported them
+        self.streamed = False  # the page has streamed (its microphone was opened) at some time
+        self.heard_last: tuple[float, float] | None = None  # the page's last (Hz, dBFS) heard
         self._output = LiveOutput()
         self.max_seconds = max_seconds  # kept of the page's audio, and queued for its playback
         self.capture = CaptureBuffer(max_seconds)
@@ -154,6 +156,9 @@ class BrowserMicrophone(anywidget.AnyWidget):
             self.playback["tracks"] = [str(t)[:10] for t in tracks[:4]] \
                 if isinstance(tracks, list) else []
             self.playback["at"] = time.monotonic()
+            hz, level = self.playback.get("hz"), self.playback.get("level_dbfs")
+            if hz is not None and level is not None:
+                self.heard_last = (hz, level)
             heard = content.get("heard")
             for point in heard[:100] if isinstance(heard, list) else []:
                 at, level = (_number(v) for v in point) if isinstance(point, list) and \
@@ -176,12 +181,15 @@ class BrowserMicrophone(anywidget.AnyWidget):
         if self.state == "closed":  # (the page confirms: its tracks are in self.tracks)
             self._show_still()
             return
+        if state == "paused":
+            detail = ""  # (its label says it all)
         if state == "refused":
             self.refusal = detail or "NotAllowedError: permission denied"
             if self._voice is not None:
                 self._voice.refused = self.refusal
         elif state == "streaming":
             self.refusal = None  # allowed on a later click
+            self.streamed = True
         self.state, self.detail, self.label = state, detail, LABELS[state]
 
     def _clock_message(self, content: dict) -> None:
@@ -245,7 +253,8 @@ class BrowserMicrophone(anywidget.AnyWidget):
         """The learner's microphone as a MediaStream, for ``lab.join(..., stream=mic.stream)``.
         Raises :class:`NotAllowedError` if the learner's browser refused it."""
         if self.refusal is not None:
-            raise NotAllowedError(f"your browser refused the microphone ({self.refusal}); "
+            raise NotAllowedError("your browser refused the microphone "
+                                  f"({self.refusal.removeprefix('NotAllowedError: ')}); "
                                   "allow it for this site and click the button again")
         if self._stream is None or not self._stream.active or \
                 (self._voice is not None and self._voice.refused is not None):
@@ -282,6 +291,10 @@ class BrowserMicrophone(anywidget.AnyWidget):
     async def _show_latency(self, lab: Any) -> None:
         while self.state != "closed" and not getattr(self.listening_to, "closed", False):
             legs = self.latency(lab)
+            for leg, found in legs.items():  # a leg not measurable now keeps its last value
+                for name, measured in found.items():
+                    if measured is None and self.legs[leg].get(name) is not None:
+                        found[name] = self.legs[leg][name]
             self.legs = legs
             if self.state in ("streaming", "paused"):
                 self._to_page({"type": "latency", "text": latency_text(legs,
@@ -336,7 +349,10 @@ class BrowserMicrophone(anywidget.AnyWidget):
                  if frames else
                  "Nothing of your voice reached this kernel: "
                  + ("no browser showed the widget (a headless run, as the course's tests run it)."
-                    if self.state == "no browser" else f"the widget says: {self.label}."))
+                    if self.state == "no browser" else
+                    "you have not clicked the widget's button yet (click it: your voice goes in "
+                    "from then on)." if self.state == "not clicked" else
+                    f"the widget says: {self.label}."))
         person = self.listening_to
         if person is None:
             return voice + " No one's ears are played to you yet: mic.listen(person)."
@@ -344,11 +360,11 @@ class BrowserMicrophone(anywidget.AnyWidget):
         decoded = ", ".join(f"{name} at {hz:.0f} Hz" for name, hz in sorted(pitches.items()))
         ears = (f" In this kernel, {person.name}'s ears decoded {decoded or 'silence'}: that mix "
                 "is what the widget plays you.")
-        hz, level = self.playback.get("hz"), self.playback.get("level_dbfs")
-        if isinstance(hz, (int, float)) and isinstance(level, (int, float)):
+        if self.heard_last is not None:
+            hz, level = self.heard_last
             page = (f" Your page last measured {hz:.0f} Hz at {level:.0f} dBFS in what it played "
                     "(the loudest tone of the mix).")
-        elif frames or self.state in ("streaming", "paused"):
+        elif frames or self.state in ("streaming", "paused", "not clicked"):
             page = " Your page has not reported what it plays yet."
         else:
             page = (" With a browser you would have heard it in your headphones, and seen the "
@@ -367,14 +383,16 @@ class BrowserMicrophone(anywidget.AnyWidget):
         if self.capture.frames:
             voice = (f"{_frames(self.capture.frames)} ({seconds:.1f} s) of your voice reached "
                      "the kernel")
+        elif self.refusal is not None:
+            voice = "nothing of your voice reached the kernel (your browser refused it)"
         else:
             voice = ("nothing of your voice reached the kernel (no browser showed this widget, "
                      "or its button was not clicked)")
-        heard, level = self.playback.get("hz"), self.playback.get("level_dbfs")
-        ears = (f"what you heard last: {heard:.0f} Hz at {level:.0f} dBFS"
-                if isinstance(heard, (int, float)) and isinstance(level, (int, float))
+        ears = (f"what you heard last: {self.heard_last[0]:.0f} Hz at "
+                f"{self.heard_last[1]:.0f} dBFS" if self.heard_last is not None
                 else "you heard nothing through it")
-        tracks = ", ".join(self.tracks) or "none opened"
+        tracks = ", ".join(self.tracks) or ("released when it closed" if self.streamed
+                                            else "none opened")
         why = f" ({html.escape(self.detail)})" if self.detail else ""
         return (f"<div class='talklab-microphone-still' data-tracks='{html.escape(tracks)}'>"
                 f"<b>Your microphone</b>: {html.escape(self.state)}{why}. While it ran, "
@@ -408,13 +426,14 @@ def _number(value: Any) -> float | None:
 
 def latency_text(legs: dict[str, dict[str, Delay | None]], input_latency: float | None) -> str:
     """The two legs, in one line for the widget."""
-    def say(found: dict[str, Delay | None], arrow: str) -> str:
+    def say(found: dict[str, Delay | None], arrow: str, nobody: str) -> str:
         told = [arrow.format(name) + f" {1000 * d.seconds:.0f} ms"
                 for name, d in sorted(found.items()) if d is not None]
-        return ", ".join(told) or arrow.format("…") + " not measurable yet"
-    up = say(legs["up"], "your voice → {}'s ears")
+        return ", ".join(told) or nobody + " not measurable yet"
+    up = say(legs["up"], "your voice → {}'s ears", "your voice → their ears:")
     if input_latency is not None and any(legs["up"].values()):
-        up += f" (+ {1000 * input_latency:.0f} ms before your browser had it)"
-    down = say(legs["down"], "{}'s voice → your ears")
+        up += (f" (and {1000 * input_latency:.0f} ms inside your browser before it had your "
+               "voice)")
+    down = say(legs["down"], "{}'s voice → your ears", "their voices → your ears:")
     return (f"{up}; {down}. (Timed by loudness: speak, or listen to a voice that changes; a "
             "steady tone cannot be timed.)")

@@ -165,7 +165,9 @@ class LinkStatsView(LiveView):
             cells += [sparkline([r.kbps_in for r in series], width=110),
                       sparkline([r.rtt_ms for r in series], width=110, colour="#b45309")]
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        body = "".join(rows) or "<tr><td colspan='11'><i>no calls yet</i></td></tr>"
+        ended = self._links is not None and self._links and all(x.closed for x in self._links)
+        none = "the calls it followed have ended (hung up)" if ended else "no calls yet"
+        body = "".join(rows) or f"<tr><td colspan='11'><i>{none}</i></td></tr>"
         return (f"<div style='max-width:100%;overflow-x:auto'><table style='font-size:85%'>"
                 f"{head}{body}</table></div>"
                 f"<small>readings: {self.readings}, every {self.every:g} s</small>")
