@@ -95,9 +95,10 @@ CLOSE_ALL = (
     " return true; }")
 
 
-# the notebook ``name`` is open and is the current widget (activated if it is not)
+# the notebook ``name`` is open and is the current widget (activated if it is not); false
+# while JupyterLab's app is not there yet (a busy machine loads the page slowly)
 CURRENT = (
-    "(name) => { const shell = window.jupyterapp.shell;"
+    "(name) => { if (!window.jupyterapp) return false; const shell = window.jupyterapp.shell;"
     " const mine = [...shell.widgets('main')].find(w => w.context &&"
     " w.context.path.endsWith(name));"
     " if (mine && shell.currentWidget !== mine) { shell.activateById(mine.id); }"
