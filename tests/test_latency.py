@@ -3,10 +3,15 @@ a beeping voice shifted by a known delay is found again; a steady tone is not ti
 
 from __future__ import annotations
 
+import json
+import pathlib
+
 import numpy as np
 import pytest
 
 from talklab.browser.latency import Envelope, clock_offset, delay, level_db
+
+DATA = pathlib.Path(__file__).parent / "data"
 
 
 def beeps(start: float, seconds: float, shift: float, noise_db: float = 0.0,
@@ -34,6 +39,29 @@ def test_a_known_delay_is_found_within_a_step(shift):
     found = delay(sent, received)
     assert found is not None and abs(found.seconds - shift) <= 0.011, found
     assert found.correlation > 0.8
+
+
+def voice(seconds: float, seed: int = 5) -> np.ndarray:
+    """The loudness of a beeping voice, every 20 ms: 100 ms blocks on or off at random, as
+    tests/test_microphone.py's voices beep."""
+    return np.repeat(np.random.default_rng(seed).random(int(seconds * 10)) < 0.4, 5)
+
+
+def test_a_delay_that_wanders_is_timed_by_its_middle():
+    """Envelopes recorded in real JupyterLab and Chromium (tests/test_microphone.py's notebook)
+    while the delay wandered between 0.4 and 0.7 s, from one second to the next: frames came
+    in bursts and each side caught up. Pieces of two seconds timed neither leg there."""
+    recorded = json.loads((DATA / "wandering-latency.json").read_text())
+
+    def envelope(name: str) -> Envelope:
+        env = Envelope(20)
+        for t, level in recorded[name]:
+            env.add(t, level)
+        return env
+
+    for sent, heard in (("captured", "ear"), ("voice", "played")):
+        found = delay(envelope(sent), envelope(heard), max_lag=3.0, step=0.02)
+        assert found is not None and 0.4 <= found.seconds <= 0.7, (sent, heard, found)
 
 
 def test_a_steady_tone_or_too_little_is_not_timed():
