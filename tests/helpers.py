@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
 import importlib.util
 import json
 import math
@@ -10,14 +12,16 @@ import os
 import pathlib
 import queue
 import random
+import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 import types
 import wave
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import numpy as np
 
@@ -137,3 +141,114 @@ def running_jupyterlab(tmp: pathlib.Path, notebooks: pathlib.Path,
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# -- a learner's browser that reaches JupyterLab over TCP only, as on Binder (issue 22) ---------
+CLONE_NEWNET = 0x40000000
+# the namespace drops every UDP datagram, both ways, and counts them
+NO_UDP = """table inet learner {
+  chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }
+  chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }
+}
+"""
+
+
+def _listening_socket_in(namespace: str) -> socket.socket:
+    """A TCP socket listening on 127.0.0.1 inside ``namespace``, made from a thread of its own
+    (``setns`` moves only the calling thread; the socket stays in the namespace it was made in)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    made: list[socket.socket | BaseException] = []
+
+    def make() -> None:
+        try:
+            with open(f"/var/run/netns/{namespace}") as target:
+                if libc.setns(target.fileno(), CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {namespace}")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(64)
+            sock.setblocking(False)
+            made.append(sock)
+        except BaseException as exc:  # (handed to the caller)
+            made.append(exc)
+
+    thread = threading.Thread(target=make)  # (a thread that ends: nothing else runs in there)
+    thread.start()
+    thread.join()
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]
+
+
+async def _pump(reader, writer) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def tcp_only(url: str) -> AsyncIterator[tuple[str, str]]:
+    """A network namespace for a learner's browser whose only way to the JupyterLab at ``url``
+    (on this machine's 127.0.0.1) is TCP: the namespace has nothing but its own loopback, drops
+    every UDP datagram (NO_UDP), and a forwarder (like an SSH tunnel, or Binder's proxy)
+    carries TCP connections from a port on its loopback to JupyterLab's. The page opens
+    ``http://127.0.0.1:<that port>``: loopback, so a secure context. Yields ``(namespace, the
+    URL to open in it)``; the namespace is named as the network lab names its own
+    (talklab.netlab), so a killed run's is cleaned up by the next. Root only."""
+    from talklab.netlab import plan, shell
+    prefix = plan.new_prefix(shell.namespaces())
+    namespace = f"{prefix}-learner"
+    target = url.rsplit(":", 1)
+    host, port = target[0].removeprefix("http://"), int(target[1])
+    shell.claim(prefix)
+    server = None
+    try:
+        shell.run(plan.Step(("ip", "netns", "add", namespace), "the learner's machine"))
+        shell.run(plan.Step(("ip", "-n", namespace, "link", "set", "lo", "up"), "its loopback"))
+        shell.run(plan.Step(("ip", "netns", "exec", namespace, "nft", "-f", "-"), "no UDP",
+                            NO_UDP))
+
+        open_writers: set = set()
+
+        async def forward(reader, writer) -> None:
+            try:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
+            except OSError:
+                writer.close()
+                return
+            open_writers.update((writer, up_writer))
+            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+            open_writers.difference_update((writer, up_writer))
+
+        server = await asyncio.start_server(forward, sock=_listening_socket_in(namespace))
+        inside = server.sockets[0].getsockname()[1]
+        yield namespace, f"http://127.0.0.1:{inside}"
+    finally:
+        if server is not None:
+            server.close()
+            for writer in list(open_writers):  # (the browser has gone: what it left open)
+                writer.close()
+            await server.wait_closed()
+        with contextlib.suppress(shell.CommandFailed):
+            shell.run(plan.Step(("ip", "netns", "delete", namespace), "teardown"))
+        shell.release(prefix)
+
+
+def udp_dropped(namespace: str) -> int:
+    """How many UDP datagrams the namespace of :func:`tcp_only` dropped so far."""
+    from talklab.netlab import plan, shell
+    rules = shell.run(plan.Step(("ip", "netns", "exec", namespace, "nft", "list", "table",
+                                 "inet", "learner"), "its counters"))
+    return sum(int(n) for n in re.findall(r"counter packets (\d+)", rules))
+
+
+def in_namespace(namespace: str, executable: str, folder: pathlib.Path) -> str:
+    """A script that runs ``executable`` inside ``namespace`` (for Playwright's
+    ``executable_path``: its pipes to the browser pass through ``ip netns exec``)."""
+    script = folder / "in-namespace"
+    script.write_text(f"#!/bin/sh\nexec ip netns exec {namespace} {executable} \"$@\"\n")
+    script.chmod(0o755)
+    return str(script)

@@ -116,13 +116,15 @@ async def start_kernel(page, url: str, token: str, name: str) -> None:
     assert session.ok, await session.text()
 
 
-async def open_notebook(page, url: str, token: str, name: str) -> None:
+async def open_notebook(page, url: str, token: str, name: str, api: str | None = None) -> None:
     """Open ``name`` alone. The file's first test loads JupyterLab with ``reset`` (an empty
     workspace: else JupyterLab restores and renders every notebook an earlier run had open, and
     Run All could reach one of them first); each later one closes every document the test
     before it left (what ran after its save is dropped) and opens its own in the same page.
-    Its kernel starts meanwhile: the notebook finds the session started for its path."""
-    await start_kernel(page, url, token, name)  # (the one already started, if there is one)
+    Its kernel starts meanwhile: the notebook finds the session started for its path, asked
+    for by the test (Playwright's own requests) at ``api``, JupyterLab's address from here
+    (``url`` by default: a page in a namespace of its own reaches it at another)."""
+    await start_kernel(page, api or url, token, name)  # (the one already started, if there is one)
     if "/lab" in page.url:  # JupyterLab is loaded: close what the last test left, open this
         await page.evaluate(CLOSE_ALL)
         await page.evaluate(

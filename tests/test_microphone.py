@@ -1,6 +1,7 @@
 """The learner's microphone and ears (talklab/views/microphone.py): first what the kernel does
 with what a page says (no browser), then the widget in real JupyterLab and Chromium with a fake
-microphone playing a 700 Hz tone, with comm messages on subshells and without."""
+microphone playing a 700 Hz tone, with comm messages on subshells and without, the page reaching
+JupyterLab over TCP only (its UDP dropped, as on Binder)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import pytest_asyncio
-from helpers import running_jupyterlab, write_tone
+from helpers import in_namespace, running_jupyterlab, tcp_only, udp_dropped, write_tone
 from test_chromium_page import CHROMIUM, HEADLESS
 
 from talklab.browser.media import NotAllowedError
@@ -204,19 +205,31 @@ def jupyterlab(request, tmp_path_factory):
 
 
 @pytest_asyncio.fixture
-async def chromium(tmp_path: pathlib.Path):
+async def learner(jupyterlab, tmp_path: pathlib.Path):
+    """The learner's browser, as on Binder: Chromium with a fake microphone (a beeping 700 Hz
+    tone, processing off), in a network namespace of its own whose only way to JupyterLab is a
+    TCP forward and which drops every UDP datagram (tests/helpers.py's tcp_only). Yields
+    ``(browser, the URL JupyterLab has in there, the namespace)``. Root only, as the network
+    lab's tests."""
     from playwright.async_api import async_playwright
+
+    from talklab.netlab import not_permitted
+    reason = not_permitted()
+    if reason is not None:
+        pytest.skip(reason)
+    url = jupyterlab[0]
     wav = tmp_path / "mic.wav"
     write_tone(wav, FAKE_MIC_HZ, seconds=10.0, beeping=True)
-    async with async_playwright() as p:
+    async with tcp_only(url) as (namespace, inside), async_playwright() as p:
         browser = await p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            str(tmp_path / "profile"), executable_path=in_namespace(namespace, CHROMIUM, tmp_path),
+            headless=True,
             args=[*HEADLESS, "--use-fake-device-for-media-stream",
                   "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
                   "--autoplay-policy=no-user-gesture-required"],
             viewport={"width": 1200, "height": 900})
         try:
-            yield browser
+            yield browser, inside, namespace
         finally:
             await browser.close()
 
@@ -230,15 +243,31 @@ async def insert_cell(page, index: int, source: str) -> None:
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("jupyterlab", ["perCommTarget", "disabled"], indirect=True,
                          ids=["comms-on-subshells", "no-subshells"])
-async def test_the_learner_is_dave_with_their_microphone_and_ears(jupyterlab, chromium):
+async def test_the_learner_is_dave_with_their_microphone_and_ears(jupyterlab, learner):
+    """The learner's page reaches JupyterLab over TCP only, its UDP dropped (as on Binder): the
+    microphone and the ears need nothing but the notebook's own connection."""
     from test_jupyterlab import all_ran, open_notebook, run_all, run_cell
-    url, token, _, subshells = jupyterlab
-    page = await chromium.new_page()
-    await open_notebook(page, url, token, "mic.ipynb")
+    direct, token, _, subshells = jupyterlab
+    browser, url, namespace = learner
+    page = await browser.new_page()
+    await open_notebook(page, url, token, "mic.ipynb", api=direct)
+    reaches = "(url) => fetch(url + '/lab', {mode: 'no-cors'}).then(() => true, () => false)"
+    assert not await page.evaluate(reaches, direct)  # JupyterLab's own address: not from here
     await run_all(page)
     await all_ran(page, timeout=90)  # no cell waits for the browser
     await page.locator("button:has-text('Join with your microphone')").click()
     await page.wait_for_function(HEARD, arg=[FAKE_MIC_HZ, ALICE_HZ], timeout=60_000)
+    # both voices beep (the fake microphone, and Alice's): the widget times the learner's
+    # microphone to Alice's ears, and Alice's voice to the page's speakers, by loudness
+    # (talklab.browser.latency; how long they are: see the README)
+    try:
+        await page.wait_for_function(LEGS, timeout=30_000)
+    finally:
+        said = await page.locator(".talklab-latency").inner_text()
+        print(f"the widget's latency line ({subshells}): {said!r}")
+    up = int(re.search(r"your voice → Alice's ears (\d+) ms", said)[1])
+    down = int(re.search(r"Alice's voice → your ears (\d+) ms", said)[1])
+    assert up > 0 and down > 0, said
     # a cell that blocks the kernel's main thread for 3 s: with subshells the page's frames
     # are read meanwhile; without, none are, and the page says the kernel is busy
     await insert_cell(page, 3, "import time\nbefore = mic.capture.frames\ntime.sleep(3)\n"
@@ -264,36 +293,7 @@ async def test_the_learner_is_dave_with_their_microphone_and_ears(jupyterlab, ch
         assert await page.locator(".talklab-microphone-still").count() == 1
     await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
     await page.close()
-
-
-# Known not reliable yet (issue 22, left open): in one fresh clone of two, alone on the machine,
-# the leg up (the page's microphone to Alice's ears) was not timed within 40 s while the leg down
-# was (850 ms). Declared here so that a failure is reported as what it is, not as passing.
-@pytest.mark.xfail(reason="the leg up is not always timed within 40 s (issue 22)", strict=False)
-@pytest.mark.timeout(180)
-@pytest.mark.parametrize("jupyterlab", ["perCommTarget"], indirect=True, ids=["comms-on-subshells"])
-async def test_the_two_legs_of_latency_are_timed_and_shown(jupyterlab, chromium):
-    """Both voices beep (the fake microphone, and Alice's): the widget times the learner's
-    microphone to Alice's ears, and Alice's voice to the page's speakers, by loudness
-    (talklab.browser.latency). Alone on the machine (tests/parallel.py): a busy machine delivers
-    the page's frames in bursts, and what is dropped to catch up leaves nothing to time."""
-    from test_jupyterlab import all_ran, open_notebook, run_all
-    url, token, _, subshells = jupyterlab
-    page = await chromium.new_page()
-    await open_notebook(page, url, token, "mic.ipynb")
-    await run_all(page)
-    await all_ran(page, timeout=90)
-    await page.locator("button:has-text('Join with your microphone')").click()
-    try:
-        await page.wait_for_function(LEGS, timeout=40_000)
-    finally:
-        said = await page.locator(".talklab-latency").inner_text()
-        print(f"the widget's latency line ({subshells}): {said!r}")
-    up = int(re.search(r"your voice → Alice's ears (\d+) ms", said)[1])
-    down = int(re.search(r"Alice's voice → your ears (\d+) ms", said)[1])
-    assert up > 0 and down > 0, said  # (after the voice; how long: see the README)
-    await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
-    await page.close()
+    print(f"UDP datagrams the learner's namespace dropped: {udp_dropped(namespace)}")
 
 
 @pytest.mark.timeout(120)
