@@ -175,6 +175,41 @@ LEGS = ("() => { const t = document.querySelector('.talklab-latency')?.textConte
 ENDED = ("() => [...document.querySelectorAll('.talklab-microphone, .talklab-microphone-still')]"
          ".some(e => e.dataset.tracks === 'ended')")
 WIDGET_ALONE = ["import talklab\nmic = talklab.BrowserMicrophone()\nmic"]
+# a microphone whose page will flood it; the kernel's memory traced from before the flood, less
+# what jupyter_client's Session keeps of every message it reads, by design: each signature, to
+# refuse a replayed one (bounded by its digest_history_size, 65,536 by default)
+FLOODED = [
+    "import json, tracemalloc\nimport talklab\nmic = talklab.BrowserMicrophone()\n"
+    "tracemalloc.start()\nbefore = tracemalloc.take_snapshot()\nprint(mic.comm.comm_id)",
+    "session = get_ipython().kernel.session\n"
+    "mine = [tracemalloc.Filter(False, '*/jupyter_client/session.py')]\n"
+    "grew = sum(s.size_diff for s in tracemalloc.take_snapshot().filter_traces(mine)"
+    ".compare_to(before.filter_traces(mine), 'filename'))\ntracemalloc.stop()\n"
+    "print(json.dumps({'grew': grew, 'frames': mic.capture.frames,\n"
+    "                  'kept': mic.capture.buffered, 'capacity': mic.capture.capacity,\n"
+    "                  'dropped': mic.capture.dropped, 'signatures': len(session.digest_history),\n"
+    "                  'signatures kept at most': session.digest_history_size}))\n"
+    "mic.close()",
+]
+# From the page, straight on the notebook's kernel connection: ``frames`` 20 ms frames of a
+# 700 Hz tone to the widget's comm, as custom messages with a binary buffer (what the widget's
+# own code sends: {method: "custom", content: {type: "pcm", rate}}), in ``seconds`` s,
+# ignoring every acknowledgement (the widget's own code stops at 2 s unacknowledged).
+FLOOD = (
+    "async ([comm, frames, seconds]) => {"
+    " const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;"
+    " const tone = new Float32Array(960).map((_, i) => 0.3 * Math.sin(2 * Math.PI * 700 * i"
+    " / 48000));"
+    " const ticks = seconds * 10; let sent = 0;"
+    " for (let tick = 0; tick < ticks; tick++) {"
+    "  for (; sent < frames * (tick + 1) / ticks; sent++) {"
+    "   kernel.sendShellMessage({channel: 'shell', header: {msg_id: crypto.randomUUID(),"
+    "    msg_type: 'comm_msg', username: '', session: kernel.clientId,"
+    "    date: new Date().toISOString(), version: '5.3'}, parent_header: {}, metadata: {},"
+    "    content: {comm_id: comm, data: {method: 'custom', content: {type: 'pcm',"
+    "    rate: 48000}}}, buffers: [tone.buffer.slice(0)]}, false, true); }"
+    "  await new Promise(r => setTimeout(r, 100)); }"
+    " return sent; }")
 HEARD = (  # Alice hears the fake microphone from Dave, and the page plays Alice's tone
     "([mic, alice]) => { const p = document.querySelector('.probe');"
     " if (!p) return false; const [a, b, state] = p.textContent.split('|');"
@@ -188,7 +223,8 @@ def jupyterlab(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("jupyterlab")
     notebooks = tmp / "notebooks"
     notebooks.mkdir()
-    for name, cells in (("mic.ipynb", CELLS), ("widget.ipynb", WIDGET_ALONE)):
+    for name, cells in (("mic.ipynb", CELLS), ("widget.ipynb", WIDGET_ALONE),
+                        ("flood.ipynb", FLOODED)):
         (notebooks / name).write_text(json.dumps({
             "nbformat": 4, "nbformat_minor": 5,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
@@ -337,3 +373,37 @@ async def test_a_refusal_and_an_insecure_page_are_said_in_the_kernel_and_the_wid
                                   ".shutdown()")
         finally:
             await browser.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("jupyterlab", ["perCommTarget"], indirect=True, ids=["comms-on-subshells"])
+async def test_a_page_that_pushes_sixty_seconds_in_ten_leaves_the_kernels_memory_bounded(
+        jupyterlab, tmp_path):
+    """A page (JupyterLab's own, in Chromium) sends 60 s of audio in 10 s to the widget's comm
+    on the notebook's kernel connection, ignoring acknowledgements: the kernel reads every
+    frame, keeps one second of them, and its Python memory (tracemalloc, in the kernel) grows by
+    what one second of audio and the loudness kept for latency take, whatever the flood (6,000
+    frames: 165 kB, measured), beside jupyter_client's bounded history of signatures."""
+    from playwright.async_api import async_playwright
+    from test_jupyterlab import open_notebook, run_cell
+    url, token, _, _ = jupyterlab
+    async with async_playwright() as p:
+        browser = await p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=HEADLESS)
+        try:
+            page = await browser.new_page()
+            await open_notebook(page, url, token, "flood.ipynb")
+            comm = (await run_cell(page, 0))[0]["text"].strip()
+            assert await page.evaluate(FLOOD, [comm, 3000, 10]) == 3000
+            said = json.loads((await run_cell(page, 1))[0]["text"])
+            await page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext"
+                                ".shutdown()")
+        finally:
+            await browser.close()
+    print(said)
+    assert said["frames"] == 3000, said  # every frame read
+    assert said["kept"] == said["capacity"] == 48_000, said  # one second kept
+    assert said["dropped"] == 59 * 48_000, said
+    # 11.5 MB of audio came in: what stays is the second kept (96 kB) and the traces' own
+    assert said["grew"] < 500_000, said
+    assert said["signatures"] <= said["signatures kept at most"], said
