@@ -99,7 +99,7 @@ def test_what_no_page_sends_is_ignored(content, buffers):
     mic._message(mic, content, buffers)
     assert mic.state == "no browser" and mic.capture.frames == 0
     assert mic.playback.get("hz") is None and not mic.playback.get("tracks")
-    assert len(mic.played) == 0 and mic.clock_offset is None
+    assert len(mic.played) == 0 and mic.page_clock_offset is None
     mic.close()
 
 
@@ -121,7 +121,7 @@ def test_the_pages_clock_is_set_against_the_kernels_by_its_quickest_round_trip()
     # its clock 5 s ahead of the kernel's: two answers, the quicker one is believed
     mic._message(mic, {"type": "clock", "t0": 100_000.0, "t1": 100_400.0, "tk": 95.1}, [])
     mic._message(mic, {"type": "clock", "t0": 200_000.0, "t1": 200_020.0, "tk": 195.01}, [])
-    assert abs(mic.clock_offset - 5.0) < 1e-9
+    assert abs(mic.page_clock_offset - 5.0) < 1e-9
     mic.close()
 
 

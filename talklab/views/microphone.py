@@ -205,13 +205,13 @@ class BrowserMicrophone(anywidget.AnyWidget):
             self._clock.append((round_trip, offset))
 
     @property
-    def clock_offset(self) -> float | None:
+    def page_clock_offset(self) -> float | None:
         """The page's clock minus the kernel's, in s, from the quickest recent round trip (the
         midpoint is surest when the trip was short), or None before the first."""
         return min(self._clock)[1] if self._clock else None
 
     def _on_kernel_clock(self, envelope: Envelope) -> Envelope:
-        moved, offset = Envelope(), self.clock_offset or 0.0
+        moved, offset = Envelope(), self.page_clock_offset or 0.0
         moved.points.extend((t - offset, level) for t, level in envelope.points)
         return moved
 
