@@ -118,7 +118,8 @@ def interrupted_text() -> str:
         if state:
             break
     return ("Interrupted: this cell stopped where it was. "
-            + (state or "Run it again, or the next cell."))
+            + (state or "Run it again before the next (it did not finish: what it was making "
+                        "may be missing)."))
 
 
 def _handler(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None) -> list[str]:

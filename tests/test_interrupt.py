@@ -94,7 +94,7 @@ async def test_interrupting_06s_matrix_says_one_sentence_and_the_kernel_goes_on(
     said = one_sentence(await outputs_of(client, msg_id, 30))
     assert "Interrupted: this cell stopped where it was" in said
     # the matrix's own labs closed as the cell unwound: no lab to remake, only what to run
-    assert "Run it again, or the next cell." in said and "Lab(" not in said
+    assert "Run it again before the next" in said and "Lab(" not in said
     assert (await run(client, "print(1 + 1)"))[0]["text"] == "2\n"
     await until(lambda: udp_sockets(pid) <= quiet, 15, "the matrix's labs closing")
 

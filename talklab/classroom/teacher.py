@@ -143,8 +143,9 @@ class Classroom(Service):
         names = ", ".join(self.students) or "no student yet"
         remake = f"the cell with {self.made_by}" if self.made_by else \
             "the cell that makes it (`classroom = await talklab.Classroom(...)`)"
-        return (f"The classroom is still running ({names}). Run the next cell, or this one "
-                f"again; if the class seems stuck, run {remake} again.")
+        return (f"The classroom is still running ({names}). Run this cell again before the "
+                "next (it did not finish: what it was making may be missing); if the class "
+                f"seems stuck, run {remake} again.")
 
     async def close(self) -> None:
         """Stop every server (students' calls already up carry on: the seed's Step 9)."""

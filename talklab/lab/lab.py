@@ -225,8 +225,8 @@ class Lab:
             "the cell that makes it (`lab = await talklab.Lab(...)`)"
         return (f"The lab is still running, with {len(self.people)} "
                 f"{'person' if len(self.people) == 1 else 'people'} ({voice} in voice). Run "
-                f"the next cell, or this one again; if the lab seems stuck, run {remake} "
-                "again.")
+                "this cell again before the next (it did not finish: what it was making may be "
+                f"missing); if the lab seems stuck, run {remake} again.")
 
     async def close(self, because: str = "their lab was closed") -> None:
         """Close every person, then the servers. Safe to call twice."""
