@@ -290,9 +290,15 @@ def _shape(people: list[Any], order: list[str]) -> str | None:
     return None
 
 
+AFTER_THE_SERVER = 100  # frames (2 s of audio) each ear must still hear, both ways of a call
+PATIENCE = 15.0  # s for them: a busy machine decodes more slowly than real time, and a call
+# that carries on slowly still carries on (a call that stopped gets nothing at all)
+
+
 async def _after_the_server(lab: Any, people: list[Any]) -> int:
     """Close the signaling server (Step 9) and count the calls that still carry audio, both
-    ways, two seconds later."""
+    ways: two seconds more of it reach each ear (far more than the 16 packets a jitter buffer
+    can hold from before)."""
     before = {(p.name, sid): link.ear.frames for p in people for sid, link in p.links.items()}
     assert lab.server is not None
     await lab.server.close()
@@ -302,7 +308,7 @@ async def _after_the_server(lab: Any, people: list[Any]) -> int:
         if link is None:
             return False
         try:
-            await link.ear.wait_frames(before[(p.name, sid)] + 100, 6)
+            await link.ear.wait_frames(before[(p.name, sid)] + AFTER_THE_SERVER, PATIENCE)
         except TimeoutError:
             return False
         return True
