@@ -17,6 +17,7 @@ from helpers import in_namespace, running_jupyterlab, tcp_only, udp_dropped, wri
 from test_chromium_page import CHROMIUM, HEADLESS
 
 from talklab.browser.media import NotAllowedError
+from talklab.views.microphone import MicrophoneClosed
 
 SCHOOL = "jupyter.school.test"  # resolved to 127.0.0.1 by the refusing Chromium
 FAKE_MIC_HZ = 700.0
@@ -77,6 +78,8 @@ def test_a_closed_microphone_leaves_a_still_and_a_new_one_closes_the_last():
     first._message(first, {"type": "state", "state": "closed", "detail": "x",
                            "tracks": ["ended"]}, [])  # the page confirms
     assert "data-tracks='ended'" in first.still() and first.state == "closed"
+    with pytest.raises(MicrophoneClosed, match="run the cell that makes it"):
+        first.stream  # noqa: B018  (a closed microphone hears nothing more: said, not silence)
     assert "nothing of your voice reached the kernel" in second.still()
     assert "object at 0x" not in second.still() + repr(second)
     second.close()

@@ -105,8 +105,10 @@ class LoudnessView(LiveView):
             line = sparkline([v - FLOOR_DBFS for v in series], width=220,
                              top=-FLOOR_DBFS, colour="#15803d")
             rows.append(f"<tr><td>{html.escape(name)}</td><td>{said}</td><td>{line}</td></tr>")
-        body = "".join(rows) or "<tr><td colspan='3'><i>nobody has a call with " \
-                                f"{speaker} yet</i></td></tr>"
+        body = "".join(rows) or (
+            "<tr><td colspan='3'><i>waiting for the first reading</i></td></tr>"
+            if not self.readings else
+            f"<tr><td colspan='3'><i>nobody has a call with {speaker} yet</i></td></tr>")
         return (f"<table style='font-size:85%'><tr><th>listener</th><th>{speaker}, now</th>"
                 f"<th>{speaker}'s loudness in their ears, last "
                 f"{self.window * self.every:.0f} s (silence at the bottom)</th></tr>{body}"

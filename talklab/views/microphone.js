@@ -154,7 +154,7 @@ function render({ model, el }) {
       }
     };
     timer = setInterval(report, 250);
-    say("streaming", `${ctx.sampleRate} Hz`);
+    say("streaming", `${ctx.sampleRate} Hz in your browser, 48 kHz in the kernel`);
   }
 
   function report() {
@@ -165,7 +165,7 @@ function render({ model, el }) {
     const { hz } = dominant(outMeter, ctx.sampleRate);
     const wasBusy = busy;
     busy = sent - acked > BEHIND;
-    if (busy !== wasBusy) { show(); say(busy ? "paused" : "streaming", `${ctx.sampleRate} Hz`); }
+    if (busy !== wasBusy) { show(); say(busy ? "paused" : "streaming", `${ctx.sampleRate} Hz in your browser, 48 kHz in the kernel`); }
     if (busy && !wasBusy) el.dataset.paused = String(+(el.dataset.paused || 0) + 1);
     if (busy) tell({ type: "ping" }); // answered once the kernel reads messages again
     if (!ctx) return;

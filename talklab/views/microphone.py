@@ -78,6 +78,10 @@ TEXT = ("your microphone and ears: a button to click in JupyterLab (if you read 
         "instead, this JupyterLab lacks anywidget's front end: see talklab's README)")
 
 
+class MicrophoneClosed(RuntimeError):
+    """``mic.stream`` of a microphone that was closed (by itself, its person, or its lab)."""
+
+
 class BrowserMicrophone(anywidget.AnyWidget):
     """The learner's microphone and ears, from their own page (see the module's docstring)."""
 
@@ -251,7 +255,13 @@ class BrowserMicrophone(anywidget.AnyWidget):
     @property
     def stream(self) -> MediaStream:
         """The learner's microphone as a MediaStream, for ``lab.join(..., stream=mic.stream)``.
-        Raises :class:`NotAllowedError` if the learner's browser refused it."""
+        Raises :class:`NotAllowedError` if the learner's browser refused it, and
+        :class:`MicrophoneClosed` once it was closed (it hears nothing more from the page)."""
+        if self.state == "closed":
+            raise MicrophoneClosed(
+                f"this microphone was closed ({self.detail or 'released'}) and hears nothing "
+                "more: run the cell that makes it (`mic = talklab.BrowserMicrophone()`) again, "
+                "click its button, then this cell")
         if self.refusal is not None:
             raise NotAllowedError("your browser refused the microphone "
                                   f"({self.refusal.removeprefix('NotAllowedError: ')}); "
