@@ -17,13 +17,13 @@ its one OpusFanout, whose frames_encoded the load counts, and everyone else hear
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from talklab.browser.media import SAMPLE_RATE
+from talklab.tasks import cancel_and_wait
 
 BITRATE = 32_000  # Opus voice quality; a steady tone needs far less
 QUEUE_FRAMES = 10  # 200 ms: a sender further behind than that drops the oldest
@@ -116,9 +116,6 @@ class OpusFanout:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for track in list(self._subscribers):
             track.stop()

@@ -14,7 +14,6 @@ between the strongest bin and its neighbours, which resolves a tone through Opus
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 
@@ -23,6 +22,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from talklab.browser.latency import Envelope
 from talklab.browser.media import SAMPLE_RATE
+from talklab.tasks import cancel_and_wait
 
 SILENCE_DBFS = -60.0
 
@@ -115,9 +115,7 @@ class Ear:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def wait_frames(self, count: int, timeout: float) -> None:

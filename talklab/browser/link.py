@@ -18,7 +18,6 @@ link never holds up the others, and a candidate never overtakes its offer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from talklab.ice import (
 )
 from talklab.ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
 from talklab.nat import Host
+from talklab.tasks import cancel_and_wait
 
 LINK_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed")
 
@@ -399,12 +399,8 @@ class Link:
             if not waiting.done():
                 waiting.set_exception(InvalidStateError(
                     f"the connection with {self.remote_name} was closed"))
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._worker
-        if self._trickling is not None:
-            self._trickling.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._trickling
+        await cancel_and_wait(self._worker)
+        await cancel_and_wait(self._trickling, Exception)
         await self.ear.stop()
         if self._track is not None:
             self._track.stop()

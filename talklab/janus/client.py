@@ -39,6 +39,8 @@ from typing import Any
 
 import aiohttp
 
+from talklab.tasks import cancel_and_wait
+
 KEEPALIVE_EVERY = 25.0  # s; Janus drops a silent session after session_timeout (60 s)
 POLL_EVENTS = 10  # events per long-poll answer at most
 TRACE_LENGTH = 5000
@@ -256,9 +258,7 @@ class Session:
             return
         self.closed = True
         for task in (self._poller, self._keeper):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         with contextlib.suppress(JanusError, aiohttp.ClientError, TimeoutError):
             await self.client.post(self.path, {"janus": "destroy"})
         self._fail(JanusError(0, "session destroyed"))

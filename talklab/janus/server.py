@@ -36,6 +36,7 @@ from talklab._service import Service
 from talklab.janus import loopback
 from talklab.janus.client import JanusClient
 from talklab.janus.config import DEFAULT_PLUGINS, JanusSettings, janus_library_folder, write_config
+from talklab.tasks import cancel_and_wait
 
 LOG_LINES = 400  # kept for errors and for learners (Janus.log)
 READY_HINTS = ("webserver started", "REST (HTTP/HTTPS) transport plugin initialized")
@@ -340,9 +341,9 @@ class Janus(Service):
                     await process.wait()
                 self.stopped_in = time.monotonic() - asked
             self.returncode = process.returncode
-        if self._reader is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self._reader, 1.0)
+        if self._reader is not None:  # (its last lines, for a second; then it is stopped)
+            await asyncio.wait({self._reader}, timeout=1.0)
+            await cancel_and_wait(self._reader)
             self._reader = None
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -46,6 +46,7 @@ from talklab.janus.client import Handle, Json
 from talklab.janus.peer import JanusLink
 from talklab.janus.room import Person, Room, Seat
 from talklab.janus.server import Janus
+from talklab.tasks import cancel_and_wait
 
 MAX_PUBLISHERS = 64
 DONE = ("connected", "failed", "closed")
@@ -167,10 +168,7 @@ class SfuPerson(Person):
 
     async def _unsubscribe(self, feed: int) -> None:
         task = self._tasks.pop(feed, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for link in [x for x in self.links if x.feed == feed and not x.closed]:
             await link.close()
             self.links.remove(link)
@@ -181,8 +179,7 @@ class SfuPerson(Person):
         for task in [*self._tasks.values(), *self._leaving]:
             task.cancel()
         for task in [*self._tasks.values(), *self._leaving]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
         if self.publisher is not None and not self.closed:
             with contextlib.suppress(Exception):

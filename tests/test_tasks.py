@@ -1,0 +1,106 @@
+"""Stopping a task without swallowing the waiter's own cancellation (talklab/tasks.py): the
+trap that made Interrupt Kernel do nothing in a cell that replaced a person (issue 22's second
+learner trial)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from talklab.tasks import cancel_and_wait
+
+
+async def slow_to_stop(stopping: asyncio.Event) -> None:
+    """A task that takes a moment to end once cancelled (as a connection closing does)."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        stopping.set()
+        await asyncio.sleep(0.2)
+        raise
+
+
+async def test_a_stopped_task_ends_quietly():
+    stopping = asyncio.Event()
+    task = asyncio.ensure_future(slow_to_stop(stopping))
+    await asyncio.sleep(0)
+    await cancel_and_wait(task)
+    assert task.cancelled() and stopping.is_set()
+    await cancel_and_wait(task)  # (again: nothing to do)
+    await cancel_and_wait(None)
+
+
+async def test_the_waiters_own_cancellation_is_raised_not_swallowed():
+    stopping = asyncio.Event()
+    child = asyncio.ensure_future(slow_to_stop(stopping))
+    await asyncio.sleep(0)
+    went_on = []
+
+    async def cell() -> None:  # an interrupted cell: cancelled while it stops its child
+        await cancel_and_wait(child)
+        went_on.append("the cell went on")
+
+    waiter = asyncio.ensure_future(cell())
+    await stopping.wait()
+    waiter.cancel()  # (what Interrupt Kernel does to an async cell)
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert went_on == []
+    with contextlib.suppress(asyncio.CancelledError):
+        await child
+
+
+async def test_clean_up_after_a_cancellation_still_finishes():
+    """A task cancelled already, closing what it made before it re-raises: stopping its
+    children is not cut short (no new cancellation came while it waited)."""
+    stopping = asyncio.Event()
+    child = asyncio.ensure_future(slow_to_stop(stopping))
+    cleaned = []
+
+    async def join() -> None:
+        try:
+            await asyncio.Event().wait()
+        except BaseException:
+            await cancel_and_wait(child)
+            cleaned.append("closed")
+            raise
+
+    task = asyncio.ensure_future(join())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == ["closed"] and child.cancelled()
+
+
+async def test_the_usual_way_swallows_it():
+    """Why the module exists: suppress(CancelledError) around the await loses the waiter's."""
+    stopping = asyncio.Event()
+    child = asyncio.ensure_future(slow_to_stop(stopping))
+    await asyncio.sleep(0)
+
+    async def cell() -> str:
+        child.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await child
+        return "the cell went on"
+
+    waiter = asyncio.ensure_future(cell())
+    await stopping.wait()
+    waiter.cancel()
+    assert await waiter == "the cell went on"
+
+
+async def test_only_the_exceptions_named_quiet_end_there():
+    async def fails() -> None:
+        raise ValueError("broken")
+
+    task = asyncio.ensure_future(fails())
+    await asyncio.sleep(0)
+    await cancel_and_wait(task, ValueError)
+    task = asyncio.ensure_future(fails())
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError):
+        await cancel_and_wait(task)
