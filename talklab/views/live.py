@@ -135,8 +135,8 @@ class LiveView:
         now and opened later keeps this frame, and must not pass for the room as it is)."""
         if self.closed:
             return self.stopped_note()
-        return (f"last drawn {time.strftime('%H:%M:%S on %d %b')}: a live view is redrawn "
-                "only while the kernel that drew it runs")
+        return (f"live: drawn at {time.strftime('%H:%M:%S on %d %b')}, and again as the room "
+                "changes while this kernel runs (a notebook reopened later shows this frame)")
 
     def _draw(self) -> str:
         return self.frame() + f"<div><small><i>{self.note()}</i></small></div>"

@@ -53,7 +53,7 @@ function render({ model, el }) {
     <div style="display:flex;gap:1.2em;align-items:center;font-size:90%;margin-top:.3em">
       <span>your voice, going up <meter class="talklab-up" min="-60" max="0" low="-45"
         value="-60" style="width:8em"></meter></span>
-      <span>what you hear, coming down <meter class="talklab-down" min="-60" max="0" low="-45"
+      <span class="talklab-down-meter" style="display:none">what you hear, coming down <meter class="talklab-down" min="-60" max="0" low="-45"
         value="-60" style="width:8em"></meter></span>
       <span>use headphones: your speakers would feed the room back into your microphone</span>
     </div>
@@ -87,8 +87,11 @@ function render({ model, el }) {
   let busy = false; // said here: a busy kernel would hear of it only after its cell
   const show = () => {
     const detail = model.get("detail");
+    // (the kernel says "no browser" until this page tells it it is here: a moment)
+    const label = model.get("state") === "no browser" ? "shown in your browser: telling the kernel"
+      : model.get("label");
     stateText.textContent = busy ? model.get("paused_label")
-      : model.get("label") + (detail ? `: ${detail}` : "");
+      : label + (detail ? ` (${detail})` : "");
     button.disabled = ["streaming", "paused"].includes(model.get("state"));
   };
   model.on("change:label", show);
@@ -217,7 +220,10 @@ function render({ model, el }) {
     if (msg.type === "ack") acked = msg.received;
     else if (msg.type === "clock") tell({ type: "clock", t0: msg.t0, t1: now(), tk: msg.tk });
     else if (msg.type === "latency") latency.textContent = msg.text;
-    else if (msg.type === "play") play(buffers, msg.rate);
+    else if (msg.type === "play") {  // (the meter shows once there is something to hear)
+      el.querySelector(".talklab-down-meter").style.display = "";
+      play(buffers, msg.rate);
+    }
     else if (msg.type === "close") stop(msg.why || "closed");
   });
   button.addEventListener("click", () => { closed = false; start(); });
