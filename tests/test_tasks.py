@@ -4,8 +4,10 @@ learner trial)."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import pathlib
 
 import pytest
 
@@ -104,3 +106,20 @@ async def test_only_the_exceptions_named_quiet_end_there():
     await asyncio.sleep(0)
     with pytest.raises(ValueError):
         await cancel_and_wait(task)
+
+
+def test_no_module_suppresses_a_cancellation_around_an_await():
+    """``with suppress(CancelledError): await ...`` swallows an interrupt (see talklab/tasks.py):
+    no module of talklab or its server writes it."""
+    root = pathlib.Path(__file__).parent.parent
+    found = []
+    for path in sorted([*(root / "talklab").rglob("*.py"), *(root / "server").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.With | ast.AsyncWith):
+                for item in node.items:
+                    call = item.context_expr
+                    if isinstance(call, ast.Call) and "suppress" in ast.unparse(call.func) and \
+                            "CancelledError" in ast.unparse(call) and \
+                            any(isinstance(n, ast.Await) for n in ast.walk(node)):
+                        found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not found, found
