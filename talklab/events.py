@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from talklab.tasks import within
+
 log = logging.getLogger("talklab.events")
 
 T = TypeVar("T")
@@ -34,7 +36,7 @@ async def until(changed: asyncio.Event, condition: Callable[[], T | None],
             await changed.wait()
         return value
 
-    return await asyncio.wait_for(loop(), timeout)
+    return await within(loop(), timeout)
 
 
 @dataclass(frozen=True)

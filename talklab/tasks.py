@@ -14,6 +14,10 @@ close(); raise``) still finishes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(task: asyncio.Future | None, *quiet: type[BaseException]) -> None:
@@ -32,3 +36,14 @@ async def cancel_and_wait(task: asyncio.Future | None, *quiet: type[BaseExceptio
     except quiet:
         pass
 
+
+
+async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """``await awaitable``, bounded by ``timeout`` s (:class:`TimeoutError`; None: unbounded):
+    :func:`asyncio.wait_for` without its trap in Python 3.11. There, a waiter cancelled just as
+    what it awaits finishes returns the result and forgets the cancellation (CPython
+    gh-86296, fixed in 3.12): a learner's interrupt of a cell that waits for the room, landing
+    as the room got there, did nothing. :func:`asyncio.timeout` counts cancellations and
+    raises the waiter's."""
+    async with asyncio.timeout(timeout):
+        return await awaitable

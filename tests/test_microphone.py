@@ -78,8 +78,9 @@ def test_a_closed_microphone_leaves_a_still_and_a_new_one_closes_the_last():
     first._message(first, {"type": "state", "state": "closed", "detail": "x",
                            "tracks": ["ended"]}, [])  # the page confirms
     assert "data-tracks='ended'" in first.still() and first.state == "closed"
-    with pytest.raises(MicrophoneClosed, match="run the cell that makes it"):
+    with pytest.raises(MicrophoneClosed, match="run the cell that makes it") as closed:
         first.stream  # noqa: B018  (a closed microphone hears nothing more: said, not silence)
+    assert len(closed.value._render_traceback_()) == 1  # one sentence in a notebook
     assert "nothing of your voice reached the kernel" in second.still()
     assert "object at 0x" not in second.still() + repr(second)
     second.close()

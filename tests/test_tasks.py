@@ -11,7 +11,7 @@ import pathlib
 
 import pytest
 
-from talklab.tasks import cancel_and_wait
+from talklab.tasks import cancel_and_wait, within
 
 
 async def slow_to_stop(stopping: asyncio.Event) -> None:
@@ -108,6 +108,29 @@ async def test_only_the_exceptions_named_quiet_end_there():
         await cancel_and_wait(task)
 
 
+async def test_a_wait_cancelled_as_its_answer_comes_is_cancelled():
+    """The cell awaited the room; the room got there in the same turn of the loop as the
+    interrupt: the interrupt wins (asyncio.wait_for of Python 3.11 returned the answer)."""
+    answer = asyncio.get_running_loop().create_future()
+
+    async def cell() -> str:
+        return await within(answer, 5)
+
+    waiter = asyncio.ensure_future(cell())
+    await asyncio.sleep(0)
+    answer.set_result("the room is connected")
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+
+
+async def test_within_bounds_and_answers():
+    assert await within(asyncio.sleep(0, "yes"), 1) == "yes"
+    assert await within(asyncio.sleep(0, "yes"), None) == "yes"
+    with pytest.raises(TimeoutError):
+        await within(asyncio.Event().wait(), 0.05)
+
+
 def test_no_module_suppresses_a_cancellation_around_an_await():
     """``with suppress(CancelledError): await ...`` swallows an interrupt (see talklab/tasks.py):
     no module of talklab or its server writes it."""
@@ -122,4 +145,13 @@ def test_no_module_suppresses_a_cancellation_around_an_await():
                             "CancelledError" in ast.unparse(call) and \
                             any(isinstance(n, ast.Await) for n in ast.walk(node)):
                         found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not found, found
+
+
+def test_no_module_waits_with_asyncio_wait_for():
+    """talklab waits with talklab.tasks.within (see its docstring), never asyncio.wait_for."""
+    root = pathlib.Path(__file__).parent.parent / "talklab"
+    found = [str(p) for p in sorted(root.rglob("*.py"))
+             if "server" not in p.relative_to(root).parts[:1]
+             and "asyncio.wait_for(" in p.read_text()]
     assert not found, found

@@ -11,7 +11,6 @@ history, read through talklab.ice.inspect.pairs).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from typing import Any
@@ -21,6 +20,7 @@ import aioice.stun
 import aioice.turn
 
 from talklab._aiortc.registry import HOST, SETTINGS, patch, settings_of, stock
+from talklab.tasks import within
 
 
 @patch(aioice.ice.Connection, "__init__")
@@ -58,7 +58,7 @@ async def turn_delete(self: Any) -> None:
     """4. Deleting a TURN allocation waits at most :data:`DELETE_TIMEOUT` (the module docstring
     of :mod:`talklab._aiortc` says why); a TURN server that answers is done in milliseconds."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stock(aioice.turn.TurnClientMixin, "delete")(self),
+        await within(stock(aioice.turn.TurnClientMixin, "delete")(self),
                                DELETE_TIMEOUT)
 
 

@@ -22,7 +22,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from talklab.browser.latency import Envelope
 from talklab.browser.media import SAMPLE_RATE
-from talklab.tasks import cancel_and_wait
+from talklab.tasks import cancel_and_wait, within
 
 SILENCE_DBFS = -60.0
 
@@ -126,7 +126,7 @@ class Ear:
         waiter = (count, future)
         self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(future, timeout)
+            await within(future, timeout)
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)

@@ -62,6 +62,7 @@ from talklab.browser.signaling import client as signaling_client
 from talklab.events import EventBus, until
 from talklab.nat import Host
 from talklab.notebook import Sentence
+from talklab.tasks import within
 
 
 class VoiceError(Exception):
@@ -202,7 +203,7 @@ class Person:
             self._replies[reply] = future
         try:
             await self.emit(event, data)
-            return await asyncio.wait_for(future, timeout)
+            return await within(future, timeout)
         except TimeoutError:
             raise TimeoutError(f"{self.name}: the server did not answer {event} within "
                                f"{timeout} s") from None

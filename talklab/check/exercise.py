@@ -27,6 +27,7 @@ from typing import Any
 
 from talklab.check.feedback import NOT_YET, Feedback
 from talklab.notebook import on_interrupt
+from talklab.tasks import within
 
 STUB = "still the stub: replace the `raise NotImplementedError` with your code, then run again."
 
@@ -143,7 +144,7 @@ def unawaited(caught: list[warnings.WarningMessage]) -> list[str]:
 async def _run(function: Any, live: Callable[[Any], Awaitable[Feedback]], name: str,
                timeout: float) -> Feedback:
     try:
-        return await asyncio.wait_for(live(function), timeout)
+        return await within(live(function), timeout)
     except NotImplementedError:
         return Feedback(NOT_YET, STUB)
     except TimeoutError:

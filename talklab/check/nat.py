@@ -24,6 +24,7 @@ from talklab.address import Address
 from talklab.check.exercise import call, run
 from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 from talklab.nat import Host, Nat, NatTransport
+from talklab.tasks import within
 
 __all__ = ["allows", "turn_bytes"]
 
@@ -143,12 +144,12 @@ async def _packets(function: Any) -> Feedback | None:
             senders[name] = (transport, peer_inbox)
         friend_socket, friend_inbox = senders["friend"]
         out.sendto(b"hello", friend_socket.get_extra_info("sockname")[:2])
-        _, public = await asyncio.wait_for(friend_inbox.queue.get(), WAIT)  # the mapping
+        _, public = await within(friend_inbox.queue.get(), WAIT)  # the mapping
         for case in CASES:
             if case.sender == "stranger, now known":  # the host writes to the stranger's IP
                 out.sendto(b"hi", senders["stranger"][0].get_extra_info("sockname")[:2])
             senders[case.sender][0].sendto(case.sender.encode(), public)
-            _remote, verdict = await asyncio.wait_for(recorder.decisions.get(), WAIT)
+            _remote, verdict = await within(recorder.decisions.get(), WAIT)
             if isinstance(verdict, Exception):
                 return Feedback(NOT_YET, f"on {case.what}, your rule raised "
                                 f"{type(verdict).__name__}: {verdict}; the NAT dropped the "
@@ -158,7 +159,7 @@ async def _packets(function: Any) -> Feedback | None:
                                 f"{type(verdict).__name__} {verdict!r}: return True (let it "
                                 "in) or False (drop it).")
             if verdict:
-                await asyncio.wait_for(inbox.queue.get(), WAIT)  # it really arrived inside
+                await within(inbox.queue.get(), WAIT)  # it really arrived inside
             if verdict != case.expected:
                 return Feedback(NOT_YET, f"real packets through your NAT: {case.hint}")
         return None

@@ -16,6 +16,7 @@ from typing import Any
 from talklab.check.exercise import call, explain, run, where
 from talklab.check.feedback import NOT_YET, RIGHT, Feedback, Spec, Whole, question
 from talklab.server import payloads
+from talklab.tasks import within
 
 __all__ = ["relay_answer", "seats_taken"]
 
@@ -80,7 +81,7 @@ async def _live_answer(function: Any) -> Feedback:
         dave = await lab.join("Dave", voice=True)  # Alice offers; Dave answers
         connected = False
         try:
-            await asyncio.wait_for(returned.wait(), 6)
+            await within(returned.wait(), 6)
             # what the function returned is judged at once; only a relay that looks right
             # waits for the call to carry audio
             if relayed and _judge(relayed[0], alice.sid, True).verdict == RIGHT:

@@ -39,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from talklab.tasks import cancel_and_wait
+from talklab.tasks import cancel_and_wait, within
 
 KEEPALIVE_EVERY = 25.0  # s; Janus drops a silent session after session_timeout (60 s)
 POLL_EVENTS = 10  # events per long-poll answer at most
@@ -299,7 +299,7 @@ class Handle:
         waiter = (match, future)
         self._waiters.append(waiter)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await within(future, timeout)
         finally:
             self._waiters.remove(waiter)
 
@@ -315,7 +315,7 @@ class Handle:
         try:
             answer = await self.session.client.post(self.path, message)
             if answer.get("janus") == "ack":
-                answer = await asyncio.wait_for(future, timeout)
+                answer = await within(future, timeout)
             return _reply(answer)
         finally:
             self.session.forget(message["transaction"])

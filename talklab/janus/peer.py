@@ -22,7 +22,6 @@ every SDP Janus sent, with loopback candidates only).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from talklab.browser.hearing import Ear
 from talklab.ice import route_of, selected_pair
 from talklab.ice.trickle import loopback_only
 from talklab.janus.client import Handle
+from talklab.tasks import within
 
 KINDS = ("publish", "subscribe", "mix")
 
@@ -246,7 +246,7 @@ class JanusLink:
             if sender.track is not None:
                 sender.track.stop()
         with contextlib.suppress(Exception):  # a half-made connection may fail to close
-            await asyncio.wait_for(self.pc.close(), 5)
+            await within(self.pc.close(), 5)
         if self.handle is not None:
             await self.handle.detach()
         self.step("closed")

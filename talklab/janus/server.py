@@ -36,7 +36,7 @@ from talklab._service import Service
 from talklab.janus import loopback
 from talklab.janus.client import JanusClient
 from talklab.janus.config import DEFAULT_PLUGINS, JanusSettings, janus_library_folder, write_config
-from talklab.tasks import cancel_and_wait
+from talklab.tasks import cancel_and_wait, within
 
 LOG_LINES = 400  # kept for errors and for learners (Janus.log)
 READY_HINTS = ("webserver started", "REST (HTTP/HTTPS) transport plugin initialized")
@@ -283,7 +283,7 @@ class Janus(Service):
         if process.returncode is not None or exited in done:
             if self._reader is not None:  # the rest of its last words
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._reader), 1.0)
+                    await within(asyncio.shield(self._reader), 1.0)
             cause, port_taken = _why(self.log(LOG_LINES), process.returncode, settings.port,
                                      settings.host)
             raise JanusStartError(cause, self.log(), port_taken=port_taken)
@@ -334,7 +334,7 @@ class Janus(Service):
                 with contextlib.suppress(ProcessLookupError):
                     process.terminate()
                 try:
-                    await asyncio.wait_for(process.wait(), self.stop_timeout)
+                    await within(process.wait(), self.stop_timeout)
                 except TimeoutError:
                     with contextlib.suppress(ProcessLookupError):
                         process.kill()

@@ -33,6 +33,7 @@ from talklab.events import Event, EventBus
 from talklab.lab.diagnose import why_not_connected
 from talklab.lab.kinds import Servers
 from talklab.nat import Nat
+from talklab.tasks import within
 
 # from least to most advanced: of the two sides' views, an edge shows the less advanced
 RANK = {s: i for i, s in enumerate(("closed", "failed", "new", "disconnected", "connecting",
@@ -232,7 +233,7 @@ class MeshRooms:
             return bool(ends) and all(end in ("failed", "closed") for end in ends)
 
         try:
-            await asyncio.wait_for(self.events.until(lambda: done() or hopeless()), timeout)
+            await within(self.events.until(lambda: done() or hopeless()), timeout)
         except TimeoutError:
             raise TimeoutError(self._why_not(f"within {timeout} s")) from None
         if not done():

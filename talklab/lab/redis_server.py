@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 from talklab._service import Service
 from talklab.notebook import made_by
+from talklab.tasks import within
 
 
 class RedisUnavailable(RuntimeError):
@@ -82,7 +83,7 @@ class RedisServer(Service):
             "--save", "", "--appendonly", "no", "--dir", self._folder.name,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, process_group=0)
         try:
-            await asyncio.wait_for(self._ready(), self.start_timeout)
+            await within(self._ready(), self.start_timeout)
         except BaseException:
             await self.close()
             raise
@@ -124,7 +125,7 @@ class RedisServer(Service):
         if process is not None and process.returncode is None:
             process.terminate()
             try:
-                await asyncio.wait_for(process.wait(), 10)
+                await within(process.wait(), 10)
             except TimeoutError:
                 process.kill()
                 await process.wait()

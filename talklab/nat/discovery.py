@@ -28,6 +28,7 @@ from aioice import stun
 from talklab.address import Address
 from talklab.nat.behaviour import AD, APD, EI, Behaviour, nat_type
 from talklab.nat.network import Host, Nat, NatTransport
+from talklab.tasks import within
 
 
 @dataclass
@@ -73,7 +74,7 @@ class _Client(asyncio.DatagramProtocol):
         for _ in range(tries):
             self.transport.sendto(bytes(request), server)
             try:
-                return await asyncio.wait_for(asyncio.shield(future), timeout)
+                return await within(asyncio.shield(future), timeout)
             except TimeoutError:
                 continue
         self.answers.pop(request.transaction_id, None)

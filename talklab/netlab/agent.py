@@ -47,6 +47,7 @@ from typing import Any
 
 from talklab.netlab.protocol import MAX_LINE, Hello, ProtocolError, Reply, Request, parse_request
 from talklab.netlab.topology import DOCUMENTATION
+from talklab.tasks import within
 
 
 class Refused(RuntimeError):
@@ -188,7 +189,7 @@ class Host:
 
     async def udp_receive(self, port: int, timeout: float = 1.0) -> dict[str, Any] | None:
         try:
-            data, source = await asyncio.wait_for(self.sockets[port][1].get(), timeout)
+            data, source = await within(self.sockets[port][1].get(), timeout)
         except TimeoutError:
             return None
         return {"data": data.decode(errors="replace"), "from": source}

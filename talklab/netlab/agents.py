@@ -27,6 +27,7 @@ from typing import Any
 
 from talklab.netlab.pairing import Description, Outcome
 from talklab.netlab.protocol import MAX_LINE, Hello, ProtocolError, Request, parse_reply
+from talklab.tasks import within
 
 START_TIMEOUT = 20.0  # s for a fresh agent to say hello (imports aioice on a busy machine)
 CALL_TIMEOUT = 10.0
@@ -78,7 +79,7 @@ class Agent:
             stderr=asyncio.subprocess.PIPE, env=_environment(), limit=MAX_LINE + 2)
         agent = cls(name, namespace, process)
         try:
-            agent.hello = await asyncio.wait_for(asyncio.shield(agent._greeted), timeout)
+            agent.hello = await within(asyncio.shield(agent._greeted), timeout)
         except TimeoutError:
             agent.kill()
             raise AgentGone(f"agent {name} in {namespace} said nothing within {timeout:g} s"
@@ -111,7 +112,7 @@ class Agent:
                 return
             if not line:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.process.wait(), 2)
+                    await within(self.process.wait(), 2)
                 await asyncio.sleep(0)  # (let the stderr reader take the last lines)
                 self._fail(f"agent {self.name} exited (status {self.process.returncode})")
                 return
@@ -170,7 +171,7 @@ class Agent:
             self._pending.pop(id, None)
             raise AgentGone(f"agent {self.name} cannot be written to: {exc}") from None
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await within(future, timeout)
         except TimeoutError:
             raise TimeoutError(f"agent {self.name}: {op} took more than {timeout:g} s") from None
         finally:
@@ -189,7 +190,7 @@ class Agent:
             with contextlib.suppress(AgentGone, AgentError, TimeoutError):
                 await self.call("exit", timeout=timeout)
         try:
-            await asyncio.wait_for(self.process.wait(), timeout)
+            await within(self.process.wait(), timeout)
         except TimeoutError:
             self.kill()
             await self.process.wait()

@@ -28,6 +28,7 @@ from aioice import Candidate, Connection
 from talklab._aiortc import access
 from talklab.address import Address
 from talklab.ice.inspect import route_of
+from talklab.tasks import within
 
 ROUTES = ("host", "srflx", "prflx", "relay")
 
@@ -103,7 +104,7 @@ class Peer:
         t0 = time.monotonic()
         error = None
         try:
-            await asyncio.wait_for(self.connection.connect(), timeout)
+            await within(self.connection.connect(), timeout)
         except ConnectionError as exc:
             error = f"ICE failed: {exc}"
         except TimeoutError:

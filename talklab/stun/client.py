@@ -17,6 +17,7 @@ from typing import Any
 from aioice import stun
 
 from talklab.address import Address
+from talklab.tasks import within
 
 
 @dataclass
@@ -65,7 +66,7 @@ async def bindings(servers: list[Address], *, host=None, change: int = 0,
             answers[request.transaction_id] = answer = loop.create_future()
             sender.sendto(data, server)
             try:
-                response, origin = await asyncio.wait_for(answer, timeout)
+                response, origin = await within(answer, timeout)
             except TimeoutError:
                 response, origin = None, None
             exchanges.append(Exchange(data, response, local, origin))

@@ -54,6 +54,7 @@ import traitlets
 from talklab.browser.latency import Delay, Envelope, clock_offset, delay
 from talklab.browser.learner import MAX_SECONDS, CaptureBuffer, Mix, PageVoice
 from talklab.browser.media import FRAME_SECONDS, SAMPLE_RATE, MediaStream, NotAllowedError
+from talklab.notebook import Sentence
 from talklab.views.live import LiveOutput, bundle, html_bundle
 
 _JS = pathlib.Path(__file__).with_name("microphone.js")
@@ -78,8 +79,9 @@ TEXT = ("your microphone and ears: a button to click in JupyterLab (if you read 
         "instead, this JupyterLab lacks anywidget's front end: see talklab's README)")
 
 
-class MicrophoneClosed(RuntimeError):
-    """``mic.stream`` of a microphone that was closed (by itself, its person, or its lab)."""
+class MicrophoneClosed(Sentence, RuntimeError):
+    """``mic.stream`` of a microphone that was closed (by itself, its person, or its lab): said
+    in one sentence, without talklab's frames."""
 
 
 class BrowserMicrophone(anywidget.AnyWidget):

@@ -22,6 +22,7 @@ import html
 from talklab.browser.person import VoiceError
 from talklab.lab.lab import DEFAULT_ROOM
 from talklab.notebook import made_by
+from talklab.tasks import within
 from talklab.views.live import LiveOutput, bundle, html_bundle
 from talklab.views.room import MeshView
 
@@ -116,7 +117,7 @@ class RoomPanel:
     async def settle(self, timeout: float = 10) -> None:
         """Wait until every click so far has been carried out."""
         if self.tasks:
-            await asyncio.wait_for(asyncio.gather(*list(self.tasks)), timeout)
+            await within(asyncio.gather(*list(self.tasks)), timeout)
 
     # -- what the panel shows ---------------------------------------------------------------------
     def state(self, name: str) -> str:
