@@ -1,4 +1,4 @@
-"""Stopping a background task without swallowing a cancellation of one's own.
+"""Stopping a task, and bounding a wait, without swallowing a cancellation of one's own.
 
 The usual way to stop a task, ``task.cancel()`` then ``with suppress(CancelledError): await
 task``, has a trap: if the task that waits is itself cancelled meanwhile (a learner's
@@ -8,7 +8,8 @@ as if nothing happened. :func:`cancel_and_wait` tells the two apart with
 :meth:`asyncio.Task.cancelling` (Python 3.11): a cancellation asked of the waiter while it
 waits is raised; the stopped task's own ends quietly. Counted from when it starts waiting, so
 that clean-up already running because the waiter was cancelled (``except BaseException: await
-close(); raise``) still finishes.
+close(); raise``) still finishes. :func:`within` bounds a wait as :func:`asyncio.wait_for`
+does, without that function's own form of the same trap in Python 3.11 (its docstring).
 """
 
 from __future__ import annotations

@@ -58,8 +58,7 @@ async def turn_delete(self: Any) -> None:
     """4. Deleting a TURN allocation waits at most :data:`DELETE_TIMEOUT` (the module docstring
     of :mod:`talklab._aiortc` says why); a TURN server that answers is done in milliseconds."""
     with contextlib.suppress(TimeoutError):
-        await within(stock(aioice.turn.TurnClientMixin, "delete")(self),
-                               DELETE_TIMEOUT)
+        await within(stock(aioice.turn.TurnClientMixin, "delete")(self), DELETE_TIMEOUT)
 
 
 @patch(aioice.ice.Connection, "check_state")
