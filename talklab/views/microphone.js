@@ -53,8 +53,9 @@ function render({ model, el }) {
     <div style="display:flex;gap:1.2em;align-items:center;font-size:90%;margin-top:.3em">
       <span>your voice, going up <meter class="talklab-up" min="-60" max="0" low="-45"
         value="-60" style="width:8em"></meter></span>
-      <span class="talklab-down-meter" style="display:none">what you hear, coming down <meter class="talklab-down" min="-60" max="0" low="-45"
-        value="-60" style="width:8em"></meter></span>
+      <span class="talklab-down-meter" style="display:none">what you hear, coming down
+        <meter class="talklab-down" min="-60" max="0" low="-45" value="-60" style="width:8em">
+        </meter></span>
       <span>use headphones: your speakers would feed the room back into your microphone</span>
     </div>
     <div class="talklab-latency" style="font-size:85%;margin-top:.2em"></div>`;
@@ -84,6 +85,7 @@ function render({ model, el }) {
     }
   };
   const say = (state, detail = "") => tell({ type: "state", state, detail });
+  const rates = () => `${ctx.sampleRate} Hz in your browser, 48 kHz in the kernel`;
   let busy = false; // said here: a busy kernel would hear of it only after its cell
   const show = () => {
     const detail = model.get("detail");
@@ -157,7 +159,7 @@ function render({ model, el }) {
       }
     };
     timer = setInterval(report, 250);
-    say("streaming", `${ctx.sampleRate} Hz in your browser, 48 kHz in the kernel`);
+    say("streaming", rates());
   }
 
   function report() {
@@ -168,7 +170,7 @@ function render({ model, el }) {
     const { hz } = dominant(outMeter, ctx.sampleRate);
     const wasBusy = busy;
     busy = sent - acked > BEHIND;
-    if (busy !== wasBusy) { show(); say(busy ? "paused" : "streaming", `${ctx.sampleRate} Hz in your browser, 48 kHz in the kernel`); }
+    if (busy !== wasBusy) { show(); say(busy ? "paused" : "streaming", rates()); }
     if (busy && !wasBusy) el.dataset.paused = String(+(el.dataset.paused || 0) + 1);
     if (busy) tell({ type: "ping" }); // answered once the kernel reads messages again
     if (!ctx) return;
