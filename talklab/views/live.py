@@ -13,21 +13,29 @@ last state once more, marked as stopped.
 Redraws are throttled (:class:`Throttle`): a burst of events costs one redraw, at most every
 ``min_interval`` seconds, and a redraw still pending when the view stops is drawn at once.
 
+A view of what has no events (loudness, counters) samples it instead (:class:`SampledView`):
+a background task reads the lab every ``every`` seconds, so no cell waits for it; one such view
+of a kind per lab (a re-run cell replaces the last one), stopped when the lab closes.
+
 Where a view needs buttons (the room panel) it is a widget while it runs; it too replaces its
 output with a picture when it stops. Every output carries a sentence of its own as its
 plain-text form, so no learner ever sees a Python repr.
 
 Tested in tests/test_views.py (a live mesh view redraws by itself and leaves its last drawing when
-it closes) and tests/test_exercises_00.py (a live output shows a sentence where it cannot be drawn).
+it closes; a sampled view re-run replaces the last one and stops with its lab) and
+tests/test_exercises_00.py (a live output shows a sentence where it cannot be drawn).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
+
+from talklab.events import until
 
 
 def bundle(widget: Any, text: str) -> dict[str, Any]:
@@ -161,3 +169,66 @@ class LiveView:
         if not self.html:
             self.html = self._draw()
         self.output.show(self.data())
+
+
+class SampledView(LiveView):
+    """A live view that samples ``lab`` every ``every`` seconds in a background task
+    (:meth:`sample`, then a redraw), one of its kind per lab, stopped when the lab closes."""
+
+    _current: ClassVar[dict[tuple[type, int], SampledView]] = {}
+
+    def __init__(self, lab: Any, every: float) -> None:
+        super().__init__()
+        self.lab, self.every = lab, every
+        self.readings = 0
+        self._read = asyncio.Event()
+
+    def start(self) -> None:
+        """Replace the view of this kind already following ``lab`` (a re-run cell), and start
+        sampling. Subclasses call it last in their ``__init__``."""
+        self.html = self._draw()
+        key = (type(self), id(self.lab))
+        previous = SampledView._current.get(key)
+        if previous is not None:
+            previous.close()
+        SampledView._current[key] = self
+        self._unsubscribe = self.lab.events.subscribe(
+            lambda event: self.close() if event.kind in ("lab-closing", "lab-closed") else None)
+        self._task = asyncio.ensure_future(self._run())
+
+    async def sample(self) -> None:
+        """Read what the view shows, once."""
+        raise NotImplementedError
+
+    async def read(self) -> None:
+        """Take one reading now (the task does this every ``every`` s)."""
+        await self.sample()
+        self.readings += 1
+        self.redraw()
+        self._read.set()
+
+    async def wait_readings(self, count: int, timeout: float = 10) -> None:
+        """Wait until ``count`` readings in all have been taken."""
+        await until(self._read, lambda: self.readings >= count, timeout)
+
+    async def _run(self) -> None:
+        while not self.closed:
+            try:
+                await self.read()
+            except Exception as exc:  # a view must never take the room down
+                self.html = f"<i>unavailable: {html.escape(str(exc))}</i>"
+                self.output.update(self.data())
+            await asyncio.sleep(self.every)  # (a sampling period, not a wait for an event)
+
+    def stopped_note(self) -> str:
+        return "stopped: the lab closed (or this view was replaced); these are its last readings"
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self._unsubscribe()
+        self._task.cancel()
+        key = (type(self), id(self.lab))
+        if SampledView._current.get(key) is self:
+            del SampledView._current[key]
+        self.stop()

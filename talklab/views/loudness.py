@@ -14,15 +14,13 @@ Tested in tests/test_views.py (the view follows a voice that starts and stops).
 
 from __future__ import annotations
 
-import asyncio
 import html
 import math
 import time
 from collections import deque
-from typing import Any, ClassVar
+from typing import Any
 
-from talklab.events import until
-from talklab.views.live import LiveView
+from talklab.views.live import SampledView
 from talklab.views.stats import sparkline
 
 FLOOR_DBFS = -60.0  # quieter than this is drawn as silence
@@ -41,7 +39,7 @@ def loudness(ear: Any, seconds: float = EVERY) -> float:
     return FLOOR_DBFS if not math.isfinite(level) else max(FLOOR_DBFS, level)
 
 
-class LoudnessView(LiveView):
+class LoudnessView(SampledView):
     """How loud ``speaker`` is in every other person's ears, live.
 
         view = LoudnessView(lab, "Dave"); view       # in a notebook cell
@@ -49,26 +47,16 @@ class LoudnessView(LiveView):
     """
 
     text = "how loud a voice arrives at each listener, live (run the notebook to see it move)"
-    _by_lab: ClassVar[dict[int, LoudnessView]] = {}
 
     def __init__(self, lab: Any, speaker: str, every: float = EVERY,
                  window: int = WINDOW) -> None:
-        super().__init__()
-        self.lab, self.speaker, self.every = lab, speaker, every
+        super().__init__(lab, every)
+        self.speaker = speaker
         self.history: dict[str, deque[float]] = {}
         self.window = window
-        self.readings = 0
-        self._read = asyncio.Event()
-        self.html = self._draw()
-        previous = LoudnessView._by_lab.get(id(lab))
-        if previous is not None:
-            previous.close()  # a re-run cell: one view per lab
-        LoudnessView._by_lab[id(lab)] = self
-        self._unsubscribe = lab.events.subscribe(
-            lambda event: self.close() if event.kind in ("lab-closing", "lab-closed") else None)
-        self._task = asyncio.ensure_future(self._run())
+        self.start()
 
-    def read(self) -> None:
+    async def sample(self) -> None:
         """One reading of every listener's ear on their call with the speaker."""
         for person in list(self.lab.people.values()):
             if person.name == self.speaker or person.closed:
@@ -78,23 +66,11 @@ class LoudnessView(LiveView):
             if link is not None:
                 self.history.setdefault(person.name, deque(maxlen=self.window)).append(
                     loudness(link.ear, self.every))
-        self.readings += 1
-        self.changed()
-        self._read.set()
 
     def level(self, listener: str) -> float:
         """The last reading for ``listener`` (FLOOR_DBFS if none)."""
         series = self.history.get(listener)
         return series[-1] if series else FLOOR_DBFS
-
-    async def wait_readings(self, count: int, timeout: float = 10) -> None:
-        """Wait until ``count`` readings in all have been taken."""
-        await until(self._read, lambda: self.readings >= count, timeout)
-
-    async def _run(self) -> None:
-        while not self.closed:
-            self.read()
-            await asyncio.sleep(self.every)  # (a sampling period, not a wait for an event)
 
     def frame(self) -> str:
         speaker = html.escape(self.speaker)
@@ -114,15 +90,3 @@ class LoudnessView(LiveView):
                 f"{self.window * self.every:.0f} s (silence at the bottom)</th></tr>{body}"
                 f"</table><small>readings: {self.readings}, every {self.every:g} s, of the "
                 "audio each listener decoded</small>")
-
-    def stopped_note(self) -> str:
-        return "stopped: the lab closed (or this view was replaced); these are its last readings"
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self._unsubscribe()
-        self._task.cancel()
-        if LoudnessView._by_lab.get(id(self.lab)) is self:
-            del LoudnessView._by_lab[id(self.lab)]
-        self.stop()

@@ -17,17 +17,15 @@ tests/test_exercises_00.py (on notebook 00's room).
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from talklab.browser.link import Link, LinkStats
-from talklab.events import until
 from talklab.notebook import made_by
-from talklab.views.live import LiveView
+from talklab.views.live import SampledView
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ def sparkline(values: Sequence[float | None], width: int = 150, height: int = 26
             "</svg>")
 
 
-class LinkStatsView(LiveView):
+class LinkStatsView(SampledView):
     """Live counters for every call in a lab (or for the links you give it).
 
         view = LinkStatsView(lab); view          # in a notebook cell
@@ -84,27 +82,16 @@ class LinkStatsView(LiveView):
     """
 
     text = "each call's counters, live (run the notebook to see them move)"
-    _by_lab: ClassVar[dict[int, LinkStatsView]] = {}
-
     def __init__(self, lab: Any, links: Iterable[Link] | None = None, every: float = 1.0,
                  window: int = 30) -> None:
-        super().__init__()
-        self.lab, self.every, self.window = lab, every, window
+        super().__init__(lab, every)
+        self.window = window
         self.made_by = made_by()
         self._links = list(links) if links is not None else None
         self.history: dict[tuple[str, str], deque[Rates]] = {}
         self._last: dict[tuple[str, str], LinkStats] = {}
-        self.readings = 0
-        self._read = asyncio.Event()
         self._shown: list[Link] = []  # the calls of the last reading
-        self.html = self._draw()
-        previous = LinkStatsView._by_lab.get(id(lab))
-        if previous is not None:
-            previous.close()  # a re-run cell: one live view per lab
-        LinkStatsView._by_lab[id(lab)] = self
-        self._unsubscribe = lab.events.subscribe(
-            lambda event: self.close() if event.kind in ("lab-closing", "lab-closed") else None)
-        self._task = asyncio.ensure_future(self._run())
+        self.start()
 
     def links(self) -> list[Link]:
         if self.closed:  # the calls as they were last read: a stopped view keeps its rows
@@ -114,8 +101,8 @@ class LinkStatsView(LiveView):
         return [link for p in list(self.lab.people.values()) for link in p.links.values()
                 if not link.closed]
 
-    async def read(self) -> None:
-        """Take one reading of every call now (the task does this every ``every`` s)."""
+    async def sample(self) -> None:
+        """One reading of every call's counters."""
         self._shown = self.links()
         for link in self._shown:
             key = (link.local_name, link.remote_name)
@@ -125,22 +112,6 @@ class LinkStatsView(LiveView):
             if before is not None:
                 self.history.setdefault(key, deque(maxlen=self.window)).append(
                     rates(before, now))
-        self.readings += 1
-        self.redraw()
-        self._read.set()
-
-    async def wait_readings(self, count: int, timeout: float = 10) -> None:
-        """Wait until ``count`` readings in all have been taken."""
-        await until(self._read, lambda: self.readings >= count, timeout)
-
-    async def _run(self) -> None:
-        while not self.closed:
-            try:
-                await self.read()
-            except Exception as exc:  # a view must never take the room down
-                self.html = f"<i>stats unavailable: {html.escape(str(exc))}</i>"
-                self.output.update(self.data())
-            await asyncio.sleep(self.every)  # (a sampling period, not a wait for an event)
 
     def frame(self) -> str:
         head = ("<tr><th>call</th><th>route</th><th>state</th><th>pkt/s ↑</th>"
@@ -172,15 +143,7 @@ class LinkStatsView(LiveView):
                 f"{head}{body}</table></div>"
                 f"<small>readings: {self.readings}, every {self.every:g} s</small>")
 
-    def stopped_note(self) -> str:
-        return "stopped: the lab closed (or this view was replaced); these are its last readings"
-
     def close(self) -> None:
-        if self.closed:
-            return
-        self._shown = self.links()  # every call there is now, read or not (06: Carol's two)
-        self._unsubscribe()
-        self._task.cancel()
-        if LinkStatsView._by_lab.get(id(self.lab)) is self:
-            del LinkStatsView._by_lab[id(self.lab)]
-        self.stop()
+        if not self.closed:
+            self._shown = self.links()  # every call there is now, read or not (06: Carol's two)
+        super().close()
