@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .PHONY: lab test lint bench clean node-deps browser-deps coturn-deps redis-deps janus-deps janus-native \
-	netlab-deps
+	netlab-deps tshark-deps
 
 # -- Python ------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -43,6 +43,11 @@ browser-deps:
 coturn-deps:
 	@command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || \
 		{ $(APT) update && $(APT) install -y coturn; }
+
+# -- tshark (Wireshark's command line), to read talklab's captures as Wireshark would
+#    (tests/test_capture.py); noninteractive: non-root users are not allowed to capture ----------
+tshark-deps:
+	@command -v tshark >/dev/null || { $(APT) update && $(APT) install -y tshark; }
 
 # -- Redis, for several signaling servers sharing one set of rooms (tests/test_redis.py) --------
 redis-deps:
@@ -81,7 +86,8 @@ lint: $(VENV)/.installed
 # the tests again, 4 s of each worker's collection.
 # `make test PYTEST_ARGS=--durations=0` prints where the time went (tests/durations.py sums it)
 test: lint $(VENV)/.installed tests/node/node_modules/.installed \
-		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps janus-deps janus-native netlab-deps
+		bench/node/node_modules/.installed browser-deps coturn-deps redis-deps janus-deps janus-native \
+		netlab-deps tshark-deps
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 3 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed bench/node/node_modules/.installed redis-deps

@@ -82,7 +82,13 @@ from talklab._aiortc.registry import (  # noqa: F401  (the package's API: a lab'
 
 
 def _load() -> None:
-    from talklab._aiortc import checks, decoding, gathering, nomination  # noqa: F401  (they register their patches)
+    from talklab._aiortc import (  # noqa: F401  (they register their patches)
+        checks,
+        decoding,
+        gathering,
+        nomination,
+        taps,
+    )
 
 
 def enter() -> None:

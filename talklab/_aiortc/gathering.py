@@ -12,11 +12,12 @@ behind simulated NATs).
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 import aioice.ice
 import aioice.turn
 
+from talklab._aiortc import taps
 from talklab._aiortc.registry import HOST, patch, stock
 from talklab.address import is_loopback
 
@@ -65,12 +66,18 @@ def connection_made(self: aioice.ice.StunProtocol, transport: Any) -> None:
         self._talklab_loopback = is_loopback(address)  # type: ignore[attr-defined]
         relayed = isinstance(transport, aioice.turn.TurnTransport)
         nat = getattr(host, "nat", None)
+        sockname = None if relayed else transport.get_extra_info("sockname")
         if nat is not None and not relayed:
             from talklab.nat.network import NatTransport  # (talklab.nat imports nothing from here)
             self._talklab_host = host  # type: ignore[attr-defined]
             received = stock(aioice.ice.StunProtocol, "datagram_received")
-            transport = NatTransport(transport, host,
-                                     lambda data, addr: received(self, data, addr))
+
+            def through_nat(data: bytes, addr: tuple[Any, ...]) -> None:
+                taps.received(self, data, addr)
+                received(self, data, addr)
+            transport = NatTransport(transport, host, through_nat)
+        if sockname is not None:  # (a relay's datagrams are seen at its TURN client's socket)
+            transport = taps.socket_made(self, transport, host, sockname[:2])
     stock(aioice.ice.StunProtocol, "connection_made")(self, transport)
 
 
@@ -79,6 +86,7 @@ def datagram_received(self: aioice.ice.StunProtocol, data: bytes | str,
                       addr: tuple[Any, ...]) -> None:
     """2. and 3. An agent gathering on loopback hears only loopback; a host behind a NAT hears,
     on its private address, only its own LAN (the rest must come through the NAT)."""
+    taps.received(self, cast(bytes, data), addr)  # (what reached the socket, heard or not)
     if getattr(self, "_talklab_loopback", False) and not _loopback(addr[0]):
         dropped = getattr(self, "talklab_dropped_outside", 0)
         self.talklab_dropped_outside = dropped + 1  # type: ignore[attr-defined]
@@ -92,8 +100,12 @@ def datagram_received(self: aioice.ice.StunProtocol, data: bytes | str,
 @patch(aioice.turn.TurnClientUdpProtocol, "connection_made")
 def turn_udp_connection_made(self: Any, transport: Any) -> None:
     """3. Behind a UDP-blocking firewall, note it: the UDP TURN client will send nothing."""
-    nat = getattr(HOST.get(), "nat", None)
+    host = HOST.get()
+    nat = getattr(host, "nat", None)
     self._talklab_blocked = bool(nat is not None and nat.blocks_udp)
+    if host is not None:
+        transport = taps.socket_made(self, transport, host,
+                                     transport.get_extra_info("sockname")[:2])
     stock(aioice.turn.TurnClientUdpProtocol, "connection_made")(self, transport)
 
 

@@ -159,10 +159,29 @@ TABLE: tuple[Internal, ...] = (
     Internal(_SENDER, "_handle_rtcp_packet", "coroutine method", "a JanusLink notes Janus's "
              "first receiver report as an event", signature="(self, packet)"),
     Internal(_DTLS, "_handle_rtcp_data", "coroutine method", "hands each RTCP packet to its "
-             "recipient's _handle_rtcp_packet, looked up at each call",
-             signature="(self, data)", uses=("_handle_rtcp_packet",)),
+             "recipient's _handle_rtcp_packet, looked up at each call; taps: an RTCP packet "
+             "after SRTCP unprotected it", signature="(self, data)",
+             uses=("_handle_rtcp_packet",), patched=True),
     Internal(_DTLS, "_set_role", "method", "a JanusLink answers Janus as the DTLS server",
              signature="(self, role)"),
+    # -- taps: what a host's sockets and DTLS transports see, for a capture ----------------------
+    Internal("aioice.turn.TurnClientUdpProtocol", "datagram_received", "method", "taps: what "
+             "the TURN server sends to a host's TURN client socket", signature="(self, data, addr)",
+             patched=True),
+    Internal(_DTLS, "_send_rtp", "coroutine method", "taps: an RTP or RTCP packet before SRTP "
+             "protects it", signature="(self, data)", uses=("protect", "protect_rtcp"),
+             patched=True),
+    Internal(_DTLS, "_handle_rtp_data", "coroutine method", "taps: an RTP packet after SRTP "
+             "unprotected it", signature="(self, data, arrival_time_ms)", patched=True),
+    Internal(_DTLS, "start", "coroutine method", "taps: the DTLS handshake begins and ends "
+             "inside it", signature="(self, remoteParameters)", uses=("_do_handshake",),
+             patched=True),
+    Internal(_DTLS, "_ssl", "attribute", "taps: the DTLS connection's client random and master "
+             "secret (the key log), its cipher and its SRTP keys"),
+    Internal(_DTLS, "encrypted", "attribute", "taps: whether the DTLS handshake completed",
+             type="bool"),
+    Internal(_DTLS, "_role", "attribute", "which end of the DTLS handshake a transport is "
+             "(client or server)", type="str"),
     # -- aiortc: 7. a lab's audio decoded on the loop ---------------------------------------------
     Internal(_RECEIVER, "receive", "coroutine method", "7. a lab's audio receiver gets a "
              "LoopDecoder where aiortc starts its decoder thread", signature="(self, parameters)",

@@ -34,7 +34,9 @@ has gone) and tests/test_clear_errors.py (the settings it refuses, and a replace
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, ClassVar
 
 import networkx as nx
@@ -49,6 +51,7 @@ from talklab.lab.kinds import Rooms, Servers
 from talklab.lab.mesh import MeshRooms
 from talklab.lab.servers import LocalServers
 from talklab.lab.student import RemoteServer, refuse_local_options
+from talklab.media_plane.capture import CaptureFiles
 from talklab.nat import Nat
 from talklab.notebook import Sentence, made_by, note_made, on_interrupt
 from talklab.server import DEFAULT_VOICE_CAP
@@ -125,6 +128,7 @@ class Lab:
         self.first_people: str | None = None
         self._quiet_interrupt: Callable[[], None] | None = None
         self._speaks_on_interrupt = speaks_on_interrupt
+        self._captures: list[CaptureFiles] = []  # open captures (lab.capture), closed with it
 
     # -- what it is made of ----------------------------------------------------------------------
     @property
@@ -233,6 +237,8 @@ class Lab:
         if self._started:
             self.closed_by = made_by()
             self.events.publish("lab-closing")  # views keep the room as it was, before it ends
+        for files in list(self._captures):
+            files.close()
         await self.rooms.close(because)
         await self.servers.close()
         if self._entered:
@@ -377,6 +383,33 @@ class Lab:
         (over the last ``seconds``; in an MCU, found in the mix); returns who hears whom."""
         return await wait_everyone_hears(lambda: self.people.values(), self.events, seconds,
                                          timeout)
+
+    # -- the packets of a call --------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def capture(self, path: str | os.PathLike[str] = "call.pcapng",
+                      of: str | None = None) -> AsyncIterator[CaptureFiles]:
+        """``async with lab.capture("call.pcapng"):`` records what one person's machine sends
+        and receives while the block runs (by default the first person's), as Wireshark on
+        it would: ``call.pcapng`` holds the datagrams on the wire (STUN, DTLS, SRTP, SRTCP)
+        with the DTLS key log inside, ``call.rtp.pcapng`` the same calls' RTP and RTCP in the
+        clear (see :mod:`talklab.media_plane.capture`). Written as it goes; closed at the end
+        of the block, or when the lab closes."""
+        people = self.people
+        if of is None:
+            if not people:
+                raise ValueError("a capture listens on a person's machine: join someone first "
+                                 "(`await lab.join(...)`), then capture")
+            of = next(iter(people))
+        if of not in people:
+            raise ValueError(f"there is nobody called {of!r} in this lab (people: "
+                             f"{', '.join(people) or 'none'})")
+        files = CaptureFiles(people[of].host, path, of)
+        self._captures.append(files)
+        try:
+            yield files
+        finally:
+            files.close()
+            self._captures.remove(files)
 
     # -- the room as a graph ------------------------------------------------------------------
     def graph(self) -> nx.Graph:

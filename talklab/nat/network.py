@@ -201,6 +201,9 @@ class Host:
         self.address = address
         self.nat = nat
         self.closed = False
+        # what listens on this machine's sockets, as Wireshark would on a laptop: a
+        # talklab.media_plane.capture.Capture, told every datagram (talklab._aiortc.taps)
+        self.tap: Any = None
 
     def close(self) -> None:
         """The machine is gone: its address may be given to a new one."""

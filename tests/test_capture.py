@@ -1,0 +1,205 @@
+"""The packets of a voice, recorded (talklab.media_plane and talklab._aiortc.taps): what the
+wire carries, told apart as RFC 7983 does; pcapng files tshark reads, with the DTLS key log
+inside; the round-trip time of RFC 3550."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from talklab import Lab
+from talklab.media_plane import demux, pcapng, rtt
+from talklab.media_plane.capture import Capture, CaptureFiles
+
+
+
+def tshark(*args: str) -> list[list[str]]:
+    """tshark's ``-T fields`` rows (tab-separated). Its stderr (a warning when run as root) is
+    not an error; its exit status is."""
+    if shutil.which("tshark") is None:
+        raise RuntimeError("tshark is not installed: `make test` installs it (apt: tshark)")
+    result = subprocess.run(["tshark", *args], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.splitlines()]
+
+
+# -- what a datagram is, from its first byte -----------------------------------------------------
+@pytest.mark.parametrize("first, second, kind", [
+    (0x00, 0x01, demux.STUN), (0x01, 0x01, demux.STUN), (22, 0xFE, demux.DTLS),
+    (23, 0xFE, demux.DTLS), (0x40, 0x00, demux.CHANNEL_DATA), (0x80, 0x60, demux.RTP),
+    (0x80, 0xE0, demux.RTP), (0x80, 0xC8, demux.RTCP), (0x81, 0xC9, demux.RTCP),
+    (0x90, 0xDF, demux.RTCP), (0xC0, 0x00, demux.OTHER), (10, 0, demux.OTHER)])
+def test_a_datagram_is_told_apart_by_its_first_byte(first, second, kind):
+    assert demux.classify(bytes([first, second]) + b"\0" * 10) == kind
+
+
+def test_channel_data_unwraps_and_refuses_a_length_past_its_end():
+    inner = bytes([0x80, 0x60]) + b"x" * 10
+    assert demux.unwrap_channel_data(struct.pack("!HH", 0x4001, 12) + inner) == (0x4001, inner)
+    assert demux.unwrap_channel_data(struct.pack("!HH", 0x4001, 99) + inner) is None
+    assert demux.unwrap_channel_data(inner) is None and demux.classify(b"") == demux.OTHER
+
+
+# -- RFC 3550's round trip -------------------------------------------------------------------------
+def test_round_trip_is_arrival_minus_lsr_minus_dlsr():
+    sent = rtt.ntp_time(1_765_000_000.25)  # an SR leaves at this time...
+    lsr = rtt.middle_32(sent)
+    held = round(0.5 * 65536)  # ...the other end holds it 0.5 s before its RR...
+    arrival = rtt.ntp_time(1_765_000_000.25 + 0.5 + 0.1)  # ...which arrives 0.6 s after it left
+    assert rtt.round_trip(arrival, lsr, held) == pytest.approx(0.1, abs=2 / 65536)
+    assert rtt.round_trip(arrival, 0, held) is None  # no SR received yet: no round trip
+    assert rtt.round_trip(arrival, lsr, held + 65536) == pytest.approx(-0.9, abs=2 / 65536)
+
+
+# -- the file Wireshark opens ---------------------------------------------------------------------
+def test_blocks_are_padded_and_carry_their_length_twice():
+    for block in (pcapng.section_header("a comment"), pcapng.interface("Alice"),
+                  pcapng.decryption_secrets(b"CLIENT_RANDOM 00 11\n"),
+                  pcapng.enhanced_packet(0, 1.5, b"abcde")):
+        assert len(block) % 4 == 0
+        length = struct.unpack("<I", block[4:8])[0]
+        assert length == len(block) == struct.unpack("<I", block[-4:])[0]
+
+
+def test_a_udp_packet_refuses_mixed_ip_versions_and_oversize():
+    with pytest.raises(ValueError, match="IP versions differ"):
+        pcapng.udp_packet(("127.0.0.1", 1), ("::1", 2), b"")
+    with pytest.raises(ValueError, match="65,527"):
+        pcapng.udp_packet(("127.0.0.1", 1), ("127.0.0.2", 2), b"x" * 65_528)
+
+
+def test_tshark_reads_packets_with_correct_checksums_and_their_times(tmp_path):
+    path = tmp_path / "two.pcapng"
+    with open(path, "wb") as file:
+        writer = pcapng.Writer(file, "a test")
+        writer.packet("Alice", 1_765_000_000.123456, ("127.10.0.1", 5000),
+                      ("127.10.0.2", 6000), b"hello")
+        writer.packet("Alice", 1_765_000_000.5, ("::1", 5001), ("::1", 6001), b"world!")
+    rows = tshark("-r", str(path), "-o", "ip.check_checksum:TRUE", "-o",
+                  "udp.check_checksum:TRUE", "-T", "fields", "-e", "frame.time_epoch",
+                  "-e", "ip.src", "-e", "ipv6.src", "-e", "udp.srcport", "-e", "ip.checksum.status",
+                  "-e", "udp.checksum.status", "-e", "udp.payload", "-e", "frame.interface_name")
+    assert [(r[0], r[1] or r[2], r[3], r[4], r[5], bytes.fromhex(r[6]), r[7]) for r in rows] == [
+        ("1765000000.123456000", "127.10.0.1", "5000", "1", "1", b"hello", "Alice"),
+        ("1765000000.500000000", "::1", "5001", "", "1", b"world!", "Alice")]  # 1: good
+
+
+# -- the capture's one rule: the key before the records it decrypts -------------------------------
+class Sink:
+    def __init__(self) -> None:
+        self.written: list[tuple[str, object]] = []
+
+    def packet(self, interface_name, unix_time, source, destination, payload, comment=""):
+        self.written.append(("packet", payload))
+
+    def secrets(self, key_log):
+        self.written.append(("secrets", key_log))
+
+
+def test_datagrams_are_held_while_a_handshake_runs_and_follow_its_key():
+    sink = Sink()
+    capture = Capture(sink)
+    a, b = ("127.10.0.1", 1), ("127.10.0.2", 2)
+    capture.wire(1.0, a, b, b"\x00\x01stun")
+    capture.handshake_started("call")
+    capture.wire(1.1, b, a, bytes([22]) + b"hello")
+    capture.wire(1.2, a, b, bytes([23]) + b"finished, encrypted")
+    assert [w[0] for w in sink.written] == ["packet"]  # held
+    capture.handshake_ended("call", b"CLIENT_RANDOM aa bb\n")
+    assert sink.written == [("packet", b"\x00\x01stun"), ("secrets", b"CLIENT_RANDOM aa bb\n"),
+                            ("packet", bytes([22]) + b"hello"),
+                            ("packet", bytes([23]) + b"finished, encrypted")]
+    assert capture.counts == {demux.STUN: 1, demux.DTLS: 2} and capture.key_logs == 1
+
+
+def test_a_handshake_that_never_ends_holds_a_bounded_number_of_datagrams():
+    sink = Sink()
+    capture = Capture(sink)
+    capture.handshake_started("call")
+    for i in range(3 * 512):
+        capture.wire(float(i), ("127.10.0.1", 1), ("127.10.0.2", 2), bytes([0x80, 0x60]))
+        assert len(capture._held) <= 512
+    capture.close()
+    assert len(sink.written) == 3 * 512 and capture.unkeyed >= 2
+
+
+def test_a_capture_file_must_be_pcapng_and_one_per_machine(tmp_path):
+    class Host:
+        tap = None
+    host = Host()
+    with pytest.raises(ValueError, match="pcapng"):
+        CaptureFiles(host, tmp_path / "call.pcap", "Alice")
+    files = CaptureFiles(host, tmp_path / "sub" / "call.pcapng", "Alice")
+    assert host.tap is files.capture and files.plaintext_path.name == "call.rtp.pcapng"
+    with pytest.raises(RuntimeError, match="already being captured"):
+        CaptureFiles(host, tmp_path / "other.pcapng", "Alice")
+    files.close()
+    files.close()
+    assert host.tap is None
+
+
+# -- a real call, recorded ------------------------------------------------------------------------
+def _ssrc(sdp: str) -> int:
+    return int(re.search(r"a=ssrc:(\d+)", sdp).group(1))
+
+
+async def test_a_two_person_call_recorded_and_read_by_tshark(tmp_path):
+    """Alice's machine, recorded while Bob joins her call: each way STUN checks, then the
+    DTLS handshake (its ClientHello from Bob, the answerer), then SRTP at 50 packets a second;
+    tshark decrypts the handshake with the key log inside the file and reads the clear file as
+    RTP with payload type 96, with the SSRCs of the SDP."""
+    path = tmp_path / "call.pcapng"
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        async with lab.capture(path) as files:
+            bob = await lab.join("Bob", voice=True)
+            await lab.wait_connected(10)
+            await asyncio.gather(alice.wait_heard(3.0), bob.wait_heard(3.0))
+        alice_link, bob_link = alice.link_to("Bob"), bob.link_to("Alice")
+        ssrcs = {_ssrc(alice_link.pc.localDescription.sdp): "Alice",
+                 _ssrc(bob_link.pc.localDescription.sdp): "Bob"}
+    assert bob_link.role == "answerer" and files.capture.key_logs == 1
+    a, b = alice.host.address, bob.host.address
+
+    rows = tshark("-r", str(path), "-T", "fields", "-e", "frame.time_epoch", "-e", "ip.src",
+                  "-e", "ip.dst", "-e", "udp.payload")
+    wire = [(float(t), src, dst, bytes.fromhex(payload)) for t, src, dst, payload in rows]
+    for src, dst in ((a, b), (b, a)):
+        kinds = [demux.classify(d) for _, s, t, d in wire if (s, t) == (src, dst)]
+        first = {kind: kinds.index(kind) for kind in (demux.STUN, demux.DTLS, demux.RTP)}
+        assert first[demux.STUN] < first[demux.DTLS] < first[demux.RTP], kinds[:20]
+        srtp = [t for t, s, d, data in wire if (s, d) == (src, dst)
+                and demux.classify(data) == demux.RTP]
+        steady = [t for t in srtp if t >= srtp[0] + 0.5]  # (after the first burst)
+        rate = (len(steady) - 1) / (steady[-1] - steady[0])
+        assert 48 <= rate <= 52, f"{src} -> {dst}: {rate:.1f} SRTP packets a second"
+    hello = next((s, d) for _, s, d, data in wire if demux.classify(data) == demux.DTLS)
+    assert hello == (b, a)  # the answerer is the DTLS client: it says ClientHello first
+
+    handshake = tshark("-r", str(path), "-Y", "dtls.handshake", "-T", "fields", "-e", "ip.src",
+                       "-e", "dtls.handshake.type")
+    types = [(src, set(kinds.split(","))) for src, kinds in handshake]
+    assert types[0] == (b, {"1"})  # ClientHello, from Bob
+    assert [src for src, kinds in types if "20" in kinds] == [b, a]  # both Finished, decrypted
+    five_tuples = {(s, d) for _, s, d, data in wire if demux.classify(data) == demux.RTP}
+    assert five_tuples == {(a, b), (b, a)}
+
+    rtp = tshark("-r", str(files.plaintext_path), "--enable-heuristic", "rtp_udp", "-Y", "rtp",
+                 "-T", "fields", "-e", "rtp.ssrc", "-e", "rtp.p_type", "-e", "rtp.seq",
+                 "-e", "rtp.timestamp", "-e", "rtp.marker")
+    by_ssrc: dict[int, list[tuple[int, int]]] = {}
+    for ssrc, payload_type, seq, timestamp, marker in rtp:
+        assert payload_type == "96" and marker in ("1", "True")  # Opus; aiortc marks every one
+        by_ssrc.setdefault(int(ssrc, 16), []).append((int(seq), int(timestamp)))
+    assert set(by_ssrc) == set(ssrcs)
+    for packets in by_ssrc.values():
+        assert len(packets) >= 140
+        assert all((s2 - s1) % 65536 == 1 and (t2 - t1) % 2**32 == 960
+                   for (s1, t1), (s2, t2) in itertools.pairwise(packets))
