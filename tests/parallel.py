@@ -66,6 +66,8 @@ EXCLUSIVE: dict[str, str] = {
     "test_network_lab.py::test_the_textbook_matrix_is_the_same_every_run_and_turn_only_adds_relays":
         "the routes ICE nominates within its patience of 1 s: a loaded machine's late checks "
         "once turned a prflx call into a relayed one",
+    "test_capture.py::test_a_two_person_call_recorded_and_read_by_tshark":
+        "SRTP packets a second on the wire, 50 ± 2",
     "test_microphone.py::test_the_learner_is_dave_with_their_microphone_and_ears":
         "frames read in 3 s while a cell blocks (a rate), the learner's audio both ways within "
         "30 s (beside the other tests the page's frames came too late: a fresh clone), and "

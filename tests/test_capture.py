@@ -18,7 +18,6 @@ from talklab.media_plane import demux, pcapng, rtt
 from talklab.media_plane.capture import Capture, CaptureFiles
 
 
-
 def tshark(*args: str) -> list[list[str]]:
     """tshark's ``-T fields`` rows (tab-separated). Its stderr (a warning when run as root) is
     not an error; its exit status is."""

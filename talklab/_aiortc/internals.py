@@ -177,7 +177,8 @@ TABLE: tuple[Internal, ...] = (
              "inside it", signature="(self, remoteParameters)", uses=("_do_handshake",),
              patched=True),
     Internal(_DTLS, "_ssl", "attribute", "taps: the DTLS connection's client random and master "
-             "secret (the key log), its cipher and its SRTP keys"),
+             "secret (the key log), its cipher and its SRTP keys (None until the handshake starts)",
+             type="object"),
     Internal(_DTLS, "encrypted", "attribute", "taps: whether the DTLS handshake completed",
              type="bool"),
     Internal(_DTLS, "_role", "attribute", "which end of the DTLS handshake a transport is "

@@ -18,6 +18,9 @@ keys, so from the moment a handshake starts until every handshake in progress ha
 wire's datagrams are held (at most :data:`MAX_HELD`; beyond that they are written without the
 key, and :attr:`Capture.unkeyed` says so), the key-log line is written, then what was held, in
 order. Nothing else is kept: memory stays bounded whatever the call's length.
+
+Tested in tests/test_capture.py (datagrams held while a handshake runs and written after its key, a
+bounded hold, one capture per machine, a real call recorded).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ format)::
 
 No clocks need to agree: both ``A`` and ``LSR`` are the first sender's. An LSR of 0 means no SR
 was received yet: there is no round trip to compute.
+
+Tested in tests/test_capture.py (the formula on known times, an RR before any SR, a negative
+result).
 """
 
 from __future__ import annotations
