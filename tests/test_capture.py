@@ -202,3 +202,41 @@ async def test_a_two_person_call_recorded_and_read_by_tshark(tmp_path):
         assert len(packets) >= 140
         assert all((s2 - s1) % 65536 == 1 and (t2 - t1) % 2**32 == 960
                    for (s1, t1), (s2, t2) in itertools.pairwise(packets))
+
+
+# -- the fingerprint, pinning the handshake to the SDP -------------------------------------------
+def _tampered(value):
+    """``value`` with every SDP fingerprint in it changed (its first hex digit)."""
+    if isinstance(value, str):
+        return re.sub(r"(a=fingerprint:\S+ )([0-9A-F])",
+                      lambda m: m.group(1) + ("1" if m.group(2) != "1" else "2"), value)
+    if isinstance(value, dict):
+        return {k: _tampered(v) for k, v in value.items()}
+    return value
+
+
+async def test_a_tampered_fingerprint_fails_the_call_on_both_ends_and_says_so(tmp_path):
+    """Bob's answer has its a=fingerprint changed on its way to Alice (as a signaling server in
+    the middle could): Alice refuses Bob's certificate, Bob's end closes too, nobody is drawn
+    connected, and wait_connected says the fingerprints did not match."""
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        bob = await lab.join("Bob")
+        emit = bob.emit
+
+        async def in_the_middle(event, data):
+            await emit(event, _tampered(data) if event == "webrtc-answer" else data)
+        bob.emit = in_the_middle
+        async with lab.capture(tmp_path / "refused.pcapng") as files:
+            await bob.join_voice()
+            with pytest.raises(TimeoutError) as raised:
+                await lab.wait_connected(10)
+        message = str(raised.value)
+        assert "fingerprints did not match" in message and "(a call was refused)" in message
+        assert alice.link_to("Bob").refused and not bob.link_to("Alice").refused
+        assert alice.link_to("Bob").state == "failed"
+        await bob.wait_until(lambda: bob.link_to("Alice").state == "closed", 5, "Bob's end closed")
+        assert "closed the encrypted connection" in bob.link_to("Alice").failure
+        graph = lab.graph()
+        assert graph.edges["Alice", "Bob"]["state"] != "connected"
+        assert files.capture.counts[demux.RTP] == 0  # no audio ever left either end

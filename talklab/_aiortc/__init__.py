@@ -85,6 +85,7 @@ def _load() -> None:
     from talklab._aiortc import (  # noqa: F401  (they register their patches)
         checks,
         decoding,
+        dtls,
         gathering,
         nomination,
         taps,

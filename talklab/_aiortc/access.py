@@ -70,6 +70,14 @@ def add_local_candidate(connection: Connection, candidate: Candidate) -> bool:
     return True
 
 
+def refused_certificate(pc: Any) -> bool:
+    """Whether ``pc``'s DTLS refused the other end's certificate after the handshake: it did
+    not match the ``a=fingerprint`` of their description (see :mod:`talklab._aiortc.dtls`)."""
+    from talklab._aiortc.dtls import FINGERPRINT_MISMATCH, refused
+    return any(refused(t.sender.transport) == FINGERPRINT_MISMATCH
+               for t in pc.getTransceivers() if t.sender.transport is not None)
+
+
 # -- counters, read at once (no await: see talklab.lab.load) -------------------------------
 def rtp_packets(pc: Any) -> tuple[int, int]:
     """``(sent, received)`` RTP packets of an ``RTCPeerConnection`` so far: what ``getStats()``

@@ -174,8 +174,16 @@ TABLE: tuple[Internal, ...] = (
     Internal(_DTLS, "_handle_rtp_data", "coroutine method", "taps: an RTP packet after SRTP "
              "unprotected it", signature="(self, data, arrival_time_ms)", patched=True),
     Internal(_DTLS, "start", "coroutine method", "taps: the DTLS handshake begins and ends "
-             "inside it", signature="(self, remoteParameters)", uses=("_do_handshake",),
-             patched=True),
+             "inside it; a refused certificate (the peer identity checked after the handshake) "
+             "is told to the other end", signature="(self, remoteParameters)",
+             uses=("_do_handshake", "_validate_peer_identity"), patched=True),
+    Internal(_DTLS, "_write_ssl", "coroutine method", "a transport that refused the other "
+             "end's certificate flushes its close_notify alert", signature="(self)"),
+    Internal("aiortc.rtcdtlstransport", "X509_DIGEST_ALGORITHMS", "global", "the fingerprint "
+             "hashes aiortc checks, to tell a refused certificate from another failure",
+             type="dict"),
+    Internal("aiortc.rtcdtlstransport", "certificate_digest", "function", "a certificate's "
+             "fingerprint, as aiortc computes it", signature="(certificate, algorithm)"),
     Internal(_DTLS, "_ssl", "attribute", "taps: the DTLS connection's client random and master "
              "secret (the key log), its cipher and its SRTP keys (None until the handshake starts)",
              type="object"),

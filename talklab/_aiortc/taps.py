@@ -14,9 +14,10 @@ call sees it too:
 * **the clear**: each RTP and RTCP packet an ``RTCDtlsTransport`` protects
   (``_send_rtp``) or has unprotected (``_handle_rtp_data``, ``_handle_rtcp_data``), with the
   addresses of the call's selected candidate pair;
-* **the handshake**: ``RTCDtlsTransport.start`` begins and ends the DTLS handshake; its end
-  carries the TLS key-log line (``CLIENT_RANDOM``, NSS's format) read from the connection
-  (pyOpenSSL's ``client_random`` and ``master_key``, DTLS 1.2's master secret).
+* **the handshake**: its start and end (told by :mod:`.dtls`, around ``RTCDtlsTransport.start``),
+  the end with the TLS key-log line (``CLIENT_RANDOM``, NSS's format) read from the
+  connection (:func:`key_log_line`: pyOpenSSL's ``client_random`` and ``master_key``, DTLS
+  1.2's master secret).
 
 With no ``tap`` set, each costs an attribute lookup per packet: a lab that captures nothing
 pays nothing more (``bench/mesh_cpu.py``).
@@ -87,6 +88,11 @@ def turn_udp_received(self: Any, data: bytes, addr: Address) -> None:
 
 
 # -- the clear and the handshake, at the DTLS transport -----------------------------------------
+def dtls_tap(dtls: Any) -> Any:
+    """The tap listening on the host of a DTLS transport's ICE agent, or None."""
+    return _tap(_dtls_host(dtls))
+
+
 def _dtls_host(dtls: Any) -> Any:
     """The host a DTLS transport's ICE agent was made for (see :mod:`.checks`)."""
     return getattr(dtls.transport._connection, "_talklab_host", None)
@@ -102,7 +108,7 @@ def _pair_addresses(dtls: Any) -> tuple[Address, Address] | None:
 
 
 def _plain(dtls: Any, data: bytes, sent: bool) -> None:
-    tap = _tap(_dtls_host(dtls))
+    tap = dtls_tap(dtls)
     if tap is None:
         return
     addresses = _pair_addresses(dtls)
@@ -142,17 +148,3 @@ def key_log_line(dtls: Any) -> bytes | None:
     if not random or not secret:
         return None
     return f"CLIENT_RANDOM {random.hex()} {secret.hex()}\n".encode()
-
-
-@patch(RTCDtlsTransport, "start")
-async def start(self: RTCDtlsTransport, remoteParameters: Any) -> None:
-    """The DTLS handshake, told to the host's tap as it starts and ends."""
-    tap = _tap(_dtls_host(self))
-    if tap is not None:
-        tap.handshake_started(self)
-    try:
-        await stock(RTCDtlsTransport, "start")(self, remoteParameters)
-    finally:
-        tap = _tap(_dtls_host(self))
-        if tap is not None:
-            tap.handshake_ended(self, key_log_line(self))

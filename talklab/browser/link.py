@@ -156,6 +156,29 @@ class Link:
         return state
 
     @property
+    def refused(self) -> bool:
+        """Whether this end refused the other's certificate (it did not match the
+        ``a=fingerprint`` of their description)."""
+        return access.refused_certificate(self.pc)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the call failed, when its DTLS connection says why (None otherwise): the
+        certificate received did not match the description's ``a=fingerprint``, or the other
+        end closed the encrypted connection before any audio came (as it does when it refused
+        ours)."""
+        if self.refused:
+            return (f"the fingerprints did not match: the certificate {self.remote_name} "
+                    f"presented in the DTLS handshake is not the one whose fingerprint "
+                    f"(a=fingerprint) came in {self.remote_name}'s description, so "
+                    f"{self.local_name} refused the call (was the description changed on its "
+                    "way?)")
+        if self.pc.connectionState == "closed" and not self._closed and not self.ear.heard:
+            return (f"{self.remote_name} closed the encrypted connection (DTLS) before any "
+                    "audio came: they refused the call")
+        return None
+
+    @property
     def route(self) -> str | None:
         """host / srflx / prflx / relay: how the chosen candidate pair carries audio."""
         return route_of(selected_pair(self.pc))

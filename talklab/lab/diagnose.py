@@ -30,14 +30,17 @@ CLASS_TURN = ("the teacher's classroom has none: ask the teacher to start it wit
 
 
 def advice(a: End, b: End, *, stun: bool, turn: bool, state: str | None,
-           remote: bool = False, error: str | None = None) -> str:
+           remote: bool = False, error: str | None = None, failure: str | None = None) -> str:
     """One line: ``"Alice–Bob: <what is wrong>; <what would fix it>"``. ``remote``: the lab
     uses a teacher's servers, so the fix is the teacher's, not a lab option. ``error``: what
-    stopped ``a``'s side of the call, when a step of it raised."""
+    stopped ``a``'s side of the call, when a step of it raised; ``failure``: why the call
+    failed, when one of its ends knows (a refused certificate)."""
     pair = f"{a.name}–{b.name}"
     add_turn = CLASS_TURN if remote else "start the lab with turn=True"
     if error:
         return f"{pair}: {a.name}'s side of the call stopped at an error: {error}"
+    if failure:
+        return f"{pair}: {failure}"
     if state is None:
         return (f"{pair}: no connection was made (are both in voice in the same room, and "
                 f"connected to the signaling server?)")
@@ -80,9 +83,15 @@ def why_not_connected(people: Iterable[Any], missing: Iterable[tuple[Any, str, s
             continue
         seen.add(names)
         link = p.links.get(sid)
+        back = other.links.get(p.sid) if other else None  # the same call, from its other end
+        # the end that refused the other's certificate names the cause, the other its effect
+        ends = sorted((end for end in (link, back) if end is not None),
+                      key=lambda end: not getattr(end, "refused", False))
+        failures = [f for end in ends if (f := getattr(end, "failure", None))]
         lines.append(advice(_end(p), _end(other) if other else End(name, "none"),
                             stun=stun, turn=turn, remote=remote, state=state,
-                            error=getattr(link, "error", None)))
+                            error=getattr(link, "error", None),
+                            failure=failures[0] if failures else None))
     return f"not every link carried audio {when}:\n  " + "\n  ".join(
         lines or ["(no link is missing any more: it connected as the time ran out)"])
 

@@ -237,7 +237,10 @@ class MeshRooms:
         except TimeoutError:
             raise TimeoutError(self._why_not(f"within {timeout} s")) from None
         if not done():
-            raise TimeoutError(self._why_not("(ICE gave up)"))
+            refused = any(getattr(link, "failure", None) for p in people
+                          for link in p.links.values())
+            raise TimeoutError(self._why_not("(a call was refused)" if refused else
+                                             "(ICE gave up)"))
 
     def _why_not(self, when: str) -> str:
         stun, turn = self.servers.offered(self.people.values())
