@@ -68,6 +68,8 @@ EXCLUSIVE: dict[str, str] = {
         "once turned a prflx call into a relayed one",
     "test_capture.py::test_a_two_person_call_recorded_and_read_by_tshark":
         "SRTP packets a second on the wire, 50 ± 2",
+    "test_capture.py::test_round_trips_agree_with_tshark_report_by_report":
+        "round trips of 100 ms, within 2 ms of tshark's, and the RFC formula's within a frame",
     "test_microphone.py::test_the_learner_is_dave_with_their_microphone_and_ears":
         "frames read in 3 s while a cell blocks (a rate), the learner's audio both ways within "
         "30 s (beside the other tests the page's frames came too late: a fresh clone), and "

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from talklab import Lab
-from talklab.media_plane import demux, pcapng, rtt
+from talklab.media_plane import demux, dtls, pcapng, rtcp, rtt
 from talklab.media_plane.capture import Capture, CaptureFiles
 
 
@@ -95,7 +95,7 @@ class Sink:
     def __init__(self) -> None:
         self.written: list[tuple[str, object]] = []
 
-    def packet(self, interface_name, unix_time, source, destination, payload, comment=""):
+    def packet(self, interface_name, unix_time, source, destination, payload, sent=None):
         self.written.append(("packet", payload))
 
     def secrets(self, key_log):
@@ -106,10 +106,10 @@ def test_datagrams_are_held_while_a_handshake_runs_and_follow_its_key():
     sink = Sink()
     capture = Capture(sink)
     a, b = ("127.10.0.1", 1), ("127.10.0.2", 2)
-    capture.wire(1.0, a, b, b"\x00\x01stun")
+    capture.wire(1.0, a, b, b"\x00\x01stun", True)
     capture.handshake_started("call")
-    capture.wire(1.1, b, a, bytes([22]) + b"hello")
-    capture.wire(1.2, a, b, bytes([23]) + b"finished, encrypted")
+    capture.wire(1.1, b, a, bytes([22]) + b"hello", True)
+    capture.wire(1.2, a, b, bytes([23]) + b"finished, encrypted", True)
     assert [w[0] for w in sink.written] == ["packet"]  # held
     capture.handshake_ended("call", b"CLIENT_RANDOM aa bb\n")
     assert sink.written == [("packet", b"\x00\x01stun"), ("secrets", b"CLIENT_RANDOM aa bb\n"),
@@ -123,7 +123,7 @@ def test_a_handshake_that_never_ends_holds_a_bounded_number_of_datagrams():
     capture = Capture(sink)
     capture.handshake_started("call")
     for i in range(3 * 512):
-        capture.wire(float(i), ("127.10.0.1", 1), ("127.10.0.2", 2), bytes([0x80, 0x60]))
+        capture.wire(float(i), ("127.10.0.1", 1), ("127.10.0.2", 2), bytes([0x80, 0x60]), True)
         assert len(capture._held) <= 512
     capture.close()
     assert len(sink.written) == 3 * 512 and capture.unkeyed >= 2
@@ -240,3 +240,83 @@ async def test_a_tampered_fingerprint_fails_the_call_on_both_ends_and_says_so(tm
         graph = lab.graph()
         assert graph.edges["Alice", "Bob"]["state"] != "connected"
         assert files.capture.counts[demux.RTP] == 0  # no audio ever left either end
+
+
+# -- the handshake, its keys, and the round trip, from a real call --------------------------------
+def _records(path):
+    with open(path, "rb") as file:
+        return [r for r in pcapng.read(file) if isinstance(r, pcapng.Record)]
+
+
+async def test_the_handshake_in_flights_and_its_keys_decrypt_the_wire(tmp_path):
+    """The answerer (Bob) says ClientHello; four flights; both ends agree one cipher, one SRTP
+    profile and the same keys; each end's fingerprint is the one in its SDP; and Alice's SRTP
+    packet, taken from the wire and decrypted with the exported server key and salt, is the
+    RTP packet of the clear file."""
+    import pylibsrtp
+
+    path = tmp_path / "call.pcapng"
+    async with Lab() as lab:
+        alice = await lab.join("Alice", voice=True)
+        async with lab.capture(path) as files:
+            bob = await lab.join("Bob", voice=True)
+            await lab.wait_connected(10)
+            await alice.wait_heard(0.5)
+        ours, theirs = alice.link_to("Bob").dtls, bob.link_to("Alice").dtls
+        bob_sdp = bob.link_to("Alice").pc.localDescription.sdp
+    a, b = alice.host.address, bob.host.address
+    wire = _records(path)
+    flights = [(f.source[0], f.messages) for f in dtls.flights(wire)]
+    assert flights[:4] == [
+        (b, ("ClientHello",)),
+        (a, ("ServerHello", "Certificate", "ServerKeyExchange", "CertificateRequest",
+             "ServerHelloDone")),
+        (b, ("Certificate", "ClientKeyExchange", "CertificateVerify", "ChangeCipherSpec",
+             "Finished (encrypted)")),
+        (a, ("ChangeCipherSpec", "Finished (encrypted)"))], flights
+    assert (ours.role, theirs.role) == ("server", "client") and ours.keys == theirs.keys
+    assert ours.version == "DTLSv1.2" and ours.cipher == theirs.cipher
+    assert ours.srtp_profile == theirs.srtp_profile == "SRTP_AEAD_AES_256_GCM"
+    assert f"a=fingerprint:sha-256 {ours.remote_fingerprint}" in bob_sdp
+    assert ours.remote_fingerprint == theirs.local_fingerprint != ours.local_fingerprint
+
+    srtp = next(r for r in wire if r.sent and demux.classify(r.payload) == demux.RTP)
+    policy = pylibsrtp.Policy(key=ours.keys.server_key + ours.keys.server_salt,
+                              ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
+                              srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM)
+    clear = pylibsrtp.Session(policy).unprotect(srtp.payload)
+    assert clear in {r.payload for r in _records(files.plaintext_path) if r.sent}
+    assert srtp.payload[:12] == clear[:12] and srtp.payload[12:] != clear[12:]  # header clear
+
+
+async def test_round_trips_agree_with_tshark_report_by_report(tmp_path):
+    """50 ms each way (Alice's NAT delays what crosses it, both ways): talklab's round trip,
+    from the capture, is tshark's within 2 ms for every report; the RFC's formula on aiortc's
+    bytes is as long or up to a frame (20 ms) longer (aiortc's SR carries the NTP time of its
+    last RTP packet, not of the report)."""
+    path = tmp_path / "call.pcapng"
+    async with Lab(stun=True) as lab:
+        alice = await lab.join("Alice", voice=True, nat=lab.nat("full-cone", latency=0.05))
+        async with lab.capture(path) as files:
+            await lab.join("Bob", voice=True)
+            await lab.wait_connected(15)
+            await alice.wait_heard(6.0, timeout=20)  # RTCP goes every 0.5 to 1.5 s
+    trips = rtcp.round_trips(_records(files.plaintext_path))
+    rows = tshark("-r", str(files.plaintext_path), "--enable-heuristic", "rtcp_udp",
+                  "-o", "rtcp.show_roundtrip_calculation:TRUE",
+                  "-o", "rtcp.roundtrip_min_threshhold:0", "-Y", "rtcp.roundtrip-delay",
+                  "-T", "fields", "-e", "frame.time_epoch", "-e", "ip.dst",
+                  "-e", "rtcp.roundtrip-delay")
+    # (tshark computes one for reports Alice sends too: the time Alice held Bob's SR)
+    theirs = {round(float(t), 6): int(ms) for t, to, ms in rows if to == alice.address}
+    # (Wireshark remembers only the last SR each way: a report that echoes an older one,
+    # because a newer SR crossed it, gets no figure from tshark; talklab remembers 64)
+    assert len(theirs) >= 3 and len(trips) >= len(theirs)
+    for trip in trips:
+        assert trip.measured is not None and 0.095 < trip.measured < 0.2, trip
+        assert -0.001 <= trip.by_rfc - trip.measured <= 0.021, trip
+    compared = [(trip, theirs[round(trip.t, 6)]) for trip in trips
+                if round(trip.t, 6) in theirs]
+    assert len(compared) == len(theirs)  # every report tshark computed, talklab computed too
+    for trip, ms in compared:
+        assert abs(1000 * trip.measured - ms) <= 2, (trip, ms)

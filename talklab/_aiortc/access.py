@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from aioice import Candidate, Connection
     from aioice.ice import CandidatePair, StunProtocol
 
+    from talklab.media_plane.dtls import DtlsSession
+
 
 # -- the ICE agent under a peer connection ------------------------------------------------------
 def ice_connection(pc: Any) -> Connection | None:
@@ -76,6 +78,15 @@ def refused_certificate(pc: Any) -> bool:
     from talklab._aiortc.dtls import FINGERPRINT_MISMATCH, refused
     return any(refused(t.sender.transport) == FINGERPRINT_MISMATCH
                for t in pc.getTransceivers() if t.sender.transport is not None)
+
+
+def dtls_session(pc: Any) -> DtlsSession | None:
+    """What the DTLS handshake of ``pc``'s (bundled) transport agreed, once it completed."""
+    from talklab._aiortc.dtls import session
+    for transceiver in pc.getTransceivers():
+        if transceiver.sender.transport is not None:
+            return session(transceiver.sender.transport)
+    return None
 
 
 # -- counters, read at once (no await: see talklab.lab.load) -------------------------------

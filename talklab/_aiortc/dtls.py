@@ -26,6 +26,7 @@ from aiortc.rtcdtlstransport import X509_DIGEST_ALGORITHMS, RTCDtlsTransport, ce
 
 from talklab._aiortc import taps
 from talklab._aiortc.registry import patch, stock
+from talklab.media_plane.dtls import SRTP_PROFILES, DtlsSession, split_keying_material
 
 FINGERPRINT_MISMATCH = "fingerprint mismatch"
 
@@ -43,6 +44,28 @@ def refused(dtls: Any) -> str | None:
     """Why this transport refused the other end after its handshake (None if it did not)."""
     reason: str | None = getattr(dtls, "_talklab_refused", None)
     return reason
+
+
+def session(dtls: Any) -> DtlsSession | None:
+    """What ``dtls``'s handshake agreed, once it completed (None before): its role, version,
+    cipher suite, SRTP profile, both certificates' fingerprints, and the SRTP keys exported
+    from it again (the exporter gives the same bytes each time: RFC 5705, section 4)."""
+    ssl = dtls._ssl
+    if ssl is None or not dtls.encrypted:
+        return None
+    profile = (ssl.get_selected_srtp_profile() or b"").decode()
+    if profile not in SRTP_PROFILES:
+        return None
+    key, salt = SRTP_PROFILES[profile]
+    material = ssl.export_keying_material(b"EXTRACTOR-dtls_srtp", 2 * (key + salt))
+    peer = ssl.get_peer_certificate(as_cryptography=True)
+    local = next(f.value for f in dtls.getLocalParameters().fingerprints
+                 if f.algorithm == "sha-256")
+    return DtlsSession(role=dtls._role, version=ssl.get_protocol_version_name(),
+                       cipher=ssl.get_cipher_name() or "", srtp_profile=profile,
+                       local_fingerprint=local,
+                       remote_fingerprint=certificate_digest(peer, "sha-256") if peer else "",
+                       keys=split_keying_material(profile, material))
 
 
 @patch(RTCDtlsTransport, "start")

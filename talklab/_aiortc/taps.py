@@ -53,7 +53,7 @@ class TappedTransport:
         tap = self._host.tap
         to = addr or self._peer
         if tap is not None and to is not None:
-            tap.wire(time.time(), self._sockname, (to[0], to[1]), data)
+            tap.wire(time.time(), self._sockname, (to[0], to[1]), data, True)
         if addr is None:
             self._transport.sendto(data)
         else:
@@ -77,7 +77,7 @@ def received(protocol: Any, data: bytes, addr: Address) -> None:
     """A datagram reached one of a host's sockets (before anything else looks at it)."""
     tap = _tap(getattr(protocol, "_talklab_tap_host", None))
     if tap is not None:
-        tap.wire(time.time(), (addr[0], addr[1]), protocol._talklab_sockname, data)
+        tap.wire(time.time(), (addr[0], addr[1]), protocol._talklab_sockname, data, False)
 
 
 @patch(aioice.turn.TurnClientUdpProtocol, "datagram_received")
@@ -114,7 +114,7 @@ def _plain(dtls: Any, data: bytes, sent: bool) -> None:
     addresses = _pair_addresses(dtls)
     if addresses is not None:
         ours, theirs = addresses
-        tap.plain(time.time(), *((ours, theirs) if sent else (theirs, ours)), data)
+        tap.plain(time.time(), *((ours, theirs) if sent else (theirs, ours)), data, sent)
 
 
 @patch(RTCDtlsTransport, "_send_rtp")

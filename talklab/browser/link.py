@@ -46,6 +46,7 @@ from talklab.ice import (
     split_candidates,
 )
 from talklab.ice.trickle import LaterReflexive, candidate_json, end_of_candidates, loopback_only
+from talklab.media_plane.dtls import DtlsSession
 from talklab.nat import Host
 from talklab.tasks import cancel_and_wait
 
@@ -154,6 +155,12 @@ class Link:
         if state == "connected" and not self.ear.heard:
             return "connecting"
         return state
+
+    @property
+    def dtls(self) -> DtlsSession | None:
+        """What this call's DTLS handshake agreed (role, cipher, SRTP profile, fingerprints,
+        the SRTP keys), once it completed; None before (see :mod:`talklab.media_plane.dtls`)."""
+        return access.dtls_session(self.pc)
 
     @property
     def refused(self) -> bool:

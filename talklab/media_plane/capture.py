@@ -42,7 +42,7 @@ class PacketSink(Protocol):
     """Where a capture writes (a :class:`~talklab.media_plane.pcapng.Writer`)."""
 
     def packet(self, interface_name: str, unix_time: float, source: Address,
-               destination: Address, payload: bytes, comment: str = "") -> None: ...
+               destination: Address, payload: bytes, sent: bool | None = None) -> None: ...
 
     def secrets(self, key_log: bytes) -> None: ...
 
@@ -55,6 +55,7 @@ class Datagram:
     source: Address
     destination: Address
     data: bytes
+    sent: bool
 
 
 @dataclass
@@ -72,22 +73,25 @@ class Capture:
     _handshakes: set[object] = field(default_factory=set)
     _held: list[Datagram] = field(default_factory=list)
 
-    def wire(self, t: float, source: Address, destination: Address, data: bytes) -> None:
-        """A datagram on the wire, from ``source`` to ``destination`` at ``t`` (Unix time)."""
+    def wire(self, t: float, source: Address, destination: Address, data: bytes,
+             sent: bool) -> None:
+        """A datagram on the wire, from ``source`` to ``destination`` at ``t`` (Unix time),
+        ``sent`` by this machine or received."""
         self.counts[classify(data)] += 1
         if self._handshakes:
-            self._held.append(Datagram(t, source, destination, bytes(data)))
+            self._held.append(Datagram(t, source, destination, bytes(data), sent))
             if len(self._held) > MAX_HELD:
                 self.unkeyed += 1
                 self._release()
             return
-        self.wire_sink.packet(self.interface, t, source, destination, data)
+        self.wire_sink.packet(self.interface, t, source, destination, data, sent)
 
-    def plain(self, t: float, source: Address, destination: Address, data: bytes) -> None:
+    def plain(self, t: float, source: Address, destination: Address, data: bytes,
+              sent: bool) -> None:
         """An RTP or RTCP packet in the clear (before protection, or after unprotection)."""
         if self.plain_sink is not None:
             self.plain_count += 1
-            self.plain_sink.packet(self.interface, t, source, destination, data)
+            self.plain_sink.packet(self.interface, t, source, destination, data, sent)
 
     def handshake_started(self, call: object) -> None:
         """A DTLS handshake began (``call``: anything that names it, the same at its end)."""
@@ -106,7 +110,7 @@ class Capture:
     def _release(self) -> None:
         held, self._held = self._held, []
         for d in held:
-            self.wire_sink.packet(self.interface, d.t, d.source, d.destination, d.data)
+            self.wire_sink.packet(self.interface, d.t, d.source, d.destination, d.data, d.sent)
 
     def close(self) -> None:
         """Write whatever is still held (a handshake that never ended)."""

@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 SECTION_HEADER, INTERFACE, ENHANCED_PACKET, DECRYPTION_SECRETS = 0x0A0D0D0A, 1, 6, 0x0A
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 LINKTYPE_RAW = 101  # the packet is an IP packet (v4 or v6, told by its first nibble)
 TLS_KEY_LOG = 0x544C534B  # "TLSK": a Decryption Secrets Block of NSS key-log lines
-OPT_END, OPT_COMMENT, IF_NAME, IF_TSRESOL = 0, 1, 2, 9
+OPT_END, OPT_COMMENT, IF_NAME, IF_TSRESOL, EPB_FLAGS = 0, 1, 2, 9, 2
+INBOUND, OUTBOUND = 1, 2  # epb_flags' direction bits
 UDP = 17
 
 
@@ -78,15 +81,19 @@ def decryption_secrets(key_log: bytes) -> bytes:
 
 
 def enhanced_packet(interface_id: int, unix_time: float, packet: bytes,
-                    comment: str = "") -> bytes:
+                    comment: str = "", outbound: bool | None = None) -> bytes:
     """An Enhanced Packet Block: ``packet`` (an IP packet) seen on interface ``interface_id``
-    at ``unix_time`` (seconds since 1970, kept to the microsecond)."""
+    at ``unix_time`` (seconds since 1970, kept to the microsecond), sent (``outbound``) or
+    received by the machine (its ``epb_flags``; Wireshark shows it as the direction)."""
     micros = round(unix_time * 1_000_000)
     body = struct.pack("<IIIII", interface_id, micros >> 32, micros & 0xFFFF_FFFF,
                        len(packet), len(packet)) + _pad(packet)
+    options = []
+    if outbound is not None:
+        options.append(_option(EPB_FLAGS, struct.pack("<I", OUTBOUND if outbound else INBOUND)))
     if comment:
-        body += _options(_option(OPT_COMMENT, comment.encode()))
-    return block(ENHANCED_PACKET, body)
+        options.append(_option(OPT_COMMENT, comment.encode()))
+    return block(ENHANCED_PACKET, body + _options(*options))
 
 
 def _checksum(data: bytes) -> int:
@@ -148,13 +155,105 @@ class Writer:
         return self.interfaces[name]
 
     def packet(self, interface_name: str, unix_time: float, source: tuple[str, int],
-               destination: tuple[str, int], payload: bytes, comment: str = "") -> None:
-        """One UDP datagram from ``source`` to ``destination``, seen at ``unix_time``."""
+               destination: tuple[str, int], payload: bytes, sent: bool | None = None) -> None:
+        """One UDP datagram from ``source`` to ``destination``, seen at ``unix_time``, sent
+        by the machine or received (``sent``; None: not said)."""
         packet = udp_packet(source, destination, payload)
         self._write(enhanced_packet(self.interface_id(interface_name), unix_time, packet,
-                                    comment))
+                                    outbound=sent))
         self.packets += 1
 
     def secrets(self, key_log: bytes) -> None:
         """TLS key-log lines, for the DTLS records that follow."""
         self._write(decryption_secrets(key_log))
+
+
+# -- reading back what talklab wrote -------------------------------------------------------------
+@dataclass(frozen=True)
+class Record:
+    """A UDP datagram read from a pcapng file (an Enhanced Packet Block of raw IP)."""
+
+    t: float  # Unix time
+    source: tuple[str, int]
+    destination: tuple[str, int]
+    payload: bytes
+    sent: bool | None  # by the machine captured (None: the file does not say)
+    interface: str
+
+
+def _udp_of(packet: bytes) -> tuple[tuple[str, int], tuple[str, int], bytes] | None:
+    if not packet:
+        return None
+    version = packet[0] >> 4
+    if version == 4:
+        header = (packet[0] & 0x0F) * 4
+        if len(packet) < header + 8 or packet[9] != UDP:
+            return None
+        src, dst = ipaddress.ip_address(packet[12:16]), ipaddress.ip_address(packet[16:20])
+    elif version == 6:
+        header = 40
+        if len(packet) < header + 8 or packet[6] != UDP:
+            return None
+        src, dst = ipaddress.ip_address(packet[8:24]), ipaddress.ip_address(packet[24:40])
+    else:
+        return None
+    sport, dport, length = struct.unpack("!HHH", packet[header:header + 6])
+    return (str(src), sport), (str(dst), dport), packet[header + 8:header + length]
+
+
+def _flags(options: bytes) -> bool | None:
+    while len(options) >= 4:
+        code, length = struct.unpack("<HH", options[:4])
+        if code == OPT_END:
+            break
+        if code == EPB_FLAGS and length == 4:
+            direction = struct.unpack("<I", options[4:8])[0] & 3
+            return {OUTBOUND: True, INBOUND: False}.get(direction)
+        options = options[4 + length + (-length % 4):]
+    return None
+
+
+def read(file: BinaryIO, limit: int = 1_000_000) -> Iterator[Record | bytes]:
+    """The UDP datagrams (:class:`Record`) and the key logs (``bytes``) of a little-endian
+    pcapng file of raw IP, such as :class:`Writer` makes, in file order, at most ``limit``
+    (a file that is not one raises :class:`ValueError`)."""
+    interfaces: list[str] = []
+    count = 0
+    while count < limit:
+        head = file.read(8)
+        if not head:
+            return
+        if len(head) < 8:
+            raise ValueError("a pcapng file ends in the middle of a block")
+        kind, length = struct.unpack("<II", head)
+        if length < 12 or length % 4:
+            raise ValueError(f"a pcapng block cannot be {length} bytes long")
+        body = file.read(length - 12)
+        file.read(4)
+        if kind == SECTION_HEADER and body[:4] != struct.pack("<I", BYTE_ORDER_MAGIC):
+            raise ValueError("not a little-endian pcapng file")
+        if kind == INTERFACE:
+            interfaces.append(_interface_name(body[8:]) or f"interface {len(interfaces)}")
+        elif kind == DECRYPTION_SECRETS:
+            size = struct.unpack("<I", body[4:8])[0]
+            yield body[8:8 + size]
+            count += 1
+        elif kind == ENHANCED_PACKET:
+            interface, high, low, captured, _ = struct.unpack("<IIIII", body[:20])
+            udp = _udp_of(body[20:20 + captured])
+            if udp is not None:
+                name = interfaces[interface] if interface < len(interfaces) else "?"
+                yield Record(((high << 32) | low) / 1_000_000, udp[0], udp[1], udp[2],
+                             _flags(body[20 + captured + (-captured % 4):]), name)
+                count += 1
+
+
+def _interface_name(options: bytes) -> str:
+    while len(options) >= 4:
+        code, length = struct.unpack("<HH", options[:4])
+        if code == OPT_END:
+            break
+        if code == IF_NAME:
+            return options[4:4 + length].decode(errors="replace")
+        options = options[4 + length + (-length % 4):]
+    return ""
