@@ -73,6 +73,19 @@ def test_a_steady_tone_or_too_little_is_not_timed():
     assert delay(beeps(0, 0.1, 0), beeps(0, 0.1, 0.05)) is None  # five frames
 
 
+def test_a_beep_that_repeats_every_second_is_not_timed_a_period_off():
+    """Half a second on, half off, heard 0.3 s late: 0.3, 1.3 and 2.3 s agree equally well, so
+    with lags up to 3 s no delay is given rather than one a second wrong."""
+    sent, late = Envelope(), Envelope()
+    for k in range(500):
+        loud = -20.0 if (k // 25) % 2 == 0 else -60.0
+        sent.add(k * 0.02, loud)
+        late.add(k * 0.02 + 0.3, loud)
+    assert delay(sent, late, max_lag=3.0, step=0.02) is None
+    found = delay(beeps(0, 10, 0), beeps(0, 10, 1.3), max_lag=3.0, step=0.02)
+    assert found is not None and abs(found.seconds - 1.3) <= 0.02  # irregular beeps: timed
+
+
 def test_unrelated_voices_are_not_given_a_delay():
     assert delay(beeps(0, 8, 0), _other(0, 8)) is None
 

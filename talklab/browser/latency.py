@@ -70,7 +70,7 @@ class Delay:
 
 def delay(sent: Envelope, received: Envelope, max_lag: float = 1.0, step: float = 0.01,
           window: float = 1.0, min_swing: float = 6.0,
-          min_correlation: float = 0.7) -> Delay | None:
+          min_correlation: float = 0.7, min_margin: float = 0.05) -> Delay | None:
     """The delay of ``received`` behind ``sent`` (from 0 to ``max_lag`` seconds), or None when
     it cannot be told.
 
@@ -83,7 +83,12 @@ def delay(sent: Envelope, received: Envelope, max_lag: float = 1.0, step: float 
     that the delay rarely changes inside it: over a real notebook connection it wanders by a
     tenth of a second and more as frames come in bursts and each side catches up, and pieces of
     two seconds then agreed too badly to count (measured: none timed in 25 s, where one-second
-    pieces timed the same audio at 0.53 s)."""
+    pieces timed the same audio at 0.53 s).
+
+    A sound that repeats (a beep every second) agrees with itself one period later too: a
+    piece whose best lag is matched, within ``min_margin``, by a lag a quarter of a window
+    away or more is ambiguous, and does not count (a learner's fake microphone, beeping every
+    second, was once timed 1.2 s and 0.64 s at the same moment)."""
     if len(sent) < 10 or len(received) < 10:
         return None
     st, sv = (np.array(v) for v in zip(*sent.points, strict=True))
@@ -99,10 +104,12 @@ def delay(sent: Envelope, received: Envelope, max_lag: float = 1.0, step: float 
         start += window / 2
         if _swing(heard) < min_swing or grid[0] - max_lag < st[0] or grid[-1] > st[-1] + max_lag:
             continue
-        scores = [_correlation(np.interp(grid - lag, st, sv), heard) for lag in lags]
+        scores = np.array([_correlation(np.interp(grid - lag, st, sv), heard) for lag in lags])
         best = int(np.argmax(scores))
-        if scores[best] >= min_correlation:
-            found.append((float(lags[best]), scores[best]))
+        elsewhere = scores[np.abs(lags - lags[best]) >= window / 4]
+        ambiguous = elsewhere.size > 0 and elsewhere.max() >= scores[best] - min_margin
+        if scores[best] >= min_correlation and not ambiguous:
+            found.append((float(lags[best]), float(scores[best])))
     if not found:
         return None
     seconds = float(np.median([lag for lag, _ in found]))

@@ -77,11 +77,15 @@ function render({ model, el }) {
 
   // every message to the kernel goes through here: once the kernel is gone (restarted,
   // shut down) its connection refuses to send, and the microphone is let go
+  let kernelGone = false;
   const tell = (content, buffers) => {
+    if (kernelGone) return;
     try {
       model.send(content, undefined, buffers);
     } catch (e) {
+      kernelGone = true;
       stop("");
+      show(); // (the kernel can no longer say so: this page does)
     }
   };
   const say = (state, detail = "") => tell({ type: "state", state, detail });
@@ -92,9 +96,12 @@ function render({ model, el }) {
     // (the kernel says "no browser" until this page tells it it is here: a moment)
     const label = model.get("state") === "no browser" ? "shown in your browser: telling the kernel"
       : model.get("label");
-    stateText.textContent = busy ? model.get("paused_label")
-      : label + (detail ? ` (${detail})` : "");
-    button.disabled = ["streaming", "paused"].includes(model.get("state"));
+    stateText.textContent = kernelGone ? "closed: the kernel this microphone belonged to " +
+      "has gone (restarted or shut down), and your microphone is released. Run the cell " +
+      "that makes it again, then click its new button"
+      : busy ? model.get("paused_label") : label + (detail ? ` (${detail})` : "");
+    button.disabled = kernelGone || ["streaming", "paused"].includes(model.get("state"));
+    if (kernelGone) up.value = down.value = -60;
   };
   model.on("change:label", show);
   model.on("change:detail", show);
@@ -137,6 +144,7 @@ function render({ model, el }) {
     const frame = Math.round(ctx.sampleRate / 50); // 20 ms at the context's own rate
     let pendingAt = 0; // the audio clock's frame number of pending's first sample
     tap.port.onmessage = ({ data }) => {
+      if (!ctx) return; // (a last message from the worklet, after the microphone closed)
       if (!pendingSize) pendingAt = data.at;
       pending.push(data.samples);
       pendingSize += data.samples.length;
@@ -229,7 +237,11 @@ function render({ model, el }) {
     else if (msg.type === "close") stop(msg.why || "closed");
   });
   button.addEventListener("click", () => { closed = false; start(); });
-  return () => stop(""); // the view goes (cell cleared, notebook closed): let the mic go
+  // the view goes (cell cleared, notebook closed, the kernel restarted and its widgets with
+  // it): let the microphone go, and, if the kernel had not closed it, say that it has gone
+  return () => {
+    if (!closed) { kernelGone = true; stop(""); show(); }
+  };
 }
 
 export default { render };

@@ -444,8 +444,7 @@ def latency_text(legs: dict[str, dict[str, Delay | None]], input_latency: float 
         return ", ".join(told) or nobody + " not measurable yet"
     up = say(legs["up"], "your voice → {}'s ears", "your voice → their ears:")
     if input_latency is not None and any(legs["up"].values()):
-        up += (f" (and {1000 * input_latency:.0f} ms inside your browser before it had your "
-               "voice)")
+        up += f" (plus {1000 * input_latency:.0f} ms your browser took to capture it)"
     down = say(legs["down"], "{}'s voice → your ears", "their voices → your ears:")
     return (f"{up}; {down}. (Timed by loudness: speak, or listen to a voice that changes; a "
-            "steady tone cannot be timed.)")
+            "steady tone or a regular beep cannot be timed.)")
