@@ -128,10 +128,12 @@ def _handler(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None)
     return lines
 
 
-def on_interrupt(describe: Callable[[], str]) -> Callable[[], None]:
+def on_interrupt(describe: Callable[[], str], last: bool = False) -> Callable[[], None]:
     """While it is installed (until the returned function is called), Interrupt Kernel in a
     cell shows one sentence, from ``describe()`` (the lab says how it is), instead of a
-    traceback through asyncio. Outside IPython it does nothing.
+    traceback through asyncio. Outside IPython it does nothing. The newest describer with
+    something to say speaks; one installed ``last`` speaks only when no other has anything to
+    say (a microphone, beside a lab).
 
     The last removal takes effect when the running cell ends: an interrupt cancels the cell,
     the labs it was running close as it unwinds, and only then does IPython show the error,
@@ -144,7 +146,10 @@ def on_interrupt(describe: Callable[[], str]) -> Callable[[], None]:
         _previous = (shell.CustomTB, shell.custom_exceptions)
         shell.set_custom_exc((KeyboardInterrupt, asyncio.CancelledError), _handler)
         shell.events.register("post_run_cell", _restore_when_unused)
-    _describers.append(describe)
+    if last:
+        _describers.insert(0, describe)
+    else:
+        _describers.append(describe)
     removed = False
 
     def remove() -> None:

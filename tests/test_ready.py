@@ -41,6 +41,28 @@ def test_talklabs_refusals_read_as_one_sentence_in_a_notebook():
     assert "NotReady" in line and "run the cell with" in line
 
 
+def test_an_interrupt_is_described_by_the_newest_lab_and_by_a_microphone_only_alone(
+        monkeypatch):
+    from talklab import notebook
+
+    class Shell:  # what on_interrupt uses of IPython's shell
+        CustomTB, custom_exceptions = None, ()
+        events = types.SimpleNamespace(register=lambda *_: None, unregister=lambda *_: None)
+
+        def set_custom_exc(self, exceptions, handler):
+            self.custom_exceptions = exceptions
+    monkeypatch.setattr(notebook, "_describers", [])
+    monkeypatch.setattr(notebook, "_previous", None)
+    monkeypatch.setattr(notebook, "_shell", Shell)
+    quiet_lab = notebook.on_interrupt(lambda: "the lab is running.")
+    quiet_mic = notebook.on_interrupt(lambda: "your microphone is unchanged.", last=True)
+    assert notebook.interrupted_text().endswith("the lab is running.")  # made first, says first
+    quiet_lab()
+    assert notebook.interrupted_text().endswith("your microphone is unchanged.")
+    quiet_mic()
+    assert notebook.interrupted_text().endswith("may be missing).")
+
+
 async def test_a_replaced_lab_a_closed_lab_and_an_empty_one_each_say_which_cell_to_run():
     ns: dict = {"talklab": talklab, "check": check}
     await run_cell("# the lab and its people\nlab = await talklab.Lab()", ns, 1)

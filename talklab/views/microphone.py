@@ -54,7 +54,7 @@ import traitlets
 from talklab.browser.latency import Delay, Envelope, clock_offset, delay
 from talklab.browser.learner import MAX_SECONDS, CaptureBuffer, Mix, PageVoice
 from talklab.browser.media import FRAME_SECONDS, SAMPLE_RATE, MediaStream, NotAllowedError
-from talklab.notebook import Sentence
+from talklab.notebook import Sentence, on_interrupt
 from talklab.views.live import LiveOutput, bundle, html_bundle
 
 _JS = pathlib.Path(__file__).with_name("microphone.js")
@@ -124,6 +124,16 @@ class BrowserMicrophone(anywidget.AnyWidget):
         previous, BrowserMicrophone._current = BrowserMicrophone._current, self
         if previous is not None:
             previous.close()
+        self._quiet_interrupt = on_interrupt(self._interrupted, last=True)  # (a lab speaks first)
+
+    def _interrupted(self) -> str:
+        """What Interrupt Kernel says of this microphone, where no lab has anything to say
+        (see :func:`talklab.notebook.on_interrupt`)."""
+        if self.state == "closed":
+            return ""
+        return (f"Your browser's microphone is unchanged (its widget says: {self.label}). Run "
+                "this cell again before the next (it did not finish: what it was reading may "
+                "be missing).")
 
     # -- what the page says ------------------------------------------------------------------
     def _message(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
@@ -349,6 +359,7 @@ class BrowserMicrophone(anywidget.AnyWidget):
             self._stream.stop()
         if BrowserMicrophone._current is self:
             BrowserMicrophone._current = None
+        self._quiet_interrupt()
         super().close()
 
     def summary(self) -> str:
