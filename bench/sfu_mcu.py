@@ -72,7 +72,7 @@ def main() -> None:
     print()
     for line in limits(rows):
         print(line)
-    if args.json:  # what notebook 10 shows (notebooks/data/sfu-mcu-bench.json)
+    if args.json:  # what notebook 11 shows (notebooks/data/sfu-mcu-bench.json)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         record = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                   "machine": f"{os.cpu_count()} cores, {platform.machine()}, load average "

@@ -20,7 +20,7 @@ Everything here is plain state (no sockets, no awaits), driven by :mod:`.app` an
 
 Tested in tests/test_classroom.py (a link report checked and bounded, two ends making one link no
 better than its worse end, reports forgotten when their person leaves, without sockets; locks and
-bad reports on a live server) and tests/test_exercises_11.py (link_state beside the learner's rule).
+bad reports on a live server) and tests/test_exercises_12.py (link_state beside the learner's rule).
 """
 
 from __future__ import annotations

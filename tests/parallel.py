@@ -129,10 +129,10 @@ TOGETHER: dict[str, tuple[str, ...]] = {
 LONGEST: dict[str, float] = {
     "test_redis.py": 86, "netlab": 73, "test_microphone.py": 30,
     "test_room_panel_in_jupyterlab.py": 44,
-    "test_socketio_protocol.py": 62, "test_abuse.py": 40, "test_exercises_08.py": 37,
+    "test_socketio_protocol.py": 62, "test_abuse.py": 40, "test_exercises_09.py": 37,
     "test_network_lab.py": 23, "test_chromium_page.py": 21, "test_notebooks.py": 19,
     "test_exercises_03.py": 16, "test_views.py": 15, "test_redis_survival.py": 14,
-    "test_exercises_05.py": 13, "test_coturn.py": 13, "test_exercises_07.py": 13,
+    "test_exercises_05.py": 13, "test_coturn.py": 13, "test_exercises_08.py": 13,
 }
 # Before them, the unit of exclusive tests, and beside it two files of short tests (at most 3 s,
 # and 9 s). Its JupyterLab starts while the others begin theirs, and its first Run All test takes

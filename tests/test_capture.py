@@ -16,6 +16,7 @@ import pytest
 from talklab import Lab
 from talklab.media_plane import demux, dtls, pcapng, rtcp, rtt
 from talklab.media_plane.capture import Capture, CaptureFiles
+from talklab.views import packets
 
 
 def tshark(*args: str) -> list[list[str]]:
@@ -198,10 +199,10 @@ async def test_a_two_person_call_recorded_and_read_by_tshark(tmp_path):
         assert payload_type == "96" and marker in ("1", "True")  # Opus; aiortc marks every one
         by_ssrc.setdefault(int(ssrc, 16), []).append((int(seq), int(timestamp)))
     assert set(by_ssrc) == set(ssrcs)
-    for packets in by_ssrc.values():
-        assert len(packets) >= 140
+    for stream in by_ssrc.values():
+        assert len(stream) >= 140
         assert all((s2 - s1) % 65536 == 1 and (t2 - t1) % 2**32 == 960
-                   for (s1, t1), (s2, t2) in itertools.pairwise(packets))
+                   for (s1, t1), (s2, t2) in itertools.pairwise(stream))
 
 
 # -- the fingerprint, pinning the handshake to the SDP -------------------------------------------
@@ -288,6 +289,19 @@ async def test_the_handshake_in_flights_and_its_keys_decrypt_the_wire(tmp_path):
     assert clear in {r.payload for r in _records(files.plaintext_path) if r.sent}
     assert srtp.payload[:12] == clear[:12] and srtp.payload[12:] != clear[12:]  # header clear
 
+    # the views of notebook 07, on this call: tables and a drawing, no raw repr anywhere
+    names = {a: "Alice", b: "Bob"}
+    plain = _records(files.plaintext_path)
+    shown = [packets.wire_table(wire, names), packets.flights_table(dtls.flights(wire), names),
+             packets.session_table(ours), packets.rtp_header_table(clear),
+             packets.rtp_table(plain, count=5), packets.round_trip_table(rtcp.round_trips(plain)),
+             packets.eavesdropper_table(srtp, clear, names)]
+    for table in shown:
+        text = table._repr_html_()
+        assert not re.search(r"<[\w.]+ object at 0x|\b[A-Z]\w+\(\w+=", text), text
+    assert "Bob → Alice" in shown[0]._repr_html_() and "ClientHello" in shown[1]._repr_html_()
+    assert "Alice → Bob: " in packets.draw_second(plain, names).svg
+
 
 async def test_round_trips_agree_with_tshark_report_by_report(tmp_path):
     """50 ms each way (Alice's NAT delays what crosses it, both ways): talklab's round trip,
@@ -320,3 +334,39 @@ async def test_round_trips_agree_with_tshark_report_by_report(tmp_path):
     assert len(compared) == len(theirs)  # every report tshark computed, talklab computed too
     for trip, ms in compared:
         assert abs(1000 * trip.measured - ms) <= 2, (trip, ms)
+
+
+def test_sixty_seconds_of_a_call_keep_the_capture_in_bounded_memory(tmp_path):
+    """A minute of a call each way (6,000 SRTP packets, 120 SRTCP, a handshake) through the
+    capture and its writers into real files: what the capture keeps in memory does not grow
+    with the call (tracemalloc), while the files do."""
+    import tracemalloc
+
+    class Host:
+        tap = None
+    files = CaptureFiles(Host(), tmp_path / "minute.pcapng", "Alice")
+    capture = files.capture
+    a, b = ("127.10.0.1", 5000), ("127.10.0.2", 6000)
+    rtp = bytes([0x80, 0xE0]) + bytes(10) + bytes(range(100))
+
+    def seconds(start, count):
+        for i in range(50 * count):
+            t = start + i / 50
+            capture.wire(t, a, b, rtp, True)
+            capture.wire(t + 0.001, b, a, rtp, False)
+            capture.plain(t, a, b, rtp, True)
+            if i % 50 == 0:
+                capture.wire(t, a, b, bytes([0x80, 0xC8]) + bytes(50), True)
+    capture.handshake_started("call")
+    capture.wire(0.0, b, a, bytes([22]) + bytes(200), False)
+    capture.handshake_ended("call", b"CLIENT_RANDOM 00 11\n")
+    seconds(1.0, 5)  # (warm: the files' buffers, the counters)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    seconds(6.0, 60)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    files.close()
+    assert grown < 64_000, f"{grown} bytes kept for a minute of packets"
+    assert files.path.stat().st_size > 60 * 100 * 100  # the minute went to disk

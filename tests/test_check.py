@@ -81,7 +81,7 @@ def test_the_errors_a_learner_meets_are_explained_toward_the_reasoning():
 
 
 def test_a_hint_about_reading_a_payload_is_for_the_learners_own_line_only():
-    """08 answered `link.set_local(answer)` with "read the payload with data[...]": the
+    """09 answered `link.set_local(answer)` with "read the payload with data[...]": the
     AttributeError was raised inside aiortc, on the dict the learner passed in."""
     from talklab.check.exercise import explain
 

@@ -236,7 +236,7 @@ def test_two_ends_make_one_link_no_better_than_its_worse_end():
 
 
 def test_the_link_state_the_server_draws_is_the_one_notebook_11_teaches():
-    """Every case notebook 11's exercise judges (talklab.check.classroom), by the server's own
+    """Every case notebook 12's exercise judges (talklab.check.classroom), by the server's own
     rule: the two can never tell a teacher different things."""
     from talklab.check.classroom import CASES
     for a, b, expected, _ in CASES:
@@ -372,7 +372,7 @@ async def test_a_student_hangs_up_at_once_after_the_teachers_turn_server_has_gon
 
 
 async def test_a_rehearsal_in_a_closed_classroom_says_so_in_one_sentence():
-    """11's rehearsal cells run after the classroom closed raised RemoteError ("cannot reach
+    """12's rehearsal cells run after the classroom closed raised RemoteError ("cannot reach
     the teacher's server"), which the notebook's own table blames on a wrong URL or a
     firewall."""
     from talklab.classroom.teacher import ClassroomClosed

@@ -49,7 +49,7 @@ def attribute_access(sid, data):
 
 
 async def test_a_payload_read_as_attributes_is_told_about_dicts_and_wrongs_are_told_at_once():
-    """walk2: `data.to` got the raw AttributeError only (03 and 08 say how a payload is read),
+    """walk2: `data.to` got the raw AttributeError only (03 and 09 say how a payload is read),
     and each wrong relay waited 6 s for a call that could not connect."""
     import time
     started = time.monotonic()

@@ -9,54 +9,52 @@ from talklab import check
 answers = answer_key("10")
 
 
-def test_janus_sends_is_worked_out():
-    assert check.janus_sends(6, answer=30)
-    wrong = check.janus_sends(6, answer=15)
-    assert not wrong and "30" not in wrong.message and "pairs" in wrong.message
-    assert check.janus_sends(6, answer=30.0).verdict == "wrong type"
-    assert "30" in check.reveal(check.janus_sends, 6).message
+def test_calls_across_is_worked_out():
+    assert check.calls_across(6, 2, answer=9)
+    wrong = check.calls_across(6, 2, answer=6)
+    assert not wrong and "9" not in wrong.message
+    assert check.calls_across(6, 2, answer="9").verdict == "wrong type"
+    assert "9" in check.reveal(check.calls_across, 6, 2).message
 
 
-async def test_the_answer_key_matches_rooms_that_ran():
-    feedback = await check.streams_for(answers.streams_for)  # rooms of four, live
+async def test_routing_by_room_keeps_every_relay_on_one_server():
+    feedback = await check.server_for(answers.server_for)
     assert feedback, feedback.message
-    assert "mesh n=4" in feedback.message
 
 
-async def test_the_stub_and_the_usual_mistakes_are_told_why():
-    def stub(topology, n):
-        raise NotImplementedError("your code here")
+async def test_routing_by_address_is_told_what_it_costs():
+    def by_address(request, servers):  # a common default: hash the visitor's address
+        return int(request["address"].split(".")[-1]) % servers
 
-    def mesh_everywhere(topology, n):
-        return (n - 1, n - 1)
-
-    rows = [{"topology": "mesh", "n": 3, "up streams": 2, "down streams": 2},
-            {"topology": "sfu", "n": 3, "up streams": 1, "down streams": 2}]
-    assert "stub" in (await check.streams_for(stub, measured=rows)).message
-    said = await check.streams_for(mesh_everywhere, measured=rows)
-    assert not said and "for sfu, n=3, your upload" in said.message
-    said = await check.streams_for(lambda t, n: "1, 2", measured=rows)
-    assert "two whole numbers" in said.message
+    said = await check.server_for(by_address)
+    assert not said and "cross" in said.message and "room" not in said.message.split(".")[0]
 
 
-ROWS = [{"topology": "mesh", "n": 3, "up streams": 2, "down streams": 2},
-        {"topology": "sfu", "n": 3, "up streams": 1, "down streams": 2},
-        {"topology": "mcu", "n": 3, "up streams": 1, "down streams": 1}]
+async def test_the_stub_and_out_of_range_answers():
+    def stub(request, servers):
+        raise NotImplementedError
+
+    assert "stub" in (await check.server_for(stub)).message
+    assert "0 or 1" in (await check.server_for(lambda request, servers: 2)).message
+    assert "same server" in (await check.server_for(lambda request, servers: 0)).message
 
 
-async def test_a_swapped_pair_and_unrecognised_names_are_said_so():
-    """A swapped SFU pair was asked about the download; upper-case names (every topology falls
-    to one branch) got the mesh's reasoning."""
-    def swapped(topology, n):
-        return {"mesh": (n - 1, n - 1), "sfu": (n - 1, 1), "mcu": (1, 1)}[topology]
-    said = await check.streams_for(swapped, measured=ROWS)
-    assert not said and "other way round" in said.message
+async def test_pythons_own_hash_of_the_room_is_told_why_it_is_not_enough():
+    """hash(str) is salted per process (PYTHONHASHSEED): two load balancers would disagree."""
+    def by_hash(request, servers):
+        return hash(request["room"]) % servers
 
-    def shouting(topology, n):
-        if topology == "MESH":
-            return (n - 1, n - 1)
-        if topology == "SFU":
-            return (1, n - 1)
-        return (1, 1)
-    said = await check.streams_for(shouting, measured=ROWS)
-    assert not said and "recognise the names" in said.message
+    said = await check.server_for(by_hash)
+    assert not said and "PYTHONHASHSEED" in said.message and "crc32" not in said.message
+
+
+async def test_a_rule_by_address_is_told_it_splits_a_room():
+    """A rule by address was told "every room lands on the same server" (the check's three
+    addresses happened to fall on one server): the hint described the test data."""
+    import zlib
+
+    def by_address(request, servers):
+        return zlib.crc32(request["address"].encode()) % servers
+    said = await check.server_for(by_address)
+    assert not said, said.message  # (it crosses, or, on these addresses, looks as if not)
+    assert "people of one room to different servers" in said.message or "cross" in said.message

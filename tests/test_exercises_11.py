@@ -1,53 +1,62 @@
-"""Notebook 11's code exercise, run live with the answer key, the stub and the usual mistakes."""
+"""Notebook 11's self-check and its code exercise, run live with the answer key and the stub."""
 
 from __future__ import annotations
 
 from helpers import answer_key
 
-import talklab
 from talklab import check
 
 answers = answer_key("11")
 
 
-async def test_the_answer_key_draws_the_live_dashboard_as_talklab_does():
-    async with talklab.Classroom(turn=False) as classroom, \
-            talklab.Lab(server=classroom.url) as one, talklab.Lab(server=classroom.url) as two:
-        await one.join("Ana", voice=True, tone_hz=440)
-        await two.join("Ben", voice=True, tone_hz=660)
-        await one.wait_connected()
-        await classroom.wait_reported(calls=1)
-        feedback = await check.link_state(answers.link_state, classroom)
-        assert feedback, feedback.message
-        assert "Ana–Ben connected" in feedback.message
+def test_janus_sends_is_worked_out():
+    assert check.janus_sends(6, answer=30)
+    wrong = check.janus_sends(6, answer=15)
+    assert not wrong and "30" not in wrong.message and "pairs" in wrong.message
+    assert check.janus_sends(6, answer=30.0).verdict == "wrong type"
+    assert "30" in check.reveal(check.janus_sends, 6).message
 
 
-async def test_the_stub_and_the_usual_mistakes_are_told_why_without_the_answer():
-    def stub(a, b):
+async def test_the_answer_key_matches_rooms_that_ran():
+    feedback = await check.streams_for(answers.streams_for)  # rooms of four, live
+    assert feedback, feedback.message
+    assert "mesh n=4" in feedback.message
+
+
+async def test_the_stub_and_the_usual_mistakes_are_told_why():
+    def stub(topology, n):
         raise NotImplementedError("your code here")
 
-    def either(a, b):  # "connected if anyone says so"
-        return "connected" if "connected" in (a, b) else (a or b or "unreported")
+    def mesh_everywhere(topology, n):
+        return (n - 1, n - 1)
 
-    def both_or_failed(a, b):  # forgets that a report may not have come yet
-        return "connected" if a == b == "connected" else "failed"
-
-    def nothing(a, b):
-        return None
-
-    assert "stub" in (await check.link_state(stub)).message
-    said = await check.link_state(either)
-    assert not said and "gave 'connected'" in said.message and "gave up" in said.message
-    said = await check.link_state(both_or_failed)
-    assert not said and "only one person has reported" in said.message
-    assert "'connecting'" not in said.message  # a hint toward the reasoning, not the answer
-    said = await check.link_state(nothing)
-    assert not said and "as a string" in said.message
-    assert await check.link_state(answers.link_state)
+    rows = [{"topology": "mesh", "n": 3, "up streams": 2, "down streams": 2},
+            {"topology": "sfu", "n": 3, "up streams": 1, "down streams": 2}]
+    assert "stub" in (await check.streams_for(stub, measured=rows)).message
+    said = await check.streams_for(mesh_everywhere, measured=rows)
+    assert not said and "for sfu, n=3, your upload" in said.message
+    said = await check.streams_for(lambda t, n: "1, 2", measured=rows)
+    assert "two whole numbers" in said.message
 
 
-async def test_a_closed_classroom_is_said_so_not_judged_empty():
-    classroom = await talklab.Classroom(turn=False).start()
-    await classroom.close()
-    said = await check.link_state(answers.link_state, classroom)
-    assert said and "has closed" in said.message and "()" not in said.message
+ROWS = [{"topology": "mesh", "n": 3, "up streams": 2, "down streams": 2},
+        {"topology": "sfu", "n": 3, "up streams": 1, "down streams": 2},
+        {"topology": "mcu", "n": 3, "up streams": 1, "down streams": 1}]
+
+
+async def test_a_swapped_pair_and_unrecognised_names_are_said_so():
+    """A swapped SFU pair was asked about the download; upper-case names (every topology falls
+    to one branch) got the mesh's reasoning."""
+    def swapped(topology, n):
+        return {"mesh": (n - 1, n - 1), "sfu": (n - 1, 1), "mcu": (1, 1)}[topology]
+    said = await check.streams_for(swapped, measured=ROWS)
+    assert not said and "other way round" in said.message
+
+    def shouting(topology, n):
+        if topology == "MESH":
+            return (n - 1, n - 1)
+        if topology == "SFU":
+            return (1, n - 1)
+        return (1, 1)
+    said = await check.streams_for(shouting, measured=ROWS)
+    assert not said and "recognise the names" in said.message

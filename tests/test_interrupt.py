@@ -1,5 +1,5 @@
 """Interrupt Kernel, in a real kernel, in the middle of the course's two longest cells: 06's
-NAT x NAT matrix and 07's room of ten. The learner sees one sentence (what stopped, how the lab
+NAT x NAT matrix and 08's room of ten. The learner sees one sentence (what stopped, how the lab
 is, what to run next), never a traceback through asyncio and talklab, and the kernel goes on:
 the next cells run, and the lab closes (``talklab.notebook.on_interrupt``)."""
 
@@ -105,7 +105,7 @@ async def test_interrupting_07s_room_of_ten_leaves_a_lab_that_works(kernel):
     pid = manager.provisioner.process.pid
     await run(client, "import talklab\nfrom talklab.lab.load import measure\n"
                       "from talklab.views import LinkStatsView\nlab = await talklab.Lab()")
-    msg_id = client.execute(cell("07-the-full-mesh.ipynb", "voice_cap=10"))
+    msg_id = client.execute(cell("08-the-full-mesh.ipynb", "voice_cap=10"))
     await until(lambda: udp_sockets(pid) > 20, 40, "the room of ten filling")
     await manager.interrupt_kernel()
     said = one_sentence(await outputs_of(client, msg_id, 30))
@@ -122,7 +122,7 @@ async def test_interrupting_07s_room_of_ten_leaves_a_lab_that_works(kernel):
 @pytest.mark.timeout(120)
 async def test_interrupting_09s_check_leaves_its_redis_and_says_one_sentence(kernel):
     """walk2 09-6: Interrupt signals the kernel's whole process group, and redis-server takes
-    SIGINT as "shut down": 09's Redis died under the learner (its closing cell then printed
+    SIGINT as "shut down": 10's Redis died under the learner (its closing cell then printed
     'cannot connect' on stderr), and the check's interrupt was a bare CancelledError."""
     manager, client = kernel
     await run(client, "import asyncio, shutil\nfrom talklab import check\n"

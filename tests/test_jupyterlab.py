@@ -302,9 +302,9 @@ def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
 async def test_run_all_in_jupyterlab(jupyterlab, page, path):
     url, token, work = jupyterlab
     await open_notebook(page, url, token, path.name)
-    # 07's view follows a room of ten that the next cells measure and close: under Run All it may
+    # 08's view follows a room of ten that the next cells measure and close: under Run All it may
     # close before its first reading reaches the page (tests/test_views.py covers its readings)
-    uses_stats = "LinkStatsView(lab" in path.read_text() and path.stem != "07-the-full-mesh"
+    uses_stats = "LinkStatsView(lab" in path.read_text() and path.stem != "08-the-full-mesh"
     await page.evaluate(WATCH_WIDGETS)
     start = await run_all(page)
     stats_moved = False

@@ -1,4 +1,4 @@
-"""talklab.lab.load: a live room's load, measured (notebook 07 shows it for 6, 8 and 10 people)."""
+"""talklab.lab.load: a live room's load, measured (notebook 08 shows it for 6, 8 and 10 people)."""
 
 from __future__ import annotations
 

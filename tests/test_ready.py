@@ -142,7 +142,7 @@ async def test_a_lab_without_the_server_a_cell_needs_names_the_cell_that_made_on
 
 
 async def test_a_lab_with_a_server_the_cell_wants_without_names_the_cell_that_made_none():
-    """walk2 11-6: 11's cells about a class without TURN ran on the TURN classroom, and the
+    """walk2 11-6: 12's cells about a class without TURN ran on the TURN classroom, and the
     prediction about it was told it was wrong."""
     ns: dict = {"talklab": talklab}
     await run_cell("lab = await talklab.Lab()", ns, 9)

@@ -261,7 +261,7 @@ async def test_a_story_among_two_people_leaves_out_the_notices_about_others():
 
 
 def test_a_number_in_a_table_prints_as_it_was_rounded():
-    """10's table printed 129.900 for a value rounded to one decimal."""
+    """11's table printed 129.900 for a value rounded to one decimal."""
     from talklab.views.tables import _show
     assert _show(129.9) == "129.9" and _show(2.0) == "2" and _show(0.12345) == "0.123"
     assert _show(2_130_706_431) == "2,130,706,431" and _show(5000) == "5000"
@@ -282,7 +282,7 @@ def _room(routes):
 
 
 def test_a_room_of_many_like_calls_labels_them_once():
-    """07's room of six piled fifteen "host" labels in the middle of the drawing."""
+    """08's room of six piled fifteen "host" labels in the middle of the drawing."""
     import itertools
     six = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Frank"]
     svg = mesh_drawing(_room([(a, b, "host") for a, b in itertools.combinations(six, 2)])).svg
@@ -291,7 +291,7 @@ def test_a_room_of_many_like_calls_labels_them_once():
 
 
 def test_every_route_drawn_has_a_legend_entry_and_relayed_calls_stay_apart():
-    """08's drawing had no legend entry for prflx (drawn like srflx) and drew Dave's relayed
+    """09's drawing had no legend entry for prflx (drawn like srflx) and drew Dave's relayed
     calls as one line."""
     room = _room([("Alice", "Charlie", "host"), ("Alice", "Bob", "srflx"),
                   ("Charlie", "Bob", "prflx"), ("Dave", "Alice", "relay"),

@@ -1,19 +1,17 @@
-"""Notebook 11, a class of kernels: the teacher's answer key."""
+"""Notebook 11, past the mesh: the teacher's answer key."""
 
 PREDICTIONS = {
-    "calls_without_turn": 1,  # Ana–Ben (host); Cy has only relay candidates, and no TURN exists
-    "ana_cy_route": "relay",  # Cy offers relay candidates only: every call with Cy goes via TURN
+    "mcu_downloads_at_six": 1,  # one stream: the mix of the five others
+    "mcu_download_grows": False,  # one mix comes down, about 64 kbps, for 3 as for 6
 }
 
-ORDER = ("failed", "closed", "disconnected", "new", "connecting", "connected")
+# Self-check: check.janus_sends(n=6, answer=30)   # each of 6 receives the 5 others
 
 
-def link_state(a, b):
-    """The state the teacher sees for a call whose two ends report a and b (None: nothing yet)."""
-    if a is None and b is None:
-        return "unreported"
-    reported = [s for s in (a, b) if s is not None]
-    worse = min(reported, key=ORDER.index)  # a call is as good as its worse end
-    if worse == "connected" and len(reported) < 2:
-        return "connecting"  # one side hears; the other has not said so yet
-    return worse
+def streams_for(topology, n):
+    """The RTP streams one person uploads and downloads in a room of n."""
+    if topology == "mesh":
+        return (n - 1, n - 1)  # a call with each other person, a copy of the voice on each
+    if topology == "sfu":
+        return (1, n - 1)  # one upload; Janus forwards every other voice as it came
+    return (1, 1)  # mcu: one upload, one mix down

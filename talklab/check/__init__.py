@@ -21,6 +21,7 @@ from talklab.check import (
     media,
     nat,
     offer,
+    packets,
     scaleout,
     sfu_mcu,
     signaling,
@@ -54,13 +55,13 @@ from talklab.check.questions import (
 from talklab.check.stale import NotReady, measured, ready
 
 # Each notebook's questions and exercises live in a module of their own (media: 01,
-# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, full_mesh: 07, capstone: 08,
-# scaleout: 09, sfu_mcu: 10, classroom: 11)
+# signaling: 02, offer: 03, stun: 04, ice: 05, nat: 06, packets: 07, full_mesh: 08,
+# capstone: 09, scaleout: 10, sfu_mcu: 11, classroom: 12)
 # and are
 # re-exported here,
 # so a notebook writes check.<name>.
-_TOPICS = (media, signaling, offer, stun, ice, nat, full_mesh, capstone, scaleout, sfu_mcu,
-           classroom)
+_TOPICS = (media, signaling, offer, stun, ice, nat, packets, full_mesh, capstone, scaleout,
+           sfu_mcu, classroom)
 for _topic in _TOPICS:
     globals().update({name: getattr(_topic, name) for name in _topic.__all__})
 

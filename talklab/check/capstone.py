@@ -1,4 +1,4 @@
-"""Notebook 08, the capstone: Dave's room, built by you, judged by what its people hear.
+"""Notebook 09, the capstone: Dave's room, built by you, judged by what its people hear.
 
 * :func:`handle_webrtc_answer`: the seed's ``handleWebRTCAnswer`` (Step 7), written by you and
   given to Alice, who offers when Bob joins voice; right when their call carries audio.
@@ -13,7 +13,7 @@
   and the room has the seed's three kinds of call: host, srflx and relay. Then the check closes
   the signaling server and counts the calls that carry on (Step 9).
 
-Tested in tests/test_exercises_08.py (notebook 08's exercises: both handlers run live with the
+Tested in tests/test_exercises_09.py (notebook 09's exercises: both handlers run live with the
 answer key, the stubs and the usual mistakes; Dave's room on a changed network).
 """
 

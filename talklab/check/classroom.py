@@ -1,4 +1,4 @@
-"""Notebook 11's code exercise: the rule that makes one call's state from its two ends' reports.
+"""Notebook 12's code exercise: the rule that makes one call's state from its two ends' reports.
 
 The learner writes ``link_state(a, b) -> str``: ``a`` and ``b`` are the states the call's two
 people report (``"connected"``, ``"connecting"``, ``"failed"``...; ``None`` when that person has
@@ -6,7 +6,7 @@ not said anything yet). :func:`link_state` judges it on the cases a class produc
 rebuilds the live classroom's dashboard with it, from the reports the students' kernels really
 sent, and compares that with the dashboard talklab's own rule draws.
 
-Tested in tests/test_exercises_11.py (notebook 11's exercise run live with the answer key, the
+Tested in tests/test_exercises_12.py (notebook 12's exercise run live with the answer key, the
 stub and the usual mistakes).
 """
 

@@ -8,7 +8,7 @@ with where it happened, never raised into the notebook; a hang is cut off after 
 
 Tested in tests/test_check.py (the errors a learner meets, explained toward the reasoning; a
 hint for the learner's own line only) and every tests/test_exercises_01.py to
-tests/test_exercises_11.py (each exercise run live through it, with the answer key and the
+tests/test_exercises_12.py (each exercise run live through it, with the answer key and the
 stub).
 """
 

@@ -1,11 +1,11 @@
-"""Notebook 07's question and code exercise: the full mesh, as people come and go.
+"""Notebook 08's question and code exercise: the full mesh, as people come and go.
 
 The exercise: the learner writes what a browser does when the server says someone left voice
 (``userLeftVoice``): hang up that one call, and only that one. :func:`user_left_voice` gives the
 learner's handler to everyone in a live room of four, makes one of them leave, and judges what
 the others' calls did.
 
-Tested in tests/test_exercises_07.py (notebook 07's question, and its exercise run live with the
+Tested in tests/test_exercises_08.py (notebook 08's question, and its exercise run live with the
 answer key, the stub and the usual mistakes).
 """
 

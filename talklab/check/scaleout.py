@@ -1,4 +1,4 @@
-"""Notebook 09's question and code exercise: several signaling servers, one set of rooms.
+"""Notebook 10's question and code exercise: several signaling servers, one set of rooms.
 
 The exercise: the learner writes the rule a load balancer uses to pick a signaling server for
 each visitor, from what it sees of their request (the room the browser page asks for in its
@@ -7,7 +7,7 @@ people each connect through two real signaling servers sharing rooms in Redis, e
 exchanges an offer, and the check counts how many messages had to cross from one server to the
 other through Redis. Routing by room, none do.
 
-Tested in tests/test_exercises_09.py (notebook 09's question, and its exercise run live with the
+Tested in tests/test_exercises_10.py (notebook 10's question, and its exercise run live with the
 answer key, the stub and the usual rules).
 """
 

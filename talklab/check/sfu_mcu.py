@@ -1,4 +1,4 @@
-"""Notebook 10's question and code exercise: the streams of a mesh, an SFU and an MCU.
+"""Notebook 11's question and code exercise: the streams of a mesh, an SFU and an MCU.
 
 The exercise: the learner writes ``streams_for(topology, n) -> (upload, download)``, the
 streams one person sends and receives in a room of ``n``. :func:`streams_for` judges it
@@ -7,7 +7,7 @@ of four it fills itself, one per topology, and counts the streams that carried p
 Janus is not installed, the SFU and MCU answers are judged against the formula instead, and
 the feedback says so.
 
-Tested in tests/test_exercises_10.py (notebook 10's question, and its exercise judged against
+Tested in tests/test_exercises_11.py (notebook 11's question, and its exercise judged against
 rooms that ran).
 """
 

@@ -10,7 +10,7 @@ folder), waits until it says it accepts connections, and stops it again. Where
 In a notebook, ``redis = await RedisServer()`` closes the one the previous ``await
 RedisServer()`` started, like :class:`talklab.Lab`.
 
-Tested in tests/test_exercises_09.py (check.server_for runs its two signaling servers on a
+Tested in tests/test_exercises_10.py (check.server_for runs its two signaling servers on a
 RedisServer of its own) and tests/test_interrupt.py (a notebook's Redis goes with its kernel,
 interrupted or killed).
 """

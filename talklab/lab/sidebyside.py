@@ -1,6 +1,6 @@
 """Mesh, SFU and MCU side by side: one room per topology and size, measured the same way.
 
-What ``bench/sfu_mcu.py`` prints and notebook 10 shows live. For each topology
+What ``bench/sfu_mcu.py`` prints and notebook 11 shows live. For each topology
 (``Lab(topology="mesh" | "sfu" | "mcu")``) and room size n, :func:`measure_room` fills a
 fresh lab's room with n people who join one after another, waits until everyone hears
 everyone (every tone checked; in the MCU, found in the one mix), and measures a window with
@@ -11,7 +11,7 @@ streams in and out and their kbps, which are the people's uploads and downloads 
 seconds from the first join until everyone heard everyone; and whether every stream kept its
 50 packets a second (real time).
 
-Tested in tests/test_exercises_10.py (check.streams_for measures rooms of four with measure_room,
+Tested in tests/test_exercises_11.py (check.streams_for measures rooms of four with measure_room,
 live) and tests/test_bench.py (bench/sfu_mcu.py's table of mesh, SFU and MCU rows).
 """
 

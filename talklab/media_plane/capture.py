@@ -147,6 +147,15 @@ class CaptureFiles:
         self.host, self.name, self.closed = host, name, False
         host.tap = self.capture
 
+    def records(self, clear: bool = False, limit: int = 100_000) -> list[pcapng.Record]:
+        """The datagrams written so far (``clear``: the RTP and RTCP file), read back from the
+        file (at most ``limit``)."""
+        if not self.closed:
+            for written in self._files:
+                written.flush()
+        with open(self.plaintext_path if clear else self.path, "rb") as file:
+            return [r for r in pcapng.read(file, limit) if isinstance(r, pcapng.Record)]
+
     def close(self) -> None:
         if self.closed:
             return
