@@ -370,3 +370,28 @@ def test_sixty_seconds_of_a_call_keep_the_capture_in_bounded_memory(tmp_path):
     files.close()
     assert grown < 64_000, f"{grown} bytes kept for a minute of packets"
     assert files.path.stat().st_size > 60 * 100 * 100  # the minute went to disk
+
+
+async def test_a_relayed_call_is_seen_as_channel_data_carrying_the_same_srtp(tmp_path):
+    """Alice uses relays only: her machine talks to the TURN server, not to Bob. Her capture
+    shows the TURN client's exchange with the server (Allocate, then ChannelData), and each
+    ChannelData message unwraps to an SRTP packet whose header is in the clear: the TURN
+    server is on the path like any other, and reads what any other reads."""
+    async with Lab(turn=True) as lab:
+        alice = await lab.join("Alice", voice=True, relay_only=True)
+        async with lab.capture(tmp_path / "relayed.pcapng") as files:
+            await lab.join("Bob", voice=True)
+            await lab.wait_connected(15)
+            await alice.wait_heard(1.0)
+        assert alice.link_to("Bob").route == "relay"
+        turn = lab.turn.address
+    wire = _records(files.path)
+    to_turn = [r for r in wire if r.sent and r.destination[1] == turn[1]]
+    kinds = {demux.classify(r.payload) for r in to_turn}
+    assert {demux.STUN, demux.CHANNEL_DATA} <= kinds, kinds  # Allocate..., then ChannelData
+    inner = [demux.unwrap_channel_data(r.payload) for r in to_turn
+             if demux.classify(r.payload) == demux.CHANNEL_DATA]
+    srtp = [data for _, data in inner if demux.classify(data) == demux.RTP]
+    assert len(srtp) >= 40  # a second of Alice's voice, through the relay
+    # and none of Alice's voice left her machine outside the relay
+    assert not [r for r in wire if r.sent and demux.classify(r.payload) == demux.RTP]
