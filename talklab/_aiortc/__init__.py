@@ -44,6 +44,18 @@ The adjustments (aioice 0.13.0, aiortc 1.16.0, pinned in pyproject.toml):
    from them costs more than the decoding; a lab's audio receivers decode where the frame was
    reassembled (``Settings.decoding``, "loop"; "thread" is aiortc's own, for ``bench/mesh_cpu.py``).
 
+8. **A refused certificate ends the call for both** (:mod:`.dtls`). aiortc checks the
+   certificate received in the DTLS handshake against the SDP's ``a=fingerprint`` only after
+   its handshake completed, and on a mismatch marks its own side failed (logged at debug
+   level): the other end, whose handshake completed too, waited for audio that never came. A
+   lab's refusing end closes the DTLS connection (``close_notify``), so both ends fail, and
+   the link says the fingerprints did not match.
+
+And the **taps** (:mod:`.taps`) observe without changing anything: every datagram of a host's
+sockets, every RTP and RTCP packet in the clear, and each DTLS handshake's start, end and key
+log, told to a capture listening on that host (``lab.capture``); with none listening, an
+attribute lookup per packet.
+
 One more reaches into aioice without replacing anything, per call rather than while labs run:
 a trickling person's link holds its agent's STUN server back during ``setLocalDescription`` and
 gathers the server-reflexive candidate afterwards (:class:`talklab.ice.trickle.LaterReflexive`),
