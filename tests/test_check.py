@@ -62,6 +62,7 @@ def test_a_prediction_is_set_beside_what_happened():
     said = check.compare(1, 3, about="offers Dave receives", why="each one already in voice offers")
     assert "you predicted 1" in said.message and "not what you predicted" in said.message
     assert "as you predicted" in check.compare(3, 3, about="offers").message
+    assert "not what you predicted. Each one already in voice offers" in said.message  # a sentence
     assert check.compare("3", 3, about="offers", kind=check.Whole()).verdict == "wrong type"
 
 

@@ -112,8 +112,8 @@ def test_the_legs_of_latency_read_as_one_line():
     from talklab.views.microphone import latency_text
     said = latency_text({"up": {"Alice": Delay(0.12, 0.9), "Bob": None},
                          "down": {"Alice": None}}, input_latency=0.01)
-    assert said.startswith("your voice → Alice's ears 120 ms (plus 10 ms your browser took to "
-                           "capture it); their voices → your ears: not measurable yet")
+    assert said.startswith("your voice → Alice's ears 120 ms (each, plus 10 ms your browser took "
+                           "to capture it); their voices → your ears: not measurable yet")
     assert "a steady tone or a regular beep cannot be timed" in said
 
 

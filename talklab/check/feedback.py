@@ -231,6 +231,7 @@ def compare(prediction: Any, happened: Any, *, about: str, why: str = "",
     if not same and isinstance(kind, OneOf) and kind.miscased(prediction, happened):
         verdict += (" (the right name, but not letter for letter: a browser compares it "
                     "exactly, capitals and spaces included)")
+    why = why[:1].upper() + why[1:]  # (a sentence of its own)
     return Feedback(PREDICTED, f"{about}: you predicted {shown(prediction)}, and it was "
                     f"{shown(happened)}: {verdict}. {why}".strip())
 

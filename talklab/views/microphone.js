@@ -101,7 +101,7 @@ function render({ model, el }) {
       "that makes it again, then click its new button"
       : busy ? model.get("paused_label") : label + (detail ? ` (${detail})` : "");
     button.disabled = kernelGone || ["streaming", "paused"].includes(model.get("state"));
-    if (kernelGone) up.value = down.value = -60;
+    if (kernelGone) { up.value = down.value = -60; latency.textContent = ""; }
   };
   model.on("change:label", show);
   model.on("change:detail", show);

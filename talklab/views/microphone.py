@@ -79,6 +79,13 @@ TEXT = ("your microphone and ears: a button to click in JupyterLab (if you read 
         "instead, this JupyterLab lacks anywidget's front end: see talklab's README)")
 
 
+# the longest delay a leg of latency is looked for at (s): 0.4 to 0.6 s measured over local
+# JupyterLab; searched out to 3 s, a piece of speech-like bursts found a false match a second or
+# two later now and then (a learner trial read 0.5, 2.1, 0.6, 1.3 s in a row), so a longer delay
+# is said not measurable rather than guessed
+MAX_LAG = 1.5
+
+
 class MicrophoneClosed(Sentence, RuntimeError):
     """``mic.stream`` of a microphone that was closed (by itself, its person, or its lab): said
     in one sentence, without talklab's frames."""
@@ -252,10 +259,10 @@ class BrowserMicrophone(anywidget.AnyWidget):
                         if link.remote_name == me.name), None)
             if ear is not None:
                 ear.envelope = ear.envelope or Envelope()
-                up[other.name] = delay(captured, ear.envelope, max_lag=3.0, step=0.02)
+                up[other.name] = delay(captured, ear.envelope, max_lag=MAX_LAG, step=0.02)
             voice = other.stream.audio
             voice.envelope = voice.envelope or Envelope()
-            down[other.name] = delay(voice.envelope, played, max_lag=3.0, step=0.02)
+            down[other.name] = delay(voice.envelope, played, max_lag=MAX_LAG, step=0.02)
         return {"up": up, "down": down}
 
     def _ack(self) -> None:
@@ -376,6 +383,10 @@ class BrowserMicrophone(anywidget.AnyWidget):
                     "you have not clicked the widget's button yet (click it: your voice goes in "
                     "from then on)." if self.state == "not clicked" else
                     f"the widget says: {self.label}."))
+        if frames and self._stream is None:
+            voice += (" Nobody in the room speaks with it yet: a person takes it as their voice "
+                      "with `lab.join(name, voice=True, stream=mic.stream)` (run that cell again "
+                      "after making a new widget: the person before kept the old, closed one).")
         person = self.listening_to
         if person is None:
             return voice + " No one's ears are played to you yet: mic.listen(person)."
@@ -455,7 +466,7 @@ def latency_text(legs: dict[str, dict[str, Delay | None]], input_latency: float 
         return ", ".join(told) or nobody + " not measurable yet"
     up = say(legs["up"], "your voice → {}'s ears", "your voice → their ears:")
     if input_latency is not None and any(legs["up"].values()):
-        up += f" (plus {1000 * input_latency:.0f} ms your browser took to capture it)"
+        up += f" (each, plus {1000 * input_latency:.0f} ms your browser took to capture it)"
     down = say(legs["down"], "{}'s voice → your ears", "their voices → your ears:")
     return (f"{up}; {down}. (Timed by loudness: speak, or listen to a voice that changes; a "
             "steady tone or a regular beep cannot be timed.)")
