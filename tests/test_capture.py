@@ -300,6 +300,9 @@ async def test_the_handshake_in_flights_and_its_keys_decrypt_the_wire(tmp_path):
         text = table._repr_html_()
         assert not re.search(r"<[\w.]+ object at 0x|\b[A-Z]\w+\(\w+=", text), text
     assert "Bob → Alice" in shown[0]._repr_html_() and "ClientHello" in shown[1]._repr_html_()
+    header = packets.rtp_header_table(clear, packets.extmap(bob_sdp))._repr_html_()
+    assert "header extension" in header and "sdes:mid" not in header and "id 1 (mid)" in header
+    assert "download='call.pcapng'" in packets.Downloads(path)._repr_html_()
     assert "Alice → Bob: " in packets.draw_second(plain, names).svg
 
 

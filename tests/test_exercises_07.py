@@ -77,3 +77,13 @@ async def test_an_empty_capture_says_to_record_first(tmp_path):
     files.close()
     feedback = await check.rtp_header(answers.rtp_header, files)
     assert not feedback and "record" in feedback.message
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (lambda p: {**answers.rtp_header(p), "ssrc": p[8:12]}, "must be a number"),
+    (lambda p: {**answers.rtp_header(p), "version": p[0] & 0xC0}, "move them down"),
+    (lambda p: {**answers.rtp_header(p), "timestamp": int.from_bytes(p[4:9], "big")},
+     "bytes 4 to 7")])
+async def test_the_hint_says_where_and_how_never_the_value(capture, wrong, says):
+    feedback = await check.rtp_header(wrong, capture)
+    assert not feedback and says in feedback.message, feedback.message

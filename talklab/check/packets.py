@@ -24,9 +24,6 @@ from talklab.media_plane import demux, pcapng
 __all__ = ["rtp_header"]
 FIELDS = ("version", "marker", "payload_type", "sequence", "timestamp", "ssrc")
 EXAMPLE = bytes.fromhex("80e0 1234 00000960 cafebabe") + b"opus"  # (for the stub: at once)
-LAYOUT = ("byte 0: version (2 bits), padding, extension, CSRC count (4 bits); byte 1: marker "
-          "(1 bit), payload type (7 bits); bytes 2-3: sequence number; bytes 4-7: timestamp; "
-          "bytes 8-11: SSRC, each in network byte order (big-endian)")
 
 
 async def rtp_header(function: Any, capture: Any) -> Feedback:
@@ -49,8 +46,18 @@ def _truth(packet: bytes) -> dict[str, int]:
             "sequence": p.sequence_number, "timestamp": p.timestamp, "ssrc": p.ssrc}
 
 
+WHERE = {"version": "the top two bits of byte 0", "marker": "the top bit of byte 1",
+         "payload_type": "the low seven bits of byte 1",
+         "sequence": "bytes 2 and 3, one number", "timestamp": "bytes 4 to 7, one number",
+         "ssrc": "bytes 8 to 11, one number"}
+
+
 def _hint(field: str, got: Any, packet: bytes) -> str:
+    """Toward where the field is and how it is read, never its value."""
     b = packet
+    if isinstance(got, bytes | bytearray | str):
+        return (f"{field}: the value must be a number (an int), not {type(got).__name__}: "
+                "turn the bytes into one integer.")
     little = {"sequence": int.from_bytes(b[2:4], "little"),
               "timestamp": int.from_bytes(b[4:8], "little"),
               "ssrc": int.from_bytes(b[8:12], "little")}
@@ -59,12 +66,15 @@ def _hint(field: str, got: Any, packet: bytes) -> str:
                 "sends the most significant byte first (big-endian).")
     if field == "version" and got == b[0]:
         return "version: byte 0 holds four fields; the version is only its top two bits."
+    if field == "version" and got == b[0] & 0xC0:
+        return ("version: the right two bits, still where they sit in the byte (worth 128 "
+                "and 64): move them down to the bottom.")
     if field == "payload_type" and got == b[1]:
         return ("payload_type: byte 1 holds two fields: the marker in its top bit, and the "
                 "payload type in the seven bits below it.")
     if field == "marker" and got not in (0, 1, True, False):
         return "marker: it is a single bit (0 or 1), the top bit of byte 1."
-    return f"{field}: not what the packet says. The layout: {LAYOUT}."
+    return f"{field}: not what the packet says. It lives in {WHERE[field]}."
 
 
 async def _live(function: Any, path: str | os.PathLike[str]) -> Feedback:

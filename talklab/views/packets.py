@@ -16,7 +16,10 @@ Tested in tests/test_capture.py (each view of a real call's capture, readable: n
 
 from __future__ import annotations
 
+import html
 import itertools
+import os
+import pathlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -93,11 +96,31 @@ def session_table(session: DtlsSession, title: str = "") -> Table:
     ], title or "what the handshake agreed")
 
 
-def rtp_header_table(packet: bytes) -> Table:
-    """One RTP packet's fixed header (RFC 3550, section 5.1), field by field, with the bytes
-    each comes from."""
+def header_extension(packet: bytes) -> tuple[int, list[tuple[int, bytes]]]:
+    """The header extension of an RTP packet (RFC 8285's one-byte form, profile 0xBEDE): its
+    length in bytes, header included, and its elements as ``(id, value)`` (0, [] if none)."""
+    if len(packet) < 16 or not packet[0] & 0x10:
+        return 0, []
+    start = 12 + 4 * (packet[0] & 0x0F)  # (after the CSRCs)
+    words = int.from_bytes(packet[start + 2:start + 4], "big")
+    body = packet[start + 4:start + 4 + 4 * words]
+    elements, at = [], 0
+    if packet[start:start + 2] == b"\xbe\xde":
+        while at < len(body) and body[at] != 0:
+            ident, size = body[at] >> 4, (body[at] & 0x0F) + 1
+            elements.append((ident, body[at + 1:at + 1 + size]))
+            at += 1 + size
+    return 4 + 4 * words, elements
+
+
+def rtp_header_table(packet: bytes, extensions: dict[int, str] | None = None) -> Table:
+    """One RTP packet's header (RFC 3550, section 5.1) field by field, with the bytes each
+    comes from, its header extension if it has one (named by ``extensions``: the SDP's
+    ``a=extmap`` ids), and where the payload starts."""
     p = RtpPacket.parse(packet)
     b = packet
+    size, elements = header_extension(packet)
+    named = extensions or {}
     rows: list[dict[str, object]] = [
         {"bytes": "0", "field": "version (top 2 bits)", "bits": f"{b[0]:08b}", "value": p.version},
         {"bytes": "0", "field": "padding, extension (next 2 bits)",
@@ -111,10 +134,26 @@ def rtp_header_table(packet: bytes) -> Table:
          "value": p.sequence_number},
         {"bytes": "4-7", "field": "timestamp", "bits": b[4:8].hex(" "), "value": p.timestamp},
         {"bytes": "8-11", "field": "SSRC", "bits": b[8:12].hex(" "), "value": p.ssrc},
-        {"bytes": "12-", "field": "payload (an Opus frame)", "bits": _short(p.payload, 4),
-         "value": f"{len(p.payload)} bytes"},
     ]
+    start = 12 + 4 * len(p.csrc)
+    if size:
+        said = ", ".join(f"id {i} ({named.get(i, 'not in the SDP')}): {v!r}" for i, v in elements)
+        rows.append({"bytes": f"{start}-{start + size - 1}", "field": "header extension "
+                     "(RFC 8285)", "bits": b[start:start + size].hex(" "), "value": said})
+    rows.append({"bytes": f"{start + size}-", "field": "payload (an Opus frame)",
+                 "bits": _short(p.payload, 4), "value": f"{len(p.payload)} bytes"})
     return Table(rows, "one RTP packet's header, byte by byte")
+
+
+def extmap(sdp: str) -> dict[int, str]:
+    """The header extensions a description declares (``a=extmap:ID URI``), by id, named by
+    the last part of their URI."""
+    found = {}
+    for line in sdp.splitlines():
+        if line.startswith("a=extmap:"):
+            ident, _, uri = line.removeprefix("a=extmap:").partition(" ")
+            found[int(ident.split("/")[0])] = uri.rsplit(":", 1)[-1]
+    return found
 
 
 def rtp_packets(records: Iterable[Record], sent: bool = True) -> list[tuple[float, RtpPacket]]:
@@ -165,32 +204,30 @@ def draw_second(records: Sequence[Record], names: dict[str, str], seconds: float
                       color="#2563eb" if row == 0 else "#059669", linewidth=1.2)
             reports = [1000 * (r.t - start) for r in mine if demux.classify(r.payload) ==
                        demux.RTCP]
-            ax.plot(reports, [row + 0.9] * len(reports), "D", color="#b91c1c", markersize=5)
+            ax.plot(reports, [row] * len(reports), "D", color="#b91c1c", markersize=5,
+                    clip_on=False)
             ax.text(1000 * seconds + 8, row + 0.35, f"{way[0]} → {way[1]}: {len(media)} RTP",
                     fontsize=8, va="center")
         ax.set_yticks([])
         ax.set_ylim(-0.1, len(ways))
     ax.set_xlim(0, 1000 * seconds)
-    ax.set_xlabel("ms (a line per RTP packet, as tall as its payload; ◆ an RTCP report)")
+    ax.set_xlabel("ms (a line per RTP packet, as tall as its payload; ◆ an RTCP report, on the "
+                  "line of the stream that sent it)")
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     return Drawing.of(fig, "one second of packets")
 
 
-def round_trip_table(trips: Iterable[RoundTrip], stats_rtt: float | None = None) -> Table:
+def round_trip_table(trips: Iterable[RoundTrip]) -> Table:
     """Each report about our stream: LSR and DLSR, the RFC's formula on the bytes, and the
-    round trip measured from when the report's SR left (Wireshark's); aiortc's smoothed
-    figure, if given, on every row."""
+    round trip measured from when the report's SR really left (what Wireshark computes)."""
     rows = []
     for i, trip in enumerate(trips):
-        row: dict[str, object] = {
+        rows.append({
             "report": i + 1, "LSR": f"0x{trip.lsr:08x}", "DLSR ms": round(1000 * trip.dlsr, 1),
             "A − LSR − DLSR ms": None if trip.by_rfc is None else round(1000 * trip.by_rfc, 1),
             "from the SR's real send time ms":
-                None if trip.measured is None else round(1000 * trip.measured, 1)}
-        if stats_rtt is not None:
-            row["aiortc's getStats() ms"] = round(1000 * stats_rtt, 1)
-        rows.append(row)
+                None if trip.measured is None else round(1000 * trip.measured, 1)})
     return Table(rows, "RTCP's round trip, report by report")
 
 
@@ -212,3 +249,21 @@ def eavesdropper_table(wire: Record, clear: bytes, names: dict[str, str]) -> Tab
         {"what": "the audio (first bytes)", "on the path": _short(seen.payload, 8),
          "at the two ends": _short(real.payload, 8) + ": an Opus frame"},
     ], "one packet of Alice's voice, as the path sees it and as Bob does")
+
+
+class Downloads:
+    """Links that download a capture's two files (JupyterLab would open a link to a pcapng
+    file as text; a link with ``download`` it leaves to the browser)."""
+
+    def __init__(self, *paths: str | os.PathLike[str]) -> None:
+        self.paths = [pathlib.Path(p) for p in paths]
+
+    def _repr_html_(self) -> str:
+        links = " · ".join(
+            f"<a href='{html.escape(p.as_posix())}' download='{html.escape(p.name)}'>"
+            f"{html.escape(p.name)}</a> ({p.stat().st_size // 1024} kB)" if p.exists() else
+            f"{html.escape(p.name)} (not recorded yet)" for p in self.paths)
+        return f"<div>download: {links}</div>"
+
+    def __repr__(self) -> str:
+        return "the captures, to download: " + ", ".join(p.as_posix() for p in self.paths)
