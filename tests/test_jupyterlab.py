@@ -259,15 +259,18 @@ def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
     everything that report reads was made again (then the report is true and runs; else it
     must say it is not ready). check.ready's own rule decides: given the lab alone it wants
     people in it, unless the cell asks for a lab with or without a STUN or TURN server (then
-    the cell brings its people in itself, and the reports after it find them)."""
+    the cell brings its people in itself, and the reports after it find them). A report that
+    runs binds what it makes again (the next reports may read it)."""
     raw = json.loads(path.read_text())
     labs = tagged(path, "lab")
     if not labs:
         return None, {}
     lab_cell = ast.parse("".join(raw["cells"][labs[0]]["source"]))
     lab_source = ast.unparse(lab_cell)
-    made = {t.id for node in ast.walk(lab_cell) if isinstance(node, ast.Assign)
-            for t in node.targets if isinstance(t, ast.Name)}
+    def assigned(tree: ast.AST) -> set[str]:
+        return {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    made = assigned(lab_cell)
 
     def adds_people(tree: ast.AST) -> bool:
         return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
@@ -291,6 +294,8 @@ def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
             remade = names <= made and not by_name and same_servers \
                 and (people or not wants_people)
             people = people or (remade and adds_people(cell))
+            if remade:  # (what a true report binds is made again too: 07's Bob, called anew)
+                made |= assigned(cell)
             on_it[index] = remade
     return labs[0], on_it
 
