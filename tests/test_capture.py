@@ -301,7 +301,8 @@ async def test_the_handshake_in_flights_and_its_keys_decrypt_the_wire(tmp_path):
         assert not re.search(r"<[\w.]+ object at 0x|\b[A-Z]\w+\(\w+=", text), text
     assert "Bob → Alice" in shown[0]._repr_html_() and "ClientHello" in shown[1]._repr_html_()
     header = packets.rtp_header_table(clear, packets.extmap(bob_sdp))._repr_html_()
-    assert "header extension" in header and "sdes:mid" not in header and "id 1 (mid)" in header
+    assert "header extension" in header and "sdes:mid" not in header
+    assert 'id 1 (mid): &quot;0&quot;' in header
     assert "download='call.pcapng'" in packets.Downloads(path)._repr_html_()
     assert "Alice → Bob: " in packets.draw_second(plain, names).svg
 
@@ -317,7 +318,9 @@ async def test_round_trips_agree_with_tshark_report_by_report(tmp_path):
         async with lab.capture(path) as files:
             await lab.join("Bob", voice=True)
             await lab.wait_connected(15)
-            await alice.wait_heard(6.0, timeout=20)  # RTCP goes every 0.5 to 1.5 s
+            # RTCP goes every 0.5 to 1.5 s each way, and tshark computes a round trip only for
+            # a report that echoes the last SR it saw: in 6 s, two of them now and then
+            await alice.wait_heard(9.0, timeout=25)
     trips = rtcp.round_trips(_records(files.plaintext_path))
     rows = tshark("-r", str(files.plaintext_path), "--enable-heuristic", "rtcp_udp",
                   "-o", "rtcp.show_roundtrip_calculation:TRUE",
@@ -329,7 +332,10 @@ async def test_round_trips_agree_with_tshark_report_by_report(tmp_path):
     # (Wireshark remembers only the last SR each way: a report that echoes an older one,
     # because a newer SR crossed it, gets no figure from tshark; talklab remembers 64)
     assert len(theirs) >= 3 and len(trips) >= len(theirs)
-    for trip in trips:
+    # (once the call is steady: in its first two seconds a busy process's loop can hold a
+    # report or the voice back, which these reports then count; tshark must agree anyway)
+    start = _records(files.plaintext_path)[0].t
+    for trip in (t for t in trips if t.t >= start + 2.0):
         assert trip.measured is not None and 0.095 < trip.measured < 0.2, trip
         assert -0.001 <= trip.by_rfc - trip.measured <= 0.021, trip
     compared = [(trip, theirs[round(trip.t, 6)]) for trip in trips

@@ -267,10 +267,16 @@ def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
         return None, {}
     lab_cell = ast.parse("".join(raw["cells"][labs[0]]["source"]))
     lab_source = ast.unparse(lab_cell)
+
     def assigned(tree: ast.AST) -> set[str]:
         return {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
                 for t in node.targets if isinstance(t, ast.Name)}
-    made = assigned(lab_cell)
+
+    def joined(tree: ast.AST) -> set[str]:  # the people a cell brings in by name
+        return {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute) and n.func.attr == "join" and n.args
+                and isinstance(n.args[0], ast.Constant)}
+    made, named = assigned(lab_cell), joined(lab_cell)
 
     def adds_people(tree: ast.AST) -> bool:
         return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
@@ -285,7 +291,8 @@ def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
         if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Name) \
                 and call.args[0].id in made:
             names = {n.id for arg in call.args for n in ast.walk(arg) if isinstance(n, ast.Name)}
-            by_name = any(isinstance(a, ast.Constant) for a in call.args)
+            by_name = any(isinstance(a, ast.Constant) and a.value not in named
+                          for a in call.args)
             servers = {k.arg: ast.unparse(k.value) for k in call.keywords
                        if k.arg in ("stun", "turn")}
             same_servers = all(f"{server}={value}" in lab_source
@@ -294,8 +301,9 @@ def on_the_lab(path: pathlib.Path) -> tuple[int | None, dict[int, bool]]:
             remade = names <= made and not by_name and same_servers \
                 and (people or not wants_people)
             people = people or (remade and adds_people(cell))
-            if remade:  # (what a true report binds is made again too: 07's Bob, called anew)
+            if remade:  # (what a true report makes is made again too: 07's Bob, called anew)
                 made |= assigned(cell)
+                named |= joined(cell)
             on_it[index] = remade
     return labs[0], on_it
 

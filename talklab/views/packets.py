@@ -137,7 +137,9 @@ def rtp_header_table(packet: bytes, extensions: dict[int, str] | None = None) ->
     ]
     start = 12 + 4 * len(p.csrc)
     if size:
-        said = ", ".join(f"id {i} ({named.get(i, 'not in the SDP')}): {v!r}" for i, v in elements)
+        said = ", ".join(f"id {i} ({named.get(i, 'not in the SDP')}): "
+                         + (f'"{v.decode()}"' if v.isascii() and v.decode().isprintable()
+                            else v.hex(" ")) for i, v in elements)
         rows.append({"bytes": f"{start}-{start + size - 1}", "field": "header extension "
                      "(RFC 8285)", "bits": b[start:start + size].hex(" "), "value": said})
     rows.append({"bytes": f"{start + size}-", "field": "payload (an Opus frame)",
@@ -246,7 +248,8 @@ def eavesdropper_table(wire: Record, clear: bytes, names: dict[str, str]) -> Tab
          "at the two ends": f"{real.ssrc}, {real.sequence_number}, {real.timestamp}"},
         {"what": "payload type, marker", "on the path": f"{seen.payload_type}, {seen.marker}",
          "at the two ends": f"{real.payload_type}, {real.marker}"},
-        {"what": "the audio (first bytes)", "on the path": _short(seen.payload, 8),
+        {"what": "the audio (first bytes)",
+         "on the path": _short(seen.payload, 8) + ": ciphertext, then the tag",
          "at the two ends": _short(real.payload, 8) + ": an Opus frame"},
     ], "one packet of Alice's voice, as the path sees it and as Bob does")
 
