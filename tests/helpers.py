@@ -252,3 +252,14 @@ def in_namespace(namespace: str, executable: str, folder: pathlib.Path) -> str:
     script.write_text(f"#!/bin/sh\nexec ip netns exec {namespace} {executable} \"$@\"\n")
     script.chmod(0o755)
     return str(script)
+
+
+async def recorded_call(lab, path: pathlib.Path, seconds: float):
+    """Alice in voice, then Bob joining her call while Alice's machine is recorded to ``path``
+    (``lab.capture``) until both have heard ``seconds`` of each other: ``(alice, bob, files)``."""
+    alice = await lab.join("Alice", voice=True)
+    async with lab.capture(path) as files:
+        bob = await lab.join("Bob", voice=True)
+        await lab.wait_connected(10)
+        await asyncio.gather(alice.wait_heard(seconds), bob.wait_heard(seconds))
+    return alice, bob, files

@@ -4,7 +4,6 @@ inside; the round-trip time of RFC 3550."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
 import shutil
@@ -12,6 +11,7 @@ import struct
 import subprocess
 
 import pytest
+from helpers import recorded_call
 
 from talklab import Lab
 from talklab.media_plane import demux, dtls, pcapng, rtcp, rtt
@@ -157,11 +157,7 @@ async def test_a_two_person_call_recorded_and_read_by_tshark(tmp_path):
     RTP with payload type 96, with the SSRCs of the SDP."""
     path = tmp_path / "call.pcapng"
     async with Lab() as lab:
-        alice = await lab.join("Alice", voice=True)
-        async with lab.capture(path) as files:
-            bob = await lab.join("Bob", voice=True)
-            await lab.wait_connected(10)
-            await asyncio.gather(alice.wait_heard(3.0), bob.wait_heard(3.0))
+        alice, bob, files = await recorded_call(lab, path, 3.0)
         alice_link, bob_link = alice.link_to("Bob"), bob.link_to("Alice")
         ssrcs = {_ssrc(alice_link.pc.localDescription.sdp): "Alice",
                  _ssrc(bob_link.pc.localDescription.sdp): "Bob"}
@@ -258,11 +254,7 @@ async def test_the_handshake_in_flights_and_its_keys_decrypt_the_wire(tmp_path):
 
     path = tmp_path / "call.pcapng"
     async with Lab() as lab:
-        alice = await lab.join("Alice", voice=True)
-        async with lab.capture(path) as files:
-            bob = await lab.join("Bob", voice=True)
-            await lab.wait_connected(10)
-            await alice.wait_heard(0.5)
+        alice, bob, files = await recorded_call(lab, path, 0.5)
         ours, theirs = alice.link_to("Bob").dtls, bob.link_to("Alice").dtls
         bob_sdp = bob.link_to("Alice").pc.localDescription.sdp
     a, b = alice.host.address, bob.host.address

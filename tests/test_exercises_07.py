@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from helpers import answer_key
+from helpers import answer_key, recorded_call
 
 from talklab import Lab, check
 
@@ -21,11 +21,7 @@ def capture(tmp_path_factory):
 
     async def record():
         async with Lab() as lab:
-            alice = await lab.join("Alice", voice=True)
-            async with lab.capture(path) as files:
-                await lab.join("Bob", voice=True)
-                await lab.wait_connected(10)
-                await alice.wait_heard(1.0)
+            _, _, files = await recorded_call(lab, path, 1.0)
         return files
     return asyncio.run(record())
 

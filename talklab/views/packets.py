@@ -23,7 +23,7 @@ import pathlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, unpack_header_extensions
 
 from talklab.media_plane import demux
 from talklab.media_plane.dtls import DtlsSession, Flight
@@ -97,20 +97,15 @@ def session_table(session: DtlsSession, title: str = "") -> Table:
 
 
 def header_extension(packet: bytes) -> tuple[int, list[tuple[int, bytes]]]:
-    """The header extension of an RTP packet (RFC 8285's one-byte form, profile 0xBEDE): its
-    length in bytes, header included, and its elements as ``(id, value)`` (0, [] if none)."""
+    """The header extension of an RTP packet: its length in bytes, header included, and its
+    elements as ``(id, value)``, read by aiortc's own parser (RFC 8285); (0, []) if none."""
     if len(packet) < 16 or not packet[0] & 0x10:
         return 0, []
     start = 12 + 4 * (packet[0] & 0x0F)  # (after the CSRCs)
+    profile = int.from_bytes(packet[start:start + 2], "big")
     words = int.from_bytes(packet[start + 2:start + 4], "big")
-    body = packet[start + 4:start + 4 + 4 * words]
-    elements, at = [], 0
-    if packet[start:start + 2] == b"\xbe\xde":
-        while at < len(body) and body[at] != 0:
-            ident, size = body[at] >> 4, (body[at] & 0x0F) + 1
-            elements.append((ident, body[at + 1:at + 1 + size]))
-            at += 1 + size
-    return 4 + 4 * words, elements
+    return 4 + 4 * words, unpack_header_extensions(profile,
+                                                   packet[start + 4:start + 4 + 4 * words])
 
 
 def rtp_header_table(packet: bytes, extensions: dict[int, str] | None = None) -> Table:
